@@ -1,0 +1,30 @@
+//! Subcommands of the `tenant-operator` binary, one module each.
+
+pub mod crd;
+pub mod dev;
+pub mod render;
+pub mod run;
+pub mod validate;
+
+/// Flags shared by every subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TENANT_OPERATOR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Output format of commands that print objects, as in `kubectl -o`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Yaml,
+    Json,
+}

@@ -1,0 +1,41 @@
+//! Labels, annotations and names shared by render, reconcile, audit and the policies in
+//! `policies/`. They are part of the security contract: admission policies and
+//! NetworkPolicies select on them, so they change only with a migration.
+
+/// `app.kubernetes.io/managed-by` value on every object the operator creates.
+pub const MANAGED_BY_KEY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_KEY`].
+pub const MANAGED_BY_VALUE: &str = "tenant-operator";
+/// Name of the TenantService an object belongs to.
+pub const TENANT: &str = "tenancy.innova.puglia.it/tenant";
+/// Environment (e.g. `prod`) an object belongs to.
+pub const ENVIRONMENT: &str = "tenancy.innova.puglia.it/environment";
+/// Entity type of the tenant (`Comune`, `ASL`, ...), on namespaces.
+pub const ENTITY_TYPE: &str = "tenancy.innova.puglia.it/entity-type";
+/// Data classification of the tenant, on namespaces.
+pub const DATA_CLASSIFICATION: &str = "tenancy.innova.puglia.it/data-classification";
+/// TenantClass of the tenant, on namespaces.
+pub const CLASS: &str = "tenancy.innova.puglia.it/class";
+/// `"true"` on namespaces whose class allows Services of type LoadBalancer.
+pub const ALLOW_LOAD_BALANCER: &str = "tenancy.innova.puglia.it/allow-load-balancer";
+/// `"true"` on namespaces whose class allows Services of type NodePort.
+pub const ALLOW_NODE_PORT: &str = "tenancy.innova.puglia.it/allow-node-port";
+/// `"true"` on namespaces kept after their tenant or environment was removed
+/// (`deletionPolicy: Retain`); the operator no longer manages them.
+pub const RETAINED: &str = "tenancy.innova.puglia.it/retained";
+/// Pod Security admission label.
+pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+/// Pod Security admission version label.
+pub const POD_SECURITY_ENFORCE_VERSION: &str = "pod-security.kubernetes.io/enforce-version";
+/// Standard label carrying a namespace's own name (set by the API server).
+pub const NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
+
+/// Namespace of the regional ingress gateway, allowed to reach every tenant.
+pub const INGRESS_GATEWAY_NAMESPACE: &str = "ingress-gateway";
+/// Namespace of the monitoring stack, allowed to scrape every tenant.
+pub const MONITORING_NAMESPACE: &str = "monitoring";
+
+/// Namespace name of a tenant environment: `<tenant>-<environment>`.
+pub fn namespace_name(tenant: &str, environment: &str) -> String {
+    format!("{tenant}-{environment}")
+}

@@ -1,0 +1,10 @@
+//! `tenant-operator`: reconciles `TenantService` custom resources into isolated tenant
+//! namespaces of the Puglia regional datacenter.
+//!
+//! Layout (one concern per module):
+//! - [`api`]: the CRD types and their validation;
+//! - [`labels`]: the labels and names every other module agrees on.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod labels;
