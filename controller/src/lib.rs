@@ -8,3 +8,4 @@
 
 pub mod api;
 pub mod labels;
+pub mod pki;

@@ -1,0 +1,249 @@
+//! The regional certificate authority: an ECDSA P-256 key and a long-lived self-signed
+//! CA certificate that signs every tenant's server certificates.
+
+use std::fmt;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, PublicKeyData,
+};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
+
+use super::{PkiError, add_duration, to_offset_date_time};
+
+/// How a new regional CA is generated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaSettings {
+    /// Subject common name.
+    pub common_name: String,
+    /// Subject organization.
+    pub organization: String,
+    /// Validity of the CA certificate.
+    pub lifetime: Duration,
+}
+
+impl Default for CaSettings {
+    fn default() -> Self {
+        CaSettings {
+            common_name: "InnovaPuglia Regional Tenant CA".to_string(),
+            organization: "InnovaPuglia".to_string(),
+            // Ten years: the CA is rotated by administrators, not by the operator.
+            lifetime: Duration::from_secs(10 * 365 * 24 * 3600),
+        }
+    }
+}
+
+/// The regional CA: its certificate and the key that signs tenant certificates.
+pub struct RegionalCa {
+    cert_pem: String,
+    cert_der: Vec<u8>,
+    not_after: jiff::Timestamp,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl fmt::Debug for RegionalCa {
+    // The key is deliberately left out: Debug output ends up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegionalCa")
+            .field("not_after", &self.not_after)
+            .field("key", &"[elided]")
+            .finish()
+    }
+}
+
+impl RegionalCa {
+    /// Generates a new CA: a fresh ECDSA P-256 key and a self-signed certificate valid from
+    /// `now` for `settings.lifetime`, with `CA:true` and key usages certSign and crlSign.
+    pub fn generate(settings: &CaSettings, now: jiff::Timestamp) -> Result<Self, PkiError> {
+        let key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| PkiError::Crypto {
+                what: "generating the regional CA key",
+                source,
+            })?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, settings.common_name.as_str());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, settings.organization.as_str());
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = to_offset_date_time(now, settings.lifetime)?;
+        params.not_after =
+            to_offset_date_time(add_duration(now, settings.lifetime)?, settings.lifetime)?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|source| PkiError::Crypto {
+                what: "self-signing the regional CA certificate",
+                source,
+            })?;
+        let cert_der = cert.der().to_vec();
+        let not_after = add_duration(now, settings.lifetime)?;
+        Ok(RegionalCa {
+            cert_pem: cert.pem(),
+            cert_der,
+            // Truncate to whole seconds as the certificate does.
+            not_after: jiff::Timestamp::from_second(not_after.as_second()).unwrap_or(not_after),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// Loads a CA from PEM (as stored in the CA Secret). Returns what is wrong, in words, if
+    /// the certificate is not a CA, the key does not belong to it, or it has expired at `now`.
+    pub fn from_pem(cert_pem: &str, key_pem: &str, now: jiff::Timestamp) -> Result<Self, String> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+            .map_err(|e| format!("`tls.crt` is not a PEM certificate ({e})"))?;
+        let cert_der = pem.contents;
+        let (_, cert) = X509Certificate::from_der(&cert_der)
+            .map_err(|e| format!("`tls.crt` is not an X.509 certificate ({e})"))?;
+        if !cert.is_ca() {
+            return Err(
+                "`tls.crt` is not a CA certificate (basicConstraints CA:true missing)".into(),
+            );
+        }
+        if let Ok(Some(usage)) = cert.key_usage()
+            && !usage.value.key_cert_sign()
+        {
+            return Err(
+                "`tls.crt` does not allow signing certificates (keyUsage keyCertSign missing)"
+                    .into(),
+            );
+        }
+        let not_after = jiff::Timestamp::from_second(cert.validity().not_after.timestamp())
+            .map_err(|e| format!("`tls.crt` has an unusable notAfter ({e})"))?;
+        if not_after <= now {
+            return Err(format!("the CA certificate expired at {not_after}"));
+        }
+        let key = KeyPair::from_pem(key_pem)
+            .map_err(|e| format!("`tls.key` is not a PEM private key ({e})"))?;
+        if key.subject_public_key_info() != cert.public_key().raw {
+            return Err("`tls.key` is not the private key of the certificate in `tls.crt`".into());
+        }
+        let issuer = Issuer::from_ca_cert_der(&cert_der.as_slice().into(), key)
+            .map_err(|e| format!("`tls.crt` cannot be used as an issuer ({e})"))?;
+        Ok(RegionalCa {
+            cert_pem: cert_pem.to_string(),
+            cert_der,
+            not_after,
+            issuer,
+        })
+    }
+
+    /// The CA certificate, PEM encoded: what tenants trust.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA certificate, DER encoded.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// Expiry of the CA certificate.
+    pub fn not_after(&self) -> jiff::Timestamp {
+        self.not_after
+    }
+
+    /// The signer used by [`super::leaf`].
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    /// The CA key in PEM, only for writing the CA Secret the first time
+    /// ([`super::store::load_or_create_ca`]); nothing else may call it.
+    pub(crate) fn key_pem_for_ca_secret(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// Whether `cert` was issued by this CA: the issuer name is the CA's subject and the
+    /// signature verifies with the CA's public key.
+    pub fn issued(&self, cert: &X509Certificate<'_>) -> bool {
+        let Ok((_, ca)) = X509Certificate::from_der(&self.cert_der) else {
+            return false;
+        };
+        cert.issuer().as_raw() == ca.subject().as_raw()
+            && cert.verify_signature(Some(ca.public_key())).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_800_000_000).unwrap()
+    }
+
+    #[test]
+    fn generated_ca_is_a_p256_ca_with_cert_sign_usage() {
+        let ca = RegionalCa::generate(&CaSettings::default(), now()).unwrap();
+        let (_, cert) = X509Certificate::from_der(ca.cert_der()).unwrap();
+        assert!(cert.is_ca());
+        let usage = cert.key_usage().unwrap().unwrap().value;
+        assert!(usage.key_cert_sign() && usage.crl_sign());
+        assert_eq!(
+            cert.public_key().algorithm.algorithm,
+            x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY
+        );
+        assert_eq!(
+            cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp(),
+            CaSettings::default().lifetime.as_secs() as i64
+        );
+        // Self-signed: the CA issued its own certificate.
+        assert!(ca.issued(&cert));
+        assert!(
+            cert.subject()
+                .to_string()
+                .contains("InnovaPuglia Regional Tenant CA")
+        );
+    }
+
+    #[test]
+    fn ca_round_trips_through_pem() {
+        let ca = RegionalCa::generate(&CaSettings::default(), now()).unwrap();
+        let loaded =
+            RegionalCa::from_pem(ca.cert_pem(), &ca.key_pem_for_ca_secret(), now()).unwrap();
+        assert_eq!(loaded.cert_der(), ca.cert_der());
+        assert_eq!(loaded.not_after(), ca.not_after());
+    }
+
+    #[test]
+    fn loading_rejects_a_key_of_another_ca() {
+        let ca = RegionalCa::generate(&CaSettings::default(), now()).unwrap();
+        let other = RegionalCa::generate(&CaSettings::default(), now()).unwrap();
+        let err =
+            RegionalCa::from_pem(ca.cert_pem(), &other.key_pem_for_ca_secret(), now()).unwrap_err();
+        assert!(err.contains("not the private key"), "{err}");
+    }
+
+    #[test]
+    fn loading_rejects_an_expired_ca_and_garbage() {
+        let settings = CaSettings {
+            lifetime: Duration::from_secs(60),
+            ..CaSettings::default()
+        };
+        let ca = RegionalCa::generate(&settings, now()).unwrap();
+        let later = now() + jiff::SignedDuration::from_secs(61);
+        let err =
+            RegionalCa::from_pem(ca.cert_pem(), &ca.key_pem_for_ca_secret(), later).unwrap_err();
+        assert!(err.contains("expired"), "{err}");
+        let err = RegionalCa::from_pem("hello", "world", now()).unwrap_err();
+        assert!(err.contains("`tls.crt` is not a PEM certificate"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_key() {
+        let ca = RegionalCa::generate(&CaSettings::default(), now()).unwrap();
+        let debug = format!("{ca:?}");
+        assert!(debug.contains("[elided]"));
+        assert!(!debug.contains("PRIVATE KEY"));
+    }
+}

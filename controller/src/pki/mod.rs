@@ -1,0 +1,114 @@
+//! The regional certificate authority and the TLS certificates it issues to tenants.
+//!
+//! - [`ca`]: the CA itself (ECDSA P-256, long-lived), generated with rcgen or loaded from
+//!   the PEM an administrator supplied;
+//! - [`leaf`]: short-lived server certificates for a tenant environment's hostnames and the
+//!   pure renewal check that keeps a steady-state reconcile free of writes;
+//! - [`store`]: where the CA lives in the cluster (a Secret in the operator's namespace) and
+//!   the objects derived from it (the TLS Secret of an environment, the CA bundle ConfigMap).
+//!
+//! The CA key never leaves the CA Secret: it is not logged (the [`ca::RegionalCa`] `Debug`
+//! output elides it), not copied into tenant namespaces and not put in status or Events.
+
+pub mod ca;
+pub mod leaf;
+pub mod store;
+
+pub use ca::{CaSettings, RegionalCa};
+pub use leaf::{CertificateInfo, IssuedCertificate, RenewReason, Renewal, needs_renewal};
+pub use store::{
+    CA_BUNDLE_CONFIG_MAP, CA_BUNDLE_KEY, CA_CERT_KEY, CaOrigin, DEFAULT_CA_SECRET, TLS_CERT_KEY,
+    TLS_KEY_KEY, ca_bundle_config_map, load_or_create_ca, tls_secret,
+};
+
+use std::time::Duration;
+
+/// Errors of the PKI module. The CA key is never part of a message.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// rcgen could not generate a key or sign a certificate.
+    #[error("{what}: {source}")]
+    Crypto {
+        /// What was being done, e.g. `generating the regional CA key`.
+        what: &'static str,
+        /// The rcgen error.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A hostname of a certificate request is not a valid DNS name for a certificate.
+    #[error(
+        "cannot issue a certificate for {name:?}: {source}; use a DNS name such as servizi.comune.example.it"
+    )]
+    InvalidDnsName {
+        /// The rejected name.
+        name: String,
+        /// Why rcgen rejected it.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A certificate request carried no DNS name at all.
+    #[error("a certificate needs at least one DNS name")]
+    NoDnsNames,
+    /// The CA certificate or key supplied in the CA Secret is unusable.
+    #[error(
+        "CA Secret {namespace}/{name}: {problem}; supply a kubernetes.io/tls Secret whose `tls.crt` is a CA certificate (basicConstraints CA:true) and whose `tls.key` is its PKCS#8 private key, or delete the Secret to let the operator generate a new CA"
+    )]
+    InvalidCaSecret {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A validity period does not fit in a certificate (too far in the future or negative).
+    #[error("certificate validity of {lifetime:?} from {now} is out of range")]
+    Validity {
+        /// Start of the validity period.
+        now: jiff::Timestamp,
+        /// Requested lifetime.
+        lifetime: Duration,
+    },
+    /// Reading or creating the CA Secret failed.
+    #[error("{verb} CA Secret {namespace}/{name}: {source}")]
+    Api {
+        /// `reading` or `creating`.
+        verb: &'static str,
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Converts a timestamp to rcgen's date type (whole seconds; certificates carry no more).
+fn to_offset_date_time(
+    at: jiff::Timestamp,
+    lifetime: Duration,
+) -> Result<time::OffsetDateTime, PkiError> {
+    time::OffsetDateTime::from_unix_timestamp(at.as_second())
+        .map_err(|_| PkiError::Validity { now: at, lifetime })
+}
+
+/// Adds a duration to a timestamp, failing rather than wrapping.
+fn add_duration(at: jiff::Timestamp, lifetime: Duration) -> Result<jiff::Timestamp, PkiError> {
+    let span = jiff::SignedDuration::try_from(lifetime)
+        .map_err(|_| PkiError::Validity { now: at, lifetime })?;
+    at.checked_add(span)
+        .map_err(|_| PkiError::Validity { now: at, lifetime })
+}
+
+/// Subtracts a duration from a timestamp, failing rather than wrapping.
+fn sub_duration(at: jiff::Timestamp, by: Duration) -> Result<jiff::Timestamp, PkiError> {
+    let span = jiff::SignedDuration::try_from(by).map_err(|_| PkiError::Validity {
+        now: at,
+        lifetime: by,
+    })?;
+    at.checked_sub(span).map_err(|_| PkiError::Validity {
+        now: at,
+        lifetime: by,
+    })
+}
