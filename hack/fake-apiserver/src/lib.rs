@@ -1,1 +1,313 @@
 #![forbid(unsafe_code)]
+//! An in-memory Kubernetes API server for tests, benchmarks and
+//! `tenant-operator dev`: a real HTTP server speaking the subset of the
+//! Kubernetes API that kube-rs and `kubectl` use (discovery, CRUD with status
+//! subresources, list+watch with resourceVersions and bookmarks, server-side
+//! apply with managedFields, finalizers, garbage collection, CRDs served at run
+//! time, Table output). `../../shared/apiserver-spec.md` is the behaviour it follows.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fake_apiserver::Error> {
+//! let server = fake_apiserver::start(fake_apiserver::Config::default()).await?;
+//! let client = server.client();
+//! # let _ = client;
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod clock;
+mod discovery;
+pub mod errors;
+mod faults;
+mod fieldset;
+mod gc;
+mod hints;
+mod http;
+mod managed;
+mod merge;
+mod meta;
+mod metrics;
+mod openapi;
+mod ops;
+mod registry;
+mod selectors;
+mod server;
+mod store;
+mod strategic;
+mod table;
+mod validate;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+pub use faults::Faults;
+pub use metrics::RequestCounts;
+
+/// Clock and identity behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Deterministic clock (fixed start, +1 s per reading), sequential UIDs,
+    /// resourceVersions from 1000, 1 s bookmarks.
+    #[default]
+    Test,
+    /// Wall clock, random UIDs, resourceVersions from the epoch in milliseconds
+    /// (so clients of a previous run get 410 rather than "too large").
+    Embedded,
+}
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Test or embedded behaviour.
+    pub mode: Mode,
+    /// Injected faults.
+    pub faults: Faults,
+    /// First resourceVersion; `None` = 1000 (Test) or epoch milliseconds (Embedded).
+    pub rv_base: Option<u64>,
+    /// Retained watch events (older resourceVersions get 410).
+    pub history: usize,
+    /// Per-watch queue length; a watcher that falls this far behind is closed.
+    pub watch_queue: usize,
+    /// Bookmark interval; `None` = 1 s (Test) or 60 s (Embedded).
+    pub bookmark_interval: Option<Duration>,
+    /// Minor version reported by `/version` (matches k8s-openapi's `v1_34`).
+    pub version_minor: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mode: Mode::Test,
+            faults: Faults::default(),
+            rv_base: None,
+            history: 10_000,
+            watch_queue: 16_384,
+            bookmark_interval: None,
+            version_minor: 34,
+        }
+    }
+}
+
+/// Errors starting the server or building a client for it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server URL did not parse (cannot happen for a bound socket address).
+    #[error("invalid server URL {url}: {source}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: axum::http::uri::InvalidUri,
+    },
+    /// A kube client could not be built.
+    #[error("cannot build a kube client for {url}: {source}")]
+    Client {
+        /// The server URL.
+        url: String,
+        /// Why.
+        source: kube::Error,
+    },
+}
+
+/// A running server. Dropping it stops the server (without waiting).
+pub struct ServerHandle {
+    server: Arc<server::Server>,
+    addr: SocketAddr,
+    client: kube::Client,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts a server.
+pub async fn start(config: Config) -> Result<ServerHandle, Error> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let deterministic = config.mode == Mode::Test;
+    let rv_base = config.rv_base.unwrap_or(if deterministic {
+        1000
+    } else {
+        u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(1000)
+    });
+    let bookmark_interval = config.bookmark_interval.unwrap_or(if deterministic {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(60)
+    });
+    let opts = server::Options {
+        bookmark_interval,
+        version_minor: config.version_minor,
+        address: addr.to_string(),
+    };
+    let srv = server::Server::new(
+        deterministic,
+        rv_base,
+        config.history,
+        config.watch_queue,
+        config.faults,
+        opts,
+    );
+    let url = format!("http://{addr}");
+    let client = build_client(&url)?;
+    let app = http::router(srv.clone());
+    let mut stop = srv.shutdown.subscribe();
+    let serve = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "fake-apiserver stopped serving");
+        }
+    });
+    let gc = tokio::spawn(gc::run(srv.clone()));
+    tracing::info!(%url, "fake-apiserver listening");
+    Ok(ServerHandle {
+        server: srv,
+        addr,
+        client,
+        tasks: vec![serve, gc],
+    })
+}
+
+fn build_client(url: &str) -> Result<kube::Client, Error> {
+    let uri: axum::http::Uri = url.parse().map_err(|source| Error::Url {
+        url: url.to_string(),
+        source,
+    })?;
+    let mut cfg = kube::Config::new(uri);
+    // Watches stay open up to their timeoutSeconds; do not cut them client-side.
+    cfg.read_timeout = None;
+    kube::Client::try_from(cfg).map_err(|source| Error::Client {
+        url: url.to_string(),
+        source,
+    })
+}
+
+impl ServerHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A kube client talking to this server.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// A kubeconfig with one cluster, context and (anonymous) user.
+    pub fn kubeconfig(&self) -> kube::config::Kubeconfig {
+        // The JSON below always matches Kubeconfig's serde shape.
+        serde_json::from_value(self.kubeconfig_json()).unwrap_or_default()
+    }
+
+    fn kubeconfig_json(&self) -> serde_json::Value {
+        json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "fake-apiserver", "cluster": {"server": self.url()}}],
+            "users": [{"name": "fake-apiserver", "user": {}}],
+            "contexts": [{"name": "fake-apiserver", "context": {"cluster": "fake-apiserver", "user": "fake-apiserver", "namespace": "default"}}],
+            "current-context": "fake-apiserver",
+            "preferences": {},
+        })
+    }
+
+    /// Writes the kubeconfig (JSON, which kubectl reads as YAML).
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        let text =
+            serde_json::to_string_pretty(&self.kubeconfig_json()).map_err(std::io::Error::other)?;
+        std::fs::write(path, text + "\n")
+    }
+
+    /// Requests served so far, by (verb, resource, code).
+    pub fn request_counts(&self) -> RequestCounts {
+        self.server.metrics.snapshot()
+    }
+
+    /// Zeroes the request counts.
+    pub fn reset_request_counts(&self) {
+        self.server.metrics.reset();
+    }
+
+    /// Replaces the injected faults.
+    pub fn set_faults(&self, faults: Faults) {
+        self.server.set_faults(faults);
+    }
+
+    /// Requests that reached an unimplemented feature (HTTP 501).
+    pub fn unsupported_requests(&self) -> Vec<String> {
+        self.server.metrics.unsupported_requests()
+    }
+
+    /// Drops the watch event history: every watch from an older resourceVersion gets 410.
+    pub fn compact(&self) {
+        self.server.lock().compact();
+    }
+
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.server.lock().rv()
+    }
+
+    /// Number of open watch streams.
+    pub fn watch_count(&self) -> usize {
+        self.server.lock().watcher_count()
+    }
+
+    /// Stops serving: closes watches, waits briefly for connections to finish.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        for t in std::mem::take(&mut self.tasks) {
+            let abort = t.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), t)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    fn stop(&self) {
+        self.server.shutdown.send_replace(true);
+        self.server.lock().close_all_watchers();
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Fault injection for reliability tests: a share of requests answered with 500
+//! or 429, added latency, and watch streams cut at random.
+
+use std::time::Duration;
+
+/// What to inject. The default injects nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Share (0.0–1.0) of resource requests answered with 500 InternalError.
+    pub error_rate: f64,
+    /// Share (0.0–1.0) of resource requests answered with 429 TooManyRequests.
+    pub throttle_rate: f64,
+    /// Latency added before every resource request is served.
+    pub latency: Duration,
+    /// When set, every watch stream is cut (connection aborted) after a random
+    /// duration between zero and this.
+    pub watch_cut_after: Option<Duration>,
+}
+
+/// The outcome of rolling the dice for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    /// Serve normally.
+    None,
+    /// Answer 500.
+    Error,
+    /// Answer 429.
+    Throttle,
+}
+
+impl Faults {
+    /// Whether nothing is injected.
+    pub fn is_none(&self) -> bool {
+        *self == Faults::default()
+    }
+
+    /// Decides the fate of one request.
+    pub fn roll(&self) -> Injected {
+        if self.error_rate <= 0.0 && self.throttle_rate <= 0.0 {
+            return Injected::None;
+        }
+        let x = fastrand::f64();
+        if x < self.error_rate {
+            Injected::Error
+        } else if x < self.error_rate + self.throttle_rate {
+            Injected::Throttle
+        } else {
+            Injected::None
+        }
+    }
+
+    /// How long the next watch stream may live, if cuts are injected.
+    pub fn watch_lifetime(&self) -> Option<Duration> {
+        self.watch_cut_after.map(|max| max.mul_f64(fastrand::f64()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_respected() {
+        let always = Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        };
+        assert_eq!(always.roll(), Injected::Error);
+        let never = Faults::default();
+        assert!((0..100).all(|_| never.roll() == Injected::None));
+        let cut = Faults {
+            watch_cut_after: Some(Duration::from_secs(2)),
+            ..Faults::default()
+        };
+        assert!(
+            cut.watch_lifetime()
+                .is_some_and(|d| d <= Duration::from_secs(2))
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! The object store: every object of every resource, one global resourceVersion
+//! counter, a bounded event history, and the registered watchers. Everything
+//! here runs under the server's single write lock, so resourceVersions and
+//! events are totally ordered; fan-out to watchers never blocks (a full queue
+//! closes that watcher, and the client resumes from its last resourceVersion).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::registry::{Registry, ResourceKey};
+use crate::selectors::{FieldSelector, LabelSelector};
+
+/// Watch event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Object created (or started matching a selector).
+    Added,
+    /// Object changed.
+    Modified,
+    /// Object removed (or stopped matching a selector).
+    Deleted,
+}
+
+impl EventType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as kept in the history.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The resourceVersion of the change.
+    pub rv: u64,
+    /// Which resource.
+    pub key: ResourceKey,
+    /// What happened.
+    pub kind: EventType,
+    /// The object after the change (for DELETED: the last state with the deletion RV).
+    pub obj: Arc<Value>,
+    /// The object before the change, for selector transitions.
+    pub old: Option<Arc<Value>>,
+}
+
+/// What a watcher is interested in.
+#[derive(Debug, Clone, Default)]
+pub struct WatchFilter {
+    /// Only this namespace, if set.
+    pub namespace: Option<String>,
+    /// Label selector.
+    pub labels: LabelSelector,
+    /// Field selector.
+    pub fields: FieldSelector,
+}
+
+impl WatchFilter {
+    /// Whether an object passes the filter.
+    pub fn matches(&self, obj: &Value) -> bool {
+        if let Some(ns) = &self.namespace
+            && obj["metadata"]["namespace"].as_str().unwrap_or("") != ns
+        {
+            return false;
+        }
+        self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    /// The event a watcher with this filter sees for `e` (spec §5.2 transitions).
+    pub fn view(&self, e: &Event) -> Option<(EventType, Arc<Value>)> {
+        let now = self.matches(&e.obj);
+        let before = e.old.as_ref().is_some_and(|o| self.matches(o));
+        match e.kind {
+            EventType::Deleted => now.then(|| (EventType::Deleted, e.obj.clone())),
+            EventType::Added => now.then(|| (EventType::Added, e.obj.clone())),
+            EventType::Modified => match (before, now) {
+                (true, true) => Some((EventType::Modified, e.obj.clone())),
+                (false, true) => Some((EventType::Added, e.obj.clone())),
+                (true, false) => {
+                    // Stopped matching: DELETED with the old content and the event's RV.
+                    let mut old = e.old.as_ref().map(|o| (**o).clone()).unwrap_or(Value::Null);
+                    old["metadata"]["resourceVersion"] = json!(e.rv.to_string());
+                    Some((EventType::Deleted, Arc::new(old)))
+                }
+                (false, false) => None,
+            },
+        }
+    }
+}
+
+/// A message to a watch stream.
+pub type WatchMsg = (EventType, Arc<Value>);
+
+struct Watcher {
+    id: u64,
+    filter: WatchFilter,
+    tx: mpsc::Sender<WatchMsg>,
+}
+
+/// Position within an object map: (namespace, name).
+pub type ObjKey = (String, String);
+
+/// A saved list snapshot for `continue` tokens.
+struct Snapshot {
+    rv: u64,
+    items: Arc<Vec<Arc<Value>>>,
+}
+
+/// All mutable server state.
+pub struct State {
+    /// Served resources.
+    pub registry: Registry,
+    objects: HashMap<ResourceKey, BTreeMap<ObjKey, Arc<Value>>>,
+    rv: u64,
+    history: VecDeque<Arc<Event>>,
+    history_cap: usize,
+    /// Events with rv > floor are all retained.
+    floor: u64,
+    watchers: HashMap<ResourceKey, Vec<Watcher>>,
+    next_id: u64,
+    watch_queue: usize,
+    snapshots: VecDeque<(u64, Snapshot)>,
+    /// uid → location, for garbage collection.
+    uids: HashMap<String, (ResourceKey, ObjKey)>,
+    /// Set when something happened that the garbage collector should look at.
+    pub gc_dirty: bool,
+}
+
+/// Longest kept continue-token snapshots.
+const SNAPSHOTS: usize = 64;
+
+impl State {
+    /// A fresh store whose counter starts at `rv_base`.
+    pub fn new(registry: Registry, rv_base: u64, history_cap: usize, watch_queue: usize) -> Self {
+        State {
+            registry,
+            objects: HashMap::new(),
+            rv: rv_base,
+            history: VecDeque::new(),
+            history_cap: history_cap.max(1),
+            floor: rv_base,
+            watchers: HashMap::new(),
+            next_id: 1,
+            watch_queue: watch_queue.max(1),
+            snapshots: VecDeque::new(),
+            uids: HashMap::new(),
+            gc_dirty: false,
+        }
+    }
+
+    /// The current global resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// The oldest resourceVersion a watch may resume from.
+    pub fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// One object.
+    pub fn get(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.objects
+            .get(key)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Where an object with this uid lives.
+    pub fn by_uid(&self, uid: &str) -> Option<&(ResourceKey, ObjKey)> {
+        self.uids.get(uid)
+    }
+
+    /// Every object of a resource (optionally in one namespace), ordered by (namespace, name).
+    pub fn list(&self, key: &ResourceKey, ns: Option<&str>) -> Vec<Arc<Value>> {
+        let Some(m) = self.objects.get(key) else {
+            return Vec::new();
+        };
+        match ns {
+            None => m.values().cloned().collect(),
+            Some(ns) => m
+                .range((ns.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
+                .map(|(_, v)| v.clone())
+                .collect(),
+        }
+    }
+
+    /// Stores `obj` (already carrying every field except its new resourceVersion),
+    /// assigns the next RV, records and fans out the event. Returns the stored object.
+    pub fn put(
+        &mut self,
+        key: &ResourceKey,
+        mut obj: Value,
+        old: Option<Arc<Value>>,
+    ) -> Arc<Value> {
+        self.rv += 1;
+        let rv = self.rv;
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        if let Some(uid) = obj["metadata"]["uid"].as_str() {
+            self.uids
+                .insert(uid.to_string(), (key.clone(), (ns.clone(), name.clone())));
+        }
+        if obj["metadata"]["ownerReferences"].is_array()
+            || obj["metadata"]["deletionTimestamp"].is_string()
+        {
+            self.gc_dirty = true;
+        }
+        let obj = Arc::new(obj);
+        self.objects
+            .entry(key.clone())
+            .or_default()
+            .insert((ns, name), obj.clone());
+        let kind = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.record(Event {
+            rv,
+            key: key.clone(),
+            kind,
+            obj: obj.clone(),
+            old,
+        });
+        obj
+    }
+
+    /// Removes an object, emitting DELETED with the deletion's RV; the event carries `last` (the final state of
+    /// the write that removed it, e.g. without its last finalizer) when given.
+    pub fn remove_with(
+        &mut self,
+        key: &ResourceKey,
+        ns: &str,
+        name: &str,
+        last: Option<Value>,
+    ) -> Option<Arc<Value>> {
+        let old = self
+            .objects
+            .get_mut(key)?
+            .remove(&(ns.to_string(), name.to_string()))?;
+        self.rv += 1;
+        let rv = self.rv;
+        if let Some(uid) = old["metadata"]["uid"].as_str() {
+            self.uids.remove(uid);
+        }
+        self.gc_dirty = true;
+        let mut last = last.unwrap_or_else(|| (*old).clone());
+        last["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let last = Arc::new(last);
+        self.record(Event {
+            rv,
+            key: key.clone(),
+            kind: EventType::Deleted,
+            obj: last.clone(),
+            old: Some(old),
+        });
+        Some(last)
+    }
+
+    /// Drops every object of a resource without events (used after a CRD is gone).
+    pub fn drop_resource(&mut self, key: &ResourceKey) {
+        if let Some(m) = self.objects.remove(key) {
+            for v in m.values() {
+                if let Some(uid) = v["metadata"]["uid"].as_str() {
+                    self.uids.remove(uid);
+                }
+            }
+        }
+        // Watchers of a resource that no longer exists end.
+        self.watchers.remove(key);
+    }
+
+    fn record(&mut self, e: Event) {
+        let e = Arc::new(e);
+        if let Some(ws) = self.watchers.get_mut(&e.key) {
+            ws.retain(|w| match w.filter.view(&e) {
+                None => !w.tx.is_closed(),
+                // A full queue closes the watcher: the client resumes from its last RV.
+                Some(msg) => w.tx.try_send(msg).is_ok(),
+            });
+        }
+        if self.history.len() >= self.history_cap
+            && let Some(old) = self.history.pop_front()
+        {
+            self.floor = old.rv;
+        }
+        self.history.push_back(e);
+    }
+
+    /// Forgets the event history: watches from any earlier RV get 410.
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.floor = self.rv;
+        self.snapshots.clear();
+    }
+
+    /// Events after `rv` for one resource (the caller checked `rv >= floor`).
+    pub fn events_since(&self, key: &ResourceKey, rv: u64) -> Vec<Arc<Event>> {
+        let start = self.history.partition_point(|e| e.rv <= rv);
+        self.history
+            .range(start..)
+            .filter(|e| &e.key == key)
+            .cloned()
+            .collect()
+    }
+
+    /// Registers a watcher; returns its id and receiver.
+    pub fn add_watcher(
+        &mut self,
+        key: &ResourceKey,
+        filter: WatchFilter,
+    ) -> (u64, mpsc::Receiver<WatchMsg>) {
+        let (tx, rx) = mpsc::channel(self.watch_queue);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.watchers
+            .entry(key.clone())
+            .or_default()
+            .push(Watcher { id, filter, tx });
+        (id, rx)
+    }
+
+    /// Unregisters a watcher.
+    pub fn remove_watcher(&mut self, key: &ResourceKey, id: u64) {
+        if let Some(ws) = self.watchers.get_mut(key) {
+            ws.retain(|w| w.id != id);
+        }
+    }
+
+    /// Closes every watcher (shutdown).
+    pub fn close_all_watchers(&mut self) {
+        self.watchers.clear();
+    }
+
+    /// Number of open watchers.
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.values().map(Vec::len).sum()
+    }
+
+    /// Saves a list snapshot and returns its id.
+    pub fn save_snapshot(&mut self, rv: u64, items: Arc<Vec<Arc<Value>>>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.snapshots.len() >= SNAPSHOTS {
+            self.snapshots.pop_front();
+        }
+        self.snapshots.push_back((id, Snapshot { rv, items }));
+        id
+    }
+
+    /// A saved snapshot (rv, items) by id.
+    pub fn snapshot(&self, id: u64) -> Option<(u64, Arc<Vec<Arc<Value>>>)> {
+        self.snapshots
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, s)| (s.rv, s.items.clone()))
+    }
+
+    /// Every stored object (for the garbage collector).
+    pub fn all_objects(&self) -> impl Iterator<Item = (&ResourceKey, &Arc<Value>)> {
+        self.objects
+            .iter()
+            .flat_map(|(k, m)| m.values().map(move |v| (k, v)))
+    }
+}
