@@ -9,3 +9,4 @@
 pub mod api;
 pub mod labels;
 pub mod pki;
+pub mod telemetry;

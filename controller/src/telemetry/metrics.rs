@@ -1,0 +1,373 @@
+//! Prometheus metrics of the operator, registered once in one registry with the prefix
+//! `tenant_operator_`. Labels are bounded: error categories are enum variant names, kinds
+//! are Kubernetes kinds the operator manages, and per-tenant series are keyed by tenant and
+//! environment names (one series per object the operator manages, never free text).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+use crate::api::Phase;
+
+/// Prefix of every metric name.
+pub const PREFIX: &str = "tenant_operator";
+
+/// Error while registering or encoding metrics (a programming error, reported not hidden).
+#[derive(Debug, thiserror::Error)]
+#[error("metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+/// Every metric of the operator. Cheap to share (`Arc<Metrics>` in the reconcile context).
+pub struct Metrics {
+    registry: Registry,
+    /// Reconciles started.
+    pub reconciles: IntCounter,
+    /// Failed reconciles, by error category (the error variant's name).
+    pub reconcile_errors: IntCounterVec,
+    /// Duration of reconciles.
+    pub reconcile_duration: Histogram,
+    /// Tenants per phase.
+    tenants: IntGaugeVec,
+    /// Objects written again because their live content differed from the desired one after
+    /// the operator had applied it (a hand edit or a deletion), by kind.
+    pub drift_corrections: IntCounterVec,
+    /// Writes the operator made (apply, delete, status), by verb and kind.
+    pub writes: IntCounterVec,
+    /// Certificates issued, by reason (`Missing`, `DueForRenewal`, ...).
+    pub certificates_issued: IntCounterVec,
+    /// Expiry of each tenant environment's certificate, seconds since the epoch.
+    certificate_expiry: GaugeVec,
+    /// ResourceQuota hard limits per tenant environment and resource.
+    quota_hard: GaugeVec,
+    /// ResourceQuota usage per tenant environment and resource.
+    quota_used: GaugeVec,
+    /// 1 when the tenant is Ready, else 0.
+    tenant_ready: IntGaugeVec,
+    /// 1 while this replica holds the leader lease.
+    pub leader: IntGauge,
+    /// Phase last recorded per tenant, to keep the per-phase gauge exact.
+    phases: Mutex<HashMap<String, Phase>>,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new_custom(Some(PREFIX.to_string()), None)?;
+        let reconciles =
+            IntCounter::new("reconciles_total", "Reconciles of TenantServices started")?;
+        let reconcile_errors = IntCounterVec::new(
+            Opts::new(
+                "reconcile_errors_total",
+                "Failed reconciles by error category",
+            ),
+            &["category"],
+        )?;
+        let reconcile_duration = Histogram::with_opts(
+            HistogramOpts::new("reconcile_duration_seconds", "Duration of one reconcile").buckets(
+                vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            ),
+        )?;
+        let tenants =
+            IntGaugeVec::new(Opts::new("tenants", "TenantServices by phase"), &["phase"])?;
+        let drift_corrections = IntCounterVec::new(
+            Opts::new(
+                "drift_corrections_total",
+                "Managed objects restored after being changed or deleted by someone else",
+            ),
+            &["kind"],
+        )?;
+        let writes = IntCounterVec::new(
+            Opts::new(
+                "api_writes_total",
+                "Mutating API requests made by the operator",
+            ),
+            &["verb", "kind"],
+        )?;
+        let certificates_issued = IntCounterVec::new(
+            Opts::new(
+                "certificates_issued_total",
+                "TLS certificates issued, by reason",
+            ),
+            &["reason"],
+        )?;
+        let certificate_expiry = GaugeVec::new(
+            Opts::new(
+                "certificate_expiry_timestamp_seconds",
+                "notAfter of each tenant environment's TLS certificate",
+            ),
+            &["tenant", "environment"],
+        )?;
+        let quota_hard = GaugeVec::new(
+            Opts::new(
+                "quota_hard",
+                "ResourceQuota hard limit of a tenant environment",
+            ),
+            &["tenant", "environment", "resource"],
+        )?;
+        let quota_used = GaugeVec::new(
+            Opts::new("quota_used", "ResourceQuota usage of a tenant environment"),
+            &["tenant", "environment", "resource"],
+        )?;
+        let tenant_ready = IntGaugeVec::new(
+            Opts::new(
+                "tenant_ready",
+                "1 when the tenant's Ready condition is True",
+            ),
+            &["tenant"],
+        )?;
+        let leader = IntGauge::new("leader", "1 while this replica holds the leader lease")?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Version of the running operator"),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(reconcile_errors.clone()))?;
+        registry.register(Box::new(reconcile_duration.clone()))?;
+        registry.register(Box::new(tenants.clone()))?;
+        registry.register(Box::new(drift_corrections.clone()))?;
+        registry.register(Box::new(writes.clone()))?;
+        registry.register(Box::new(certificates_issued.clone()))?;
+        registry.register(Box::new(certificate_expiry.clone()))?;
+        registry.register(Box::new(quota_hard.clone()))?;
+        registry.register(Box::new(quota_used.clone()))?;
+        registry.register(Box::new(tenant_ready.clone()))?;
+        registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(build_info))?;
+        // Every phase is exported from the start, so that dashboards see zeros, not gaps.
+        for phase in ALL_PHASES {
+            tenants.with_label_values(&[phase.as_str()]).set(0);
+        }
+        Ok(Metrics {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            tenants,
+            drift_corrections,
+            writes,
+            certificates_issued,
+            certificate_expiry,
+            quota_hard,
+            quota_used,
+            tenant_ready,
+            leader,
+            phases: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> Result<String, MetricsError> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        Ok(String::from_utf8_lossy(&buffer).into_owned())
+    }
+
+    /// Records a tenant's phase and readiness.
+    pub fn set_tenant_phase(&self, tenant: &str, phase: Phase) {
+        let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = phases.insert(tenant.to_string(), phase) {
+            if old == phase {
+                return;
+            }
+            self.tenants.with_label_values(&[old.as_str()]).dec();
+        }
+        self.tenants.with_label_values(&[phase.as_str()]).inc();
+        self.tenant_ready
+            .with_label_values(&[tenant])
+            .set(i64::from(phase == Phase::Ready));
+    }
+
+    /// Forgets a deleted tenant: its phase and every per-tenant series.
+    pub fn forget_tenant(&self, tenant: &str, environments: &[String]) {
+        let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = phases.remove(tenant) {
+            self.tenants.with_label_values(&[old.as_str()]).dec();
+        }
+        let _ = self.tenant_ready.remove_label_values(&[tenant]);
+        for environment in environments {
+            self.forget_environment(tenant, environment);
+        }
+    }
+
+    /// Forgets the per-environment series of a removed environment.
+    pub fn forget_environment(&self, tenant: &str, environment: &str) {
+        let _ = self
+            .certificate_expiry
+            .remove_label_values(&[tenant, environment]);
+        for resource in QUOTA_RESOURCES {
+            let _ = self
+                .quota_hard
+                .remove_label_values(&[tenant, environment, resource]);
+            let _ = self
+                .quota_used
+                .remove_label_values(&[tenant, environment, resource]);
+        }
+    }
+
+    /// Records the expiry of an environment's certificate.
+    pub fn set_certificate_expiry(
+        &self,
+        tenant: &str,
+        environment: &str,
+        not_after: jiff::Timestamp,
+    ) {
+        self.certificate_expiry
+            .with_label_values(&[tenant, environment])
+            .set(not_after.as_second() as f64);
+    }
+
+    /// Records a ResourceQuota's hard limits and usage. Only the resources the operator sets
+    /// (see [`QUOTA_RESOURCES`]) are exported, which keeps the label set bounded.
+    pub fn set_quota(
+        &self,
+        tenant: &str,
+        environment: &str,
+        hard: &BTreeMap<String, Quantity>,
+        used: &BTreeMap<String, Quantity>,
+    ) {
+        for resource in QUOTA_RESOURCES {
+            if let Some(value) = hard.get(resource).and_then(|q| quantity_value(&q.0)) {
+                self.quota_hard
+                    .with_label_values(&[tenant, environment, resource])
+                    .set(value);
+            }
+            if let Some(value) = used.get(resource).and_then(|q| quantity_value(&q.0)) {
+                self.quota_used
+                    .with_label_values(&[tenant, environment, resource])
+                    .set(value);
+            }
+        }
+    }
+}
+
+const ALL_PHASES: [Phase; 5] = [
+    Phase::Pending,
+    Phase::Provisioning,
+    Phase::Ready,
+    Phase::Failed,
+    Phase::Terminating,
+];
+
+/// ResourceQuota resources exported as metrics.
+pub const QUOTA_RESOURCES: [&str; 11] = [
+    "requests.cpu",
+    "limits.cpu",
+    "requests.memory",
+    "limits.memory",
+    "requests.storage",
+    "pods",
+    "services",
+    "persistentvolumeclaims",
+    "services.loadbalancers",
+    "services.nodeports",
+    "cpu",
+];
+
+/// The value of a Kubernetes quantity (`500m`, `16Gi`, `1e3`, `8`) as a float, for metrics
+/// only (precision loss is acceptable there). `None` if it is not a quantity.
+pub fn quantity_value(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let multiplier = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0_f64.powi(2),
+        "Gi" => 1024.0_f64.powi(3),
+        "Ti" => 1024.0_f64.powi(4),
+        "Pi" => 1024.0_f64.powi(5),
+        "Ei" => 1024.0_f64.powi(6),
+        _ => return None,
+    };
+    number.parse::<f64>().ok().map(|n| n * multiplier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_has_the_prefix_and_the_phase_gauge_is_exact() {
+        let metrics = Metrics::new().unwrap();
+        metrics.reconciles.inc();
+        metrics.reconcile_errors.with_label_values(&["Apply"]).inc();
+        metrics.set_tenant_phase("comune-bari", Phase::Provisioning);
+        metrics.set_tenant_phase("comune-bari", Phase::Ready);
+        metrics.set_tenant_phase("comune-lecce", Phase::Ready);
+        metrics.set_certificate_expiry(
+            "comune-bari",
+            "prod",
+            jiff::Timestamp::from_second(1_900_000_000).unwrap(),
+        );
+        let text = metrics.encode().unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("tenant_operator_"), "{line}");
+        }
+        assert!(
+            text.contains("tenant_operator_tenants{phase=\"Ready\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tenant_operator_tenants{phase=\"Provisioning\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("tenant_operator_reconcile_errors_total{category=\"Apply\"} 1"));
+        assert!(text.contains(
+            "tenant_operator_certificate_expiry_timestamp_seconds{environment=\"prod\",tenant=\"comune-bari\"} 1900000000"
+        ));
+        assert!(text.contains("tenant_operator_tenant_ready{tenant=\"comune-bari\"} 1"));
+        metrics.forget_tenant("comune-bari", &["prod".to_string()]);
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("tenant_operator_tenants{phase=\"Ready\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("tenant=\"comune-bari\""), "{text}");
+    }
+
+    #[test]
+    fn quota_metrics_use_status_quantities() {
+        let metrics = Metrics::new().unwrap();
+        let hard = BTreeMap::from([
+            ("limits.cpu".to_string(), Quantity("8".into())),
+            ("limits.memory".to_string(), Quantity("16Gi".into())),
+            ("free.text".to_string(), Quantity("1".into())),
+        ]);
+        let used = BTreeMap::from([("limits.cpu".to_string(), Quantity("500m".into()))]);
+        metrics.set_quota("comune-bari", "prod", &hard, &used);
+        let text = metrics.encode().unwrap();
+        assert!(text.contains("resource=\"limits.memory\",tenant=\"comune-bari\"} 17179869184"));
+        assert!(text.contains("tenant_operator_quota_used{environment=\"prod\",resource=\"limits.cpu\",tenant=\"comune-bari\"} 0.5"));
+        assert!(!text.contains("free.text"));
+    }
+
+    #[test]
+    fn quantities_parse_as_kubernetes_writes_them() {
+        assert_eq!(quantity_value("8"), Some(8.0));
+        assert_eq!(quantity_value("500m"), Some(0.5));
+        assert_eq!(quantity_value("2Ki"), Some(2048.0));
+        assert_eq!(quantity_value("1e3"), Some(1000.0));
+        assert_eq!(quantity_value("1.5G"), Some(1.5e9));
+        assert_eq!(quantity_value("12 apples"), None);
+        assert_eq!(quantity_value("Gi"), None);
+    }
+}
