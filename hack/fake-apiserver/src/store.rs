@@ -212,9 +212,11 @@ impl State {
             self.uids
                 .insert(uid.to_string(), (key.clone(), (ns.clone(), name.clone())));
         }
-        if obj["metadata"]["ownerReferences"].is_array()
-            || obj["metadata"]["deletionTimestamp"].is_string()
-        {
+        let gc_relevant = |o: &Value| {
+            o["metadata"]["ownerReferences"].is_array()
+                || o["metadata"]["deletionTimestamp"].is_string()
+        };
+        if gc_relevant(&obj) || old.as_deref().is_some_and(gc_relevant) {
             self.gc_dirty = true;
         }
         let obj = Arc::new(obj);
