@@ -205,25 +205,43 @@ where
     false
 }
 
-/// Looks for kubectl on PATH and in `<workspace>/.tools/bin`; honours REQUIRE_TOOLS.
-pub fn kubectl() -> Option<std::path::PathBuf> {
+/// Every kubectl to test with: `<workspace>/.tools/bin/kubectl` and the one on PATH.
+/// Empty (after printing the skip line) when none is installed, unless
+/// REQUIRE_TOOLS=1, which makes a missing kubectl a failure.
+pub fn kubectls() -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
     let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/kubectl");
     if tools.is_file() {
-        return Some(tools);
+        out.push(tools);
     }
     if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("kubectl");
-            if p.is_file() {
-                return Some(p);
-            }
+        if let Some(p) = std::env::split_paths(&path)
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+        {
+            out.push(p);
         }
     }
-    if std::env::var("REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!(
-            "kubectl is required (REQUIRE_TOOLS=1) but not installed (run hack/install-tools.sh)"
-        );
+    if out.is_empty() {
+        if std::env::var("REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!(
+                "kubectl is required (REQUIRE_TOOLS=1) but not installed (run hack/install-tools.sh)"
+            );
+        }
+        println!("skipped: kubectl not installed (run hack/install-tools.sh)");
     }
-    println!("skipped: kubectl not installed (run hack/install-tools.sh)");
-    None
+    out
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "fake-apiserver-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
 }

@@ -1,0 +1,325 @@
+//! The real kubectl against the server (apiserver-spec §10): server-side apply of
+//! CRDs and custom resources, table output with printer columns, `-o yaml`,
+//! `get -w` seeing changes, label/annotate, JSON and merge patches, delete
+//! waiting for finalizers, namespace deletion, and explain from OpenAPI v3.
+//! Every kubectl run uses a fresh `--cache-dir`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.io
+spec:
+  group: example.io
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer, description: "How big the widget is, in centimetres."}
+              color: {type: string}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
+"#;
+
+const W1: &str = "apiVersion: example.io/v1\nkind: Widget\nmetadata: {name: w1, namespace: default}\nspec: {size: 3, color: red}\n";
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    dir: PathBuf,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let cache = scratch_dir("kubectl-cache");
+        let mut c = Command::new(&self.bin);
+        c.arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg(format!("--cache-dir={}", cache.display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn file(&self, name: &str, content: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, content).expect("write manifest");
+        p.display().to_string()
+    }
+
+    async fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = self.cmd(args);
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("kubectl runs");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let start = Instant::now();
+        let o = self.run(args).await;
+        assert_eq!(
+            o.code,
+            0,
+            "kubectl {args:?} failed ({}):\n{}\n{}",
+            self.bin.display(),
+            o.stdout,
+            o.stderr
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "kubectl {args:?} took {:?}",
+            start.elapsed()
+        );
+        o.stdout
+    }
+}
+
+async fn suite(bin: &Path) {
+    let s = server().await;
+    let dir = scratch_dir("kubectl");
+    let kubeconfig = dir.join("kubeconfig");
+    s.write_kubeconfig(&kubeconfig).unwrap();
+    let k = Kubectl {
+        bin: bin.to_path_buf(),
+        kubeconfig,
+        dir,
+    };
+    assert!(k.ok(&["version"]).await.contains("Server Version: v1."));
+    let res = k.ok(&["api-resources"]).await;
+    assert!(
+        res.lines()
+            .any(|l| l.starts_with("configmaps") && l.contains(" cm ")),
+        "{res}"
+    );
+
+    let crd = k.file("crd.yaml", CRD);
+    let out = k.ok(&["apply", "--server-side", "-f", &crd]).await;
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.io serverside-applied"
+    );
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.io",
+        "--timeout=10s",
+    ])
+    .await;
+    assert!(
+        k.ok(&["api-resources", "--api-group=example.io"])
+            .await
+            .contains("widgets")
+    );
+
+    let w1 = k.file("w1.yaml", W1);
+    assert_eq!(
+        k.ok(&["apply", "--server-side", "-f", &w1]).await.trim(),
+        "widget.example.io/w1 serverside-applied"
+    );
+    let w1b = k.file("w1-size4.yaml", &W1.replace("size: 3", "size: 4"));
+    let conflict = k
+        .run(&[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            &w1b,
+        ])
+        .await;
+    assert_eq!(conflict.code, 1);
+    assert!(
+        conflict
+            .stderr
+            .contains("Apply failed with 1 conflict: conflict with \"kubectl\": .spec.size"),
+        "{}",
+        conflict.stderr
+    );
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-f",
+        &w1b,
+    ])
+    .await;
+
+    // Table output with the CRD's printer columns.
+    let table = k.ok(&["get", "widgets", "-A"]).await;
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(header, ["NAMESPACE", "NAME", "SIZE", "READY"], "{table}");
+    let row: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(row, ["default", "w1", "4"], "{table}");
+    let yaml = k
+        .ok(&[
+            "get",
+            "widget",
+            "w1",
+            "-n",
+            "default",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ])
+        .await;
+    assert!(
+        yaml.contains("manager: other")
+            && yaml.contains("operation: Apply")
+            && yaml.contains("size: 4"),
+        "{yaml}"
+    );
+
+    // get -w sees the changes (label, annotate, finalizer, deletion).
+    let mut watch = k.cmd(&[
+        "get",
+        "widgets",
+        "-n",
+        "default",
+        "-w",
+        "--output-watch-events",
+    ]);
+    let child = watch.spawn().expect("kubectl get -w starts");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        k.ok(&["label", "widget", "w1", "-n", "default", "tier=a"])
+            .await
+            .trim(),
+        "widget.example.io/w1 labeled"
+    );
+    k.ok(&["annotate", "widget", "w1", "-n", "default", "note=x"])
+        .await;
+    k.ok(&[
+        "patch",
+        "widget",
+        "w1",
+        "-n",
+        "default",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/finalizers","value":["example.io/hold"]}]"#,
+    ])
+    .await;
+    k.ok(&["delete", "widget", "w1", "-n", "default", "--wait=false"])
+        .await;
+    let ts = k
+        .ok(&[
+            "get",
+            "widget",
+            "w1",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}",
+        ])
+        .await;
+    assert!(
+        !ts.is_empty(),
+        "w1 stays Terminating while its finalizer is there"
+    );
+    // A waiting delete returns once the finalizer goes.
+    let mut waiting = k.cmd(&["delete", "widget", "w1", "-n", "default", "--timeout=20s"]);
+    let waiter = tokio::task::spawn_blocking(move || waiting.output());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    k.ok(&[
+        "patch",
+        "widget",
+        "w1",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ])
+    .await;
+    let waited = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("delete returns")
+        .unwrap()
+        .unwrap();
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut child = child;
+    let _ = child.kill();
+    let watched = child.wait_with_output().expect("watch output");
+    let watched = String::from_utf8_lossy(&watched.stdout).into_owned();
+    assert!(
+        watched.lines().any(|l| l.starts_with("MODIFIED")),
+        "{watched}"
+    );
+    assert!(
+        watched.lines().any(|l| l.starts_with("DELETED")),
+        "{watched}"
+    );
+
+    // Namespace deletion waits until its content is gone.
+    let ns = k.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: demo}\ndata: {a: b}\n");
+    k.ok(&["apply", "--server-side", "-f", &ns]).await;
+    k.ok(&["delete", "namespace", "demo", "--timeout=20s"])
+        .await;
+    let gone = k.run(&["get", "namespace", "demo"]).await;
+    assert_ne!(gone.code, 0);
+
+    let explain = k.ok(&["explain", "widgets.spec.size"]).await;
+    assert!(
+        explain.contains("How big the widget is, in centimetres."),
+        "{explain}"
+    );
+    let raw = k.ok(&["get", "--raw", "/apis"]).await;
+    assert!(
+        raw.starts_with("{\"apiVersion\":\"v1\",\"groups\":[")
+            || raw.contains("\"kind\":\"APIGroupList\""),
+        "{raw}"
+    );
+    assert!(
+        s.unsupported_requests().is_empty(),
+        "{:?}",
+        s.unsupported_requests()
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_suite() {
+    for bin in kubectls() {
+        suite(&bin).await;
+    }
+}
