@@ -214,13 +214,12 @@ pub fn kubectls() -> Vec<std::path::PathBuf> {
     if tools.is_file() {
         out.push(tools);
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(p) = std::env::split_paths(&path)
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(p) = std::env::split_paths(&path)
             .map(|d| d.join("kubectl"))
             .find(|p| p.is_file())
-        {
-            out.push(p);
-        }
+    {
+        out.push(p);
     }
     if out.is_empty() {
         if std::env::var("REQUIRE_TOOLS").as_deref() == Ok("1") {
