@@ -9,4 +9,5 @@
 pub mod api;
 pub mod labels;
 pub mod pki;
+pub mod reconcile;
 pub mod telemetry;

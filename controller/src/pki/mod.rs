@@ -78,9 +78,9 @@ pub enum PkiError {
         namespace: String,
         /// Name of the Secret.
         name: String,
-        /// The API error.
+        /// The API error (boxed: it is large and rare).
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 

@@ -52,7 +52,7 @@ pub async fn load_or_create_ca(
         verb,
         namespace: namespace.to_string(),
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     };
     if let Some(secret) = api
         .get_opt(name)

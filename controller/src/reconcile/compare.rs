@@ -1,0 +1,99 @@
+//! Pure comparison of a desired object with the live one, deciding whether an apply would
+//! change anything.
+
+use std::hash::{Hash, Hasher};
+
+use serde_json::Value;
+
+/// Whether the live object already has everything the desired object states.
+///
+/// Every field of `desired` must be present in `live` with an equal value; fields only in
+/// `live` (status, server defaults, metadata the server adds, fields of other managers) are
+/// ignored, as server-side apply would leave them. Lists must have the same length and match
+/// item by item, so that an added or removed rule is noticed. An empty list, empty map or
+/// null in `desired` also matches an absent field: API servers drop them.
+pub fn matches_live(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(want), Value::Object(have)) => {
+            want.iter().all(|(key, value)| match have.get(key) {
+                Some(found) => matches_live(value, found),
+                None => is_empty(value),
+            })
+        }
+        (Value::Array(want), Value::Array(have)) => {
+            want.len() == have.len() && want.iter().zip(have).all(|(w, h)| matches_live(w, h))
+        }
+        (Value::Number(want), Value::Number(have)) => {
+            want == have || want.as_f64().is_some() && want.as_f64() == have.as_f64()
+        }
+        (want, Value::Null) => is_empty(want),
+        (want, have) => want == have,
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.is_empty(),
+        _ => false,
+    }
+}
+
+/// A stable fingerprint of a desired object (maps serialize with sorted keys), used to
+/// tell whether what is desired now is what was applied before.
+pub fn fingerprint(desired: &Value) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    desired.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extra_live_fields_are_ignored_but_changes_are_not() {
+        let desired = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}});
+        let live = json!({"metadata": {"name": "a", "uid": "u", "resourceVersion": "7", "labels": {"x": "1", "y": "2"}},
+                          "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}, "status": {}});
+        assert!(matches_live(&desired, &live));
+        let edited = json!({"metadata": {"name": "a", "labels": {"x": "2"}}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}});
+        assert!(!matches_live(&desired, &edited));
+        let added_rule = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}});
+        assert!(!matches_live(&desired, &added_rule));
+    }
+
+    #[test]
+    fn empty_desired_values_match_absent_fields() {
+        let desired = json!({"spec": {"ingress": [], "podSelector": {}, "x": null}});
+        assert!(matches_live(&desired, &json!({"spec": {}})));
+        assert!(!matches_live(
+            &json!({"spec": {"ingress": [{"from": []}]}}),
+            &json!({"spec": {}})
+        ));
+    }
+
+    #[test]
+    fn items_inside_lists_compare_as_subsets() {
+        let desired = json!({"ports": [{"port": 443}]});
+        assert!(matches_live(
+            &desired,
+            &json!({"ports": [{"port": 443, "protocol": "TCP"}]})
+        ));
+        assert!(!matches_live(
+            &desired,
+            &json!({"ports": [{"port": 80, "protocol": "TCP"}]})
+        ));
+        assert!(matches_live(&json!({"n": 1}), &json!({"n": 1.0})));
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_sensitive() {
+        let a = json!({"b": 1, "a": [1, 2]});
+        let b = json!({"a": [1, 2], "b": 1});
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&json!({"a": [2, 1], "b": 1})));
+    }
+}

@@ -1,0 +1,221 @@
+//! Which other tenants matter to a tenant, kept as an index so that a reconcile does not
+//! scan all 8,000 tenants: tenants it consents to receive traffic from or that consent to
+//! it (`allowFrom`), and tenants claiming one of its hostnames or namespace names (which
+//! validation reports as conflicts). When a tenant's facts change, the index says whose
+//! reconcile is affected.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
+
+use kube::ResourceExt;
+
+use crate::api::TenantService;
+use crate::labels;
+
+/// What of a tenant other tenants depend on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Facts {
+    hostnames: BTreeSet<String>,
+    namespaces: BTreeSet<String>,
+    allow_from: BTreeSet<String>,
+}
+
+impl Facts {
+    fn of(tenant: &TenantService) -> Self {
+        let name = tenant.name_any();
+        Facts {
+            hostnames: tenant
+                .spec
+                .tls
+                .as_ref()
+                .map(|t| t.hostnames.iter().cloned().collect())
+                .unwrap_or_default(),
+            namespaces: tenant
+                .spec
+                .environments
+                .iter()
+                .map(|e| labels::namespace_name(&name, &e.name))
+                .collect(),
+            allow_from: tenant
+                .spec
+                .network
+                .as_ref()
+                .map(|n| n.allow_from.iter().map(|a| a.tenant.clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    facts: HashMap<String, Facts>,
+    by_hostname: HashMap<String, BTreeSet<String>>,
+    by_namespace: HashMap<String, BTreeSet<String>>,
+    /// tenant X -> tenants whose allowFrom names X.
+    allowed_by: HashMap<String, BTreeSet<String>>,
+}
+
+fn index_add(map: &mut HashMap<String, BTreeSet<String>>, key: &str, tenant: &str) {
+    map.entry(key.to_string())
+        .or_default()
+        .insert(tenant.to_string());
+}
+
+fn index_remove(map: &mut HashMap<String, BTreeSet<String>>, key: &str, tenant: &str) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(tenant);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl State {
+    fn related(&self, name: &str, facts: &Facts) -> BTreeSet<String> {
+        let mut related = BTreeSet::new();
+        for hostname in &facts.hostnames {
+            related.extend(
+                self.by_hostname
+                    .get(hostname)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+        }
+        for namespace in &facts.namespaces {
+            related.extend(
+                self.by_namespace
+                    .get(namespace)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+        }
+        related.extend(facts.allow_from.iter().cloned());
+        related.extend(self.allowed_by.get(name).into_iter().flatten().cloned());
+        related.remove(name);
+        related
+    }
+
+    fn insert(&mut self, name: &str, facts: Facts) {
+        for hostname in &facts.hostnames {
+            index_add(&mut self.by_hostname, hostname, name);
+        }
+        for namespace in &facts.namespaces {
+            index_add(&mut self.by_namespace, namespace, name);
+        }
+        for peer in &facts.allow_from {
+            index_add(&mut self.allowed_by, peer, name);
+        }
+        self.facts.insert(name.to_string(), facts);
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Facts> {
+        let facts = self.facts.remove(name)?;
+        for hostname in &facts.hostnames {
+            index_remove(&mut self.by_hostname, hostname, name);
+        }
+        for namespace in &facts.namespaces {
+            index_remove(&mut self.by_namespace, namespace, name);
+        }
+        for peer in &facts.allow_from {
+            index_remove(&mut self.allowed_by, peer, name);
+        }
+        Some(facts)
+    }
+}
+
+/// Index of tenant relationships.
+#[derive(Default)]
+pub struct PeerIndex {
+    state: RwLock<State>,
+}
+
+impl PeerIndex {
+    /// Records a tenant's current spec. Returns the tenants whose reconcile depends on what
+    /// changed (related before or after), empty when nothing relevant changed.
+    pub fn update(&self, tenant: &TenantService) -> BTreeSet<String> {
+        let name = tenant.name_any();
+        let facts = Facts::of(tenant);
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.facts.get(&name) == Some(&facts) {
+            return BTreeSet::new();
+        }
+        let mut affected = BTreeSet::new();
+        if let Some(old) = state.remove(&name) {
+            affected.extend(state.related(&name, &old));
+        }
+        affected.extend(state.related(&name, &facts));
+        state.insert(&name, facts);
+        affected
+    }
+
+    /// Forgets a deleted tenant; returns the tenants related to it.
+    pub fn remove(&self, name: &str) -> BTreeSet<String> {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        match state.remove(name) {
+            Some(old) => state.related(name, &old),
+            None => BTreeSet::new(),
+        }
+    }
+
+    /// Names of the tenants relevant to `tenant` now (for validation and render).
+    pub fn peers_of(&self, tenant: &TenantService) -> BTreeSet<String> {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        state.related(&tenant.name_any(), &Facts::of(tenant))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(name: &str, envs: &[&str], hosts: &[&str], allow: &[&str]) -> TenantService {
+        let mut spec = serde_json::json!({
+            "entity": {"type": "Regione", "displayName": "x", "ipaCode": "r_puglia"},
+            "dataClassification": "ordinario",
+            "class": "standard",
+            "environments": envs.iter().map(|e| serde_json::json!({"name": e})).collect::<Vec<_>>(),
+            "tls": {"hostnames": hosts},
+        });
+        spec["network"] = serde_json::json!({"allowFrom": allow.iter().map(|t| serde_json::json!({"tenant": t})).collect::<Vec<_>>()});
+        TenantService::new(name, serde_json::from_value(spec).unwrap())
+    }
+
+    #[test]
+    fn consent_hostnames_and_namespaces_relate_tenants() {
+        let index = PeerIndex::default();
+        assert!(
+            index
+                .update(&tenant("a", &["prod"], &["x.it"], &["b"]))
+                .contains("b")
+        );
+        index.update(&tenant("b", &["prod"], &[], &[]));
+        index.update(&tenant("c", &["prod"], &["x.it"], &[]));
+        // "d-x" + "prod" and "d" + "x-prod" collide on namespace d-x-prod.
+        index.update(&tenant("d-x", &["prod"], &[], &[]));
+        let d = tenant("d", &["x-prod"], &[], &[]);
+        assert_eq!(index.update(&d), BTreeSet::from(["d-x".to_string()]));
+        assert_eq!(
+            index.peers_of(&tenant("b", &["prod"], &[], &[])),
+            BTreeSet::from(["a".to_string()])
+        );
+        assert_eq!(
+            index.peers_of(&tenant("a", &["prod"], &["x.it"], &["b"])),
+            BTreeSet::from(["b".to_string(), "c".to_string()])
+        );
+        // Unchanged facts affect nobody; dropping the consent affects the old peer.
+        assert!(
+            index
+                .update(&tenant("a", &["prod"], &["x.it"], &["b"]))
+                .is_empty()
+        );
+        let affected = index.update(&tenant("a", &["prod"], &["x.it"], &[]));
+        assert!(
+            affected.contains("b") && affected.contains("c"),
+            "{affected:?}"
+        );
+        assert!(index.peers_of(&tenant("b", &["prod"], &[], &[])).is_empty());
+        assert_eq!(index.remove("c"), BTreeSet::from(["a".to_string()]));
+    }
+}

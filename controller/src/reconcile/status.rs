@@ -1,0 +1,235 @@
+//! Pure construction of the TenantService status: conditions per concern and `Ready`, with
+//! `lastTransitionTime` changing only when a condition's status changes, so that a
+//! reconcile that changes nothing produces an identical status (and writes none).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::kinds::Concern;
+use crate::api::{CertificateStatus, Phase, TenantServiceStatus};
+
+/// Condition type summarising every concern.
+pub const READY: &str = "Ready";
+
+/// Tri-state status of a condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    True,
+    False,
+    Unknown,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::True => "True",
+            State::False => "False",
+            State::Unknown => "Unknown",
+        }
+    }
+}
+
+/// One condition to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// True, False or Unknown.
+    pub state: State,
+    /// CamelCase reason.
+    pub reason: String,
+    /// What a person can act on.
+    pub message: String,
+}
+
+impl Report {
+    /// A report.
+    pub fn new(state: State, reason: &str, message: impl Into<String>) -> Self {
+        Report {
+            state,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything the status is made from.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Lifecycle phase.
+    pub phase: Phase,
+    /// `Ready`.
+    pub ready: Report,
+    /// One report per concern; a concern without a report keeps its previous condition
+    /// (or becomes Unknown if it never had one).
+    pub concerns: BTreeMap<Concern, Report>,
+    /// Namespaces of the tenant.
+    pub namespaces: Vec<String>,
+    /// Environment names.
+    pub environments: Vec<String>,
+    /// Certificates; `None` keeps the previous list.
+    pub certificates: Option<Vec<CertificateStatus>>,
+}
+
+/// Builds the new status from the outcome of a reconcile and the previous status.
+/// `now` is truncated to seconds, as the API server stores it.
+pub fn build_status(
+    previous: Option<&TenantServiceStatus>,
+    generation: Option<i64>,
+    outcome: &Outcome,
+    now: jiff::Timestamp,
+) -> TenantServiceStatus {
+    let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let old_conditions: &[Condition] = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
+    let mut conditions = Vec::with_capacity(Concern::ALL.len() + 1);
+    conditions.push(condition(
+        old_conditions,
+        READY,
+        &outcome.ready,
+        generation,
+        now,
+    ));
+    for concern in Concern::ALL {
+        let report = match outcome.concerns.get(&concern) {
+            Some(report) => report.clone(),
+            None => match old_conditions.iter().find(|c| c.type_ == concern.as_str()) {
+                Some(old) => Report {
+                    state: match old.status.as_str() {
+                        "True" => State::True,
+                        "False" => State::False,
+                        _ => State::Unknown,
+                    },
+                    reason: old.reason.clone(),
+                    message: old.message.clone(),
+                },
+                None => Report::new(
+                    State::Unknown,
+                    "NotReconciled",
+                    "not reconciled yet; see the Ready condition",
+                ),
+            },
+        };
+        conditions.push(condition(
+            old_conditions,
+            concern.as_str(),
+            &report,
+            generation,
+            now,
+        ));
+    }
+    TenantServiceStatus {
+        phase: Some(outcome.phase),
+        observed_generation: generation,
+        conditions,
+        environments: Some(outcome.environments.join(",")).filter(|e| !e.is_empty()),
+        namespaces: outcome.namespaces.clone(),
+        certificates: match &outcome.certificates {
+            Some(certificates) => certificates.clone(),
+            None => previous.map(|s| s.certificates.clone()).unwrap_or_default(),
+        },
+    }
+}
+
+/// One condition, keeping the previous `lastTransitionTime` when the status is unchanged.
+fn condition(
+    old: &[Condition],
+    type_: &str,
+    report: &Report,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> Condition {
+    let status = report.state.as_str();
+    let last_transition_time = old
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: report.reason.clone(),
+        message: report.message.clone(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// Whether two statuses are the same for the API server (compares their JSON, which is
+/// what would be written).
+pub fn same_status(a: Option<&TenantServiceStatus>, b: &TenantServiceStatus) -> bool {
+    match a {
+        Some(a) => serde_json::to_value(a).ok() == serde_json::to_value(b).ok(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(second: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(second).unwrap()
+    }
+
+    fn ready_outcome() -> Outcome {
+        Outcome {
+            phase: Phase::Ready,
+            ready: Report::new(
+                State::True,
+                "Reconciled",
+                "every concern is as the spec says",
+            ),
+            concerns: Concern::ALL
+                .into_iter()
+                .map(|c| (c, Report::new(State::True, "Applied", "ok")))
+                .collect(),
+            namespaces: vec!["a-prod".into(), "a-test".into()],
+            environments: vec!["prod".into(), "test".into()],
+            certificates: Some(vec![]),
+        }
+    }
+
+    #[test]
+    fn unchanged_outcome_gives_an_identical_status() {
+        let first = build_status(None, Some(1), &ready_outcome(), at(1000));
+        let second = build_status(Some(&first), Some(1), &ready_outcome(), at(2000));
+        assert!(same_status(Some(&first), &second));
+        assert_eq!(first.conditions.len(), 7);
+        assert_eq!(first.conditions[0].type_, "Ready");
+        assert_eq!(first.environments.as_deref(), Some("prod,test"));
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let first = build_status(None, Some(1), &ready_outcome(), at(1000));
+        let mut failing = ready_outcome();
+        failing.phase = Phase::Failed;
+        failing.ready = Report::new(
+            State::False,
+            "InvalidSpec",
+            "spec.class: no TenantClass 'gold'",
+        );
+        failing.concerns.clear();
+        let second = build_status(Some(&first), Some(2), &failing, at(2000));
+        let ready = &second.conditions[0];
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, "InvalidSpec");
+        assert_eq!(ready.last_transition_time, Time(at(2000)));
+        assert_eq!(ready.observed_generation, Some(2));
+        // Concerns without a report keep their previous condition and transition time.
+        let network = second
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Network")
+            .unwrap();
+        assert_eq!(network.status, "True");
+        assert_eq!(network.last_transition_time, Time(at(1000)));
+        assert!(!same_status(Some(&first), &second));
+    }
+
+    #[test]
+    fn sub_second_times_are_truncated_like_the_api_server_does() {
+        let now = jiff::Timestamp::from_millisecond(1_000_500).unwrap();
+        let status = build_status(None, None, &ready_outcome(), now);
+        assert_eq!(status.conditions[0].last_transition_time, Time(at(1000)));
+    }
+}
