@@ -1,0 +1,170 @@
+//! Load benchmark: creates many small objects (100,000 by default; set
+//! `BENCH_OBJECTS`), then serves lists and watches over them, and prints
+//! requests per second, events per second and bytes per object (resident memory
+//! growth and JSON size). Run with `cargo bench -p fake-apiserver --bench load`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+const NAMESPACES: usize = 10;
+const CONCURRENCY: usize = 32;
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+async fn run_parallel<F, Fut>(n: usize, f: F) -> Duration
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let f = f.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    f(i).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        if let Err(e) = t.await {
+            eprintln!("worker failed: {e}");
+        }
+    }
+    start.elapsed()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::var("BENCH_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let server = fake_apiserver::start(fake_apiserver::Config::default()).await?;
+    let client = server.client();
+    let nss: Api<Namespace> = Api::all(client.clone());
+    for i in 0..NAMESPACES {
+        nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": format!("bench-{i}")}}))?).await?;
+    }
+    let rss_before = rss_bytes();
+
+    let c = client.clone();
+    let took = run_parallel(n, move |i| {
+        let api: Api<ConfigMap> = Api::namespaced(c.clone(), &format!("bench-{}", i % NAMESPACES));
+        async move {
+            let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}"), "labels": {"app": "bench", "shard": (i % 7).to_string()}},
+                "data": {"key": format!("value-{i}")}}))
+            .unwrap_or_default();
+            if let Err(e) = api.create(&PostParams::default(), &cm).await {
+                eprintln!("create cm-{i}: {e}");
+            }
+        }
+    })
+    .await;
+    let rss_after = rss_bytes();
+    println!("create: {n} objects in {:.2?} = {:.0} requests/s (client and server on the same cores)", took, n as f64 / took.as_secs_f64());
+    println!("memory: {:.0} bytes/object resident growth (server + client process)", (rss_after.saturating_sub(rss_before)) as f64 / n as f64);
+
+    let all: Api<ConfigMap> = Api::all(client.clone());
+    let start = Instant::now();
+    let list = all.list(&ListParams::default()).await?;
+    let t = start.elapsed();
+    let json_len = serde_json::to_vec(&list.items)?.len();
+    println!("list (one page): {} items in {:.2?}; {:.0} bytes/object as JSON", list.items.len(), t, json_len as f64 / list.items.len().max(1) as f64);
+
+    let start = Instant::now();
+    let mut pages = 0;
+    let mut items = 0;
+    let mut lp = ListParams::default().limit(500);
+    loop {
+        let page = all.list(&lp).await?;
+        pages += 1;
+        items += page.items.len();
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => break,
+        }
+    }
+    let t = start.elapsed();
+    println!("paged list (limit=500): {items} items in {pages} requests, {:.2?} = {:.0} requests/s", t, pages as f64 / t.as_secs_f64());
+
+    // Initial events of a watch from resourceVersion 0.
+    let start = Instant::now();
+    let mut stream = all.watch(&WatchParams::default(), "0").await?.boxed();
+    let mut added = 0;
+    while added < n {
+        match tokio::time::timeout(Duration::from_secs(30), stream.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Added(_)))) => added += 1,
+            Ok(Ok(Some(_))) => {}
+            _ => break,
+        }
+    }
+    let t = start.elapsed();
+    println!("watch initial events: {added} in {:.2?} = {:.0} events/s", t, added as f64 / t.as_secs_f64());
+    drop(stream);
+
+    // Live fan-out: 5 watchers while 10,000 merge patches are applied.
+    let updates = n.min(10_000);
+    let rv = all.list(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
+    let mut watchers = Vec::new();
+    for _ in 0..5 {
+        let mut s = all.watch(&WatchParams::default(), &rv).await?.boxed();
+        watchers.push(tokio::spawn(async move {
+            let mut seen = 0;
+            while seen < updates {
+                match tokio::time::timeout(Duration::from_secs(30), s.try_next()).await {
+                    Ok(Ok(Some(WatchEvent::Modified(_)))) => seen += 1,
+                    Ok(Ok(Some(_))) => {}
+                    _ => break,
+                }
+            }
+            seen
+        }));
+    }
+    let c = client.clone();
+    let start = Instant::now();
+    let took = run_parallel(updates, move |i| {
+        let api: Api<ConfigMap> = Api::namespaced(c.clone(), &format!("bench-{}", i % NAMESPACES));
+        async move {
+            if let Err(e) = api.patch(&format!("cm-{i}"), &PatchParams::default(), &Patch::Merge(json!({"data": {"key": "changed"}}))).await {
+                eprintln!("patch cm-{i}: {e}");
+            }
+        }
+    })
+    .await;
+    let mut delivered = 0;
+    for w in watchers {
+        delivered += w.await.unwrap_or(0);
+    }
+    let all_seen = start.elapsed();
+    println!(
+        "patch: {updates} in {:.2?} = {:.0} requests/s; 5 watchers received {delivered} events, all within {:.2?}",
+        took,
+        updates as f64 / took.as_secs_f64(),
+        all_seen
+    );
+    let counts = server.request_counts();
+    println!("requests served: {} (mutating {})", counts.total(), counts.mutating());
+    server.shutdown().await;
+    Ok(())
+}
