@@ -12,6 +12,8 @@ pub struct Faults {
     pub throttle_rate: f64,
     /// Latency added before every resource request is served.
     pub latency: Duration,
+    /// Share (0.0–1.0) of watch requests answered with 500 before the stream starts.
+    pub watch_error_rate: f64,
     /// When set, every watch stream is cut (connection aborted) after a random
     /// duration between zero and this.
     pub watch_cut_after: Option<Duration>,
@@ -47,6 +49,11 @@ impl Faults {
         } else {
             Injected::None
         }
+    }
+
+    /// Whether this watch start fails.
+    pub fn fail_watch(&self) -> bool {
+        self.watch_error_rate > 0.0 && fastrand::f64() < self.watch_error_rate
     }
 
     /// How long the next watch stream may live, if cuts are injected.

@@ -1,10 +1,10 @@
 //! The server's own controllers (spec §6.3–§6.5): the ownerReference garbage
 //! collector (background, foreground, orphan), the namespace controller that
 //! empties a terminating namespace, and CRD cleanup that removes a deleted CRD's
-//! custom resources. They run as one background task, woken after writes and
-//! sweeping at least once a second while there is work.
+//! custom resources. They run as one background task woken after writes. Work is
+//! incremental: writes queue the dependents and owners to look at (see
+//! [`crate::store::GcWork`]), so a pass costs what changed, not what is stored.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +13,9 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::meta::{deleting, finalizers, meta_str, set_finalizers};
 use crate::ops::{self, CRD_FINALIZER, DeleteOpts};
-use crate::registry::ResourceInfo;
+use crate::registry::{ResourceInfo, ResourceKey};
 use crate::server::Server;
-use crate::store::State;
+use crate::store::{ObjKey, State};
 
 /// Field manager of the garbage collector's updates.
 const GC_MANAGER: &str = "generic-garbage-collector";
@@ -33,8 +33,8 @@ pub async fn run(server: Arc<Server>) {
             return;
         }
         // Coalesce bursts of writes into one pass.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for _ in 0..50 {
             let again = {
                 let mut st = server.lock();
                 pass(&mut st, &server.clock)
@@ -54,114 +54,110 @@ fn background() -> DeleteOpts {
     }
 }
 
-/// One pass over everything; returns whether another pass is needed.
+/// One pass over the queued work; returns whether more work was queued meanwhile.
 pub fn pass(st: &mut State, clock: &Clock) -> bool {
-    if !st.gc_dirty {
-        return false;
+    let work = std::mem::take(&mut st.gc_work);
+    for uid in &work.owners {
+        for dep in st.dependents_of(uid) {
+            check_dependent(st, clock, &dep);
+        }
+        release_owner(st, clock, uid);
     }
-    st.gc_dirty = false;
-    namespaces(st, clock);
-    crds(st, clock);
-    owners(st, clock);
-    st.gc_dirty
+    for dep in &work.checks {
+        check_dependent(st, clock, dep);
+    }
+    for (key, (_, name)) in st.terminating() {
+        if key.1 == "namespaces" {
+            empty_namespace(st, clock, &name);
+        } else {
+            empty_crd(st, clock, &name);
+        }
+    }
+    !st.gc_work.is_empty()
 }
 
-fn info_of(st: &State, group: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
-    st.registry.get(group, plural)
-}
-
-/// Empties terminating namespaces, then finalizes them.
-fn namespaces(st: &mut State, clock: &Clock) {
-    let Some(ns_info) = info_of(st, "", "namespaces") else {
+/// Deletes what is in a terminating namespace, then finalizes it.
+fn empty_namespace(st: &mut State, clock: &Clock, ns: &str) {
+    let Some(ns_info) = st.registry.get("", "namespaces") else {
         return;
     };
-    let terminating: Vec<String> = st
-        .list(&ns_info.key(), None)
-        .iter()
-        .filter(|n| deleting(n))
-        .map(|n| meta_str(n, "name").to_string())
+    let mut remaining = 0;
+    let infos: Vec<Arc<ResourceInfo>> = st
+        .registry
+        .all()
+        .filter(|i| i.namespaced)
+        .cloned()
         .collect();
-    for ns in terminating {
-        let mut remaining = 0;
-        let infos: Vec<Arc<ResourceInfo>> = st
-            .registry
-            .all()
-            .filter(|i| i.namespaced)
-            .cloned()
-            .collect();
-        for info in infos {
-            for o in st.list(&info.key(), Some(&ns)) {
-                remaining += 1;
-                if !deleting(&o) {
-                    let name = meta_str(&o, "name").to_string();
-                    if let Err(e) = ops::delete(st, clock, &info, &ns, &name, &background()) {
-                        tracing::warn!(namespace = %ns, name = %name, error = %e, "namespace cleanup could not delete");
-                    }
+    for info in infos {
+        for o in st.list(&info.key(), Some(ns)) {
+            remaining += 1;
+            if !deleting(&o) {
+                let name = meta_str(&o, "name").to_string();
+                if let Err(e) = ops::delete(st, clock, &info, ns, &name, &background()) {
+                    tracing::warn!(namespace = %ns, name = %name, error = %e, "namespace cleanup could not delete");
                 }
             }
         }
-        if remaining == 0 {
-            ops::internal_update(st, clock, &ns_info, "", &ns, "namespace-controller", |o| {
-                let fins: Vec<Value> = o["spec"]["finalizers"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
+    }
+    if remaining == 0 {
+        ops::internal_update(st, clock, &ns_info, "", ns, "namespace-controller", |o| {
+            let fins: Vec<Value> = o["spec"]["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f != "kubernetes")
+                .collect();
+            o["spec"]["finalizers"] = Value::Array(fins);
+        });
+    }
+}
+
+/// Deletes the custom resources of a terminating CRD, then releases it.
+fn empty_crd(st: &mut State, clock: &Clock, name: &str) {
+    let Some(crd_info) = st
+        .registry
+        .get("apiextensions.k8s.io", "customresourcedefinitions")
+    else {
+        return;
+    };
+    let Some(crd) = st.get(&crd_info.key(), "", name) else {
+        return;
+    };
+    if !finalizers(&crd).iter().any(|f| f == CRD_FINALIZER) {
+        return;
+    }
+    let group = crd["spec"]["group"].as_str().unwrap_or("");
+    let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or("");
+    let mut remaining = 0;
+    if let Some(info) = st.registry.get(group, plural) {
+        for o in st.list(&info.key(), None) {
+            remaining += 1;
+            if !deleting(&o) {
+                let ns = meta_str(&o, "namespace").to_string();
+                let n = meta_str(&o, "name").to_string();
+                if let Err(e) = ops::delete(st, clock, &info, &ns, &n, &background()) {
+                    tracing::warn!(crd = %plural, name = %n, error = %e, "CRD cleanup could not delete");
+                }
+            }
+        }
+    }
+    if remaining == 0 {
+        ops::internal_update(
+            st,
+            clock,
+            &crd_info,
+            "",
+            name,
+            "apiextensions-controller",
+            |o| {
+                let f: Vec<String> = finalizers(o)
                     .into_iter()
-                    .filter(|f| f != "kubernetes")
+                    .filter(|f| f != CRD_FINALIZER)
                     .collect();
-                o["spec"]["finalizers"] = Value::Array(fins);
-            });
-        }
-    }
-}
-
-/// Deletes the custom resources of terminating CRDs, then releases them.
-fn crds(st: &mut State, clock: &Clock) {
-    let Some(crd_info) = info_of(st, "apiextensions.k8s.io", "customresourcedefinitions") else {
-        return;
-    };
-    let terminating: Vec<Arc<Value>> = st
-        .list(&crd_info.key(), None)
-        .into_iter()
-        .filter(|c| deleting(c) && finalizers(c).iter().any(|f| f == CRD_FINALIZER))
-        .collect();
-    for crd in terminating {
-        let group = crd["spec"]["group"].as_str().unwrap_or("").to_string();
-        let plural = crd["spec"]["names"]["plural"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let mut remaining = 0;
-        if let Some(info) = info_of(st, &group, &plural) {
-            for o in st.list(&info.key(), None) {
-                remaining += 1;
-                if !deleting(&o) {
-                    let ns = meta_str(&o, "namespace").to_string();
-                    let name = meta_str(&o, "name").to_string();
-                    if let Err(e) = ops::delete(st, clock, &info, &ns, &name, &background()) {
-                        tracing::warn!(crd = %plural, name = %name, error = %e, "CRD cleanup could not delete");
-                    }
-                }
-            }
-        }
-        if remaining == 0 {
-            let name = meta_str(&crd, "name").to_string();
-            ops::internal_update(
-                st,
-                clock,
-                &crd_info,
-                "",
-                &name,
-                "apiextensions-controller",
-                |o| {
-                    let f: Vec<String> = finalizers(o)
-                        .into_iter()
-                        .filter(|f| f != CRD_FINALIZER)
-                        .collect();
-                    set_finalizers(o, &f);
-                },
-            );
-        }
+                set_finalizers(o, &f);
+            },
+        );
     }
 }
 
@@ -181,10 +177,7 @@ fn resolve_owner(st: &State, dep_ns: &str, r: &Value) -> Owner {
     let api_version = r["apiVersion"].as_str().unwrap_or("");
     let kind = r["kind"].as_str().unwrap_or("");
     let uid = r["uid"].as_str().unwrap_or("");
-    let (group, version) = match api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    };
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let Some(info) = st.registry.by_kind(group, version, kind) else {
         tracing::warn!(%api_version, %kind, "ownerReference to an unknown kind is left alone");
         return Owner::Unresolvable;
@@ -195,15 +188,15 @@ fn resolve_owner(st: &State, dep_ns: &str, r: &Value) -> Owner {
     let Some((key, (ons, oname))) = st.by_uid(uid).cloned() else {
         return Owner::Absent;
     };
-    if key != info.key() || (info.namespaced && ons != dep_ns) {
+    if key != info.key()
+        || (info.namespaced && ons != dep_ns)
+        || oname != r["name"].as_str().unwrap_or("")
+    {
         return Owner::Absent;
     }
     let Some(obj) = st.get(&key, &ons, &oname) else {
         return Owner::Absent;
     };
-    if meta_str(&obj, "name") != r["name"].as_str().unwrap_or("") {
-        return Owner::Absent;
-    }
     if deleting(&obj) {
         let f = finalizers(&obj);
         if f.iter().any(|x| x == "foregroundDeletion") {
@@ -216,155 +209,106 @@ fn resolve_owner(st: &State, dep_ns: &str, r: &Value) -> Owner {
     Owner::Alive
 }
 
-enum Action {
-    Delete {
-        info: Arc<ResourceInfo>,
-        ns: String,
-        name: String,
-        foreground: bool,
-    },
-    DropRefs {
-        info: Arc<ResourceInfo>,
-        ns: String,
-        name: String,
-        uids: Vec<String>,
-    },
+/// Looks at one dependent: delete it when no owner is left, or when an owner
+/// waits for it in foreground deletion; drop references to absent or orphaning owners.
+fn check_dependent(st: &mut State, clock: &Clock, loc: &(ResourceKey, ObjKey)) {
+    let (key, (ns, name)) = loc;
+    let Some(o) = st.get(key, ns, name) else {
+        return;
+    };
+    if deleting(&o) {
+        return;
+    }
+    let Some(refs) = o["metadata"]["ownerReferences"].as_array() else {
+        return;
+    };
+    let Some(info) = st.registry.get(&key.0, &key.1) else {
+        return;
+    };
+    let mut dangling = Vec::new();
+    let (mut live, mut absent, mut foreground, mut blocking_fg) = (0, 0, 0, false);
+    for r in refs {
+        let uid = r["uid"].as_str().unwrap_or("").to_string();
+        match resolve_owner(st, ns, r) {
+            Owner::Alive | Owner::Unresolvable => live += 1,
+            Owner::Absent => {
+                absent += 1;
+                dangling.push(uid);
+            }
+            Owner::Orphaning => dangling.push(uid),
+            Owner::Foreground => {
+                foreground += 1;
+                blocking_fg |= r["blockOwnerDeletion"].as_bool() == Some(true);
+            }
+        }
+    }
+    if live == 0 && (absent > 0 || foreground > 0) {
+        let opts = if blocking_fg {
+            DeleteOpts {
+                propagation: Some("Foreground".into()),
+                ..DeleteOpts::default()
+            }
+        } else {
+            background()
+        };
+        if let Err(e) = ops::delete(st, clock, &info, ns, name, &opts) {
+            tracing::debug!(name = %name, error = %e, "garbage collector could not delete");
+        }
+    } else if !dangling.is_empty() {
+        ops::internal_update(st, clock, &info, ns, name, GC_MANAGER, |o| {
+            if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| !dangling.iter().any(|u| r["uid"].as_str() == Some(u)));
+            }
+        });
+    }
 }
 
-/// Owner-reference garbage collection.
-fn owners(st: &mut State, clock: &Clock) {
-    let mut actions = Vec::new();
-    // owner uid → (referenced at all, referenced with blockOwnerDeletion)
-    let mut referenced: HashMap<String, (bool, bool)> = HashMap::new();
-    for (key, o) in st.all_objects() {
-        let Some(refs) = o["metadata"]["ownerReferences"].as_array() else {
-            continue;
-        };
-        let Some(info) = st.registry.get(&key.0, &key.1) else {
-            continue;
-        };
-        let ns = meta_str(o, "namespace").to_string();
-        let name = meta_str(o, "name").to_string();
-        let mut absent = Vec::new();
-        let mut states = Vec::new();
-        for r in refs {
-            let uid = r["uid"].as_str().unwrap_or("").to_string();
-            let blocking = r["blockOwnerDeletion"].as_bool() == Some(true);
-            let e = referenced.entry(uid.clone()).or_default();
-            e.0 = true;
-            e.1 |= blocking;
-            let s = resolve_owner(st, &ns, r);
-            if s == Owner::Absent || s == Owner::Orphaning {
-                absent.push(uid.clone());
-            }
-            states.push((s, blocking));
-        }
-        let live = states
-            .iter()
-            .filter(|(s, _)| matches!(s, Owner::Alive | Owner::Unresolvable))
-            .count();
-        let fg: Vec<bool> = states
-            .iter()
-            .filter(|(s, _)| *s == Owner::Foreground)
-            .map(|(_, b)| *b)
-            .collect();
-        let orphaned_only = states.iter().all(|(s, _)| *s == Owner::Orphaning);
-        if deleting(o) {
-            continue;
-        }
-        if live == 0
-            && !orphaned_only
-            && (!fg.is_empty() || states.iter().any(|(s, _)| *s == Owner::Absent))
-        {
-            let foreground = fg.iter().any(|b| *b);
-            actions.push(Action::Delete {
-                info: info.clone(),
-                ns,
-                name,
-                foreground,
-            });
-        } else if !absent.is_empty() {
-            actions.push(Action::DropRefs {
-                info: info.clone(),
-                ns,
-                name,
-                uids: absent,
-            });
-        }
+/// Releases an owner waiting in foreground deletion (no blocking dependent left)
+/// or orphan deletion (no dependent refers to it any more).
+fn release_owner(st: &mut State, clock: &Clock, uid: &str) {
+    let Some((key, (ns, name))) = st.by_uid(uid).cloned() else {
+        return;
+    };
+    let Some(obj) = st.get(&key, &ns, &name) else {
+        return;
+    };
+    if !deleting(&obj) {
+        return;
     }
-    for a in actions {
-        match a {
-            Action::Delete {
-                info,
-                ns,
-                name,
-                foreground,
-            } => {
-                let opts = if foreground {
-                    DeleteOpts {
-                        propagation: Some("Foreground".into()),
-                        ..DeleteOpts::default()
-                    }
-                } else {
-                    background()
-                };
-                if let Err(e) = ops::delete(st, clock, &info, &ns, &name, &opts) {
-                    tracing::debug!(name = %name, error = %e, "garbage collector could not delete");
-                }
-            }
-            Action::DropRefs {
-                info,
-                ns,
-                name,
-                uids,
-            } => {
-                ops::internal_update(st, clock, &info, &ns, &name, GC_MANAGER, |o| {
-                    if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
-                        refs.retain(|r| !uids.iter().any(|u| r["uid"].as_str() == Some(u)));
-                    }
-                });
-            }
-        }
+    let fins = finalizers(&obj);
+    let has_fg = fins.iter().any(|f| f == "foregroundDeletion");
+    let has_orphan = fins.iter().any(|f| f == "orphan");
+    if !has_fg && !has_orphan {
+        return;
     }
-    // Owners waiting in foreground or orphan deletion: release them once no
-    // (blocking) dependent refers to them any more.
-    let waiting: Vec<(Arc<ResourceInfo>, String, String, String)> = st
-        .all_objects()
-        .filter(|(_, o)| {
-            deleting(o)
-                && finalizers(o)
-                    .iter()
-                    .any(|f| f == "foregroundDeletion" || f == "orphan")
-        })
-        .filter_map(|(k, o)| {
-            let info = st.registry.get(&k.0, &k.1)?;
-            Some((
-                info,
-                meta_str(o, "namespace").to_string(),
-                meta_str(o, "name").to_string(),
-                meta_str(o, "uid").to_string(),
-            ))
-        })
-        .collect();
-    for (info, ns, name, uid) in waiting {
-        let (any, blocking) = referenced.get(&uid).copied().unwrap_or((false, false));
-        let Some(obj) = st.get(&info.key(), &ns, &name) else {
-            continue;
-        };
-        let fins = finalizers(&obj);
-        let release_fg = fins.iter().any(|f| f == "foregroundDeletion") && !blocking;
-        let release_orphan = fins.iter().any(|f| f == "orphan") && !any;
-        if release_fg || release_orphan {
-            ops::internal_update(st, clock, &info, &ns, &name, GC_MANAGER, |o| {
-                let f: Vec<String> = finalizers(o)
-                    .into_iter()
-                    .filter(|f| {
-                        !(release_fg && f == "foregroundDeletion"
-                            || release_orphan && f == "orphan")
+    let deps = st.dependents_of(uid);
+    let blocking = deps.iter().any(|(k, (dns, dname))| {
+        st.get(k, dns, dname).is_some_and(|d| {
+            d["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| {
+                    refs.iter().any(|r| {
+                        r["uid"].as_str() == Some(uid)
+                            && r["blockOwnerDeletion"].as_bool() == Some(true)
                     })
-                    .collect();
-                set_finalizers(o, &f);
-            });
-        }
+                })
+        })
+    });
+    let release_fg = has_fg && !blocking;
+    let release_orphan = has_orphan && deps.is_empty();
+    if !release_fg && !release_orphan {
+        return;
     }
+    let Some(info) = st.registry.get(&key.0, &key.1) else {
+        return;
+    };
+    ops::internal_update(st, clock, &info, &ns, &name, GC_MANAGER, |o| {
+        let f: Vec<String> = finalizers(o)
+            .into_iter()
+            .filter(|f| {
+                !(release_fg && f == "foregroundDeletion" || release_orphan && f == "orphan")
+            })
+            .collect();
+        set_finalizers(o, &f);
+    });
 }

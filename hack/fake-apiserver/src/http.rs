@@ -223,7 +223,11 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
         if !faults.latency.is_zero() {
             tokio::time::sleep(faults.latency).await;
         }
+        let watch = ctx.method == Method::GET && ctx.query.flag("watch") == Some(true);
         let injected = match faults.roll() {
+            Injected::None if watch && faults.fail_watch() => {
+                Some(ApiError::internal("injected fault: watch start failed"))
+            }
             Injected::None => None,
             Injected::Error => Some(ApiError::internal("injected fault: internal error")),
             Injected::Throttle => Some(ApiError::too_many_requests()),

@@ -273,6 +273,12 @@ impl ServerHandle {
         self.server.lock().compact();
     }
 
+    /// Ends every open watch stream, as an apiserver restart would; clients
+    /// reconnect from their last resourceVersion.
+    pub fn close_watches(&self) {
+        self.server.lock().close_all_watchers();
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.server.lock().rv()

@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             throttle_rate: args.fault_throttle_rate,
             latency: Duration::from_millis(args.fault_latency_ms),
             watch_cut_after: args.fault_watch_cut_secs.map(Duration::from_secs),
+            ..fake_apiserver::Faults::default()
         },
         bookmark_interval: args.bookmark_interval.map(Duration::from_secs),
         ..fake_apiserver::Config::default()

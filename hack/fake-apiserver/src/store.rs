@@ -4,7 +4,7 @@
 //! events are totally ordered; fan-out to watchers never blocks (a full queue
 //! closes that watcher, and the client resumes from its last resourceVersion).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -128,8 +128,45 @@ pub struct State {
     snapshots: VecDeque<(u64, Snapshot)>,
     /// uid → location, for garbage collection.
     uids: HashMap<String, (ResourceKey, ObjKey)>,
-    /// Set when something happened that the garbage collector should look at.
-    pub gc_dirty: bool,
+    /// What the garbage collector has to look at next.
+    pub gc_work: GcWork,
+    /// owner uid → dependents naming it in an ownerReference.
+    dependents: HashMap<String, BTreeSet<(ResourceKey, ObjKey)>>,
+    /// Namespaces and CRDs being deleted (their contents must go first).
+    terminating: BTreeSet<(ResourceKey, ObjKey)>,
+}
+
+/// Pending garbage-collector work, filled by writes.
+#[derive(Debug, Default)]
+pub struct GcWork {
+    /// Dependents whose owners must be checked.
+    pub checks: BTreeSet<(ResourceKey, ObjKey)>,
+    /// Owners (by uid) that were deleted, started deleting or lost a dependent.
+    pub owners: BTreeSet<String>,
+}
+
+impl GcWork {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty() && self.owners.is_empty()
+    }
+}
+
+/// The owner uids an object's ownerReferences name.
+pub fn owner_uids(o: &Value) -> BTreeSet<String> {
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["uid"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_container(key: &ResourceKey) -> bool {
+    (key.0.is_empty() && key.1 == "namespaces")
+        || (key.0 == "apiextensions.k8s.io" && key.1 == "customresourcedefinitions")
 }
 
 /// Longest kept continue-token snapshots.
@@ -150,7 +187,9 @@ impl State {
             watch_queue: watch_queue.max(1),
             snapshots: VecDeque::new(),
             uids: HashMap::new(),
-            gc_dirty: false,
+            gc_work: GcWork::default(),
+            dependents: HashMap::new(),
+            terminating: BTreeSet::new(),
         }
     }
 
@@ -212,13 +251,7 @@ impl State {
             self.uids
                 .insert(uid.to_string(), (key.clone(), (ns.clone(), name.clone())));
         }
-        let gc_relevant = |o: &Value| {
-            o["metadata"]["ownerReferences"].is_array()
-                || o["metadata"]["deletionTimestamp"].is_string()
-        };
-        if gc_relevant(&obj) || old.as_deref().is_some_and(gc_relevant) {
-            self.gc_dirty = true;
-        }
+        self.index_for_gc(key, (&ns, &name), old.as_deref(), Some(&obj));
         let obj = Arc::new(obj);
         self.objects
             .entry(key.clone())
@@ -257,7 +290,7 @@ impl State {
         if let Some(uid) = old["metadata"]["uid"].as_str() {
             self.uids.remove(uid);
         }
-        self.gc_dirty = true;
+        self.index_for_gc(key, (ns, name), Some(&old), None);
         let mut last = last.unwrap_or_else(|| (*old).clone());
         last["metadata"]["resourceVersion"] = json!(rv.to_string());
         let last = Arc::new(last);
@@ -271,12 +304,83 @@ impl State {
         Some(last)
     }
 
+    /// Keeps the dependents index current and queues garbage-collector work for
+    /// a write that turned `old` into `new` (None = absent).
+    fn index_for_gc(
+        &mut self,
+        key: &ResourceKey,
+        at: (&str, &str),
+        old: Option<&Value>,
+        new: Option<&Value>,
+    ) {
+        let loc = (key.clone(), (at.0.to_string(), at.1.to_string()));
+        let before = old.map(owner_uids).unwrap_or_default();
+        let after = new.map(owner_uids).unwrap_or_default();
+        for u in before.difference(&after) {
+            if let Some(d) = self.dependents.get_mut(u) {
+                d.remove(&loc);
+                if d.is_empty() {
+                    self.dependents.remove(u);
+                }
+            }
+            // The owner may be waiting for this dependent (foreground, orphan).
+            self.gc_work.owners.insert(u.clone());
+        }
+        for u in after.difference(&before) {
+            self.dependents
+                .entry(u.clone())
+                .or_default()
+                .insert(loc.clone());
+        }
+        if !after.is_empty() && (before != after || old.is_none()) {
+            self.gc_work.checks.insert(loc.clone());
+        }
+        let own_uid = new
+            .or(old)
+            .and_then(|o| o["metadata"]["uid"].as_str())
+            .unwrap_or("")
+            .to_string();
+        match new {
+            None => {
+                // Gone: its dependents lose an owner.
+                self.gc_work.owners.insert(own_uid);
+                self.terminating.remove(&loc);
+            }
+            Some(n) if n["metadata"]["deletionTimestamp"].is_string() => {
+                if old.is_none_or(|o| {
+                    o["metadata"]["finalizers"] != n["metadata"]["finalizers"]
+                        || !o["metadata"]["deletionTimestamp"].is_string()
+                }) {
+                    self.gc_work.owners.insert(own_uid);
+                }
+                if is_container(key) {
+                    self.terminating.insert(loc);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Dependents of an owner uid.
+    pub fn dependents_of(&self, uid: &str) -> Vec<(ResourceKey, ObjKey)> {
+        self.dependents
+            .get(uid)
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Namespaces and CRDs being deleted.
+    pub fn terminating(&self) -> Vec<(ResourceKey, ObjKey)> {
+        self.terminating.iter().cloned().collect()
+    }
+
     /// Drops every object of a resource without events (used after a CRD is gone).
     pub fn drop_resource(&mut self, key: &ResourceKey) {
         if let Some(m) = self.objects.remove(key) {
             for v in m.values() {
                 if let Some(uid) = v["metadata"]["uid"].as_str() {
                     self.uids.remove(uid);
+                    self.gc_work.owners.insert(uid.to_string());
                 }
             }
         }
@@ -368,12 +472,5 @@ impl State {
             .iter()
             .find(|(i, _)| *i == id)
             .map(|(_, s)| (s.rv, s.items.clone()))
-    }
-
-    /// Every stored object (for the garbage collector).
-    pub fn all_objects(&self) -> impl Iterator<Item = (&ResourceKey, &Arc<Value>)> {
-        self.objects
-            .iter()
-            .flat_map(|(k, m)| m.values().map(move |v| (k, v)))
     }
 }

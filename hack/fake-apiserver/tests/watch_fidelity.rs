@@ -89,6 +89,25 @@ async fn watcher_survives_cuts_errors_and_410() {
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
+    // Force a 410: keep watchers out while changes happen and history is
+    // compacted, so they come back with a resourceVersion that is too old.
+    s.set_faults(fake_apiserver::Faults {
+        watch_error_rate: 1.0,
+        ..Default::default()
+    });
+    s.close_watches();
+    for i in 0..5 {
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": format!("late{i}")}, "data": {"v": "late"}}),
+        )
+        .unwrap();
+        writer_api
+            .create(&PostParams::default(), &cm)
+            .await
+            .unwrap();
+    }
+    s.compact();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     s.set_faults(fake_apiserver::Faults::default());
     let fresh = || async {
         snapshot(
