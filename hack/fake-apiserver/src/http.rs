@@ -476,19 +476,30 @@ async fn serve_resource(
     target: Target,
 ) -> Result<Response, ApiError> {
     let ct = ctx.header(header::CONTENT_TYPE).to_string();
-    if !ctx.body.is_empty()
-        && (ct.contains("protobuf") || ct.contains("cbor"))
+    let mut body = ctx.body.clone();
+    if !body.is_empty()
         && ctx.method != Method::PATCH
+        && (ct.contains("protobuf") || ct.contains("cbor"))
     {
-        return Err(ApiError {
-            code: 415,
-            reason: "UnsupportedMediaType",
-            message: format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"
-            ),
-            details: None,
-            retry_after: None,
-        });
+        // kubectl's `create namespace|configmap|secret|serviceaccount` send protobuf.
+        match ct
+            .starts_with(crate::protobuf::CONTENT_TYPE)
+            .then(|| crate::protobuf::decode_object(&body))
+            .flatten()
+        {
+            Some(obj) => body = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+            None => {
+                return Err(ApiError {
+                    code: 415,
+                    reason: "UnsupportedMediaType",
+                    message: format!(
+                        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct}; protobuf is only decoded for Namespace, ConfigMap, Secret and ServiceAccount)"
+                    ),
+                    details: None,
+                    retry_after: None,
+                });
+            }
+        }
     }
     let format = negotiate(ctx.header(header::ACCEPT))?;
     let include = match ctx.query.get("includeObject") {
@@ -514,7 +525,7 @@ async fn serve_resource(
                     if info.namespaced && ns.is_empty() {
                         return Err(ApiError::method_not_allowed());
                     }
-                    let body = parse_body(&ctx.body)?;
+                    let body = parse_body(&body)?;
                     let manager = ctx.manager();
                     let req = write_req(ctx, info, version, &ns, &manager, Sub::Main)?;
                     let w = {
@@ -566,7 +577,7 @@ async fn serve_resource(
                     ))
                 }
                 Method::PUT => {
-                    let body = parse_body(&ctx.body)?;
+                    let body = parse_body(&body)?;
                     let manager = ctx.manager();
                     let req = write_req(ctx, info, version, &namespace, &manager, subr)?;
                     let w = {

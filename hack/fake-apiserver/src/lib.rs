@@ -29,6 +29,7 @@ mod meta;
 mod metrics;
 mod openapi;
 mod ops;
+mod protobuf;
 mod registry;
 mod selectors;
 mod server;

@@ -291,8 +291,22 @@ async fn suite(bin: &Path) {
     );
 
     // Namespace deletion waits until its content is gone.
-    let ns = k.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: demo}\ndata: {a: b}\n");
-    k.ok(&["apply", "--server-side", "-f", &ns]).await;
+    // `create namespace|configmap` send protobuf bodies.
+    assert_eq!(
+        k.ok(&["create", "namespace", "demo"]).await.trim(),
+        "namespace/demo created"
+    );
+    k.ok(&[
+        "create",
+        "configmap",
+        "c",
+        "-n",
+        "demo",
+        "--from-literal=a=b",
+    ])
+    .await;
+    let cm = k.file("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: applied, namespace: demo}\ndata: {a: b}\n");
+    k.ok(&["apply", "--server-side", "-f", &cm]).await;
     k.ok(&["delete", "namespace", "demo", "--timeout=20s"])
         .await;
     let gone = k.run(&["get", "namespace", "demo"]).await;
