@@ -253,7 +253,7 @@ pub fn apply(
     for e in entries.iter_mut() {
         e.set = e.set.difference(&removed);
     }
-    let object_changed = strip_mf(live) != strip_mf(&merged);
+    let object_changed = !without_mf_equal(live, &merged);
     let time = match &prev_set {
         Some((set, t)) if !object_changed && *set == new_set => t.clone(),
         _ if !object_changed && prev_set.is_some() => {
@@ -270,12 +270,39 @@ pub fn apply(
     Ok(merged)
 }
 
-fn strip_mf(v: &Value) -> Value {
-    let mut c = v.clone();
-    if let Some(m) = c["metadata"].as_object_mut() {
-        m.remove("managedFields");
+/// Equality of two objects where the keys `skip_top` (top level) and
+/// `skip_meta` (inside metadata) are ignored, without cloning either.
+pub fn equal_except(a: &Value, b: &Value, skip_top: &[&str], skip_meta: &[&str]) -> bool {
+    let (Some(am), Some(bm)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let keys = |m: &'_ serde_json::Map<String, Value>, skip: &[&str]| {
+        m.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .count()
+    };
+    if keys(am, skip_top) != keys(bm, skip_top) {
+        return false;
     }
-    c
+    for (k, av) in am {
+        if skip_top.contains(&k.as_str()) {
+            continue;
+        }
+        let Some(bv) = bm.get(k) else { return false };
+        let same = if k == "metadata" && !skip_meta.is_empty() {
+            equal_except(av, bv, skip_meta, &[])
+        } else {
+            av == bv
+        };
+        if !same {
+            return false;
+        }
+    }
+    true
+}
+
+fn without_mf_equal(a: &Value, b: &Value) -> bool {
+    equal_except(a, b, &[], &["managedFields"])
 }
 
 fn conflict_error(conflicts: &[(String, Vec<String>)]) -> ApiError {
@@ -315,27 +342,22 @@ fn conflict_error(conflicts: &[(String, Vec<String>)]) -> ApiError {
 
 /// Compares two objects ignoring managedFields timestamps (no-op detection, §3.8).
 pub fn equal_ignoring_times(a: &Value, b: &Value) -> bool {
-    fn norm(v: &Value) -> Value {
-        let mut c = v.clone();
-        if let Some(mf) = c["metadata"]["managedFields"].as_array_mut() {
-            for e in mf {
-                if let Some(m) = e.as_object_mut() {
-                    m.remove("time");
-                }
-            }
+    if !without_mf_equal(a, b) {
+        return false;
+    }
+    let (ma, mb) = (
+        &a["metadata"]["managedFields"],
+        &b["metadata"]["managedFields"],
+    );
+    match (ma.as_array(), mb.as_array()) {
+        (Some(x), Some(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(e, f)| equal_except(e, f, &["time"], &[]))
         }
-        c
+        _ => ma == mb,
     }
-    if a.get("metadata")
-        .and_then(|m| m.get("managedFields"))
-        .is_none()
-        && b.get("metadata")
-            .and_then(|m| m.get("managedFields"))
-            .is_none()
-    {
-        return a == b;
-    }
-    norm(a) == norm(b)
 }
 
 #[cfg(test)]

@@ -223,18 +223,15 @@ fn kind_hooks(info: &ResourceInfo, obj: &mut Value, creating: bool) {
     }
 }
 
-/// Everything outside metadata (and outside status when it is a subresource).
-fn content(v: &Value, info: &ResourceInfo) -> Value {
-    let mut c = v.clone();
-    if let Some(m) = c.as_object_mut() {
-        m.remove("metadata");
-        m.remove("apiVersion");
-        m.remove("kind");
-        if info.status {
-            m.remove("status");
-        }
-    }
-    c
+/// Whether everything outside metadata (and outside status when it is a
+/// subresource) is equal: the generation rule of §3.5.
+fn same_content(a: &Value, b: &Value, info: &ResourceInfo) -> bool {
+    let skip: &[&str] = if info.status {
+        &["metadata", "apiVersion", "kind", "status"]
+    } else {
+        &["metadata", "apiVersion", "kind"]
+    };
+    managed::equal_except(a, b, skip, &[])
 }
 
 fn validation_causes(st: &State, info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
@@ -603,7 +600,7 @@ fn finish_update(
         new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
     }
     kind_hooks(info, &mut new, false);
-    if info.generation && content(old, info) != content(&new, info) {
+    if info.generation && !same_content(old, &new, info) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
         new["metadata"]["generation"] = json!(g + 1);
     }
@@ -1146,7 +1143,7 @@ pub fn internal_update(
     let sub_req = WriteReq {
         sub: if info.status
             && old.get("status") != new.get("status")
-            && content(&old, info) == content(&new, info)
+            && same_content(&old, &new, info)
         {
             Sub::Status
         } else {
