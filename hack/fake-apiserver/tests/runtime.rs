@@ -14,9 +14,10 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::{metadata_watcher, watcher};
+use kube::runtime::watcher;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +174,9 @@ async fn metadata_watch_and_table() {
     let api = widgets(&c, "default");
     let meta = api.list_metadata(&ListParams::default()).await.unwrap();
     assert_eq!(meta.items[0].metadata.name.as_deref(), Some("w1"));
-    let mut st = metadata_watcher(api.clone(), watcher::Config::default()).boxed();
+    let meta_api: Api<PartialObjectMeta<DynamicObject>> =
+        Api::namespaced_with(c.clone(), "default", &widget_ar());
+    let mut st = watcher(meta_api, watcher::Config::default()).boxed();
     let mut got = None;
     while got.is_none() {
         if let watcher::Event::InitApply(o) =
