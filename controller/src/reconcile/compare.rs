@@ -40,6 +40,56 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
+/// The first field manager other than `own` that owns fields outside `metadata` of the
+/// live object (someone edited what the operator manages), if any. Status subresource
+/// entries (written by Kubernetes controllers, e.g. the quota controller) do not count.
+pub fn foreign_manager(live: &Value, own: &str) -> Option<String> {
+    live.pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .filter(|entry| entry.get("manager").and_then(Value::as_str) != Some(own))
+        .filter(|entry| {
+            entry
+                .get("subresource")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        })
+        .find(|entry| {
+            entry
+                .get("fieldsV1")
+                .and_then(Value::as_object)
+                .is_some_and(|fields| fields.keys().any(|k| k != "f:metadata"))
+        })
+        .and_then(|entry| entry.get("manager").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+/// The body that restores `desired` over `live` with a whole-object replace: the desired
+/// object with the live resourceVersion, keeping labels and annotations others added.
+pub fn replacement(desired: &Value, live: &Value) -> Value {
+    let mut body = desired.clone();
+    for field in ["labels", "annotations"] {
+        let mut merged = live
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(wanted) = desired
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_object)
+        {
+            merged.extend(wanted.clone());
+        }
+        if !merged.is_empty() {
+            body["metadata"][field] = Value::Object(merged);
+        }
+    }
+    if let Some(version) = live.pointer("/metadata/resourceVersion") {
+        body["metadata"]["resourceVersion"] = version.clone();
+    }
+    body
+}
+
 /// A stable fingerprint of a desired object (maps serialize with sorted keys), used to
 /// tell whether what is desired now is what was applied before.
 pub fn fingerprint(desired: &Value) -> u64 {
@@ -87,6 +137,34 @@ mod tests {
             &json!({"ports": [{"port": 80, "protocol": "TCP"}]})
         ));
         assert!(matches_live(&json!({"n": 1}), &json!({"n": 1.0})));
+    }
+
+    #[test]
+    fn foreign_managers_of_content_are_found_but_label_edits_and_status_are_not() {
+        let live = json!({"metadata": {"managedFields": [
+            {"manager": "tenant-operator", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+            {"manager": "kubectl-label", "operation": "Update", "fieldsV1": {"f:metadata": {"f:labels": {}}}},
+            {"manager": "quota-controller", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}}
+        ]}});
+        assert_eq!(foreign_manager(&live, "tenant-operator"), None);
+        let edited = json!({"metadata": {"managedFields": [
+            {"manager": "tenant-operator", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+            {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:ingress": {}}}}
+        ]}});
+        assert_eq!(
+            foreign_manager(&edited, "tenant-operator").as_deref(),
+            Some("kubectl-edit")
+        );
+    }
+
+    #[test]
+    fn replacement_keeps_foreign_labels_and_the_live_version() {
+        let desired = json!({"metadata": {"name": "p", "labels": {"a": "1"}}, "spec": {"x": 1}});
+        let live = json!({"metadata": {"name": "p", "resourceVersion": "9", "labels": {"a": "0", "b": "2"}}, "spec": {"x": 2, "y": 3}});
+        let body = replacement(&desired, &live);
+        assert_eq!(body["metadata"]["labels"], json!({"a": "1", "b": "2"}));
+        assert_eq!(body["metadata"]["resourceVersion"], "9");
+        assert_eq!(body["spec"], json!({"x": 1}));
     }
 
     #[test]

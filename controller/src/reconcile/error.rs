@@ -42,7 +42,7 @@ pub enum Error {
         object: ObjectKey,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Server-side apply of a child object failed.
     #[error("applying {object}: {source}")]
@@ -51,7 +51,7 @@ pub enum Error {
         object: ObjectKey,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Deleting an object that is no longer desired failed.
     #[error("deleting {object}: {source}")]
@@ -60,7 +60,7 @@ pub enum Error {
         object: ObjectKey,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Detaching a retained namespace failed.
     #[error("detaching retained {object}: {source}")]
@@ -69,7 +69,7 @@ pub enum Error {
         object: ObjectKey,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Namespaces of a deleted tenant (`deletionPolicy: Delete`) are still terminating.
     #[error("waiting for namespaces {namespaces:?} to be deleted")]
@@ -84,7 +84,7 @@ pub enum Error {
         tenant: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Adding or removing the finalizer failed.
     #[error("updating the finalizer of TenantService {tenant}: {source}")]
@@ -93,7 +93,7 @@ pub enum Error {
         tenant: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// An object could not be converted to or from JSON.
     #[error("encoding {what}: {source}")]
@@ -140,7 +140,7 @@ impl Error {
                 PkiError::InvalidDnsName { .. } | PkiError::NoDnsNames
             ),
             Error::Apply { source, .. } => {
-                matches!(source, kube::Error::Api(status) if status.code == 422)
+                matches!(source.as_ref(), kube::Error::Api(status) if status.code == 422)
             }
             _ => false,
         }
@@ -165,11 +165,11 @@ mod tests {
         let object = ObjectKey::new(ManagedKind::NetworkPolicy, Some("a-prod"), "deny");
         let invalid = Error::Apply {
             object: object.clone(),
-            source: api_error(422),
+            source: Box::new(api_error(422)),
         };
         let conflict = Error::Apply {
             object,
-            source: api_error(409),
+            source: Box::new(api_error(409)),
         };
         assert_eq!(invalid.category(), "ApplyFailed");
         assert!(invalid.is_permanent());

@@ -1,0 +1,126 @@
+//! What every reconcile shares: the client, metrics, settings, the CA, the caches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+
+use super::inventory::{Inventory, Ledger};
+use super::peers::PeerIndex;
+use crate::api::{TenantClass, TenantService};
+use crate::pki::RegionalCa;
+use crate::render::Platform;
+use crate::telemetry::Metrics;
+
+/// Tunables of the controller.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespace the operator runs in (CA Secret, Lease, CA bundle).
+    pub operator_namespace: String,
+    /// Lifetime of tenant certificates; they are renewed after two thirds of it.
+    pub certificate_lifetime: Duration,
+    /// How often a Ready tenant is re-checked without any trigger. Cheap: a re-check of an
+    /// unchanged tenant makes no API request.
+    pub resync_interval: Duration,
+    /// First retry delay after a transient error; doubled per consecutive failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Tenants reconciled in parallel.
+    pub concurrency: u16,
+    /// Delay that coalesces bursts of triggers (e.g. the watch events of a tenant's own
+    /// writes) into one reconcile.
+    pub debounce: Duration,
+}
+
+impl Settings {
+    /// Defaults for a cluster: 90-day certificates, re-check every 5 minutes.
+    pub fn new(operator_namespace: &str) -> Self {
+        Settings {
+            operator_namespace: operator_namespace.to_string(),
+            certificate_lifetime: Duration::from_secs(90 * 24 * 3600),
+            resync_interval: Duration::from_secs(300),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(300),
+            concurrency: 16,
+            debounce: Duration::from_millis(200),
+        }
+    }
+
+    /// Delay before retry number `attempt` (1-based): exponential, capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_max)
+    }
+}
+
+/// Shared state of the controller.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Tunables.
+    pub settings: Settings,
+    /// Cluster-wide render settings.
+    pub platform: Platform,
+    /// The regional CA.
+    pub ca: RegionalCa,
+    /// Live managed objects.
+    pub inventory: Arc<Inventory>,
+    /// What the operator applied.
+    pub ledger: Ledger,
+    /// Tenant relationships.
+    pub peers: Arc<PeerIndex>,
+    /// All TenantServices (the controller's cache).
+    pub tenants: Store<TenantService>,
+    /// All TenantClasses.
+    pub classes: Store<TenantClass>,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Consecutive failures per tenant, for exponential backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// The Event recorder identity of this replica.
+    pub fn reporter(identity: &str) -> Reporter {
+        Reporter {
+            controller: "tenant-operator".to_string(),
+            instance: Some(identity.to_string()),
+        }
+    }
+
+    /// Records a failure of `tenant` and returns the retry delay.
+    pub fn next_backoff(&self, tenant: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let attempt = failures.entry(tenant.to_string()).or_insert(0);
+        *attempt = attempt.saturating_add(1);
+        self.settings.backoff(*attempt)
+    }
+
+    /// Clears the failure count of `tenant` after a success.
+    pub fn reset_backoff(&self, tenant: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(tenant);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let settings = Settings::new("tenant-operator");
+        assert_eq!(settings.backoff(1), Duration::from_millis(500));
+        assert_eq!(settings.backoff(2), Duration::from_secs(1));
+        assert_eq!(settings.backoff(4), Duration::from_secs(4));
+        assert_eq!(settings.backoff(40), Duration::from_secs(300));
+    }
+}

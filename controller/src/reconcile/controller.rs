@@ -1,0 +1,446 @@
+//! Wiring: the kube-runtime Controller for TenantService, what triggers it, and the
+//! start-up sequence of a replica (leader election → CA → CRDs established → caches →
+//! reconcile).
+//!
+//! Triggers, table-like:
+//! - TenantService changes of `metadata.generation` (spec edits, deletion) — status writes
+//!   do not retrigger;
+//! - every child kind, watched metadata-only with the `managed-by` label selector, mapped
+//!   to its tenant by the tenant label (drift correction within a second or so);
+//! - TenantClass changes, mapped to the tenants of that class;
+//! - peer changes ([`super::peers`]): a tenant whose `allowFrom`, hostnames or namespaces
+//!   change retriggers the tenants related to it.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, ResourceQuota, Secret, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::PartialObjectMeta;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, conditions, predicates, watcher};
+use kube::{Api, Client, CustomResourceExt, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use super::context::{Context, Settings};
+use super::inventory::{Inventory, Ledger};
+use super::kinds::ManagedKind;
+use super::leader::{LeaderElector, LeaseConfig, LeaseError};
+use super::peers::PeerIndex;
+use super::pipeline::{error_policy, reconcile};
+use crate::api::{TenantClass, TenantService};
+use crate::labels;
+use crate::pki::{self, CaOrigin, CaSettings};
+use crate::render::Platform;
+use crate::telemetry::{Metrics, Readiness};
+
+/// Errors that stop the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The regional CA could not be loaded or created.
+    #[error(transparent)]
+    Ca(#[from] pki::PkiError),
+    /// The CRDs did not become established.
+    #[error(
+        "CRD {crd} is not established after {waited:?}; install it with `tenant-operator crd | kubectl apply -f -` or the Helm chart: {message}"
+    )]
+    CrdNotEstablished {
+        /// The CRD name.
+        crd: String,
+        /// How long it was waited for.
+        waited: Duration,
+        /// What went wrong.
+        message: String,
+    },
+    /// Publishing the CA bundle in the operator namespace failed.
+    #[error("publishing the CA bundle ConfigMap in namespace {namespace}: {source}")]
+    CaBundle {
+        /// The operator namespace.
+        namespace: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Leadership was lost: this replica must stop writing.
+    #[error("leadership lost: {0}")]
+    LeadershipLost(#[from] LeaseError),
+}
+
+/// Everything a replica needs to run.
+pub struct OperatorConfig {
+    /// Controller tunables.
+    pub settings: Settings,
+    /// Cluster-wide render settings.
+    pub platform: Platform,
+    /// Name of the CA Secret in the operator namespace.
+    pub ca_secret: String,
+    /// How a new CA is generated.
+    pub ca_settings: CaSettings,
+    /// Leader election; `None` runs without (one replica only).
+    pub leader_election: Option<LeaseConfig>,
+    /// Identity of this replica (Events' reporting instance).
+    pub identity: String,
+    /// How long to wait for the CRDs to be established.
+    pub crd_timeout: Duration,
+}
+
+/// A watch stream of metadata of one child kind, labelled managed-by, that also feeds the
+/// inventory.
+fn child_stream<K>(
+    client: &Client,
+    kind: ManagedKind,
+    inventory: Arc<Inventory>,
+) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
+    let api: Api<PartialObjectMeta<K>> = Api::all(client.clone());
+    watcher(api, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .modify(|object| {
+            // The inventory needs neither managedFields nor annotations.
+            object.metadata.managed_fields = None;
+            object.metadata.annotations = None;
+        })
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                inventory.apply_event(kind, event);
+            }
+        })
+        .touched_objects()
+}
+
+/// Maps a child object to its tenant by the tenant label.
+fn to_tenant<K: Resource>(object: PartialObjectMeta<K>) -> Option<ObjectRef<TenantService>> {
+    object
+        .labels()
+        .get(labels::TENANT)
+        .map(|tenant| ObjectRef::new(tenant))
+}
+
+/// ResourceQuotas are watched whole (they are few): their status feeds the quota metrics.
+fn quota_stream(
+    client: &Client,
+    inventory: Arc<Inventory>,
+    metrics: Arc<Metrics>,
+) -> impl Stream<Item = Result<ResourceQuota, watcher::Error>> + Send + 'static {
+    let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
+    let api: Api<ResourceQuota> = Api::all(client.clone());
+    watcher(api, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .modify(|quota| quota.metadata.managed_fields = None)
+        .inspect(move |event| {
+            let Ok(event) = event else { return };
+            inventory.apply_event(ManagedKind::ResourceQuota, event);
+            let quota = match event {
+                watcher::Event::Apply(q) | watcher::Event::InitApply(q) => q,
+                _ => return,
+            };
+            let labels = quota.labels();
+            let (Some(tenant), Some(environment)) =
+                (labels.get(labels::TENANT), labels.get(labels::ENVIRONMENT))
+            else {
+                return;
+            };
+            // A real cluster's quota controller fills status.hard; before it has (and on
+            // servers without one) the spec's hard limits are what is enforced.
+            let status = quota.status.clone().unwrap_or_default();
+            let hard = status
+                .hard
+                .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.clone()))
+                .unwrap_or_default();
+            metrics.set_quota(tenant, environment, &hard, &status.used.unwrap_or_default());
+        })
+        .touched_objects()
+}
+
+/// Waits until a CRD is established.
+async fn wait_for_crd(client: &Client, crd: &str, timeout: Duration) -> Result<(), RunError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let established =
+        kube::runtime::wait::await_condition(api, crd, conditions::is_crd_established());
+    match tokio::time::timeout(timeout, established).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(RunError::CrdNotEstablished {
+            crd: crd.to_string(),
+            waited: timeout,
+            message: error.to_string(),
+        }),
+        Err(_) => Err(RunError::CrdNotEstablished {
+            crd: crd.to_string(),
+            waited: timeout,
+            message: "timed out".to_string(),
+        }),
+    }
+}
+
+/// Runs one replica until `shutdown` resolves (then `Ok`) or leadership is lost (then
+/// `Err(LeadershipLost)`, and the caller must exit). Nothing is written before this replica
+/// holds the Lease.
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    // CRDs first: a standby replica reports them too.
+    for crd in [TenantService::crd_name(), TenantClass::crd_name()] {
+        wait_for_crd(&client, crd, config.crd_timeout).await?;
+    }
+    readiness.set_crds_established(true);
+
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let mut elector = config
+        .leader_election
+        .clone()
+        .map(|lease| LeaderElector::new(client.clone(), lease));
+    if let Some(elector) = elector.as_mut() {
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = shutdown.clone() => return Ok(()),
+        }
+    }
+    metrics.leader.set(1);
+
+    let (ca, origin) = pki::load_or_create_ca(
+        client.clone(),
+        &config.settings.operator_namespace,
+        &config.ca_secret,
+        &config.ca_settings,
+        jiff::Timestamp::now(),
+    )
+    .await?;
+    match origin {
+        CaOrigin::Created => {
+            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "generated the regional CA")
+        }
+        CaOrigin::Loaded => {
+            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "loaded the regional CA")
+        }
+    }
+    publish_ca_bundle(&client, &config.settings.operator_namespace, &ca, &metrics).await?;
+
+    let leadership = async move {
+        match elector {
+            Some(elector) => {
+                // Release on orderly shutdown is done by the caller's drop of this future;
+                // losing the lease ends the run.
+                elector.hold().await
+            }
+            None => futures::future::pending().await,
+        }
+    };
+
+    let inventory = Arc::new(Inventory::default());
+    let peers = Arc::new(PeerIndex::default());
+    let (tenant_reader, tenant_writer) = reflector::store::<TenantService>();
+    let (class_reader, class_writer) = reflector::store::<TenantClass>();
+    let (peer_tx, peer_rx) = mpsc::unbounded_channel::<ObjectRef<TenantService>>();
+
+    let tenants = {
+        let peers = peers.clone();
+        watcher(
+            Api::<TenantService>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .modify(|tenant| tenant.metadata.managed_fields = None)
+        .inspect(move |event| match event {
+            Ok(watcher::Event::InitApply(tenant)) => {
+                peers.update(tenant);
+            }
+            Ok(watcher::Event::Apply(tenant)) => {
+                for peer in peers.update(tenant) {
+                    let _ = peer_tx.send(ObjectRef::new(&peer));
+                }
+            }
+            Ok(watcher::Event::Delete(tenant)) => {
+                for peer in peers.remove(&tenant.name_any()) {
+                    let _ = peer_tx.send(ObjectRef::new(&peer));
+                }
+            }
+            _ => {}
+        })
+        .reflect(tenant_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default())
+    };
+    let classes = watcher(
+        Api::<TenantClass>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(class_writer)
+    .touched_objects();
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        metrics: metrics.clone(),
+        settings: config.settings.clone(),
+        platform: config.platform,
+        ca,
+        inventory: inventory.clone(),
+        ledger: Ledger::default(),
+        peers,
+        tenants: tenant_reader.clone(),
+        classes: class_reader.clone(),
+        recorder: Recorder::new(client.clone(), Context::reporter(&config.identity)),
+        failures: Mutex::new(Default::default()),
+    });
+
+    let class_users = tenant_reader.clone();
+    let controller = Controller::for_stream(tenants, tenant_reader.clone())
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(config.settings.concurrency)
+                .debounce(config.settings.debounce),
+        )
+        .watches_stream(classes, move |class: TenantClass| {
+            let name = class.name_any();
+            class_users
+                .state()
+                .into_iter()
+                .filter(|tenant| tenant.spec.class == name)
+                .map(|tenant| ObjectRef::from_obj(&*tenant))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_on(tokio_stream_from(peer_rx))
+        .watches_stream(
+            child_stream::<Namespace>(&client, ManagedKind::Namespace, inventory.clone()),
+            to_tenant,
+        )
+        .watches_stream(
+            child_stream::<NetworkPolicy>(&client, ManagedKind::NetworkPolicy, inventory.clone()),
+            to_tenant,
+        )
+        .watches_stream(
+            quota_stream(&client, inventory.clone(), metrics.clone()),
+            |quota: ResourceQuota| {
+                quota
+                    .labels()
+                    .get(labels::TENANT)
+                    .map(|tenant| ObjectRef::new(tenant))
+            },
+        )
+        .watches_stream(
+            child_stream::<LimitRange>(&client, ManagedKind::LimitRange, inventory.clone()),
+            to_tenant,
+        )
+        .watches_stream(
+            child_stream::<Role>(&client, ManagedKind::Role, inventory.clone()),
+            to_tenant,
+        )
+        .watches_stream(
+            child_stream::<RoleBinding>(&client, ManagedKind::RoleBinding, inventory.clone()),
+            to_tenant,
+        )
+        .watches_stream(
+            child_stream::<ServiceAccount>(&client, ManagedKind::ServiceAccount, inventory.clone()),
+            to_tenant,
+        )
+        .watches_stream(
+            child_stream::<Secret>(&client, ManagedKind::Secret, inventory.clone()),
+            to_tenant,
+        )
+        .watches_stream(
+            child_stream::<ConfigMap>(&client, ManagedKind::ConfigMap, inventory.clone()),
+            to_tenant,
+        )
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile request failed");
+            }
+        });
+
+    let ready = {
+        let readiness = readiness.clone();
+        async move {
+            tenant_reader.wait_until_ready().await.ok();
+            class_reader.wait_until_ready().await.ok();
+            inventory.wait_synced(ManagedKind::ALL.len()).await;
+            readiness.set_caches_synced(true);
+            tracing::info!(objects = inventory.len(), "caches synced; reconciling");
+            futures::future::pending::<()>().await;
+        }
+    };
+
+    let result = tokio::select! {
+        () = controller => Ok(()),
+        lost = leadership => Err(RunError::LeadershipLost(lost)),
+        () = ready => Ok(()),
+    };
+    metrics.leader.set(0);
+    readiness.set_caches_synced(false);
+    if let (Ok(()), Some(lease)) = (&result, &config.leader_election) {
+        // Orderly shutdown: hand the Lease over at once instead of letting it expire.
+        let elector = LeaderElector::new(client.clone(), lease.clone());
+        if let Err(error) = elector.release().await {
+            tracing::warn!(%error, "could not release the leader lease");
+        }
+    }
+    result
+}
+
+/// Publishes (or keeps) the CA bundle ConfigMap in the operator namespace.
+async fn publish_ca_bundle(
+    client: &Client,
+    namespace: &str,
+    ca: &pki::RegionalCa,
+    metrics: &Metrics,
+) -> Result<(), RunError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let wanted = pki::ca_bundle_config_map(ca, namespace, &Default::default());
+    let error = |source| RunError::CaBundle {
+        namespace: namespace.to_string(),
+        source,
+    };
+    if let Some(existing) = api
+        .get_opt(pki::CA_BUNDLE_CONFIG_MAP)
+        .await
+        .map_err(error)?
+        && existing.data == wanted.data
+    {
+        return Ok(());
+    }
+    metrics
+        .writes
+        .with_label_values(&["apply", "ConfigMap"])
+        .inc();
+    let mut body = serde_json::to_value(&wanted).unwrap_or_default();
+    body["apiVersion"] = "v1".into();
+    body["kind"] = "ConfigMap".into();
+    api.patch(
+        pki::CA_BUNDLE_CONFIG_MAP,
+        &kube::api::PatchParams::apply(super::FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&body),
+    )
+    .await
+    .map_err(error)?;
+    Ok(())
+}
+
+/// An mpsc receiver as a stream.
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::UnboundedReceiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
