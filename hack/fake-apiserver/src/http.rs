@@ -272,7 +272,6 @@ async fn dispatch(ctx: &Ctx) -> Outcome {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return nonres(Err(ApiError::unknown_path())),
     };
-    let _ = &group;
     if rest.is_empty() {
         if ctx.method != Method::GET {
             return nonres(Err(ApiError::method_not_allowed()));
@@ -463,7 +462,7 @@ fn non_resource(ctx: &Ctx, p: &str) -> Result<Response, ApiError> {
 /// `/version` body.
 pub fn version_info(minor: u32) -> Value {
     json!({"major": "1", "minor": minor.to_string(), "emulationMajor": "1", "emulationMinor": minor.to_string(),
-        "minCompatibilityMajor": "1", "minCompatibilityMinor": (minor - 1).to_string(),
+        "minCompatibilityMajor": "1", "minCompatibilityMinor": minor.saturating_sub(1).to_string(),
         "gitVersion": format!("v1.{minor}.0-fake"), "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0 (fake-apiserver, Rust)",
         "compiler": "gc", "platform": format!("{}/{}", std::env::consts::OS, match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a })})

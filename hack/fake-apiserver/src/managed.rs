@@ -254,11 +254,9 @@ pub fn apply(
         e.set = e.set.difference(&removed);
     }
     let object_changed = !without_mf_equal(live, &merged);
-    let time = match &prev_set {
-        Some((set, t)) if !object_changed && *set == new_set => t.clone(),
-        _ if !object_changed && prev_set.is_some() => {
-            prev_set.as_ref().map(|p| p.1.clone()).unwrap_or_default()
-        }
+    // The entry's time moves only when the object changed.
+    let time = match prev_set {
+        Some((_, t)) if !object_changed => t,
         _ => w.now.into(),
     };
     entries.push(Entry {

@@ -234,7 +234,7 @@ fn same_content(a: &Value, b: &Value, info: &ResourceInfo) -> bool {
     managed::equal_except(a, b, skip, &[])
 }
 
-fn validation_causes(st: &State, info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
+fn validation_causes(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
     let mut causes = meta::validate_meta(obj, info.plural == "namespaces" && info.group.is_empty());
     if info.group == "apiextensions.k8s.io"
         && info.plural == "customresourcedefinitions"
@@ -242,19 +242,17 @@ fn validation_causes(st: &State, info: &ResourceInfo, obj: &Value) -> Vec<Cause>
     {
         causes.extend(c);
     }
-    let _ = st;
     causes
 }
 
 /// Validates (schema, CEL, metadata) and returns warnings, or a 422.
 fn validate_object(
-    st: &State,
     req: &WriteReq<'_>,
     obj: &mut Value,
     old: Option<&Value>,
 ) -> Result<Vec<String>, ApiError> {
     let name = meta_str(obj, "name").to_string();
-    let mut causes = validation_causes(st, req.info, obj);
+    let mut causes = validation_causes(req.info, obj);
     let mut warnings = Vec::new();
     if !req.info.builtin
         && let Some(schema) = shape_schema(req.info, req.version)
@@ -354,7 +352,7 @@ fn create_with(
         m.remove("status");
     }
     kind_hooks(info, &mut obj, true);
-    let warnings = validate_object(st, req, &mut obj, None)?;
+    let warnings = validate_object(req, &mut obj, None)?;
     obj["metadata"]["uid"] = json!(clock.new_uid());
     let now = clock.now_rfc3339();
     obj["metadata"]["creationTimestamp"] = json!(now);
@@ -435,7 +433,6 @@ pub fn crd_changed(st: &mut State, clock: &Clock, crd: &Arc<Value>) {
     let Ok(ri) = registry::from_crd(crd) else {
         return;
     };
-    let key = ri.key();
     // A stored CR keeps its storage version; re-registering only changes what is served.
     st.registry.insert(ri);
     let established = crd["status"]["conditions"].as_array().is_some_and(|c| {
@@ -476,7 +473,6 @@ pub fn crd_changed(st: &mut State, clock: &Clock, crd: &Arc<Value>) {
             {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
         ],
     });
-    let _ = key;
     st.put(
         &(
             "apiextensions.k8s.io".into(),
@@ -604,7 +600,7 @@ fn finish_update(
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
         new["metadata"]["generation"] = json!(g + 1);
     }
-    let warnings = validate_object(st, req, &mut new, Some(old))?;
+    let warnings = validate_object(req, &mut new, Some(old))?;
     let now = clock.now_rfc3339();
     if !precomputed_mf {
         let gv = info.group_version(req.version);
