@@ -1,12 +1,15 @@
 //! Load benchmark: creates many small objects (100,000 by default; set
 //! `BENCH_OBJECTS`), then serves lists and watches over them, and prints
-//! requests per second, events per second and bytes per object (resident memory
-//! growth and JSON size). Run with `cargo bench -p fake-apiserver --bench load`.
+//! requests per second, events per second and bytes per object (the server
+//! process's resident memory growth, and JSON size). The server runs as its own
+//! process (the `fake-apiserver` binary) so that its memory is measured alone.
+//! Run with `cargo bench -p fake-apiserver --bench load`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
@@ -15,8 +18,8 @@ use serde_json::json;
 const NAMESPACES: usize = 10;
 const CONCURRENCY: usize = 32;
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -60,13 +63,24 @@ where
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::var("BENCH_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let server = fake_apiserver::start(fake_apiserver::Config::default()).await?;
-    let client = server.client();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
+        .args(["--listen", "127.0.0.1:0", "--mode", "test"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting the fake-apiserver binary")?;
+    let pid = child.id();
+    let stdout = child.stdout.take().context("server stdout")?;
+    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening on ").map(String::from))
+        .context("the server printed no address")?;
+    let client = kube::Client::try_from(kube::Config::new(url.parse()?))?;
     let nss: Api<Namespace> = Api::all(client.clone());
     for i in 0..NAMESPACES {
         nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": format!("bench-{i}")}}))?).await?;
     }
-    let rss_before = rss_bytes();
+    let rss_before = rss_bytes(pid);
 
     let c = client.clone();
     let took = run_parallel(n, move |i| {
@@ -81,9 +95,9 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await;
-    let rss_after = rss_bytes();
+    let rss_after = rss_bytes(pid);
     println!("create: {n} objects in {:.2?} = {:.0} requests/s (client and server on the same cores)", took, n as f64 / took.as_secs_f64());
-    println!("memory: {:.0} bytes/object resident growth (server + client process)", (rss_after.saturating_sub(rss_before)) as f64 / n as f64);
+    println!("memory: {:.0} bytes/object (server resident growth; {} MiB total)", (rss_after.saturating_sub(rss_before)) as f64 / n as f64, rss_after / (1 << 20));
 
     let all: Api<ConfigMap> = Api::all(client.clone());
     let start = Instant::now();
@@ -163,8 +177,9 @@ async fn main() -> anyhow::Result<()> {
         updates as f64 / took.as_secs_f64(),
         all_seen
     );
-    let counts = server.request_counts();
-    println!("requests served: {} (mutating {})", counts.total(), counts.mutating());
-    server.shutdown().await;
+    let counts: serde_json::Value = serde_json::from_str(&client.request_text(axum::http::Request::get("/debug/requests").body(Vec::new())?).await?)?;
+    println!("requests served: {} (mutating {})", counts["total"], counts["mutating"]);
+    child.kill()?;
+    child.wait()?;
     Ok(())
 }

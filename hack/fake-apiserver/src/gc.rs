@@ -89,7 +89,7 @@ fn empty_namespace(st: &mut State, clock: &Clock, ns: &str) {
         .cloned()
         .collect();
     for info in infos {
-        for o in st.list(&info.key(), Some(ns)) {
+        for o in st.list_values(&info.key(), Some(ns)) {
             remaining += 1;
             if !deleting(&o) {
                 let name = meta_str(&o, "name").to_string();
@@ -131,7 +131,7 @@ fn empty_crd(st: &mut State, clock: &Clock, name: &str) {
     let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or("");
     let mut remaining = 0;
     if let Some(info) = st.registry.get(group, plural) {
-        for o in st.list(&info.key(), None) {
+        for o in st.list_values(&info.key(), None) {
             remaining += 1;
             if !deleting(&o) {
                 let ns = meta_str(&o, "namespace").to_string();

@@ -21,7 +21,7 @@ use crate::ops::{self, DeleteOpts, PatchType, Sub, WriteReq};
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::server::Server;
-use crate::store::WatchFilter;
+use crate::store::{Obj, WatchFilter};
 use crate::table::{self, IncludeObject};
 use crate::validate::FieldValidation;
 
@@ -909,11 +909,12 @@ fn list(
                 check_rv_params(q, st.rv(), false)?;
                 let ns_opt = (!ns.is_empty()).then_some(ns);
                 let all = st.list(&info.key(), ns_opt);
-                let items: Vec<Arc<Value>> = if filter.labels.is_empty() && filter.fields.is_empty()
-                {
+                let items: Vec<Obj> = if filter.labels.is_empty() && filter.fields.is_empty() {
                     all
                 } else {
-                    all.into_iter().filter(|o| filter.matches(o)).collect()
+                    all.into_iter()
+                        .filter(|o| filter.matches_stored(o))
+                        .collect()
                 };
                 (st.rv(), Arc::new(items), 0, None)
             }
@@ -938,9 +939,10 @@ fn list(
     let rv_s = rv.to_string();
     if format == Format::Table {
         let now = ctx.server.clock.peek_seconds();
+        let values: Vec<Arc<Value>> = page.iter().map(|o| Arc::new(o.value())).collect();
         return Ok(json_response(
             200,
-            &table::table(info, version, page, &rv_s, next.as_deref(), include, now),
+            &table::table(info, version, &values, &rv_s, next.as_deref(), include, now),
         ));
     }
     let mut meta = json!({"resourceVersion": rv_s});
@@ -968,9 +970,14 @@ fn list(
             buf.push(b',');
         }
         let r = match format {
-            Format::Partial => serde_json::to_writer(&mut buf, &table::partial_metadata(o)),
-            _ if info.storage_version == version => serde_json::to_writer(&mut buf, &**o),
-            _ => serde_json::to_writer(&mut buf, &ops::served(o, info, version)),
+            Format::Partial => {
+                serde_json::to_writer(&mut buf, &table::partial_metadata(&o.value()))
+            }
+            _ if info.storage_version == version => {
+                buf.extend_from_slice(o.json());
+                Ok(())
+            }
+            _ => serde_json::to_writer(&mut buf, &ops::served(&o.value(), info, version)),
         };
         if let Err(e) = r {
             return Err(ApiError::internal(format!(
@@ -994,14 +1001,13 @@ fn delete_collection(
     {
         let mut st = ctx.server.lock();
         let ns_opt = (!ns.is_empty()).then_some(ns);
-        let items: Vec<Arc<Value>> = st
+        let items: Vec<Obj> = st
             .list(&info.key(), ns_opt)
             .into_iter()
-            .filter(|o| filter.matches(o))
+            .filter(|o| filter.matches_stored(o))
             .collect();
         for o in items {
-            let name = meta_str(&o, "name").to_string();
-            let ons = meta_str(&o, "namespace").to_string();
+            let (ons, name) = (o.namespace().to_string(), o.name().to_string());
             match ops::delete(&mut st, &ctx.server.clock, info, &ons, &name, &opts)? {
                 ops::Deleted::Gone(x) | ops::Deleted::Pending(x) => {
                     affected.push(ops::served(&x, info, version))

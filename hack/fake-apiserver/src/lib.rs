@@ -34,6 +34,7 @@ mod registry;
 mod selectors;
 mod server;
 mod store;
+mod stored;
 mod strategic;
 mod table;
 mod validate;

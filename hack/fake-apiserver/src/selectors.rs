@@ -125,7 +125,11 @@ impl LabelSelector {
     /// Whether an object's labels match.
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = &obj["metadata"]["labels"];
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
+        self.matches_with(|k| labels.get(k).and_then(Value::as_str))
+    }
+
+    /// Whether labels read through `get` match.
+    pub fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.iter().all(|r| match r {
             LabelReq::Eq(k, v) => get(k) == Some(v.as_str()),
             LabelReq::NotEq(k, v) => get(k) != Some(v.as_str()),
@@ -175,6 +179,25 @@ impl FieldSelector {
     /// Whether the selector is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether the selector only reads metadata.name and metadata.namespace.
+    pub fn only_identity(&self) -> bool {
+        self.0
+            .iter()
+            .all(|(f, _, _)| f == "metadata.name" || f == "metadata.namespace")
+    }
+
+    /// Matching on name and namespace alone (valid when [`Self::only_identity`]).
+    pub fn matches_identity(&self, namespace: &str, name: &str) -> bool {
+        self.0.iter().all(|(f, want, eq)| {
+            let have = if f == "metadata.name" {
+                name
+            } else {
+                namespace
+            };
+            (have == want) == *eq
+        })
     }
 
     /// Whether an object matches.

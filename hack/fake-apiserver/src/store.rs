@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::registry::{Registry, ResourceKey};
 use crate::selectors::{FieldSelector, LabelSelector};
+use crate::stored::StoredObject;
 
 /// Watch event type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,9 @@ impl EventType {
     }
 }
 
+/// A stored object, shared between the store, the history and watch queues.
+pub type Obj = Arc<StoredObject>;
+
 /// One change, as kept in the history.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -45,9 +49,9 @@ pub struct Event {
     /// What happened.
     pub kind: EventType,
     /// The object after the change (for DELETED: the last state with the deletion RV).
-    pub obj: Arc<Value>,
+    pub obj: Obj,
     /// The object before the change, for selector transitions.
-    pub old: Option<Arc<Value>>,
+    pub old: Option<Obj>,
 }
 
 /// What a watcher is interested in.
@@ -72,30 +76,80 @@ impl WatchFilter {
         self.labels.matches(obj) && self.fields.matches(obj)
     }
 
-    /// The event a watcher with this filter sees for `e` (spec §5.2 transitions).
-    pub fn view(&self, e: &Event) -> Option<(EventType, Arc<Value>)> {
-        let now = self.matches(&e.obj);
-        let before = e.old.as_ref().is_some_and(|o| self.matches(o));
-        match e.kind {
-            EventType::Deleted => now.then(|| (EventType::Deleted, e.obj.clone())),
-            EventType::Added => now.then(|| (EventType::Added, e.obj.clone())),
+    /// Whether a stored object passes the filter (parsing it only for unusual field selectors).
+    pub fn matches_stored(&self, o: &StoredObject) -> bool {
+        if let Some(ns) = &self.namespace
+            && o.namespace() != ns
+        {
+            return false;
+        }
+        if !self.labels.matches_with(|k| o.label(k)) {
+            return false;
+        }
+        if self.fields.only_identity() {
+            self.fields.matches_identity(o.namespace(), o.name())
+        } else {
+            self.fields.matches(&o.value())
+        }
+    }
+
+    /// The event a watcher with this filter sees, given whether the object
+    /// matched before and matches now (spec §5.2 transitions).
+    fn decide(kind: EventType, before: bool, now: bool) -> Option<(EventType, bool)> {
+        match kind {
+            EventType::Deleted => now.then_some((EventType::Deleted, false)),
+            EventType::Added => now.then_some((EventType::Added, false)),
             EventType::Modified => match (before, now) {
-                (true, true) => Some((EventType::Modified, e.obj.clone())),
-                (false, true) => Some((EventType::Added, e.obj.clone())),
-                (true, false) => {
-                    // Stopped matching: DELETED with the old content and the event's RV.
-                    let mut old = e.old.as_ref().map(|o| (**o).clone()).unwrap_or(Value::Null);
-                    old["metadata"]["resourceVersion"] = json!(e.rv.to_string());
-                    Some((EventType::Deleted, Arc::new(old)))
-                }
+                (true, true) => Some((EventType::Modified, false)),
+                (false, true) => Some((EventType::Added, false)),
+                // Stopped matching: DELETED with the old content and the event's RV.
+                (true, false) => Some((EventType::Deleted, true)),
                 (false, false) => None,
             },
         }
     }
+
+    /// What this watcher sees of a history event.
+    pub fn view(&self, e: &Event) -> Option<WatchMsg> {
+        let now = self.matches_stored(&e.obj);
+        let before = e.old.as_ref().is_some_and(|o| self.matches_stored(o));
+        let (t, use_old) = Self::decide(e.kind, before, now)?;
+        Some((
+            t,
+            if use_old {
+                old_at(e.old.as_deref(), e.rv)
+            } else {
+                e.obj.clone()
+            },
+        ))
+    }
+
+    /// What this watcher sees of a change whose parsed states are at hand.
+    fn view_values(&self, e: &Event, new: &Value, old: Option<&Value>) -> Option<WatchMsg> {
+        let now = self.matches(new);
+        let before = old.is_some_and(|o| self.matches(o));
+        let (t, use_old) = Self::decide(e.kind, before, now)?;
+        Some((
+            t,
+            if use_old {
+                old_at(e.old.as_deref(), e.rv)
+            } else {
+                e.obj.clone()
+            },
+        ))
+    }
+}
+
+/// The previous state of an object, stamped with the resourceVersion of the
+/// change that made it stop matching.
+fn old_at(old: Option<&StoredObject>, rv: u64) -> Obj {
+    let mut v = old.map(StoredObject::value).unwrap_or(Value::Null);
+    v["metadata"]["resourceVersion"] = json!(rv.to_string());
+    Arc::new(StoredObject::new(&v))
 }
 
 /// A message to a watch stream.
-pub type WatchMsg = (EventType, Arc<Value>);
+pub type WatchMsg = (EventType, Obj);
 
 struct Watcher {
     id: u64,
@@ -109,14 +163,14 @@ pub type ObjKey = (String, String);
 /// A saved list snapshot for `continue` tokens.
 struct Snapshot {
     rv: u64,
-    items: Arc<Vec<Arc<Value>>>,
+    items: Arc<Vec<Obj>>,
 }
 
 /// All mutable server state.
 pub struct State {
     /// Served resources.
     pub registry: Registry,
-    objects: HashMap<ResourceKey, BTreeMap<ObjKey, Arc<Value>>>,
+    objects: HashMap<ResourceKey, BTreeMap<ObjKey, Obj>>,
     rv: u64,
     history: VecDeque<Arc<Event>>,
     history_cap: usize,
@@ -203,8 +257,13 @@ impl State {
         self.floor
     }
 
-    /// One object.
+    /// One object, parsed.
     pub fn get(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.get_stored(key, ns, name).map(|o| Arc::new(o.value()))
+    }
+
+    /// One object as stored.
+    pub fn get_stored(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<Obj> {
         self.objects
             .get(key)?
             .get(&(ns.to_string(), name.to_string()))
@@ -217,7 +276,7 @@ impl State {
     }
 
     /// Every object of a resource (optionally in one namespace), ordered by (namespace, name).
-    pub fn list(&self, key: &ResourceKey, ns: Option<&str>) -> Vec<Arc<Value>> {
+    pub fn list(&self, key: &ResourceKey, ns: Option<&str>) -> Vec<Obj> {
         let Some(m) = self.objects.get(key) else {
             return Vec::new();
         };
@@ -229,6 +288,14 @@ impl State {
                 .map(|(_, v)| v.clone())
                 .collect(),
         }
+    }
+
+    /// Like [`Self::list`], parsed.
+    pub fn list_values(&self, key: &ResourceKey, ns: Option<&str>) -> Vec<Arc<Value>> {
+        self.list(key, ns)
+            .iter()
+            .map(|o| Arc::new(o.value()))
+            .collect()
     }
 
     /// Stores `obj` (already carrying every field except its new resourceVersion),
@@ -252,24 +319,26 @@ impl State {
                 .insert(uid.to_string(), (key.clone(), (ns.clone(), name.clone())));
         }
         self.index_for_gc(key, (&ns, &name), old.as_deref(), Some(&obj));
-        let obj = Arc::new(obj);
-        self.objects
+        let stored = Arc::new(StoredObject::new(&obj));
+        let previous = self
+            .objects
             .entry(key.clone())
             .or_default()
-            .insert((ns, name), obj.clone());
-        let kind = if old.is_some() {
+            .insert((ns, name), stored.clone());
+        let kind = if previous.is_some() {
             EventType::Modified
         } else {
             EventType::Added
         };
-        self.record(Event {
+        let e = Event {
             rv,
             key: key.clone(),
             kind,
-            obj: obj.clone(),
-            old,
-        });
-        obj
+            obj: stored,
+            old: previous,
+        };
+        self.record(e, &obj, old.as_deref());
+        Arc::new(obj)
     }
 
     /// Removes an object, emitting DELETED with the deletion's RV; the event carries `last` (the final state of
@@ -285,23 +354,24 @@ impl State {
             .objects
             .get_mut(key)?
             .remove(&(ns.to_string(), name.to_string()))?;
+        let old_value = old.value();
         self.rv += 1;
         let rv = self.rv;
-        if let Some(uid) = old["metadata"]["uid"].as_str() {
+        if let Some(uid) = old_value["metadata"]["uid"].as_str() {
             self.uids.remove(uid);
         }
-        self.index_for_gc(key, (ns, name), Some(&old), None);
-        let mut last = last.unwrap_or_else(|| (*old).clone());
+        self.index_for_gc(key, (ns, name), Some(&old_value), None);
+        let mut last = last.unwrap_or_else(|| old_value.clone());
         last["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let last = Arc::new(last);
-        self.record(Event {
+        let e = Event {
             rv,
             key: key.clone(),
             kind: EventType::Deleted,
-            obj: last.clone(),
+            obj: Arc::new(StoredObject::new(&last)),
             old: Some(old),
-        });
-        Some(last)
+        };
+        self.record(e, &last, Some(&old_value));
+        Some(Arc::new(last))
     }
 
     /// Keeps the dependents index current and queues garbage-collector work for
@@ -378,7 +448,7 @@ impl State {
     pub fn drop_resource(&mut self, key: &ResourceKey) {
         if let Some(m) = self.objects.remove(key) {
             for v in m.values() {
-                if let Some(uid) = v["metadata"]["uid"].as_str() {
+                if let Some(uid) = v.value()["metadata"]["uid"].as_str() {
                     self.uids.remove(uid);
                     self.gc_work.owners.insert(uid.to_string());
                 }
@@ -388,15 +458,15 @@ impl State {
         self.watchers.remove(key);
     }
 
-    fn record(&mut self, e: Event) {
-        let e = Arc::new(e);
+    fn record(&mut self, e: Event, new: &Value, old: Option<&Value>) {
         if let Some(ws) = self.watchers.get_mut(&e.key) {
-            ws.retain(|w| match w.filter.view(&e) {
+            ws.retain(|w| match w.filter.view_values(&e, new, old) {
                 None => !w.tx.is_closed(),
                 // A full queue closes the watcher: the client resumes from its last RV.
                 Some(msg) => w.tx.try_send(msg).is_ok(),
             });
         }
+        let e = Arc::new(e);
         if self.history.len() >= self.history_cap
             && let Some(old) = self.history.pop_front()
         {
@@ -456,7 +526,7 @@ impl State {
     }
 
     /// Saves a list snapshot and returns its id.
-    pub fn save_snapshot(&mut self, rv: u64, items: Arc<Vec<Arc<Value>>>) -> u64 {
+    pub fn save_snapshot(&mut self, rv: u64, items: Arc<Vec<Obj>>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         if self.snapshots.len() >= SNAPSHOTS {
@@ -467,7 +537,7 @@ impl State {
     }
 
     /// A saved snapshot (rv, items) by id.
-    pub fn snapshot(&self, id: u64) -> Option<(u64, Arc<Vec<Arc<Value>>>)> {
+    pub fn snapshot(&self, id: u64) -> Option<(u64, Arc<Vec<Obj>>)> {
         self.snapshots
             .iter()
             .find(|(i, _)| *i == id)

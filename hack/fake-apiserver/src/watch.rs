@@ -19,11 +19,11 @@ use crate::http::{Format, MAX_WATCH, Query, check_rv_params, filter_from};
 use crate::ops;
 use crate::registry::{ResourceInfo, ResourceKey};
 use crate::server::Server;
-use crate::store::{EventType, WatchMsg};
+use crate::store::{EventType, Obj, WatchMsg};
 use crate::table::{self, IncludeObject};
 
 enum Line {
-    Event(EventType, Arc<Value>),
+    Event(EventType, Obj),
     Bookmark(u64, bool),
     Error(Value),
 }
@@ -46,20 +46,21 @@ impl Renderer {
                     buf.extend_from_slice(b"{\"type\":\"");
                     buf.extend_from_slice(t.as_str().as_bytes());
                     buf.extend_from_slice(b"\",\"object\":");
-                    if serde_json::to_writer(&mut buf, &**o).is_err() {
-                        buf.extend_from_slice(b"null");
-                    }
+                    buf.extend_from_slice(o.json());
                     buf.extend_from_slice(b"}\n");
                     return Bytes::from(buf);
                 }
-                Format::Json => (t.as_str(), Some(ops::served(o, &self.info, &self.version))),
-                Format::Partial => (t.as_str(), Some(table::partial_metadata(o))),
+                Format::Json => (
+                    t.as_str(),
+                    Some(ops::served(&o.value(), &self.info, &self.version)),
+                ),
+                Format::Partial => (t.as_str(), Some(table::partial_metadata(&o.value()))),
                 Format::Table => {
                     let now = self.server.clock.peek_seconds();
                     let mut tb = table::table(
                         &self.info,
                         &self.version,
-                        std::slice::from_ref(o),
+                        &[Arc::new(o.value())],
                         "",
                         None,
                         self.include,
@@ -189,7 +190,7 @@ pub fn start(
                 if initial {
                     let ns_opt = (!ns.is_empty()).then_some(ns);
                     for o in st.list(&key, ns_opt) {
-                        if filter.matches(&o) {
+                        if filter.matches_stored(&o) {
                             pending.push_back(Line::Event(EventType::Added, o));
                         }
                     }
