@@ -38,6 +38,39 @@ pub fn router(server: Arc<Server>) -> Router {
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
+    /// Parameters this server understands; others are logged once and ignored,
+    /// as the apiserver ignores them.
+    const KNOWN: &'static [&'static str] = &[
+        "watch",
+        "resourceVersion",
+        "resourceVersionMatch",
+        "timeoutSeconds",
+        "allowWatchBookmarks",
+        "sendInitialEvents",
+        "labelSelector",
+        "fieldSelector",
+        "limit",
+        "continue",
+        "fieldManager",
+        "fieldValidation",
+        "force",
+        "dryRun",
+        "propagationPolicy",
+        "orphanDependents",
+        "gracePeriodSeconds",
+        "includeObject",
+        "pretty",
+        "hash",
+        "timeout",
+    ];
+
+    fn unknown(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !Self::KNOWN.contains(k))
+    }
+
     fn parse(q: Option<&str>) -> Self {
         Query(
             form_urlencoded::parse(q.unwrap_or("").as_bytes())
@@ -217,6 +250,9 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
         headers: parts.headers,
         body,
     };
+    for k in ctx.query.unknown() {
+        server.metrics.unknown_param(k);
+    }
     let is_resource = ctx.path.starts_with("/api/") || ctx.path.starts_with("/apis/");
     if is_resource {
         let faults = server.faults();

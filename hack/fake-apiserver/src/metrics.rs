@@ -76,6 +76,7 @@ impl RequestCounts {
 pub struct Metrics {
     counts: Mutex<RequestCounts>,
     unsupported: Mutex<Vec<String>>,
+    unknown_params: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Metrics {
@@ -105,6 +106,15 @@ impl Metrics {
         tracing::warn!(request = %what, "unsupported request");
         if let Ok(mut u) = self.unsupported.lock() {
             u.push(what);
+        }
+    }
+
+    /// Logs a query parameter the server does not know, once per name.
+    pub fn unknown_param(&self, name: &str) {
+        if let Ok(mut seen) = self.unknown_params.lock()
+            && seen.insert(name.to_string())
+        {
+            tracing::info!(parameter = %name, "ignoring an unknown query parameter");
         }
     }
 

@@ -78,9 +78,9 @@ impl PatchType {
     /// From a Content-Type (parameters stripped).
     pub fn from_content_type(ct: &str) -> Option<Self> {
         match ct.split(';').next().unwrap_or("").trim() {
-            "application/apply-patch+yaml"
-            | "application/apply-patch+json"
-            | "application/apply-patch+cbor" => Some(PatchType::Apply),
+            "application/apply-patch+yaml" | "application/apply-patch+json" => {
+                Some(PatchType::Apply)
+            }
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/json-patch+json" => Some(PatchType::Json),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),

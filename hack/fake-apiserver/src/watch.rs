@@ -220,7 +220,7 @@ pub fn start(
         rx,
         deadline: now + timeout,
         bookmark_every: bookmarks.then_some(interval),
-        next_bookmark: now + interval,
+        next_bookmark: next_bookmark(now, interval, now + timeout),
         cut_at: faults.watch_lifetime().map(|d| now + d),
         shutdown: server.shutdown.subscribe(),
         render: Renderer {
@@ -240,6 +240,17 @@ pub fn start(
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// When the next bookmark is due: one interval from now, or about 2 s before
+/// the deadline if that comes first (as the apiserver's cache watcher does), so
+/// a client reconnecting at the timeout resumes from a fresh resourceVersion.
+fn next_bookmark(now: Instant, interval: Duration, deadline: Instant) -> Instant {
+    let regular = now + interval;
+    match deadline.checked_sub(Duration::from_secs(2)) {
+        Some(before_end) if before_end > now && before_end < regular => before_end,
+        _ => regular,
+    }
 }
 
 async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, std::io::Error>, Stream)> {
@@ -279,7 +290,7 @@ async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, std::io::Error>, Str
                     s.pending.push_back(Line::Event(t, o));
                 }
                 s.pending.push_back(Line::Bookmark(rv, false));
-                s.next_bookmark = Instant::now() + s.bookmark_every.unwrap_or(MAX_WATCH);
+                s.next_bookmark = next_bookmark(Instant::now(), s.bookmark_every.unwrap_or(MAX_WATCH), s.deadline);
             }
             _ = tokio::time::sleep_until(cut_at) => {
                 s.done = true;
