@@ -8,10 +8,10 @@
 #     (charts/tenant-operator/ci/all-features-values.yaml);
 #  3. helm template of both; kubernetes-validate --strict (Kubernetes $K8S_VERSION) on every
 #     object of a built-in kind, CRDs included. Objects of CRD-defined kinds
-#     (ServiceMonitor, PrometheusRule from the Prometheus Operator; TenantClass from our own
-#     CRD) have no schema offline: they are listed and checked otherwise (TenantClasses by
-#     `tenant-operator validate` when the CLI supports them; the monitoring kinds only by
-#     helm lint), never silently passed;
+#     of our own CRDs (TenantClass, TenantService) are validated against the CRD schema from
+#     crds/, made strict; those of other CRDs (ServiceMonitor, PrometheusRule of the
+#     Prometheus Operator) have no schema offline: they are listed by name, never silently
+#     passed;
 #  4. checkov on both renders (hack/checkov/*.yaml list each skipped check with its reason);
 #  5. the sample tenants (samples/) rendered by `tenant-operator render`: kubernetes-validate
 #     --strict and checkov (hack/checkov/tenants.yaml).
@@ -32,22 +32,69 @@ for tool in helm kubernetes-validate checkov; do
 done
 PYTHON="$ROOT/.tools/venv/bin/python"   # has PyYAML (a kubernetes-validate dependency)
 
-# split_by_kind IN BUILTIN_OUT CRD_OUT: objects of CRD-defined API groups go to CRD_OUT
-# (one "kind/name" line each is printed), everything else to BUILTIN_OUT.
+# split_by_kind IN BUILTIN_OUT: objects of built-in kinds go to BUILTIN_OUT (for
+# kubernetes-validate). Objects of our own CRDs (crds/*.yaml in the chart) are validated
+# here against the CRD's openAPIV3Schema, made strict (unknown fields are errors, as
+# `kubectl apply --validate=strict` would report them). Objects of other CRDs (the
+# Prometheus Operator's) cannot be schema-checked offline: they are listed by name.
 split_by_kind() {
-  "$PYTHON" - "$@" <<'PY'
-import sys, yaml
-src, builtin_out, crd_out = sys.argv[1:4]
-crd_groups = ("monitoring.coreos.com/", "tenancy.innova.puglia.it/")
-builtin, crd = [], []
+  "$PYTHON" - "$1" "$2" "$ROOT/$CHART/crds" <<'PY'
+import glob, os, sys
+import jsonschema, yaml
+
+src, builtin_out, crd_dir = sys.argv[1:4]
+
+def strict(schema, root=False):
+    """The structural schema with unknown fields forbidden, x-kubernetes-* made JSON Schema."""
+    s = {k: v for k, v in schema.items() if not k.startswith("x-kubernetes-")}
+    if schema.get("x-kubernetes-int-or-string"):
+        s.pop("type", None)
+        s["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if "properties" in s:
+        s["properties"] = {k: strict(v) for k, v in s["properties"].items()}
+        if root:  # the API server adds these to every object
+            s["properties"].setdefault("apiVersion", {"type": "string"})
+            s["properties"].setdefault("kind", {"type": "string"})
+            s["properties"]["metadata"] = {"type": "object"}
+        if not schema.get("x-kubernetes-preserve-unknown-fields"):
+            s.setdefault("additionalProperties", False)
+    if isinstance(s.get("additionalProperties"), dict):
+        s["additionalProperties"] = strict(s["additionalProperties"])
+    if "items" in s:
+        s["items"] = strict(s["items"])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            s[key] = [strict(x) for x in s[key]]
+    return s
+
+schemas = {}
+for path in sorted(glob.glob(os.path.join(crd_dir, "*.yaml"))):
+    for crd in yaml.safe_load_all(open(path)):
+        if not crd or crd.get("kind") != "CustomResourceDefinition":
+            continue
+        for version in crd["spec"]["versions"]:
+            key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+            schemas[key] = strict(version["schema"]["openAPIV3Schema"], root=True)
+
+builtin, failures = [], 0
 for doc in yaml.safe_load_all(open(src)):
     if not doc:
         continue
-    (crd if doc.get("apiVersion", "").startswith(crd_groups) else builtin).append(doc)
+    key = (doc.get("apiVersion", ""), doc.get("kind", ""))
+    name = f"{key[0]} {key[1]}/{doc.get('metadata', {}).get('name')}"
+    group = key[0].rsplit("/", 1)[0] if "/" in key[0] else ""
+    if "." not in group or group.endswith(".k8s.io"):  # core, apps, batch, policy, *.k8s.io
+        builtin.append(doc)
+    elif key in schemas:
+        errors = list(jsonschema.Draft7Validator(schemas[key]).iter_errors(doc))
+        for e in errors:
+            print(f"  {name}: {'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}", file=sys.stderr)
+        failures += len(errors)
+        print(f"  CRD schema (strict): {name} {'OK' if not errors else 'INVALID'}")
+    else:
+        print(f"  not schema-checked offline (CRD not in this chart): {name}")
 yaml.safe_dump_all(builtin, open(builtin_out, "w"), sort_keys=False)
-yaml.safe_dump_all(crd, open(crd_out, "w"), sort_keys=False)
-for doc in crd:
-    print(f"  not schema-checked offline: {doc['apiVersion']} {doc['kind']}/{doc['metadata']['name']}")
+sys.exit(1 if failures else 0)
 PY
 }
 
@@ -84,7 +131,7 @@ for variant in default all-features; do
   grep '^kind:' "$OUT/$variant.yaml" | sort | uniq -c
 
   step "kubernetes-validate ($variant)"
-  split_by_kind "$OUT/$variant.yaml" "$OUT/$variant-builtin.yaml" "$OUT/$variant-crd.yaml"
+  split_by_kind "$OUT/$variant.yaml" "$OUT/$variant-builtin.yaml" || die "CRD schema: $variant"
   validate "$OUT/$variant-builtin.yaml"
 
   step "checkov ($variant)"
@@ -98,7 +145,7 @@ if [[ -d samples ]]; then
   cargo run --quiet --locked -p tenant-operator -- render -f samples/ >"$OUT/tenants.yaml" \
     || die "tenant-operator render -f samples/"
   grep '^kind:' "$OUT/tenants.yaml" | sort | uniq -c
-  split_by_kind "$OUT/tenants.yaml" "$OUT/tenants-builtin.yaml" "$OUT/tenants-crd.yaml"
+  split_by_kind "$OUT/tenants.yaml" "$OUT/tenants-builtin.yaml" || die "CRD schema: tenants"
   validate "$OUT/tenants-builtin.yaml"
   run_checkov hack/checkov/tenants.yaml "$OUT/tenants.yaml"
 else
