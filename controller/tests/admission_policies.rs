@@ -700,13 +700,35 @@ fn the_operator_break_glass_admins_and_namespace_cleanup_may_write_managed_objec
             Decision::NotMatched,
             "{controller}"
         );
-        // ...but only deletes: the cleanup identities may not edit managed objects.
-        assert_denied(
-            &p,
-            &update.clone().by(controller, &[]),
-            "is managed by tenant-operator",
-        );
     }
+    // The garbage collector also patches ownerReferences when it orphans children...
+    let mut orphaned = np_without_owner(&update);
+    orphaned.username = "system:serviceaccount:kube-system:generic-garbage-collector".into();
+    assert_eq!(admit(&p, &orphaned), Decision::NotMatched);
+    // ...but the namespace controller only deletes: it may not edit managed objects.
+    assert_denied(
+        &p,
+        &update.clone().by(
+            "system:serviceaccount:kube-system:namespace-controller",
+            &[],
+        ),
+        "is managed by tenant-operator",
+    );
+}
+
+/// The UPDATE the garbage collector makes when it orphans an object: ownerReferences removed.
+fn np_without_owner(update: &Request) -> Request {
+    let mut old = update
+        .old_object
+        .clone()
+        .expect("an update has an old object");
+    old["metadata"]["ownerReferences"] = json!([{ "apiVersion": "tenancy.innova.puglia.it/v1alpha1", "kind": "TenantService", "name": "comune-bari", "uid": "1" }]);
+    let mut new = old.clone();
+    new["metadata"]["ownerReferences"] = json!([]);
+    let mut request = update.clone();
+    request.old_object = Some(old);
+    request.object = Some(new);
+    request
 }
 
 #[test]
@@ -925,9 +947,22 @@ fn managed_namespaces_are_deleted_only_by_the_operator() {
         Decision::NotMatched
     );
     assert_eq!(
-        admit(&p, &delete.by("kubernetes-admin", &["system:masters"])),
+        admit(
+            &p,
+            &delete.clone().by("kubernetes-admin", &["system:masters"])
+        ),
         Decision::NotMatched
     );
+    // Under deletionPolicy: Delete the garbage collector deletes namespaces owned by the
+    // deleted TenantService; it may not relabel them.
+    let gc = "system:serviceaccount:kube-system:generic-garbage-collector";
+    assert_eq!(admit(&p, &delete.by(gc, &[])), Decision::NotMatched);
+    let tenant_ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let relabel = Request::new("UPDATE", "", "namespaces", "Namespace")
+        .old(tenant_ns.clone())
+        .object(with_label(tenant_ns, labels::TENANT, Some("asl-ba")))
+        .by(gc, &[]);
+    assert_denied(&p, &relabel, labels::TENANT);
 }
 
 // ----- restrict-service-exposure ---------------------------------------------------------
