@@ -31,6 +31,7 @@ mod openapi;
 mod ops;
 mod protobuf;
 mod registry;
+pub mod schema;
 mod selectors;
 mod server;
 mod store;
