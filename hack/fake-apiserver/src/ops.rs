@@ -15,7 +15,7 @@ use crate::managed::{self, Writer};
 use crate::meta::{self, deleting, finalizers, meta_str, normalize, set_finalizers};
 use crate::registry::{self, ResourceInfo};
 use crate::store::State;
-use crate::validate::{self, FieldValidation};
+use crate::validate::{self, FieldValidation, Rejection};
 
 /// Finalizer the apiserver puts on every CRD.
 pub const CRD_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -259,7 +259,14 @@ fn validate_object(
     {
         match validate::custom_resource(&schema, obj, old, req.validation) {
             Ok(w) => warnings = w,
-            Err(c) => causes.extend(c),
+            Err(Rejection::Invalid(c)) => causes.extend(c),
+            Err(Rejection::Unknown(u)) => {
+                return Err(validate::strict_decoding_error(
+                    &req.info.kind,
+                    req.version,
+                    &u,
+                ));
+            }
         }
     }
     if causes.is_empty() {

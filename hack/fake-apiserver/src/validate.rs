@@ -2,50 +2,133 @@
 //! schema section): pruning of unknown fields, strict field validation, types,
 //! required fields, enums, patterns and CEL rules. The structural checks live in
 //! [`crate::schema`] (shared with the CLI's `validate`); this module decides what
-//! a failure means for the request (422, warning or silent pruning).
+//! a finding means for the request: a 400 or 422, a `Warning` header, or silent
+//! pruning.
 
 use serde_json::Value;
 
 use crate::errors::{ApiError, Cause};
+use crate::schema::{self, FieldErrorKind};
 
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
     /// Drop unknown fields silently.
     Ignore,
-    /// Drop unknown fields, warn about them.
+    /// Drop unknown fields and warn about each (the apiserver's default).
+    #[default]
     Warn,
     /// Refuse unknown fields (what `kubectl apply --server-side` asks for).
-    #[default]
     Strict,
 }
 
 impl FieldValidation {
-    /// Parses the parameter; absent means Warn? No: the apiserver default is Warn
-    /// for kubectl and Ignore-equivalent behaviour for clients that send nothing;
-    /// we follow the apiserver, whose default is `Warn`.
+    /// Parses the parameter; absent means `Warn`, as on a real apiserver.
     pub fn parse(v: Option<&str>) -> Result<Self, ApiError> {
         match v {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Strict") => Ok(FieldValidation::Strict),
             Some("Ignore") => Ok(FieldValidation::Ignore),
             Some(other) => Err(ApiError::bad_request(format!(
-                "fieldValidation must be one of Ignore, Warn or Strict, got {other}"
+                "fieldValidation must be one of Ignore, Warn or Strict, got {other:?}"
             ))),
         }
     }
 }
 
+/// Why a custom resource was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    /// Unknown fields under `fieldValidation=Strict` (the strict decoder's messages).
+    Unknown(Vec<String>),
+    /// Schema or CEL violations (the causes of a 422 Invalid).
+    Invalid(Vec<Cause>),
+}
+
 /// Validates a custom resource against its version's openAPIV3Schema. Unknown
-/// fields are pruned from `obj`; returns the warnings to send, or the causes of a 422.
+/// fields are pruned from `obj` and reported per `mode`; returns the warnings to
+/// send.
 pub fn custom_resource(
     schema: &Value,
     obj: &mut Value,
     old: Option<&Value>,
     mode: FieldValidation,
-) -> Result<Vec<String>, Vec<Cause>> {
-    let _ = (schema, old);
-    let _ = obj;
-    let _ = mode;
-    Ok(Vec::new())
+) -> Result<Vec<String>, Rejection> {
+    let unknown: Vec<String> = schema::prune(schema, obj)
+        .into_iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    if mode == FieldValidation::Strict && !unknown.is_empty() {
+        return Err(Rejection::Unknown(unknown));
+    }
+    let warnings = if mode == FieldValidation::Warn {
+        unknown
+    } else {
+        Vec::new()
+    };
+    let causes: Vec<Cause> = schema::check(schema, obj)
+        .into_iter()
+        .chain(schema::check_cel(schema, obj, old))
+        .filter(|e| e.kind != FieldErrorKind::Unknown)
+        .map(|e| Cause {
+            reason: e.kind.cause_type().to_string(),
+            message: e.message,
+            field: e.path,
+        })
+        .collect();
+    if causes.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(Rejection::Invalid(causes))
+    }
+}
+
+/// The 400 a real apiserver answers for unknown fields under Strict.
+pub fn strict_decoding_error(kind: &str, version: &str, unknown: &[String]) -> ApiError {
+    ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+        unknown.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {"spec": {"type": "object", "required": ["size"],
+            "properties": {"size": {"type": "integer"}}}}})
+    }
+
+    #[test]
+    fn unknown_fields_per_mode() {
+        let obj = json!({"apiVersion": "x/v1", "kind": "W", "metadata": {"name": "a"}, "spec": {"size": 1, "bogus": 2}});
+        let mut strict = obj.clone();
+        assert!(
+            matches!(custom_resource(&schema(), &mut strict, None, FieldValidation::Strict), Err(Rejection::Unknown(u)) if u[0].contains("spec.bogus"))
+        );
+        let mut warn = obj.clone();
+        let w = custom_resource(&schema(), &mut warn, None, FieldValidation::Warn).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(warn["spec"].get("bogus").is_none());
+        let mut ignore = obj;
+        assert!(
+            custom_resource(&schema(), &mut ignore, None, FieldValidation::Ignore)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn violations_become_causes() {
+        let mut obj = json!({"metadata": {"name": "a"}, "spec": {}});
+        let Err(Rejection::Invalid(c)) =
+            custom_resource(&schema(), &mut obj, None, FieldValidation::Strict)
+        else {
+            panic!("expected a violation")
+        };
+        assert_eq!(c[0].field, "spec.size");
+        assert_eq!(c[0].reason, "FieldValueRequired");
+    }
 }

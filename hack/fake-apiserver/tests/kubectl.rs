@@ -178,6 +178,20 @@ async fn suite(bin: &Path) {
     ])
     .await;
 
+    // Strict field validation refuses what the schema does not declare.
+    let bad = k.file(
+        "bad.yaml",
+        &W1.replace("color: red", "color: red, bogus: 1")
+            .replace("name: w1", "name: bad"),
+    );
+    let refused = k.run(&["apply", "--server-side", "-f", &bad]).await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("unknown field \"spec.bogus\""),
+        "{}",
+        refused.stderr
+    );
+
     // Table output with the CRD's printer columns.
     let table = k.ok(&["get", "widgets", "-A"]).await;
     let mut lines = table.lines();
