@@ -1,0 +1,115 @@
+//! The CustomResourceDefinitions of the API, generated from the Rust types: what
+//! `tenant-operator crd` prints and what `crds/` holds (`hack/update-crds.sh` writes it;
+//! a test fails when it is stale).
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+use super::{TenantClass, TenantService};
+
+/// First lines of every generated CRD document.
+const HEADER: &str = "# Generated from controller/src/api by `tenant-operator crd`; do not edit.\n\
+                      # After changing the API types, run hack/update-crds.sh.\n";
+
+/// A CRD could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum CrdError {
+    /// YAML serialisation failed (cannot happen for the types of k8s-openapi, which are
+    /// plain data; reported rather than unwrapped all the same).
+    #[error("cannot write CRD {name} as YAML: {source}")]
+    Yaml {
+        /// `metadata.name` of the CRD.
+        name: String,
+        /// Why.
+        source: serde_saphyr::SerializeError,
+    },
+    /// JSON serialisation failed (as above, not expected).
+    #[error("cannot write CRD {name} as JSON: {source}")]
+    Json {
+        /// `metadata.name` of the CRD.
+        name: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+/// Both CRDs, sorted by name (`tenantclasses` before `tenantservices`).
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![TenantClass::crd(), TenantService::crd()]
+}
+
+/// `metadata.name` of a CRD (`<plural>.<group>`), which is also its file name in `crds/`
+/// without the `.yaml`.
+pub fn crd_name(crd: &CustomResourceDefinition) -> &str {
+    crd.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// One CRD as a YAML document, with a header saying it is generated; this is the text
+/// of `crds/<name>.yaml`.
+pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdError> {
+    let body = serde_saphyr::to_string(crd).map_err(|source| CrdError::Yaml {
+        name: crd_name(crd).to_string(),
+        source,
+    })?;
+    Ok(format!("{HEADER}{body}"))
+}
+
+/// Both CRDs as one multi-document YAML stream: the files of `crds/` joined by `---`.
+pub fn crds_yaml() -> Result<String, CrdError> {
+    let docs = crds().iter().map(crd_yaml).collect::<Result<Vec<_>, _>>()?;
+    Ok(docs.join("---\n"))
+}
+
+/// Both CRDs as a `v1` `List`, as `kubectl get -o json` prints several objects.
+pub fn crds_json() -> Result<String, CrdError> {
+    let items = crds()
+        .iter()
+        .map(|crd| {
+            serde_json::to_value(crd).map_err(|source| CrdError::Json {
+                name: crd_name(crd).to_string(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let list =
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items});
+    serde_json::to_string_pretty(&list)
+        .map(|text| text + "\n")
+        .map_err(|source| CrdError::Json {
+            name: "List".to_string(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crds_are_named_after_plural_and_group_and_sorted() {
+        let names: Vec<String> = crds().iter().map(|c| crd_name(c).to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "tenantclasses.tenancy.innova.puglia.it",
+                "tenantservices.tenancy.innova.puglia.it"
+            ]
+        );
+    }
+
+    #[test]
+    fn yaml_stream_is_the_documents_joined_and_reads_back() {
+        let text = crds_yaml().unwrap();
+        let docs: Vec<CustomResourceDefinition> = serde_saphyr::from_str_multiple(&text).unwrap();
+        assert_eq!(docs, crds());
+        assert!(text.starts_with("# Generated"));
+    }
+
+    #[test]
+    fn json_is_a_list_of_both() {
+        let list: serde_json::Value = serde_json::from_str(&crds_json().unwrap()).unwrap();
+        assert_eq!(list["kind"], "List");
+        assert_eq!(list["items"][1]["spec"]["names"]["kind"], "TenantService");
+        assert_eq!(list["items"][0]["spec"]["scope"], "Cluster");
+    }
+}
