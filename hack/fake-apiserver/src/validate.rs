@@ -66,6 +66,7 @@ pub fn custom_resource(
     } else {
         Vec::new()
     };
+    apply_defaults(schema, obj);
     let causes: Vec<Cause> = schema::check(schema, obj)
         .into_iter()
         .chain(schema::check_cel(schema, obj, old))
@@ -80,6 +81,41 @@ pub fn custom_resource(
         Ok(warnings)
     } else {
         Err(Rejection::Invalid(causes))
+    }
+}
+
+/// Structural defaulting, as the apiextensions apiserver does after pruning:
+/// every absent property whose schema has a `default` gets it, in objects that
+/// exist (a default never creates its parent), recursively, including list
+/// items and `additionalProperties` values.
+pub fn apply_defaults(schema: &Value, v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (name, sub) in props {
+                    if !m.contains_key(name)
+                        && let Some(d) = sub.get("default")
+                    {
+                        m.insert(name.clone(), d.clone());
+                    }
+                    if let Some(child) = m.get_mut(name) {
+                        apply_defaults(sub, child);
+                    }
+                }
+            } else if let Some(sub) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for child in m.values_mut() {
+                    apply_defaults(sub, child);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = schema.get("items") {
+                for it in items {
+                    apply_defaults(sub, it);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -117,6 +153,20 @@ mod tests {
             custom_resource(&schema(), &mut ignore, None, FieldValidation::Ignore)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn defaults_fill_absent_fields_of_present_objects() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"max": {"type": "integer", "default": 10},
+                "items": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "integer", "default": 80}}}}}},
+            "status": {"type": "object", "properties": {"phase": {"type": "string", "default": "New"}}}}});
+        let mut v = json!({"spec": {"items": [{}, {"port": 1}]}});
+        apply_defaults(&schema, &mut v);
+        assert_eq!(
+            v,
+            json!({"spec": {"max": 10, "items": [{"port": 80}, {"port": 1}]}})
         );
     }
 
