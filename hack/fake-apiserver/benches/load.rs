@@ -177,6 +177,25 @@ async fn main() -> anyhow::Result<()> {
         updates as f64 / took.as_secs_f64(),
         all_seen
     );
+    // Server-side apply, as the operator writes: 10,000 applies that create,
+    // then the same 10,000 again, which must be no-ops (no new resourceVersion).
+    let applies = n.min(10_000);
+    for round in ["create", "no-op"] {
+        let c = client.clone();
+        let took = run_parallel(applies, move |i| {
+            let api: Api<ConfigMap> = Api::namespaced(c.clone(), &format!("bench-{}", i % NAMESPACES));
+            async move {
+                let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("applied-{i}"), "labels": {"app": "bench"}}, "data": {"key": format!("v{i}")}});
+                if let Err(e) = api.patch(&format!("applied-{i}"), &PatchParams::apply("bench").force(), &Patch::Apply(body)).await {
+                    eprintln!("apply applied-{i}: {e}");
+                }
+            }
+        })
+        .await;
+        println!("server-side apply ({round}): {applies} in {:.2?} = {:.0} requests/s", took, applies as f64 / took.as_secs_f64());
+    }
+
     let counts: serde_json::Value = serde_json::from_str(&client.request_text(axum::http::Request::get("/debug/requests").body(Vec::new())?).await?)?;
     println!("requests served: {} (mutating {})", counts["total"], counts["mutating"]);
     child.kill()?;
