@@ -47,6 +47,22 @@ pub async fn run(server: Arc<Server>) {
     }
 }
 
+/// An internal update whose failure is logged: the next pass retries, since
+/// the work that caused it stays observable (the object is still there).
+fn update(
+    st: &mut State,
+    clock: &Clock,
+    info: &Arc<ResourceInfo>,
+    ns: &str,
+    name: &str,
+    manager: &str,
+    f: impl FnOnce(&mut Value),
+) {
+    if let Err(e) = ops::internal_update(st, clock, info, ns, name, manager, f) {
+        tracing::warn!(%manager, namespace = %ns, %name, error = %e, "internal update failed");
+    }
+}
+
 fn background() -> DeleteOpts {
     DeleteOpts {
         propagation: Some("Background".into()),
@@ -100,7 +116,7 @@ fn empty_namespace(st: &mut State, clock: &Clock, ns: &str) {
         }
     }
     if remaining == 0 {
-        ops::internal_update(st, clock, &ns_info, "", ns, "namespace-controller", |o| {
+        update(st, clock, &ns_info, "", ns, "namespace-controller", |o| {
             let fins: Vec<Value> = o["spec"]["finalizers"]
                 .as_array()
                 .cloned()
@@ -143,7 +159,7 @@ fn empty_crd(st: &mut State, clock: &Clock, name: &str) {
         }
     }
     if remaining == 0 {
-        ops::internal_update(
+        update(
             st,
             clock,
             &crd_info,
@@ -255,7 +271,7 @@ fn check_dependent(st: &mut State, clock: &Clock, loc: &(ResourceKey, ObjKey)) {
             tracing::debug!(name = %name, error = %e, "garbage collector could not delete");
         }
     } else if !dangling.is_empty() {
-        ops::internal_update(st, clock, &info, ns, name, GC_MANAGER, |o| {
+        update(st, clock, &info, ns, name, GC_MANAGER, |o| {
             if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| !dangling.iter().any(|u| r["uid"].as_str() == Some(u)));
             }
@@ -302,7 +318,7 @@ fn release_owner(st: &mut State, clock: &Clock, uid: &str) {
     let Some(info) = st.registry.get(&key.0, &key.1) else {
         return;
     };
-    ops::internal_update(st, clock, &info, &ns, &name, GC_MANAGER, |o| {
+    update(st, clock, &info, &ns, &name, GC_MANAGER, |o| {
         let f: Vec<String> = finalizers(o)
             .into_iter()
             .filter(|f| {

@@ -696,7 +696,7 @@ fn finalize_namespace(
 ) -> Result<Response, ApiError> {
     let body = parse_body(&ctx.body)?;
     let wanted = body["spec"]["finalizers"].clone();
-    let ok = {
+    {
         let mut st = ctx.server.lock();
         ops::internal_update(
             &mut st,
@@ -708,12 +708,9 @@ fn finalize_namespace(
             |o| {
                 o["spec"]["finalizers"] = if wanted.is_null() { json!([]) } else { wanted };
             },
-        )
-    };
-    ctx.server.gc_notify.notify_one();
-    if !ok {
-        return Err(ApiError::not_found(info.target(), name));
+        )?;
     }
+    ctx.server.gc_notify.notify_one();
     let obj = ctx.server.lock().get(&info.key(), "", name);
     match obj {
         Some(o) => Ok(json_response(200, &o)),

@@ -1118,7 +1118,7 @@ pub fn delete(
 
 /// Internal update used by controllers of this server (GC, namespace and CRD
 /// cleanup): applies `f` to the stored object and records an Update entry for
-/// `manager`. Returns false when the object is gone.
+/// `manager`.
 pub fn internal_update(
     st: &mut State,
     clock: &Clock,
@@ -1127,12 +1127,14 @@ pub fn internal_update(
     name: &str,
     manager: &str,
     f: impl FnOnce(&mut Value),
-) -> bool {
-    let Some(old) = st.get(&info.key(), ns, name) else {
-        return false;
-    };
+) -> Result<(), ApiError> {
+    let old = st
+        .get(&info.key(), ns, name)
+        .ok_or_else(|| ApiError::not_found(info.target(), name))?;
     let mut new = (*old).clone();
     f(&mut new);
+    // Internal controllers change metadata and spec only (finalizers, owner
+    // references, namespace spec.finalizers): the main endpoint's rules apply.
     let req = WriteReq {
         info,
         version: &info.storage_version,
@@ -1142,17 +1144,5 @@ pub fn internal_update(
         validation: FieldValidation::Ignore,
         sub: Sub::Main,
     };
-    // Status changes of internal controllers go through the status path.
-    let sub_req = WriteReq {
-        sub: if info.status
-            && old.get("status") != new.get("status")
-            && same_content(&old, &new, info)
-        {
-            Sub::Status
-        } else {
-            Sub::Main
-        },
-        ..req
-    };
-    finish_update(st, clock, &sub_req, &old, new, false).is_ok()
+    finish_update(st, clock, &req, &old, new, false).map(|_| ())
 }

@@ -14,6 +14,8 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -127,49 +129,113 @@ pub fn prune(schema: &Value, value: &mut Value) -> Vec<String> {
 /// the stored object, for transition rules (`oldSelf`). Each failed rule becomes an
 /// `Invalid` error at the rule's field path, with the rule's message; a rule that does not
 /// compile or evaluate is reported too, so that an unsupported rule never passes silently.
+///
+/// The compiled rules of the last few schemas are cached per thread; to check many
+/// objects against one schema without even the cache lookup, use [`CelRules`].
 pub fn check_cel(schema: &Value, value: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    let Err(errors) = CEL.with(|cel| {
-        let mut cel = cel.borrow_mut();
-        let (validator, compiled) = &mut *cel;
-        // Compiling the rules costs far more than evaluating them; a server or a CLI run
-        // sees the same few schemas over and over.
-        let key = schema.to_string();
-        if compiled.len() >= MAX_CACHED_SCHEMAS && !compiled.contains_key(&key) {
-            compiled.clear();
+    let rules = CEL_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let print = fingerprint(schema);
+        if let Some((_, rules)) = cache
+            .iter()
+            .find(|(p, rules)| *p == print && rules.schema == *schema)
+        {
+            return Rc::clone(rules);
         }
-        let compiled = compiled
-            .entry(key)
-            .or_insert_with(|| kube::core::cel::compile_schema(schema));
-        validator.validate_compiled(compiled, value, old)
-    }) else {
-        return Vec::new();
+        if cache.len() >= MAX_CACHED_SCHEMAS {
+            cache.remove(0);
+        }
+        let rules = Rc::new(CelRules::new(schema));
+        cache.push((print, Rc::clone(&rules)));
+        rules
+    });
+    rules.check(value, old)
+}
+
+/// The CEL rules of one schema, compiled once (compiling costs far more than
+/// evaluating): for checking many objects against the same CRD.
+pub struct CelRules {
+    schema: Value,
+    compiled: kube::core::cel::CompiledSchema,
+}
+
+impl fmt::Debug for CelRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CelRules").finish_non_exhaustive()
+    }
+}
+
+impl CelRules {
+    /// Compiles every `x-kubernetes-validations` rule of `schema`. Rules that do not
+    /// compile are reported by [`CelRules::check`] on every object.
+    pub fn new(schema: &Value) -> Self {
+        CelRules {
+            schema: schema.clone(),
+            compiled: kube::core::cel::compile_schema(schema),
+        }
+    }
+
+    /// What [`check_cel`] reports for `value` (and `old`, for transition rules).
+    pub fn check(&self, value: &Value, old: Option<&Value>) -> Vec<FieldError> {
+        let Err(errors) = kube::core::cel::validate_compiled(&self.compiled, value, old) else {
+            return Vec::new();
+        };
+        errors
+            .into_vec()
+            .into_iter()
+            .map(|e| cel_field_error(&self.schema, e))
+            .collect()
+    }
+}
+
+fn cel_field_error(schema: &Value, e: kube::core::cel::ValidationError) -> FieldError {
+    let (path, node_type) = cel_error_location(schema, &e.field_path, &e.rule);
+    let kind = match e.reason.as_deref() {
+        Some("FieldValueRequired") => FieldErrorKind::Required,
+        Some("FieldValueDuplicate") => FieldErrorKind::Duplicate,
+        _ => FieldErrorKind::Invalid,
     };
-    errors
-        .into_vec()
-        .into_iter()
-        .map(|e| {
-            let (path, node_type) = cel_error_location(schema, &e.field_path, &e.rule);
-            let kind = match e.reason.as_deref() {
-                Some("FieldValueRequired") => FieldErrorKind::Required,
-                Some("FieldValueDuplicate") => FieldErrorKind::Duplicate,
-                _ => FieldErrorKind::Invalid,
-            };
-            let message = match kind {
-                FieldErrorKind::Required => format!("Required value: {}", e.message),
-                FieldErrorKind::Duplicate => format!("Duplicate value: {}", e.message),
-                _ => format!("Invalid value: \"{node_type}\": {}", e.message),
-            };
-            FieldError {
-                path,
-                kind,
-                message,
+    let message = match kind {
+        FieldErrorKind::Required => format!("Required value: {}", e.message),
+        FieldErrorKind::Duplicate => format!("Duplicate value: {}", e.message),
+        _ => format!("Invalid value: \"{node_type}\": {}", e.message),
+    };
+    FieldError {
+        path,
+        kind,
+        message,
+    }
+}
+
+/// A structural hash of a JSON value, to find a schema in the cache without
+/// serialising it (a CRD schema is tens of kilobytes).
+fn fingerprint(value: &Value) -> u64 {
+    fn feed(value: &Value, h: &mut std::collections::hash_map::DefaultHasher) {
+        match value {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.to_string()).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(items) => {
+                (4u8, items.len()).hash(h);
+                items.iter().for_each(|i| feed(i, h));
             }
-        })
-        .collect()
+            Value::Object(map) => {
+                (5u8, map.len()).hash(h);
+                for (k, v) in map {
+                    k.hash(h);
+                    feed(v, h);
+                }
+            }
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    feed(value, &mut h);
+    h.finish()
 }
 
 /// Bound on the compiled-schema cache (CRDs updated many times must not grow it forever).
-const MAX_CACHED_SCHEMAS: usize = 64;
+const MAX_CACHED_SCHEMAS: usize = 16;
 
 /// Fields every object has at its root, validated by the apiserver itself.
 const ROOT_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
@@ -898,9 +964,8 @@ fn duplicate(path: &str, value: &Value) -> FieldError {
 }
 
 thread_local! {
-    /// The CEL evaluator and the compiled rules of each schema seen, keyed by its JSON.
-    static CEL: RefCell<(kube::core::cel::Validator, HashMap<String, kube::core::cel::CompiledSchema>)> =
-        RefCell::new((kube::core::cel::Validator::new(), HashMap::new()));
+    /// The compiled CEL rules of the schemas seen last, with their fingerprints.
+    static CEL_CACHE: RefCell<Vec<(u64, Rc<CelRules>)>> = const { RefCell::new(Vec::new()) };
     /// Compiled patterns: a CRD has a few dozen, checked against thousands of objects.
     static PATTERNS: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
 }
@@ -1264,6 +1329,26 @@ mod tests {
         assert!(check_cel(&s, &old, Some(&old)).is_empty());
         let errs = check_cel(&s, &obj(json!({"a": 1, "b": 2, "fixed": "v2"})), Some(&old));
         one(&errs, FieldErrorKind::Invalid, "spec.fixed");
+    }
+
+    #[test]
+    fn compiled_rules_and_the_cache_agree_across_schemas() {
+        let s1 = cel_schema();
+        let mut s2 = cel_schema();
+        s2["properties"]["spec"]["x-kubernetes-validations"][0]["message"] = json!("other message");
+        let bad = obj(json!({"a": 3, "b": 2}));
+        let rules = CelRules::new(&s1);
+        assert_eq!(rules.check(&bad, None), check_cel(&s1, &bad, None));
+        // A schema that differs only in a message is not served from the first one's cache entry.
+        assert_eq!(
+            check_cel(&s2, &bad, None)[0].message,
+            "Invalid value: \"object\": other message"
+        );
+        assert_eq!(
+            check_cel(&s1, &bad, None)[0].message,
+            "Invalid value: \"object\": a must not exceed b"
+        );
+        assert_ne!(fingerprint(&s1), fingerprint(&s2));
     }
 
     #[test]
