@@ -136,10 +136,7 @@ pub fn check_cel(schema: &Value, value: &Value, old: Option<&Value>) -> Vec<Fiel
     let rules = CEL_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         let print = fingerprint(schema);
-        if let Some((_, rules)) = cache
-            .iter()
-            .find(|(p, rules)| *p == print && rules.schema == *schema)
-        {
+        if let Some((_, rules)) = cache.iter().find(|(p, _)| *p == print) {
             return Rc::clone(rules);
         }
         if cache.len() >= MAX_CACHED_SCHEMAS {
@@ -207,14 +204,17 @@ fn cel_field_error(schema: &Value, e: kube::core::cel::ValidationError) -> Field
     }
 }
 
-/// A structural hash of a JSON value, to find a schema in the cache without
-/// serialising it (a CRD schema is tens of kilobytes).
+/// A structural hash of a schema, to find its compiled rules without serialising or
+/// comparing it (a CRD schema is tens of kilobytes, mostly descriptions). Descriptions
+/// are left out: they change neither the rules nor where errors point. Two schemas
+/// sharing a 64-bit hash would share compiled rules; among the few cached, the chance
+/// is negligible next to the cost of comparing whole schemas on every call.
 fn fingerprint(value: &Value) -> u64 {
     fn feed(value: &Value, h: &mut std::collections::hash_map::DefaultHasher) {
         match value {
             Value::Null => 0u8.hash(h),
             Value::Bool(b) => (1u8, b).hash(h),
-            Value::Number(n) => (2u8, n.to_string()).hash(h),
+            Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
             Value::String(s) => (3u8, s).hash(h),
             Value::Array(items) => {
                 (4u8, items.len()).hash(h);
@@ -222,7 +222,7 @@ fn fingerprint(value: &Value) -> u64 {
             }
             Value::Object(map) => {
                 (5u8, map.len()).hash(h);
-                for (k, v) in map {
+                for (k, v) in map.iter().filter(|(k, _)| k.as_str() != "description") {
                     k.hash(h);
                     feed(v, h);
                 }
