@@ -75,7 +75,17 @@ pub fn write_entries(obj: &mut Value, mut entries: Vec<Entry>) {
         .filter(|i| entries[*i].operation == "Update")
         .collect();
     if updates.len() > 10 {
-        updates.sort_by(|a, b| entries[*a].time.cmp(&entries[*b].time));
+        // Oldest first, and an existing `ancient-changes` before everything, so
+        // that it is always merged into the new one rather than duplicated.
+        updates.sort_by(|a, b| {
+            let rank = |i: usize| {
+                (
+                    entries[i].manager != "ancient-changes",
+                    entries[i].time.clone(),
+                )
+            };
+            rank(*a).cmp(&rank(*b))
+        });
         let excess: Vec<usize> = updates[..updates.len() - 9].to_vec();
         let mut ancient = Entry {
             manager: "ancient-changes".into(),
@@ -87,6 +97,7 @@ pub fn write_entries(obj: &mut Value, mut entries: Vec<Entry>) {
         };
         for i in &excess {
             ancient.set = ancient.set.union(&entries[*i].set);
+            ancient.time = ancient.time.clone().max(entries[*i].time.clone());
         }
         let mut idx = 0;
         entries.retain(|_| {
@@ -107,7 +118,10 @@ pub fn write_entries(obj: &mut Value, mut entries: Vec<Entry>) {
         .iter()
         .map(|e| {
             let mut v = json!({"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version,
-                "time": e.time, "fieldsType": "FieldsV1", "fieldsV1": e.set.to_fields_v1()});
+                "fieldsType": "FieldsV1", "fieldsV1": e.set.to_fields_v1()});
+            if !e.time.is_empty() {
+                v["time"] = json!(e.time);
+            }
             if !e.subresource.is_empty() {
                 v["subresource"] = json!(e.subresource);
             }
