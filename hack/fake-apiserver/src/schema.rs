@@ -101,9 +101,14 @@ pub fn check(schema: &Value, value: &Value) -> Vec<FieldError> {
 /// Removes the fields `schema` does not declare (honouring
 /// `x-kubernetes-preserve-unknown-fields`, `additionalProperties` and the root
 /// `apiVersion`/`kind`/`metadata`, which are never pruned here) and returns their paths.
+///
+/// Like the apiserver, it also drops `null` values of fields that are not `nullable`
+/// (without reporting them: they are not unknown, just absent); defaults, if any, are
+/// then the caller's to apply.
 pub fn prune(schema: &Value, value: &mut Value) -> Vec<String> {
     let mut pruned = Vec::new();
     if let Value::Object(obj) = value {
+        drop_nulls(schema, obj);
         for (key, child) in obj.iter_mut() {
             if ROOT_FIELDS.contains(&key.as_str()) {
                 continue;
@@ -379,22 +384,14 @@ fn check_dns_subdomain(path: &str, name: &str, errors: &mut Vec<FieldError>) {
 /// Checks one node and everything below it.
 fn check_node(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
     if value.is_null() {
-        if !flag(schema, "nullable") && declared_type(schema).is_some() {
-            errors.push(type_invalid(
-                path,
-                value,
-                declared_type(schema).unwrap_or("object"),
-            ));
+        let typed = declared_type(schema).is_some() || flag(schema, "x-kubernetes-int-or-string");
+        if !flag(schema, "nullable") && typed {
+            errors.push(type_invalid(path, value, expected_type(schema)));
         }
         return;
     }
     if !type_matches(schema, value) {
-        let expected = if flag(schema, "x-kubernetes-int-or-string") {
-            "integer or string"
-        } else {
-            declared_type(schema).unwrap_or("object")
-        };
-        errors.push(type_invalid(path, value, expected));
+        errors.push(type_invalid(path, value, expected_type(schema)));
         return;
     }
     check_value_keywords(schema, value, path, errors);
@@ -431,6 +428,11 @@ fn check_object(
     let additional = schema.get("additionalProperties");
     let embedded = flag(schema, "x-kubernetes-embedded-resource");
     for (key, child) in obj.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+        // A null in a field that is not nullable is dropped by the apiserver, not refused
+        // (a required one is reported missing above).
+        if child.is_null() && child_schema(schema, key).is_some_and(|s| !flag(s, "nullable")) {
+            continue;
+        }
         if let Some(s) = property(schema, key) {
             check_node(s, child, &join(path, key), errors);
         } else if let Some(s) = additional.filter(|a| a.is_object()) {
@@ -719,6 +721,7 @@ fn check_branch(branch: &Value, value: &Value, path: &str, errors: &mut Vec<Fiel
 fn prune_node(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<String>) {
     match value {
         Value::Object(obj) => {
+            drop_nulls(schema, obj);
             let preserve = preserves_unknown(schema)
                 || schema.get("additionalProperties") == Some(&Value::Bool(true));
             let embedded = flag(schema, "x-kubernetes-embedded-resource");
@@ -750,6 +753,19 @@ fn prune_node(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<St
         }
         _ => {}
     }
+}
+
+/// Removes `null` values of fields whose schema is not `nullable`, as the apiserver does
+/// before defaulting.
+fn drop_nulls(schema: &Value, obj: &mut Map<String, Value>) {
+    obj.retain(|key, v| {
+        !(v.is_null() && child_schema(schema, key).is_some_and(|s| !flag(s, "nullable")))
+    });
+}
+
+/// The schema of field `key` of an object: a declared property or the `additionalProperties` schema.
+fn child_schema<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
+    property(schema, key).or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
 }
 
 /// Where a failed CEL rule points, in Kubernetes form, and the schema type of the node
@@ -849,6 +865,15 @@ fn type_matches(schema: &Value, value: &Value) -> bool {
         Some("number") => value.is_number(),
         Some("boolean") => value.is_boolean(),
         Some(_) => false,
+    }
+}
+
+/// The type a node wants, as the apiserver names it.
+fn expected_type(schema: &Value) -> &str {
+    if flag(schema, "x-kubernetes-int-or-string") {
+        "integer or string"
+    } else {
+        declared_type(schema).unwrap_or("object")
     }
 }
 
@@ -1174,12 +1199,28 @@ mod tests {
 
     #[test]
     fn nullable() {
-        let s = json!({"type": "object", "properties": {"a": {"type": "string", "nullable": true}, "b": {"type": "string"}}});
+        let s = json!({"type": "object", "properties": {
+            "a": {"type": "string", "nullable": true}, "b": {"type": "string"},
+            "l": {"type": "array", "items": {"type": "string"}}}});
         assert!(errors_of(s.clone(), json!({"a": null})).is_empty());
+        // Not nullable: the apiserver drops the null, as if the field were absent.
+        assert!(errors_of(s.clone(), json!({"b": null})).is_empty());
+        let mut v = obj(json!({"a": null, "b": null}));
+        assert!(prune(&root(s.clone()), &mut v).is_empty());
+        assert_eq!(v["spec"], json!({"a": null}));
+        // A required field given as null is missing.
+        let mut req = s.clone();
+        req["required"] = json!(["b"]);
         one(
-            &errors_of(s, json!({"b": null})),
-            FieldErrorKind::TypeInvalid,
+            &errors_of(req, json!({"b": null})),
+            FieldErrorKind::Required,
             "spec.b",
+        );
+        // List items are not dropped: a null item has the wrong type.
+        one(
+            &errors_of(s, json!({"l": ["x", null]})),
+            FieldErrorKind::TypeInvalid,
+            "spec.l[1]",
         );
     }
 
