@@ -80,8 +80,10 @@ pub struct TenantServiceSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.type != 'Comune' || (has(self.istatCode) && has(self.province))").message("a Comune needs istatCode and province"))]
 // The prefix rule covers Puglia's provinces, whose codes fit in a CEL literal; the Rust
-// validation checks every Italian Comune against the embedded ISTAT registry.
-#[x_kube(validation = Rule::new("!has(self.istatCode) || !has(self.province) || !(self.province in ['FG', 'BA', 'TA', 'BR', 'LE', 'BT']) || {'FG': '071', 'BA': '072', 'TA': '073', 'BR': '074', 'LE': '075', 'BT': '110'}[self.province] == self.istatCode.substring(0, 3)").message("the first three digits of istatCode must be the province's ISTAT code (FG 071, BA 072, TA 073, BR 074, LE 075, BT 110)").field_path(".istatCode"))]
+// validation checks every Italian Comune against the embedded ISTAT registry. A code that is
+// not six characters is left to the schema pattern (the apiserver evaluates CEL rules even
+// after a pattern error; `startsWith` rather than `substring` cannot fail at run time).
+#[x_kube(validation = Rule::new("!has(self.istatCode) || !has(self.province) || size(self.istatCode) != 6 || !(self.province in ['FG', 'BA', 'TA', 'BR', 'LE', 'BT']) || self.istatCode.startsWith({'FG': '071', 'BA': '072', 'TA': '073', 'BR': '074', 'LE': '075', 'BT': '110'}[self.province])").message("the first three digits of istatCode must be the province's ISTAT code (FG 071, BA 072, TA 073, BR 074, LE 075, BT 110)").field_path(".istatCode"))]
 pub struct Entity {
     /// Kind of public body.
     #[serde(rename = "type")]
