@@ -98,6 +98,44 @@ pub fn check(schema: &Value, value: &Value) -> Vec<FieldError> {
     errors
 }
 
+/// Everything the apiserver's create/update validation of a custom resource reports, in
+/// its order: [`check`], then the CEL rules, unless a schema error blocks them (see
+/// [`blocks_cel`]), in which case one error says they were not checked. Unknown fields are
+/// included (the apiserver would have pruned or refused them before this step; callers
+/// filter on [`FieldErrorKind::Unknown`] as their `fieldValidation` requires).
+pub fn validate(schema: &Value, value: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errors = check(schema, value);
+    if blocks_cel(&errors) {
+        errors.push(FieldError {
+            path: String::new(),
+            kind: FieldErrorKind::Invalid,
+            message: CEL_NOT_CHECKED.to_string(),
+        });
+    } else {
+        errors.extend(check_cel(schema, value, old));
+    }
+    errors
+}
+
+/// Whether schema errors stop the apiserver from evaluating CEL rules: a wrong type, a
+/// missing required field, an unsupported enum value, or a string, list or map over its
+/// maximum (the rules' cost estimates rely on these). Pattern and bound errors do not.
+pub fn blocks_cel(errors: &[FieldError]) -> bool {
+    errors.iter().any(|e| {
+        matches!(
+            e.kind,
+            FieldErrorKind::TypeInvalid
+                | FieldErrorKind::Required
+                | FieldErrorKind::NotSupported
+                | FieldErrorKind::TooLong
+                | FieldErrorKind::TooMany
+        )
+    })
+}
+
+/// The apiserver's cause message when [`blocks_cel`] holds (its field is `<nil>`).
+pub const CEL_NOT_CHECKED: &str = "Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
 /// Removes the fields `schema` does not declare (honouring
 /// `x-kubernetes-preserve-unknown-fields`, `additionalProperties` and the root
 /// `apiVersion`/`kind`/`metadata`, which are never pruned here) and returns their paths.
@@ -931,17 +969,10 @@ fn go_value(value: &Value) -> String {
     value.to_string()
 }
 
+/// A bound as the apiserver prints it: `0`, not `0.0` (Rust's `Display` for `f64` already
+/// drops a zero fraction).
 fn number(n: f64) -> String {
-    Value::from(n).as_f64().map_or_else(
-        || n.to_string(),
-        |f| {
-            if f.fract() == 0.0 {
-                format!("{}", f as i64)
-            } else {
-                f.to_string()
-            }
-        },
-    )
+    n.to_string()
 }
 
 fn required(path: &str, detail: &str) -> FieldError {
@@ -1390,6 +1421,26 @@ mod tests {
             "Invalid value: \"object\": a must not exceed b"
         );
         assert_ne!(fingerprint(&s1), fingerprint(&s2));
+    }
+
+    #[test]
+    fn validate_skips_cel_after_blocking_errors_only() {
+        let s = cel_schema();
+        // A CEL failure alone.
+        let errs = validate(&s, &obj(json!({"a": 3, "b": 2})), None);
+        one(&errs, FieldErrorKind::Invalid, "spec.a");
+        // A wrong type blocks the rules: one note instead of their results.
+        let errs = validate(&s, &obj(json!({"a": 3, "b": "2"})), None);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert_eq!(errs[0].kind, FieldErrorKind::TypeInvalid);
+        assert_eq!(
+            (errs[1].path.as_str(), errs[1].message.as_str()),
+            ("", CEL_NOT_CHECKED)
+        );
+        // An unknown field does not block them.
+        let errs = validate(&s, &obj(json!({"a": 3, "b": 2, "c": 1})), None);
+        let kinds: Vec<FieldErrorKind> = errs.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [FieldErrorKind::Unknown, FieldErrorKind::Invalid]);
     }
 
     #[test]
