@@ -17,12 +17,7 @@ fn schema_of(kind: &str) -> Value {
         .find(|c| c.spec.names.kind == kind)
         .expect("both kinds have a CRD");
     assert_eq!(c.spec.versions.len(), 1, "one version per CRD");
-    let schema = c.spec.versions[0]
-        .schema
-        .as_ref()
-        .and_then(|s| s.open_api_v3_schema.as_ref())
-        .expect("the version has a schema");
-    serde_json::to_value(schema).expect("a schema serialises")
+    crd::openapi_schema(&c).expect("the version has a schema")
 }
 
 /// Structural and CEL problems of `obj`, as an apiserver would report them on create

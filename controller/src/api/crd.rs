@@ -44,6 +44,16 @@ pub fn crd_name(crd: &CustomResourceDefinition) -> &str {
     crd.metadata.name.as_deref().unwrap_or_default()
 }
 
+/// The `openAPIV3Schema` of the CRD's served version as JSON, what
+/// `fake_apiserver::schema::{check, validate}` check objects against, e.g.
+/// `openapi_schema(&TenantService::crd())`. `None` only for a CRD without a schema
+/// (never one of ours).
+pub fn openapi_schema(crd: &CustomResourceDefinition) -> Option<serde_json::Value> {
+    let version = crd.spec.versions.iter().find(|v| v.served)?;
+    let schema = version.schema.as_ref()?.open_api_v3_schema.as_ref()?;
+    serde_json::to_value(schema).ok()
+}
+
 /// One CRD as a YAML document, with a header saying it is generated; this is the text
 /// of `crds/<name>.yaml`.
 pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdError> {
@@ -103,6 +113,20 @@ mod tests {
         let docs: Vec<CustomResourceDefinition> = serde_saphyr::from_str_multiple(&text).unwrap();
         assert_eq!(docs, crds());
         assert!(text.starts_with("# Generated"));
+    }
+
+    #[test]
+    fn schema_of_each_crd_describes_its_spec() {
+        for c in crds() {
+            let schema = openapi_schema(&c).unwrap();
+            assert_eq!(schema["type"], "object");
+            assert_eq!(
+                schema["properties"]["spec"]["type"],
+                "object",
+                "{}",
+                crd_name(&c)
+            );
+        }
     }
 
     #[test]
