@@ -645,3 +645,78 @@ fn crd_files_pass_kubernetes_validate_strict() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ---- through the in-memory apiserver ---------------------------------------------------
+
+/// The checked-in `crds/` files, registered on the in-memory apiserver, make it accept
+/// and refuse TenantServices as the schema and CEL rules say, with the field in the
+/// Status causes.
+#[tokio::test]
+async fn apiserver_with_the_crd_files_enforces_them() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, PostParams};
+    use tenant_operator::api::TenantService;
+
+    let server = fake_apiserver::start(fake_apiserver::Config::default())
+        .await
+        .expect("server starts");
+    let client = server.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
+    for c in crd::crds() {
+        let text = std::fs::read_to_string(dir.join(format!("{}.yaml", crd::crd_name(&c))))
+            .expect("crds/ file");
+        let file: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("a CRD");
+        crds.create(&PostParams::default(), &file)
+            .await
+            .expect("the apiserver registers the CRD");
+        let established = kube::runtime::wait::await_condition(
+            crds.clone(),
+            crd::crd_name(&c),
+            kube::runtime::conditions::is_crd_established(),
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(5), established)
+            .await
+            .expect("established in time")
+            .expect("watch works");
+    }
+
+    let tenants: Api<TenantService> = Api::all(client);
+    let create = |obj: Value| {
+        let tenants = tenants.clone();
+        async move {
+            let ts: TenantService = serde_json::from_value(obj).expect("a TenantService");
+            tenants.create(&PostParams::default(), &ts).await
+        }
+    };
+    create(molfetta()).await.expect("a valid tenant is created");
+
+    let mut bad = asl_bari();
+    bad["spec"]["dataClassification"] = json!("ordinario");
+    match create(bad).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(
+                status.message.contains("spec.dataClassification"),
+                "{status:?}"
+            );
+            assert!(status.message.contains("health bodies"), "{status:?}");
+        }
+        other => panic!("a health body with ordinary data was not refused: {other:?}"),
+    }
+
+    let mut long = molfetta();
+    long["metadata"]["name"] = json!("a".repeat(50));
+    long["spec"]["environments"] = json!([{"name": "produzione-interna"}]);
+    match create(long).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(
+                status.message.contains("at most 63 characters"),
+                "{status:?}"
+            );
+        }
+        other => panic!("a 69-character namespace name was not refused: {other:?}"),
+    }
+    server.shutdown().await;
+}
