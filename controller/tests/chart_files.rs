@@ -1,12 +1,12 @@
 //! The Helm chart against its sources and against the real `helm` binary:
 //!
-//! - the copies in the chart (CRDs, default TenantClasses, admission policies) are
-//!   byte-for-byte the files they are copied from (`hack/update-chart-files.sh`);
+//! - the chart reads the CRDs, the default TenantClasses and the admission policies from
+//!   their single source in the repository, through symlinks (Helm v4 follows them, and
+//!   `helm package` stores the files they point to), so there is no copy to drift;
 //! - with `helm` installed (`hack/install-tools.sh`): values.schema.json rejects wrong
 //!   values, leader election follows the replica count, and the admission policies exempt
 //!   the release's own ServiceAccount, whatever namespace the chart is installed in.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,56 +18,39 @@ fn chart() -> PathBuf {
     root().join("charts/tenant-operator")
 }
 
-/// The `*.yaml` files of a directory with their contents (empty when it does not exist).
-fn yaml_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+/// The `*.yaml` file names of a directory (empty when it does not exist).
+fn yaml_files(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeMap::new();
+        return Vec::new();
     };
-    entries
+    let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|ext| ext == "yaml"))
-        .map(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (name, bytes)
-        })
-        .collect()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
-fn chart_copies_match_their_sources() {
-    let pairs = [
-        ("crds", "charts/tenant-operator/crds"),
-        ("policies/classes", "charts/tenant-operator/files/classes"),
-        (
-            "policies/admission",
-            "charts/tenant-operator/files/admission",
-        ),
-    ];
-    for (source, copy) in pairs {
-        let want = yaml_files(&root().join(source));
-        let have = yaml_files(&root().join(copy));
-        let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(
-            names(&have),
-            names(&want),
-            "{copy} must hold the files of {source}: run hack/update-chart-files.sh"
+fn the_chart_links_to_the_single_sources_instead_of_copying_them() {
+    for (link, target) in [
+        ("crds", "../../crds"),
+        ("files/classes", "../../../policies/classes"),
+        ("files/admission", "../../../policies/admission"),
+    ] {
+        let path = chart().join(link);
+        let found = std::fs::read_link(&path).unwrap_or_else(|e| {
+            panic!(
+                "charts/tenant-operator/{link} must be a symlink to {target} (not a copy that can drift): {e}"
+            )
+        });
+        assert_eq!(found, Path::new(target), "charts/tenant-operator/{link}");
+        assert!(
+            !yaml_files(&path).is_empty(),
+            "charts/tenant-operator/{link} -> {target} has no YAML files"
         );
-        for (name, bytes) in &want {
-            assert!(
-                have.get(name) == Some(bytes),
-                "{copy}/{name} differs from {source}/{name}: run hack/update-chart-files.sh (never edit the copy)"
-            );
-        }
     }
-    assert!(
-        !yaml_files(&root().join("policies/admission")).is_empty(),
-        "the chart ships the admission policies"
-    );
 }
 
 /// `helm` from PATH or `.tools/bin`; `None` (test skipped) unless `REQUIRE_TOOLS=1`.

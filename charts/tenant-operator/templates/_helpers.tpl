@@ -34,7 +34,7 @@ app.kubernetes.io/component: controller
 {{- end -}}
 
 {{/*
-Objects copied verbatim from the repository (files/), one document at a time, with the
+Objects read verbatim from the repository (files/ links to policies/), one document at a time, with the
 chart's labels added. Parsing and re-serialising (rather than pasting text) guarantees
 that every document is valid YAML and carries the labels.
 Arguments: (dict "root" $ "path" "files/..." "replace" (dict "from" "to"))
