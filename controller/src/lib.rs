@@ -10,4 +10,5 @@ pub mod api;
 pub mod labels;
 pub mod pki;
 pub mod reconcile;
+pub mod render;
 pub mod telemetry;

@@ -1,0 +1,284 @@
+//! Pure desired-state builders: a `TenantService`, its `TenantClass` and the peers it may
+//! exchange traffic with go in; every child object, fully typed and labelled, comes out.
+//!
+//! No clock, no randomness, no I/O: the same input always gives the same objects in the
+//! same order, so `tenant-operator render` can run in a pull-request pipeline and its
+//! output can be diffed, and the controller can compare desired with live objects.
+//!
+//! Per environment the tenant gets (names are fixed: admission policies and the audit rely
+//! on them):
+//! - the Namespace `<tenant>-<environment>` ([`namespace`]);
+//! - NetworkPolicies `tenancy-*`: default deny, DNS, same namespace, ingress gateway,
+//!   monitoring, the egress allowlist and consented cross-tenant ingress ([`network`]);
+//! - the ResourceQuota `tenancy-quota` and the LimitRange `tenancy-limits` ([`quota`]);
+//! - RoleBindings of the tenant's groups to the chart's ClusterRoles
+//!   `tenant-operator:tenant-admin`, `-edit`, `-view`, and the monitoring Role and
+//!   RoleBinding ([`access`]);
+//! - a [`CertificateRequest`] for the TLS Secret `<tenant>-tls` when the tenant has
+//!   hostnames ([`tls`]); the controller's `pki` module issues it.
+
+mod access;
+mod namespace;
+mod network;
+mod quota;
+mod tls;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
+
+use crate::api::{TenantClass, TenantService};
+use crate::labels;
+
+/// Cluster-wide settings that every tenant's objects refer to. They describe the
+/// datacenter, not a tenant, so they come from the operator's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    /// Namespace of the regional ingress gateway, allowed to reach every tenant namespace.
+    pub ingress_gateway_namespace: String,
+    /// Namespace of the monitoring stack, allowed to scrape every tenant namespace.
+    pub monitoring_namespace: String,
+    /// ServiceAccount of Prometheus in the monitoring namespace; it may discover pods,
+    /// services and endpoints in tenant namespaces.
+    pub monitoring_service_account: String,
+    /// Namespace of the cluster DNS.
+    pub dns_namespace: String,
+    /// Labels of the cluster DNS pods.
+    pub dns_pod_labels: BTreeMap<String, String>,
+    /// The environment whose certificates carry the hostnames as given; other
+    /// environments get `<environment>.` in front of each hostname.
+    pub production_environment: String,
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Platform {
+            ingress_gateway_namespace: labels::INGRESS_GATEWAY_NAMESPACE.to_string(),
+            monitoring_namespace: labels::MONITORING_NAMESPACE.to_string(),
+            monitoring_service_account: "prometheus-k8s".to_string(),
+            dns_namespace: "kube-system".to_string(),
+            dns_pod_labels: BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())]),
+            production_environment: "prod".to_string(),
+        }
+    }
+}
+
+/// What render needs besides the tenant and its class.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderContext<'a> {
+    /// Cluster-wide settings.
+    pub platform: &'a Platform,
+    /// Other tenants; only those this tenant names in `allowFrom` matter.
+    pub peers: &'a [TenantService],
+}
+
+/// Every object the operator keeps for one tenant.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Desired {
+    /// Child objects, namespaces first, in a stable order.
+    pub objects: Vec<ChildObject>,
+    /// TLS certificates to issue, one per environment when the tenant has hostnames.
+    pub certificates: Vec<CertificateRequest>,
+}
+
+/// A TLS Secret the controller must keep issued by the regional CA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRequest {
+    /// Environment the certificate belongs to.
+    pub environment: String,
+    /// Namespace of the Secret.
+    pub namespace: String,
+    /// Name of the `kubernetes.io/tls` Secret.
+    pub secret_name: String,
+    /// DNS names (subject alternative names), sorted.
+    pub dns_names: Vec<String>,
+    /// Labels of the Secret.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One child object of a tenant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChildObject {
+    Namespace(Namespace),
+    NetworkPolicy(NetworkPolicy),
+    ResourceQuota(ResourceQuota),
+    LimitRange(LimitRange),
+    Role(Role),
+    RoleBinding(RoleBinding),
+}
+
+impl ChildObject {
+    /// The object's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChildObject::Namespace(_) => "Namespace",
+            ChildObject::NetworkPolicy(_) => "NetworkPolicy",
+            ChildObject::ResourceQuota(_) => "ResourceQuota",
+            ChildObject::LimitRange(_) => "LimitRange",
+            ChildObject::Role(_) => "Role",
+            ChildObject::RoleBinding(_) => "RoleBinding",
+        }
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        match self {
+            ChildObject::Namespace(o) => &o.metadata,
+            ChildObject::NetworkPolicy(o) => &o.metadata,
+            ChildObject::ResourceQuota(o) => &o.metadata,
+            ChildObject::LimitRange(o) => &o.metadata,
+            ChildObject::Role(o) => &o.metadata,
+            ChildObject::RoleBinding(o) => &o.metadata,
+        }
+    }
+
+    /// The object's name.
+    pub fn name(&self) -> &str {
+        self.meta().name.as_deref().unwrap_or_default()
+    }
+
+    /// The object's namespace; `None` for cluster-scoped objects.
+    pub fn namespace(&self) -> Option<&str> {
+        self.meta().namespace.as_deref()
+    }
+
+    /// The object's labels.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.meta().labels.as_ref().unwrap_or(&EMPTY)
+    }
+
+    /// The object as JSON, with `apiVersion` and `kind`.
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            ChildObject::Namespace(o) => serde_json::to_value(o),
+            ChildObject::NetworkPolicy(o) => serde_json::to_value(o),
+            ChildObject::ResourceQuota(o) => serde_json::to_value(o),
+            ChildObject::LimitRange(o) => serde_json::to_value(o),
+            ChildObject::Role(o) => serde_json::to_value(o),
+            ChildObject::RoleBinding(o) => serde_json::to_value(o),
+        }
+    }
+}
+
+/// Why a tenant could not be rendered. Validation catches all of these first; render
+/// still refuses rather than guess, naming the field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenderError {
+    /// An egress entry names a destination the class does not declare.
+    #[error(
+        "{path}: egress destination {name:?} is not declared by TenantClass {class:?}; use one of: {available}"
+    )]
+    UnknownEgressDestination {
+        path: String,
+        name: String,
+        class: String,
+        available: String,
+    },
+    /// An egress CIDR does not parse.
+    #[error("{path}: {cidr:?} is not a CIDR; use e.g. 203.0.113.0/24")]
+    InvalidCidr { path: String, cidr: String },
+}
+
+/// Builds every child object of `tenant`.
+pub fn render(
+    tenant: &TenantService,
+    class: &TenantClass,
+    ctx: &RenderContext,
+) -> Result<Desired, RenderError> {
+    let tenant_name = tenant.name_any();
+    let mut desired = Desired::default();
+    for environment in &tenant.spec.environments {
+        let env = EnvironmentRef {
+            tenant: &tenant_name,
+            environment: &environment.name,
+            namespace: labels::namespace_name(&tenant_name, &environment.name),
+        };
+        desired
+            .objects
+            .push(ChildObject::Namespace(namespace::namespace(
+                tenant, class, &env,
+            )));
+        desired
+            .objects
+            .extend(network::policies(tenant, class, ctx, &env)?);
+        desired
+            .objects
+            .push(ChildObject::ResourceQuota(quota::resource_quota(
+                class,
+                environment.quota.as_ref(),
+                &env,
+            )));
+        desired
+            .objects
+            .push(ChildObject::LimitRange(quota::limit_range(class, &env)));
+        desired
+            .objects
+            .extend(access::objects(tenant, ctx.platform, &env));
+        desired
+            .certificates
+            .extend(tls::certificate_request(tenant, ctx.platform, &env));
+    }
+    // Namespaces first (what goes in them needs them), then a stable order.
+    desired
+        .objects
+        .sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    Ok(desired)
+}
+
+fn sort_key(object: &ChildObject) -> (bool, &str, usize, &str) {
+    let kind_rank = match object {
+        ChildObject::Namespace(_) => 0,
+        ChildObject::NetworkPolicy(_) => 1,
+        ChildObject::ResourceQuota(_) => 2,
+        ChildObject::LimitRange(_) => 3,
+        ChildObject::Role(_) => 4,
+        ChildObject::RoleBinding(_) => 5,
+    };
+    (
+        object.namespace().is_some(),
+        object.namespace().unwrap_or(object.name()),
+        kind_rank,
+        object.name(),
+    )
+}
+
+/// The environment being rendered.
+struct EnvironmentRef<'a> {
+    tenant: &'a str,
+    environment: &'a str,
+    namespace: String,
+}
+
+impl EnvironmentRef<'_> {
+    /// Labels every object of this environment carries.
+    fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                labels::MANAGED_BY_KEY.to_string(),
+                labels::MANAGED_BY_VALUE.to_string(),
+            ),
+            (labels::TENANT.to_string(), self.tenant.to_string()),
+            (
+                labels::ENVIRONMENT.to_string(),
+                self.environment.to_string(),
+            ),
+        ])
+    }
+
+    /// Metadata of a namespaced object of this environment.
+    fn meta(&self, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels()),
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,322 @@
+//! Unit tests of render, one concern each. Full outputs are covered by the golden tests.
+
+use serde_json::json;
+
+use super::*;
+use crate::api::{TenantClass, TenantService};
+
+fn class(name: &str) -> TenantClass {
+    serde_json::from_value(json!({
+        "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
+        "kind": "TenantClass",
+        "metadata": {"name": name},
+        "spec": {
+            "quota": {
+                "environmentDefault": {"cpu": "2", "memory": "4Gi", "storage": "20Gi", "pods": 20, "services": 10, "persistentVolumeClaims": 5, "loadBalancers": 1},
+                "environmentMax": {"cpu": "4", "memory": "8Gi", "storage": "50Gi", "pods": 40, "services": 20, "persistentVolumeClaims": 10, "loadBalancers": 1},
+                "tenantMax": {"cpu": "8", "memory": "16Gi", "storage": "100Gi", "pods": 80, "services": 40, "persistentVolumeClaims": 20, "loadBalancers": 2}
+            },
+            "limitRange": {"defaultRequestCpu": "100m", "defaultRequestMemory": "128Mi", "defaultLimitCpu": "500m", "defaultLimitMemory": "512Mi", "maxCpu": "2", "maxMemory": "4Gi"},
+            "allowedDataClassifications": ["ordinario", "critico"],
+            "egressDestinations": [
+                {"name": "pagopa", "cidrs": ["203.0.113.0/24"], "ports": [443, 8443]}
+            ],
+            "services": {"allowLoadBalancer": false}
+        }
+    }))
+    .expect("test class is valid")
+}
+
+fn tenant(name: &str, extra: serde_json::Value) -> TenantService {
+    let mut spec = json!({
+        "entity": {"type": "Comune", "displayName": "Comune di Molfetta", "istatCode": "072029", "ipaCode": "c_f284", "province": "BA"},
+        "dataClassification": "ordinario",
+        "class": "standard",
+        "environments": [{"name": "prod"}, {"name": "test", "quota": {"cpu": "3"}}]
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
+        "kind": "TenantService",
+        "metadata": {"name": name},
+        "spec": spec
+    }))
+    .expect("test tenant is valid")
+}
+
+fn render_alone(t: &TenantService) -> Desired {
+    let platform = Platform::default();
+    render(
+        t,
+        &class("standard"),
+        &RenderContext {
+            platform: &platform,
+            peers: &[],
+        },
+    )
+    .expect("renders")
+}
+
+fn find<'a>(d: &'a Desired, kind: &str, namespace: Option<&str>, name: &str) -> &'a ChildObject {
+    d.objects
+        .iter()
+        .find(|o| o.kind() == kind && o.namespace() == namespace && o.name() == name)
+        .unwrap_or_else(|| panic!("{kind} {namespace:?}/{name} not rendered"))
+}
+
+#[test]
+fn one_namespace_per_environment_first_and_labelled() {
+    let d = render_alone(&tenant("comune-molfetta", json!({})));
+    let namespaces: Vec<&str> = d
+        .objects
+        .iter()
+        .take_while(|o| o.kind() == "Namespace")
+        .map(|o| o.name())
+        .collect();
+    assert_eq!(namespaces, ["comune-molfetta-prod", "comune-molfetta-test"]);
+    let labels = find(&d, "Namespace", None, "comune-molfetta-test").labels();
+    assert_eq!(labels[crate::labels::TENANT], "comune-molfetta");
+    assert_eq!(labels[crate::labels::ENVIRONMENT], "test");
+    assert_eq!(labels[crate::labels::ENTITY_TYPE], "Comune");
+    assert_eq!(labels[crate::labels::DATA_CLASSIFICATION], "ordinario");
+    assert_eq!(labels[crate::labels::POD_SECURITY_ENFORCE], "restricted");
+    assert!(!labels.contains_key(crate::labels::ALLOW_LOAD_BALANCER));
+    for object in &d.objects {
+        assert_eq!(
+            object.labels()[crate::labels::MANAGED_BY_KEY],
+            "tenant-operator",
+            "{}",
+            object.name()
+        );
+        assert_eq!(object.labels()[crate::labels::TENANT], "comune-molfetta");
+    }
+}
+
+#[test]
+fn baseline_policies_without_egress_or_peers() {
+    let d = render_alone(&tenant("comune-molfetta", json!({})));
+    let names: Vec<&str> = d
+        .objects
+        .iter()
+        .filter(|o| o.kind() == "NetworkPolicy" && o.namespace() == Some("comune-molfetta-prod"))
+        .map(|o| o.name())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            network::ALLOW_DNS,
+            network::ALLOW_INGRESS_GATEWAY,
+            network::ALLOW_MONITORING,
+            network::ALLOW_SAME_NAMESPACE,
+            network::DEFAULT_DENY
+        ]
+    );
+    let ChildObject::NetworkPolicy(deny) = find(
+        &d,
+        "NetworkPolicy",
+        Some("comune-molfetta-prod"),
+        network::DEFAULT_DENY,
+    ) else {
+        panic!("not a NetworkPolicy")
+    };
+    let spec = deny.spec.as_ref().expect("spec");
+    assert_eq!(
+        spec.policy_types.as_deref(),
+        Some(&["Ingress".to_string(), "Egress".to_string()][..])
+    );
+    assert!(spec.ingress.is_none() && spec.egress.is_none());
+}
+
+#[test]
+fn egress_uses_the_destination_or_narrows_it() {
+    let whole = render_alone(&tenant(
+        "a",
+        json!({"network": {"egress": [{"name": "pagopa"}]}}),
+    ));
+    let narrowed = render_alone(&tenant(
+        "a",
+        json!({"network": {"egress": [{"name": "pagopa", "cidrs": ["203.0.113.17/28"], "ports": [443]}]}}),
+    ));
+    let rule = |d: &Desired| {
+        let ChildObject::NetworkPolicy(p) =
+            find(d, "NetworkPolicy", Some("a-prod"), network::ALLOW_EGRESS)
+        else {
+            panic!("not a NetworkPolicy")
+        };
+        serde_json::to_value(&p.spec.as_ref().expect("spec").egress).expect("json")
+    };
+    assert_eq!(
+        rule(&whole),
+        json!([{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 8443}]}])
+    );
+    // Host bits are cleared, as the API server would store them.
+    assert_eq!(
+        rule(&narrowed),
+        json!([{"to": [{"ipBlock": {"cidr": "203.0.113.16/28"}}], "ports": [{"protocol": "TCP", "port": 443}]}])
+    );
+}
+
+#[test]
+fn unknown_egress_destination_is_an_error_naming_the_field() {
+    let t = tenant(
+        "a",
+        json!({"network": {"egress": [{"name": "pagopa"}, {"name": "inps"}]}}),
+    );
+    let platform = Platform::default();
+    let error = render(
+        &t,
+        &class("small"),
+        &RenderContext {
+            platform: &platform,
+            peers: &[],
+        },
+    )
+    .expect_err("inps is not in the class");
+    assert_eq!(
+        error,
+        RenderError::UnknownEgressDestination {
+            path: "spec.network.egress[1].name".into(),
+            name: "inps".into(),
+            class: "small".into(),
+            available: "pagopa".into()
+        }
+    );
+}
+
+#[test]
+fn cross_tenant_ingress_needs_consent_on_both_sides() {
+    let asl = tenant(
+        "asl-bari",
+        json!({"network": {"allowFrom": [{"tenant": "regione-puglia", "environments": ["prod"]}]}}),
+    );
+    let region_consents = tenant(
+        "regione-puglia",
+        json!({"network": {"allowFrom": [{"tenant": "asl-bari"}]}}),
+    );
+    let region_silent = tenant("regione-puglia", json!({}));
+    let platform = Platform::default();
+    let with = |peer: &TenantService| {
+        render(
+            &asl,
+            &class("standard"),
+            &RenderContext {
+                platform: &platform,
+                peers: std::slice::from_ref(peer),
+            },
+        )
+        .expect("renders")
+    };
+
+    let one_sided = with(&region_silent);
+    assert!(
+        one_sided
+            .objects
+            .iter()
+            .all(|o| o.name() != network::ALLOW_FROM_TENANTS)
+    );
+
+    let mutual = with(&region_consents);
+    let ChildObject::NetworkPolicy(p) = find(
+        &mutual,
+        "NetworkPolicy",
+        Some("asl-bari-prod"),
+        network::ALLOW_FROM_TENANTS,
+    ) else {
+        panic!("not a NetworkPolicy")
+    };
+    assert_eq!(
+        serde_json::to_value(&p.spec.as_ref().expect("spec").ingress).expect("json"),
+        json!([{"from": [{"namespaceSelector": {
+            "matchLabels": {"app.kubernetes.io/managed-by": "tenant-operator", "tenancy.innova.puglia.it/tenant": "regione-puglia"},
+            "matchExpressions": [{"key": "tenancy.innova.puglia.it/environment", "operator": "In", "values": ["prod"]}]
+        }}]}])
+    );
+}
+
+#[test]
+fn quota_takes_overrides_field_by_field_and_no_load_balancers_unless_allowed() {
+    let d = render_alone(&tenant("a", json!({})));
+    let hard = |ns: &str| {
+        let ChildObject::ResourceQuota(q) = find(&d, "ResourceQuota", Some(ns), quota::QUOTA_NAME)
+        else {
+            panic!("not a ResourceQuota")
+        };
+        q.spec.as_ref().and_then(|s| s.hard.clone()).expect("hard")
+    };
+    assert_eq!(hard("a-prod")["limits.cpu"].0, "2");
+    assert_eq!(hard("a-test")["limits.cpu"].0, "3");
+    assert_eq!(hard("a-test")["requests.memory"].0, "4Gi");
+    assert_eq!(hard("a-test")["services.loadbalancers"].0, "0");
+    assert_eq!(hard("a-test")["services.nodeports"].0, "0");
+}
+
+#[test]
+fn groups_are_bound_sorted_and_empty_lists_bind_nothing() {
+    let d = render_alone(&tenant(
+        "a",
+        json!({"access": {"adminGroups": ["z-admins", "a-admins", "z-admins"], "viewerGroups": []}}),
+    ));
+    let ChildObject::RoleBinding(b) = find(&d, "RoleBinding", Some("a-prod"), "tenancy-admins")
+    else {
+        panic!("not a RoleBinding")
+    };
+    assert_eq!(b.role_ref.name, access::TENANT_ADMIN_ROLE);
+    let subjects: Vec<&str> = b
+        .subjects
+        .iter()
+        .flatten()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(subjects, ["a-admins", "z-admins"]);
+    assert!(d.objects.iter().all(|o| o.name() != "tenancy-viewers"));
+    find(&d, "RoleBinding", Some("a-prod"), access::MONITORING);
+}
+
+#[test]
+fn certificates_per_environment_with_prefixed_names_outside_prod() {
+    let d = render_alone(&tenant(
+        "a",
+        json!({"tls": {"hostnames": ["Servizi.Comune.Molfetta.BA.it", "www.comune.molfetta.ba.it"]}}),
+    ));
+    let names: Vec<(&str, Vec<String>)> = d
+        .certificates
+        .iter()
+        .map(|c| (c.namespace.as_str(), c.dns_names.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "a-prod",
+                vec![
+                    "servizi.comune.molfetta.ba.it".to_string(),
+                    "www.comune.molfetta.ba.it".to_string()
+                ]
+            ),
+            (
+                "a-test",
+                vec![
+                    "test.servizi.comune.molfetta.ba.it".to_string(),
+                    "test.www.comune.molfetta.ba.it".to_string()
+                ]
+            ),
+        ]
+    );
+    assert!(d.certificates.iter().all(|c| c.secret_name == "a-tls"));
+    assert!(
+        render_alone(&tenant("b", json!({})))
+            .certificates
+            .is_empty()
+    );
+}
+
+#[test]
+fn same_input_same_output() {
+    let t = tenant(
+        "a",
+        json!({"network": {"egress": [{"name": "pagopa"}]}, "access": {"editGroups": ["x", "y"]}}),
+    );
+    assert_eq!(render_alone(&t), render_alone(&t));
+}
