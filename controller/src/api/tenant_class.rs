@@ -10,6 +10,9 @@ use super::tenant_service::DataClassification;
 /// tenant, LimitRange defaults, the Pod Security level, the data classifications it may
 /// host and the egress destinations its tenants may reference. The default classes are
 /// files in `policies/classes/`, reviewed by the security team.
+// clippy reads the repeated `type_ = "string"` of kube's printcolumn(...) arguments as
+// duplicated attributes; they are arguments of distinct columns.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "tenancy.innova.puglia.it",
