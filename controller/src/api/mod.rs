@@ -6,8 +6,11 @@
 //! (`kubectl explain`); `//` comments are for maintainers.
 
 pub mod crd;
+pub mod istat;
+pub mod quantity;
 pub mod tenant_class;
 pub mod tenant_service;
+pub mod validation;
 
 pub use tenant_class::*;
 pub use tenant_service::*;

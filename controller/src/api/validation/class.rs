@@ -1,0 +1,282 @@
+//! Rules of a `TenantClass`: quantities parse, the plan is ordered (environment default ≤
+//! environment maximum ≤ tenant maximum), the LimitRange is ordered, egress destinations
+//! are valid and named once.
+
+use std::collections::BTreeSet;
+
+use kube::ResourceExt;
+
+use super::names::{cidr_problem, is_dns_label, port_problem};
+use super::{Problem, Report};
+use crate::api::quantity::{self, Amount};
+use crate::api::{ResourceAmounts, TenantClass};
+
+/// Every problem of a TenantClass on its own.
+pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
+    let mut report = Report::new(class.name_any());
+    let spec = &class.spec;
+    let plan = &spec.quota;
+    let levels = [
+        ("environmentDefault", &plan.environment_default),
+        ("environmentMax", &plan.environment_max),
+        ("tenantMax", &plan.tenant_max),
+    ];
+    let parsed: Vec<[Option<Amount>; 7]> = levels
+        .iter()
+        .map(|(field, amounts)| parse_amounts(&format!("spec.quota.{field}"), amounts, &mut report))
+        .collect();
+    for pair in [(0, 1), (1, 2)] {
+        let (lo, hi) = pair;
+        for (r, resource) in RESOURCE_FIELDS.iter().enumerate() {
+            if let (Some(Some(a)), Some(Some(b))) =
+                (parsed.get(lo).map(|p| p[r]), parsed.get(hi).map(|p| p[r]))
+                && a > b
+            {
+                report.error(
+                    format!("spec.quota.{}.{resource}", levels[lo].0),
+                    format!(
+                        "{} is more than quota.{}.{resource} ({}); the plan must satisfy environmentDefault <= environmentMax <= tenantMax",
+                        a,
+                        levels[hi].0,
+                        b
+                    ),
+                );
+            }
+        }
+    }
+    check_limit_range(class, &mut report);
+    let mut seen = BTreeSet::new();
+    for (i, dest) in spec.egress_destinations.iter().enumerate() {
+        let base = format!("spec.egressDestinations[{i}]");
+        if !is_dns_label(&dest.name) {
+            report.error(
+                format!("{base}.name"),
+                format!("{:?} is not a DNS label; use e.g. \"pagopa\"", dest.name),
+            );
+        } else if !seen.insert(dest.name.as_str()) {
+            report.error(
+                format!("{base}.name"),
+                format!(
+                    "destination {:?} is declared twice; declare it once",
+                    dest.name
+                ),
+            );
+        }
+        if dest.cidrs.is_empty() {
+            report.error(
+                format!("{base}.cidrs"),
+                "no networks; list at least one CIDR",
+            );
+        }
+        for (j, cidr) in dest.cidrs.iter().enumerate() {
+            if let Some(problem) = cidr_problem(cidr) {
+                report.error(format!("{base}.cidrs[{j}]"), problem);
+            }
+        }
+        if dest.ports.is_empty() {
+            report.error(
+                format!("{base}.ports"),
+                "no ports; list at least one, e.g. [443]",
+            );
+        }
+        for (j, port) in dest.ports.iter().enumerate() {
+            if let Some(problem) = port_problem(*port) {
+                report.error(format!("{base}.ports[{j}]"), problem);
+            }
+        }
+    }
+    if spec.allowed_data_classifications.is_empty() {
+        report.error(
+            "spec.allowedDataClassifications",
+            "no classifications; list at least one of ordinario, critico, strategico",
+        );
+    }
+    report.finish()
+}
+
+/// Field names of [`ResourceAmounts`], in order.
+const RESOURCE_FIELDS: [&str; 7] = [
+    "cpu",
+    "memory",
+    "storage",
+    "pods",
+    "services",
+    "persistentVolumeClaims",
+    "loadBalancers",
+];
+
+/// The amounts of one level of the plan; `None` where invalid (and reported).
+fn parse_amounts(
+    base: &str,
+    amounts: &ResourceAmounts,
+    report: &mut Report,
+) -> [Option<Amount>; 7] {
+    let mut quantity_at = |field: &str, q: &str| match quantity::parse(q) {
+        Ok(a) if a >= Amount::ZERO => Some(a),
+        Ok(_) => {
+            report.error(
+                format!("{base}.{field}"),
+                format!("{q} is negative; use 0 or more"),
+            );
+            None
+        }
+        Err(e) => {
+            report.error(format!("{base}.{field}"), e.to_string());
+            None
+        }
+    };
+    let cpu = quantity_at("cpu", &amounts.cpu.0);
+    let memory = quantity_at("memory", &amounts.memory.0);
+    let storage = quantity_at("storage", &amounts.storage.0);
+    let counts = [
+        amounts.pods,
+        amounts.services,
+        amounts.persistent_volume_claims,
+        amounts.load_balancers,
+    ];
+    let mut out = [cpu, memory, storage, None, None, None, None];
+    for (k, n) in counts.into_iter().enumerate() {
+        let field = RESOURCE_FIELDS[3 + k];
+        if n < 0 {
+            report.error(
+                format!("{base}.{field}"),
+                format!("{n} is negative; use 0 or more"),
+            );
+        } else {
+            out[3 + k] = Some(Amount::from_count(n));
+        }
+    }
+    out
+}
+
+/// LimitRange quantities parse; default request <= default limit <= maximum.
+fn check_limit_range(class: &TenantClass, report: &mut Report) {
+    let lr = &class.spec.limit_range;
+    let mut parse = |field: &str, q: &str| match quantity::parse(q) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            report.error(format!("spec.limitRange.{field}"), e.to_string());
+            None
+        }
+    };
+    let cpu = [
+        (
+            "defaultRequestCpu",
+            parse("defaultRequestCpu", &lr.default_request_cpu.0),
+        ),
+        (
+            "defaultLimitCpu",
+            parse("defaultLimitCpu", &lr.default_limit_cpu.0),
+        ),
+        ("maxCpu", parse("maxCpu", &lr.max_cpu.0)),
+    ];
+    let memory = [
+        (
+            "defaultRequestMemory",
+            parse("defaultRequestMemory", &lr.default_request_memory.0),
+        ),
+        (
+            "defaultLimitMemory",
+            parse("defaultLimitMemory", &lr.default_limit_memory.0),
+        ),
+        ("maxMemory", parse("maxMemory", &lr.max_memory.0)),
+    ];
+    for chain in [cpu, memory] {
+        for w in chain.windows(2) {
+            if let [(lo_field, Some(lo)), (hi_field, Some(hi))] = w
+                && lo > hi
+            {
+                report.error(
+                    format!("spec.limitRange.{lo_field}"),
+                    format!(
+                        "{lo} is more than limitRange.{hi_field} ({hi}); a container's default request <= default limit <= maximum"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{class, merge, paths};
+    use super::validate_class;
+    use crate::api::TenantClass;
+
+    fn class_with(patch: serde_json::Value) -> TenantClass {
+        let mut value = serde_json::to_value(class()).unwrap();
+        merge(&mut value["spec"], patch);
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn valid_class_has_no_problems() {
+        assert!(validate_class(&class()).is_empty());
+    }
+
+    #[test]
+    fn quantities_parse() {
+        let p = validate_class(&class_with(
+            json!({"quota": {"tenantMax": {"memory": "32 GB"}}}),
+        ));
+        assert_eq!(paths(&p), ["spec.quota.tenantMax.memory"]);
+    }
+
+    #[test]
+    fn plan_is_ordered() {
+        let p = validate_class(&class_with(
+            json!({"quota": {"environmentDefault": {"cpu": "9"}, "tenantMax": {"pods": 99}}}),
+        ));
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.quota.environmentDefault.cpu",
+                "spec.quota.environmentMax.pods"
+            ]
+        );
+        assert!(
+            p[0].message
+                .contains("environmentDefault <= environmentMax <= tenantMax")
+        );
+    }
+
+    #[test]
+    fn counts_are_not_negative() {
+        let p = validate_class(&class_with(
+            json!({"quota": {"environmentDefault": {"services": -1}}}),
+        ));
+        assert_eq!(paths(&p), ["spec.quota.environmentDefault.services"]);
+    }
+
+    #[test]
+    fn limit_range_is_ordered() {
+        let p = validate_class(&class_with(
+            json!({"limitRange": {"defaultLimitMemory": "16Gi", "maxCpu": "x"}}),
+        ));
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.limitRange.maxCpu",
+                "spec.limitRange.defaultLimitMemory"
+            ]
+        );
+    }
+
+    #[test]
+    fn egress_destinations_valid() {
+        let p = validate_class(&class_with(json!({"egressDestinations": [
+            {"name": "pagopa", "cidrs": ["203.0.113.0/24"], "ports": [443]},
+            {"name": "pagopa", "cidrs": ["203.0.113.7/24"], "ports": [70000]}
+        ]})));
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.egressDestinations[1].name",
+                "spec.egressDestinations[1].cidrs[0]",
+                "spec.egressDestinations[1].ports[0]"
+            ]
+        );
+    }
+}

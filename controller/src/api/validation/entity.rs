@@ -1,0 +1,308 @@
+//! The public body: ISTAT code and province against the embedded registry, display name,
+//! data classification.
+
+use super::Report;
+use crate::api::istat;
+use crate::api::{DataClassification, EntityType, TenantClass, TenantServiceSpec};
+
+/// Checks `spec.entity` and `spec.dataClassification` on their own.
+pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
+    let entity = &spec.entity;
+    if entity.entity_type == EntityType::Comune {
+        if entity.istat_code.is_none() {
+            report.error(
+                "spec.entity.istatCode",
+                "a Comune needs its ISTAT code; add the six digits from ISTAT's list of Comuni, e.g. \"072029\" for Molfetta",
+            );
+        }
+        if entity.province.is_none() {
+            report.error(
+                "spec.entity.province",
+                "a Comune needs its province; add the two-letter abbreviation, e.g. \"BA\"",
+            );
+        }
+    }
+    let province = entity.province.as_deref();
+    if let Some(p) = province
+        && !istat::is_province(p)
+    {
+        report.error(
+            "spec.entity.province",
+            format!(
+                "{p:?} is not an Italian province abbreviation; use the two capital letters of the province, e.g. \"BA\", \"BT\", \"BR\", \"FG\", \"LE\" or \"TA\" in Puglia"
+            ),
+        );
+    }
+    if let Some(code) = entity.istat_code.as_deref() {
+        check_istat_code(
+            code,
+            province,
+            entity.entity_type,
+            &entity.display_name,
+            report,
+        );
+    }
+    if entity.entity_type.is_health_body()
+        && spec.data_classification == DataClassification::Ordinario
+    {
+        report.error(
+            "spec.dataClassification",
+            format!(
+                "a {} holds health data, which is at least 'critico'; set dataClassification to \"critico\" or \"strategico\"",
+                entity.entity_type.as_str()
+            ),
+        );
+    }
+}
+
+/// The ISTAT code: six digits, a province prefix matching `province`, a real Comune of that
+/// province, and (a warning) a display name that agrees with the Comune's name.
+fn check_istat_code(
+    code: &str,
+    province: Option<&str>,
+    entity_type: EntityType,
+    display_name: &str,
+    report: &mut Report,
+) {
+    const PATH: &str = "spec.entity.istatCode";
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        report.error(
+            PATH,
+            format!(
+                "{code:?} is not an ISTAT code; write six digits (quoted, to keep the leading zero), e.g. \"072029\""
+            ),
+        );
+        return;
+    }
+    let prefix = &code[..3];
+    let prefix_provinces = istat::provinces_of_prefix(prefix);
+    if let Some(p) = province
+        && istat::is_province(p)
+        && !prefix_provinces.contains(&p)
+    {
+        let expected = istat::prefixes_of(p).join(" or ");
+        let owner = match prefix_provinces.as_slice() {
+            [] => "no province".to_string(),
+            list => list.join(", "),
+        };
+        report.error(
+            PATH,
+            format!(
+                "{code:?} starts with {prefix}, the ISTAT code of {owner}, but province is {p}; codes of {p} start with {expected} (or fix province)"
+            ),
+        );
+        return;
+    }
+    let Some(comune) = istat::comune(code) else {
+        report.error(
+            PATH,
+            format!(
+                "{code:?} is not the code of any Comune in ISTAT's list; look it up at https://www.istat.it/classificazione/codici-dei-comuni-delle-province-e-delle-regioni/"
+            ),
+        );
+        return;
+    };
+    if let Some(p) = province
+        && comune.province != p
+    {
+        report.error(
+            PATH,
+            format!(
+                "{code:?} is {} in province {}, not {p}; set province to {:?} or fix the code",
+                comune.name, comune.province, comune.province
+            ),
+        );
+    }
+    if entity_type == EntityType::Comune && !names_agree(display_name, comune.name) {
+        report.warning(
+            "spec.entity.displayName",
+            format!(
+                "{display_name:?} does not look like the name of Comune {code}, {}; write e.g. \"Comune di {}\" (or check istatCode)",
+                comune.name, comune.name
+            ),
+        );
+    }
+}
+
+/// Checks that the class allows the tenant's data classification.
+pub(super) fn check_classification_allowed(
+    spec: &TenantServiceSpec,
+    class: &TenantClass,
+    report: &mut Report,
+) {
+    if spec.entity.entity_type.is_health_body()
+        && spec.data_classification == DataClassification::Ordinario
+    {
+        // Already reported by `check`: the fix is the classification, not the class.
+        return;
+    }
+    let allowed = &class.spec.allowed_data_classifications;
+    if !allowed.contains(&spec.data_classification) {
+        let list: Vec<&str> = allowed.iter().map(|c| c.as_str()).collect();
+        report.error(
+            "spec.dataClassification",
+            format!(
+                "TenantClass {:?} does not host {:?} data; it allows {}: choose one of those or a class that allows {:?}",
+                spec.class,
+                spec.data_classification.as_str(),
+                list.join(", "),
+                spec.data_classification.as_str()
+            ),
+        );
+    }
+}
+
+/// Whether a display name loosely names a Comune: after folding case and accents,
+/// dropping a leading "Comune di" (or "Città di", "Gemeinde", ...) and a trailing
+/// province abbreviation, it equals the Comune's name or one part of a bilingual name
+/// such as `Bolzano/Bozen`.
+fn names_agree(display_name: &str, comune: &str) -> bool {
+    const PREFIXES: [&str; 7] = [
+        "comune di ",
+        "comune del ",
+        "comune della ",
+        "comune dell ",
+        "comune ",
+        "citta di ",
+        "gemeinde ",
+    ];
+    let folded = fold(display_name);
+    let mut name = folded.as_str();
+    if let Some(rest) = PREFIXES.iter().find_map(|p| name.strip_prefix(p)) {
+        name = rest;
+    }
+    // "Comune di Molfetta (BA)" folds to "molfetta ba".
+    let without_province = name
+        .rsplit_once(' ')
+        .filter(|(_, last)| last.len() == 2)
+        .map(|(head, _)| head);
+    comune
+        .split('/')
+        .map(fold)
+        .any(|part| part == name || Some(part.as_str()) == without_province)
+}
+
+/// Lowercase, accents removed, apostrophes and punctuation as spaces, single-spaced.
+fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        let c = match c {
+            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => 'a',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ò' | 'ó' | 'ô' | 'ö' | 'õ' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ñ' => 'n',
+            'ß' => 's',
+            c if c.is_alphanumeric() => c,
+            _ => ' ',
+        };
+        out.push(c);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::Severity;
+    use super::super::testutil::{paths, problems_with};
+
+    #[test]
+    fn valid_comune_has_no_problems() {
+        assert_eq!(paths(&problems_with(json!({}))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn comune_needs_istat_code_and_province() {
+        let p = problems_with(json!({"entity": {"istatCode": null, "province": null}}));
+        assert_eq!(paths(&p), ["spec.entity.istatCode", "spec.entity.province"]);
+        // Other bodies need neither.
+        let p = problems_with(
+            json!({"entity": {"type": "Regione", "displayName": "Regione Puglia", "ipaCode": "r_puglia", "istatCode": null, "province": null}}),
+        );
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn istat_code_six_digits() {
+        let p = problems_with(json!({"entity": {"istatCode": "72029"}}));
+        assert_eq!(paths(&p), ["spec.entity.istatCode"]);
+        assert!(p[0].message.contains("six digits"));
+    }
+
+    #[test]
+    fn istat_prefix_matches_province() {
+        let p = problems_with(json!({"entity": {"province": "LE"}}));
+        assert_eq!(paths(&p), ["spec.entity.istatCode"]);
+        assert!(p[0].message.contains("starts with 072"), "{}", p[0].message);
+        assert!(p[0].message.contains("start with 075"), "{}", p[0].message);
+    }
+
+    #[test]
+    fn istat_code_is_a_real_comune() {
+        let p = problems_with(json!({"entity": {"istatCode": "072099"}}));
+        assert_eq!(paths(&p), ["spec.entity.istatCode"]);
+        assert!(p[0].message.contains("not the code of any Comune"));
+    }
+
+    #[test]
+    fn province_is_known() {
+        let p = problems_with(json!({"entity": {"province": "XY"}}));
+        assert_eq!(paths(&p), ["spec.entity.province", "spec.entity.istatCode"]);
+        assert!(p[0].message.contains("\"BA\""));
+        assert!(p[1].message.contains("set province to \"BA\""), "{}", p[1].message);
+    }
+
+    #[test]
+    fn display_name_loosely_agrees_as_a_warning() {
+        for ok in [
+            "Comune di Molfetta",
+            "COMUNE DI MOLFETTA",
+            "Città di Molfetta",
+            "Molfetta",
+        ] {
+            let p = problems_with(json!({"entity": {"displayName": ok}}));
+            assert!(p.is_empty(), "{ok}: {p:?}");
+        }
+        let p = problems_with(json!({"entity": {"displayName": "Comune di Bari"}}));
+        assert_eq!(paths(&p), ["spec.entity.displayName"]);
+        assert_eq!(p[0].severity, Severity::Warning);
+        assert!(p[0].message.contains("Comune di Molfetta"));
+        // Accents and apostrophes fold; bilingual names match either part.
+        assert!(super::names_agree("Comune di Agliè", "Agliè"));
+        assert!(super::names_agree("Comune di Aglie", "Agliè"));
+        assert!(super::names_agree(
+            "Comune di Sant'Agata di Puglia",
+            "Sant'Agata di Puglia"
+        ));
+        assert!(super::names_agree("Gemeinde Bozen", "Bolzano/Bozen"));
+        assert!(!super::names_agree("Comune di Bari Sardo", "Bari"));
+        assert!(super::names_agree("Comune di Bari", "Bari"));
+        assert!(super::names_agree("Comune di Molfetta (BA)", "Molfetta"));
+    }
+
+    #[test]
+    fn health_bodies_hold_critical_data() {
+        let asl = json!({"entity": {"type": "ASL", "displayName": "ASL Bari", "ipaCode": "asl_ba", "istatCode": null, "province": "BA"}, "class": "sanita"});
+        let mut ok = asl.clone();
+        ok["dataClassification"] = json!("critico");
+        assert!(problems_with(ok).is_empty());
+        let p = problems_with(asl);
+        assert_eq!(paths(&p), ["spec.dataClassification"]);
+        assert!(p[0].message.contains("\"critico\" or \"strategico\""));
+    }
+
+    #[test]
+    fn class_allows_the_classification() {
+        let p = problems_with(json!({"dataClassification": "strategico"}));
+        assert_eq!(paths(&p), ["spec.dataClassification"]);
+        assert!(
+            p[0].message.contains("allows ordinario, critico"),
+            "{}",
+            p[0].message
+        );
+    }
+}

@@ -1,0 +1,356 @@
+//! Environments: names, namespace names, and quota overrides against the class's plan.
+
+use std::collections::BTreeSet;
+
+use super::names::is_dns_label;
+use super::{MAX_NAMESPACE_NAME, Report};
+use crate::api::quantity::{self, Amount};
+use crate::api::{QuotaOverride, ResourceAmounts, TenantClass, TenantServiceSpec};
+use crate::labels;
+
+/// Most environments a tenant may have (the CRD's `maxItems`).
+const MAX_ENVIRONMENTS: usize = 8;
+
+/// Environment names are unique DNS labels and every namespace `<tenant>-<environment>`
+/// fits in 63 characters.
+pub(super) fn check_names(tenant: &str, spec: &TenantServiceSpec, report: &mut Report) {
+    if spec.environments.is_empty() {
+        report.error(
+            "spec.environments",
+            "no environments; list at least one, e.g. [{name: prod}]",
+        );
+    }
+    if spec.environments.len() > MAX_ENVIRONMENTS {
+        report.error(
+            "spec.environments",
+            format!(
+                "{} environments; a tenant has at most {MAX_ENVIRONMENTS}",
+                spec.environments.len()
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, env) in spec.environments.iter().enumerate() {
+        let path = format!("spec.environments[{i}].name");
+        let name = env.name.as_str();
+        if !is_dns_label(name) {
+            report.error(
+                path,
+                format!(
+                    "{name:?} is not a DNS label; use lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. \"prod\""
+                ),
+            );
+            continue;
+        }
+        if !seen.insert(name) {
+            report.error(
+                path,
+                format!(
+                    "environment {name:?} is listed twice; give each environment a different name"
+                ),
+            );
+            continue;
+        }
+        let namespace = labels::namespace_name(tenant, name);
+        if namespace.len() > MAX_NAMESPACE_NAME {
+            report.error(
+                path,
+                format!(
+                    "namespace {namespace:?} has {} characters; namespace names have at most {MAX_NAMESPACE_NAME}: shorten the environment name to at most {} characters or the tenant name",
+                    namespace.len(),
+                    MAX_NAMESPACE_NAME.saturating_sub(tenant.len() + 1)
+                ),
+            );
+        }
+    }
+}
+
+/// One quota resource: its field name and how to read it from a plan and an override.
+struct Resource {
+    field: &'static str,
+    plan: fn(&ResourceAmounts) -> Value<'_>,
+    over: fn(&QuotaOverride) -> Option<Value<'_>>,
+}
+
+/// A resource amount as written: a quantity string or a count.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Quantity(&'a str),
+    Count(i64),
+}
+
+impl Value<'_> {
+    fn amount(self) -> Result<Amount, quantity::QuantityError> {
+        match self {
+            Value::Quantity(s) => quantity::parse(s),
+            Value::Count(n) => Ok(Amount::from_count(n)),
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Value::Quantity(s) => s.to_string(),
+            Value::Count(n) => n.to_string(),
+        }
+    }
+}
+
+/// The resources of a quota plan, in the order of the API.
+const RESOURCES: [Resource; 7] = [
+    Resource {
+        field: "cpu",
+        plan: |r| Value::Quantity(&r.cpu.0),
+        over: |o| o.cpu.as_ref().map(|q| Value::Quantity(&q.0)),
+    },
+    Resource {
+        field: "memory",
+        plan: |r| Value::Quantity(&r.memory.0),
+        over: |o| o.memory.as_ref().map(|q| Value::Quantity(&q.0)),
+    },
+    Resource {
+        field: "storage",
+        plan: |r| Value::Quantity(&r.storage.0),
+        over: |o| o.storage.as_ref().map(|q| Value::Quantity(&q.0)),
+    },
+    Resource {
+        field: "pods",
+        plan: |r| Value::Count(r.pods),
+        over: |o| o.pods.map(Value::Count),
+    },
+    Resource {
+        field: "services",
+        plan: |r| Value::Count(r.services),
+        over: |o| o.services.map(Value::Count),
+    },
+    Resource {
+        field: "persistentVolumeClaims",
+        plan: |r| Value::Count(r.persistent_volume_claims),
+        over: |o| o.persistent_volume_claims.map(Value::Count),
+    },
+    Resource {
+        field: "loadBalancers",
+        plan: |r| Value::Count(r.load_balancers),
+        over: |o| o.load_balancers.map(Value::Count),
+    },
+];
+
+/// Quota overrides parse, are not negative, do not exceed the class's per-environment
+/// maximum, and the total over all environments (class default where an environment does
+/// not override) does not exceed the class's tenant maximum.
+pub(super) fn check_quota(spec: &TenantServiceSpec, class: &TenantClass, report: &mut Report) {
+    let plan = &class.spec.quota;
+    for resource in &RESOURCES {
+        let (Ok(default), Ok(env_max), Ok(tenant_max)) = (
+            (resource.plan)(&plan.environment_default).amount(),
+            (resource.plan)(&plan.environment_max).amount(),
+            (resource.plan)(&plan.tenant_max).amount(),
+        ) else {
+            report.error(
+                "spec.class",
+                format!(
+                    "TenantClass {:?} has an invalid quota.*.{}, so quotas cannot be checked; fix the class (tenant-operator validate reports its problems)",
+                    spec.class, resource.field
+                ),
+            );
+            continue;
+        };
+        let mut total = Some(Amount::ZERO);
+        let mut parts = Vec::new();
+        for (i, env) in spec.environments.iter().enumerate() {
+            let requested = env.quota.as_ref().and_then(resource.over);
+            let amount = match requested {
+                None => {
+                    parts.push(format!("{} {} (default)", env.name, default));
+                    default
+                }
+                Some(value) => {
+                    let path = format!("spec.environments[{i}].quota.{}", resource.field);
+                    let Some(amount) =
+                        check_override(value, env_max, resource, class, &path, report)
+                    else {
+                        total = None;
+                        continue;
+                    };
+                    parts.push(format!("{} {}", env.name, value.text()));
+                    amount
+                }
+            };
+            total = total.and_then(|t| t.checked_add(amount));
+        }
+        if let Some(total) = total
+            && total > tenant_max
+        {
+            report.error(
+                "spec.environments",
+                format!(
+                    "the environments ask for {} {} in total ({}), more than TenantClass {:?} allows per tenant ({}); lower the quotas or remove an environment",
+                    total,
+                    resource.field,
+                    parts.join(", "),
+                    class.metadata.name.as_deref().unwrap_or_default(),
+                    (resource.plan)(&plan.tenant_max).text()
+                ),
+            );
+        }
+    }
+}
+
+/// Checks one override; its amount when it is valid and within the environment maximum.
+fn check_override(
+    value: Value<'_>,
+    env_max: Amount,
+    resource: &Resource,
+    class: &TenantClass,
+    path: &str,
+    report: &mut Report,
+) -> Option<Amount> {
+    let class_name = class.metadata.name.as_deref().unwrap_or_default();
+    let amount = match value.amount() {
+        Ok(amount) => amount,
+        Err(e) => {
+            report.error(path, e.to_string());
+            return None;
+        }
+    };
+    if amount < Amount::ZERO {
+        report.error(path, format!("{} is negative; use 0 or more", value.text()));
+        return None;
+    }
+    if amount > env_max {
+        report.error(
+            path,
+            format!(
+                "{} exceeds the per-environment maximum of TenantClass {class_name:?}; use at most {}",
+                value.text(),
+                (resource.plan)(&class.spec.quota.environment_max).text()
+            ),
+        );
+        return None;
+    }
+    if resource.field == "loadBalancers"
+        && amount > Amount::ZERO
+        && !class.spec.services.allow_load_balancer
+    {
+        report.error(
+            path,
+            format!(
+                "TenantClass {class_name:?} does not allow Services of type LoadBalancer; use 0 or a class that allows them"
+            ),
+        );
+        return None;
+    }
+    Some(amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{class, paths, problems_with, tenant};
+    use super::super::validate_tenant;
+
+    #[test]
+    fn environment_names_are_dns_labels() {
+        let p = problems_with(json!({"environments": [{"name": "prod"}, {"name": "Test_1"}]}));
+        assert_eq!(paths(&p), ["spec.environments[1].name"]);
+        assert!(p[0].message.contains("not a DNS label"));
+    }
+
+    #[test]
+    fn environment_names_are_unique() {
+        let p = problems_with(json!({"environments": [{"name": "prod"}, {"name": "prod"}]}));
+        assert_eq!(paths(&p), ["spec.environments[1].name"]);
+        assert!(p[0].message.contains("listed twice"));
+    }
+
+    #[test]
+    fn at_least_one_environment() {
+        let p = problems_with(json!({"environments": []}));
+        assert_eq!(paths(&p), ["spec.environments"]);
+    }
+
+    #[test]
+    fn namespace_names_fit_in_63() {
+        let name = "a".repeat(50);
+        let mut t = tenant(json!({"environments": [{"name": "prod"}, {"name": "dev"}]}));
+        t.metadata.name = Some(name.clone());
+        assert!(validate_tenant(&t, Some(&class())).is_empty());
+        let mut t =
+            tenant(json!({"environments": [{"name": "prod"}, {"name": "collaudo-esterno"}]}));
+        t.metadata.name = Some(name);
+        let p = validate_tenant(&t, Some(&class()));
+        assert_eq!(paths(&p), ["spec.environments[1].name"]);
+        assert!(
+            p[0].message.contains("at most 12 characters"),
+            "{}",
+            p[0].message
+        );
+    }
+
+    #[test]
+    fn overrides_within_the_environment_maximum() {
+        let ok = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"cpu": "8", "memory": "16Gi", "pods": 100}}]}),
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"cpu": "8001m", "memory": "17Gi", "pods": 101}}]}),
+        );
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.environments[0].quota.cpu",
+                "spec.environments[0].quota.memory",
+                "spec.environments[0].quota.pods"
+            ]
+        );
+        assert!(p[0].message.contains("use at most 8"), "{}", p[0].message);
+        assert!(
+            p[1].message.contains("use at most 16Gi"),
+            "{}",
+            p[1].message
+        );
+    }
+
+    #[test]
+    fn overrides_are_quantities() {
+        let p =
+            problems_with(json!({"environments": [{"name": "prod", "quota": {"memory": "16GB"}}]}));
+        assert_eq!(paths(&p), ["spec.environments[0].quota.memory"]);
+        assert!(p[0].message.contains("16Gi"), "{}", p[0].message);
+    }
+
+    #[test]
+    fn total_within_the_tenant_maximum_counting_defaults() {
+        // 8 + 4 (default) + 4 (default) = 16: exactly the maximum.
+        let ok = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"cpu": "8"}}, {"name": "test"}, {"name": "dev"}]}),
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"cpu": "8"}}, {"name": "test", "quota": {"cpu": "4500m"}}, {"name": "dev"}]}),
+        );
+        assert_eq!(paths(&p), ["spec.environments"]);
+        assert!(
+            p[0].message
+                .contains("16.5 cpu in total (prod 8, test 4500m, dev 4 (default))"),
+            "{}",
+            p[0].message
+        );
+    }
+
+    #[test]
+    fn load_balancers_only_where_the_class_allows_them() {
+        assert!(
+            problems_with(
+                json!({"environments": [{"name": "prod", "quota": {"loadBalancers": 1}}]})
+            )
+            .is_empty()
+        );
+        let t = tenant(json!({"environments": [{"name": "prod", "quota": {"loadBalancers": 1}}]}));
+        let mut c = class();
+        c.spec.services.allow_load_balancer = false;
+        let p = validate_tenant(&t, Some(&c));
+        assert_eq!(paths(&p), ["spec.environments[0].quota.loadBalancers"]);
+    }
+}

@@ -1,0 +1,152 @@
+//! Every rule a `TenantService` or `TenantClass` must satisfy beyond its structural schema:
+//! the rules that need the ISTAT registry, the tenant's class, or other tenants.
+//!
+//! The same functions run in `tenant-operator validate` (the pull-request pipeline) and in
+//! the controller before it renders anything, so a spec that passes here is one the
+//! controller accepts. Rules that concern one object are also CEL rules in the CRD (the
+//! apiserver applies them); they are repeated here so that offline validation is complete.
+//!
+//! Each [`Problem`] names the field by its Kubernetes path (`spec.environments[1].name`)
+//! and says what is wrong and what would be valid. All functions are pure.
+
+mod class;
+mod entity;
+mod environments;
+mod names;
+mod network;
+mod peers;
+#[cfg(test)]
+mod testutil;
+mod tls;
+
+use std::fmt;
+
+use kube::ResourceExt;
+
+use super::{TenantClass, TenantService};
+
+pub use class::validate_class;
+pub use names::{is_dns_label, is_dns_subdomain};
+pub use peers::validate_against_peers;
+
+/// Longest tenant name: `<tenant>-<environment>` namespaces must fit in 63 characters and
+/// environments have at least one character.
+pub const MAX_TENANT_NAME: usize = 52;
+/// Longest namespace name (a DNS label).
+pub const MAX_NAMESPACE_NAME: usize = 63;
+
+/// How serious a [`Problem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The object is refused: `validate` exits 1, the controller does not render it.
+    Error,
+    /// Probably a mistake, but the object is usable (e.g. a display name that does not
+    /// match the ISTAT registry).
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`, as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One problem of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Name of the object (the tenant's or the class's `metadata.name`).
+    pub object: String,
+    /// Kubernetes-style path of the field, e.g. `spec.entity.istatCode`.
+    pub path: String,
+    /// `what is wrong; what would be valid`.
+    pub message: String,
+    /// Error or warning.
+    pub severity: Severity,
+}
+
+impl Problem {
+    /// Whether this is an [`Severity::Error`].
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Problem {
+    /// `object: path: message`, with `warning: ` before the message of a warning.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: ", self.object, self.path)?;
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Collects the problems of one object.
+#[derive(Debug)]
+pub(crate) struct Report {
+    object: String,
+    problems: Vec<Problem>,
+}
+
+impl Report {
+    pub(crate) fn new(object: impl Into<String>) -> Self {
+        Report {
+            object: object.into(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub(crate) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(path.into(), message.into(), Severity::Error);
+    }
+
+    pub(crate) fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(path.into(), message.into(), Severity::Warning);
+    }
+
+    fn push(&mut self, path: String, message: String, severity: Severity) {
+        self.problems.push(Problem {
+            object: self.object.clone(),
+            path,
+            message,
+            severity,
+        });
+    }
+
+    pub(crate) fn finish(self) -> Vec<Problem> {
+        self.problems
+    }
+}
+
+/// Every problem of one tenant on its own and with its class. `class` is the TenantClass
+/// named by `spec.class`, or `None` when no such class exists (itself a problem on
+/// `spec.class`; the rules that need the class are then skipped).
+pub fn validate_tenant(tenant: &TenantService, class: Option<&TenantClass>) -> Vec<Problem> {
+    let name = tenant.name_any();
+    let mut report = Report::new(name.clone());
+    names::check_tenant_name(&name, &mut report);
+    entity::check(&tenant.spec, &mut report);
+    environments::check_names(&name, &tenant.spec, &mut report);
+    network::check_allow_from(&name, &tenant.spec, &mut report);
+    tls::check(&tenant.spec, &mut report);
+    match class {
+        None => report.error(
+            "spec.class",
+            format!(
+                "TenantClass {:?} does not exist; name an existing class (`kubectl get tenantclasses`, or the files of policies/classes/)",
+                tenant.spec.class
+            ),
+        ),
+        Some(class) => {
+            entity::check_classification_allowed(&tenant.spec, class, &mut report);
+            environments::check_quota(&tenant.spec, class, &mut report);
+            network::check_egress(&tenant.spec, class, &mut report);
+        }
+    }
+    report.finish()
+}
