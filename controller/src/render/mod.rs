@@ -181,6 +181,22 @@ pub enum RenderError {
     /// An egress CIDR does not parse.
     #[error("{path}: {cidr:?} is not a CIDR; use e.g. 203.0.113.0/24")]
     InvalidCidr { path: String, cidr: String },
+    /// An egress port is outside 1-65535.
+    #[error("{path}: port {port} is not a TCP port; use 1-65535")]
+    InvalidPort { path: String, port: i32 },
+    /// An egress entry lists a network or port outside its class destination.
+    #[error(
+        "{path}: {value} is outside egress destination {destination:?}; use values within: {allowed}"
+    )]
+    EgressWidens {
+        path: String,
+        value: String,
+        destination: String,
+        allowed: String,
+    },
+    /// Two environments have the same name, so they would share one namespace.
+    #[error("{path}: environment {name:?} is listed twice; environment names must be unique")]
+    DuplicateEnvironment { path: String, name: String },
 }
 
 /// Builds every child object of `tenant`.
@@ -191,7 +207,19 @@ pub fn render(
 ) -> Result<Desired, RenderError> {
     let tenant_name = tenant.name_any();
     let mut desired = Desired::default();
-    for environment in &tenant.spec.environments {
+    for (index, environment) in tenant.spec.environments.iter().enumerate() {
+        if tenant
+            .spec
+            .environments
+            .iter()
+            .take(index)
+            .any(|e| e.name == environment.name)
+        {
+            return Err(RenderError::DuplicateEnvironment {
+                path: format!("spec.environments[{index}].name"),
+                name: environment.name.clone(),
+            });
+        }
         let env = EnvironmentRef {
             tenant: &tenant_name,
             environment: &environment.name,

@@ -68,7 +68,7 @@ pub(super) fn policies(
     if !egress.is_empty() {
         policies.push(policy(env, ALLOW_EGRESS, Vec::new(), egress));
     }
-    let from_tenants = consented_peers(tenant, ctx.peers);
+    let from_tenants = consented_peers(tenant, env.environment, ctx.peers);
     if !from_tenants.is_empty() {
         policies.push(policy(
             env,
@@ -135,7 +135,8 @@ fn allow_dns(platform: &Platform, env: &EnvironmentRef) -> NetworkPolicy {
 }
 
 /// The egress allowlist: one rule per entry, the class destination narrowed to the
-/// tenant's CIDRs and ports when it lists some.
+/// tenant's CIDRs and ports when it lists some. Validation refuses a widening entry first;
+/// render refuses it again because this policy is the last line of defence.
 fn egress_rules(
     tenant: &TenantService,
     class: &TenantClass,
@@ -146,11 +147,12 @@ fn egress_rules(
     let mut rules = Vec::with_capacity(network.egress.len());
     for (index, entry) in network.egress.iter().enumerate() {
         let path = format!("spec.network.egress[{index}]");
-        let destination = class
+        let (destination_index, destination) = class
             .spec
             .egress_destinations
             .iter()
-            .find(|d| d.name == entry.name)
+            .enumerate()
+            .find(|(_, d)| d.name == entry.name)
             .ok_or_else(|| RenderError::UnknownEgressDestination {
                 path: format!("{path}.name"),
                 name: entry.name.clone(),
@@ -163,70 +165,154 @@ fn egress_rules(
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        let cidrs = if entry.cidrs.is_empty() {
-            &destination.cidrs
+        let class_path = format!(
+            "TenantClass {}: spec.egressDestinations[{destination_index}]",
+            class.name_any()
+        );
+        let destination_nets = destination
+            .cidrs
+            .iter()
+            .enumerate()
+            .map(|(i, cidr)| parse_cidr(cidr, &format!("{class_path}.cidrs[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let nets = if entry.cidrs.is_empty() {
+            destination_nets
         } else {
-            &entry.cidrs
+            let mut nets = Vec::with_capacity(entry.cidrs.len());
+            for (i, cidr) in entry.cidrs.iter().enumerate() {
+                let cidr_path = format!("{path}.cidrs[{i}]");
+                let net = parse_cidr(cidr, &cidr_path)?;
+                if !destination_nets.iter().any(|d| d.contains(&net)) {
+                    return Err(RenderError::EgressWidens {
+                        path: cidr_path,
+                        value: cidr.clone(),
+                        destination: destination.name.clone(),
+                        allowed: destination.cidrs.join(", "),
+                    });
+                }
+                nets.push(net);
+            }
+            nets
         };
+        for (i, p) in destination.ports.iter().enumerate() {
+            check_port(*p, &format!("{class_path}.ports[{i}]"))?;
+        }
         let port_numbers = if entry.ports.is_empty() {
             &destination.ports
         } else {
+            for (i, p) in entry.ports.iter().enumerate() {
+                let port_path = format!("{path}.ports[{i}]");
+                check_port(*p, &port_path)?;
+                if !destination.ports.contains(p) {
+                    return Err(RenderError::EgressWidens {
+                        path: port_path,
+                        value: p.to_string(),
+                        destination: destination.name.clone(),
+                        allowed: join_ports(&destination.ports),
+                    });
+                }
+            }
             &entry.ports
         };
-        let mut peers = Vec::with_capacity(cidrs.len());
-        for (cidr_index, cidr) in cidrs.iter().enumerate() {
-            let net: ipnet::IpNet = cidr.parse().map_err(|_| RenderError::InvalidCidr {
-                path: format!("{path}.cidrs[{cidr_index}]"),
-                cidr: cidr.clone(),
-            })?;
-            peers.push(NetworkPolicyPeer {
-                // The canonical form (host bits cleared) is what the API server stores.
-                ip_block: Some(IPBlock {
-                    cidr: net.trunc().to_string(),
-                    except: None,
-                }),
+        let mut nets: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+        nets.sort();
+        nets.dedup();
+        let peers = nets
+            .into_iter()
+            .map(|cidr| NetworkPolicyPeer {
+                ip_block: Some(IPBlock { cidr, except: None }),
                 ..NetworkPolicyPeer::default()
-            });
-        }
-        let ports = port_numbers.iter().map(|p| port("TCP", *p)).collect();
+            })
+            .collect();
+        let mut port_numbers = port_numbers.clone();
+        port_numbers.sort_unstable();
+        port_numbers.dedup();
+        let ports = port_numbers.into_iter().map(|p| port("TCP", p)).collect();
         rules.push(egress_to(peers, ports));
     }
     Ok(rules)
 }
 
+/// A CIDR in its canonical form (host bits cleared), which is what the API server stores.
+fn parse_cidr(cidr: &str, path: &str) -> Result<ipnet::IpNet, RenderError> {
+    cidr.parse::<ipnet::IpNet>()
+        .map(|net| net.trunc())
+        .map_err(|_| RenderError::InvalidCidr {
+            path: path.to_string(),
+            cidr: cidr.to_string(),
+        })
+}
+
+fn check_port(port: i32, path: &str) -> Result<(), RenderError> {
+    if (1..=65535).contains(&port) {
+        Ok(())
+    } else {
+        Err(RenderError::InvalidPort {
+            path: path.to_string(),
+            port,
+        })
+    }
+}
+
+fn join_ports(ports: &[i32]) -> String {
+    ports
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Namespaces of the peers that this tenant allows in *and* that allow this tenant in:
-/// consent on both sides. A one-sided `allowFrom` has no effect.
-fn consented_peers(tenant: &TenantService, peers: &[TenantService]) -> Vec<NetworkPolicyPeer> {
+/// consent on both sides. A one-sided `allowFrom` has no effect. Both sides may narrow by
+/// environment: this tenant's entry picks the peer environments that may connect, the
+/// peer's entry picks the environments of this tenant it agrees to talk to, so a namespace
+/// the peer did not name gets no policy for it.
+fn consented_peers(
+    tenant: &TenantService,
+    environment: &str,
+    peers: &[TenantService],
+) -> Vec<NetworkPolicyPeer> {
     let name = tenant.name_any();
     let Some(network) = &tenant.spec.network else {
         return Vec::new();
     };
-    let mut allowed: Vec<&AllowFrom> = network
+    let peer_consents = |entry: &AllowFrom| {
+        peers.iter().any(|peer| {
+            peer.name_any() == entry.tenant
+                && peer.spec.network.as_ref().is_some_and(|n| {
+                    n.allow_from.iter().any(|back| {
+                        back.tenant == name
+                            && (back.environments.is_empty()
+                                || back.environments.iter().any(|e| e == environment))
+                    })
+                })
+        })
+    };
+    // One peer per name; several entries for the same peer widen each other.
+    let mut allowed: BTreeMap<&str, Option<Vec<String>>> = BTreeMap::new();
+    for entry in network
         .allow_from
         .iter()
         .filter(|entry| entry.tenant != name)
-        .filter(|entry| {
-            peers.iter().any(|peer| {
-                peer.name_any() == entry.tenant
-                    && peer
-                        .spec
-                        .network
-                        .as_ref()
-                        .is_some_and(|n| n.allow_from.iter().any(|back| back.tenant == name))
-            })
-        })
-        .collect();
-    allowed.sort_by(|a, b| a.tenant.cmp(&b.tenant));
-    allowed.dedup_by(|a, b| a.tenant == b.tenant);
+        .filter(|entry| peer_consents(entry))
+    {
+        let environments = allowed
+            .entry(entry.tenant.as_str())
+            .or_insert(Some(Vec::new()));
+        match (environments.as_mut(), entry.environments.is_empty()) {
+            (_, true) => *environments = None,
+            (Some(list), false) => list.extend(entry.environments.iter().cloned()),
+            (None, false) => {}
+        }
+    }
     allowed
         .into_iter()
-        .map(|entry| {
+        .map(|(peer, environments)| {
             let mut selector = match_labels([
-                (labels::TENANT, entry.tenant.as_str()),
+                (labels::TENANT, peer),
                 (labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE),
             ]);
-            if !entry.environments.is_empty() {
-                let mut environments = entry.environments.clone();
+            if let Some(mut environments) = environments {
                 environments.sort();
                 environments.dedup();
                 selector.match_expressions = Some(vec![LabelSelectorRequirement {

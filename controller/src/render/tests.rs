@@ -320,3 +320,128 @@ fn same_input_same_output() {
     );
     assert_eq!(render_alone(&t), render_alone(&t));
 }
+
+#[test]
+fn the_peer_names_which_of_our_environments_it_talks_to() {
+    // The Region accepts only asl-bari's prod; asl-bari accepts all of the Region.
+    let asl = tenant(
+        "asl-bari",
+        json!({"network": {"allowFrom": [{"tenant": "regione-puglia"}]}}),
+    );
+    let region = tenant(
+        "regione-puglia",
+        json!({"network": {"allowFrom": [{"tenant": "asl-bari", "environments": ["prod"]}]}}),
+    );
+    let platform = Platform::default();
+    let d = render(
+        &asl,
+        &class("standard"),
+        &RenderContext {
+            platform: &platform,
+            peers: std::slice::from_ref(&region),
+        },
+    )
+    .expect("renders");
+    let with_policy: Vec<&str> = d
+        .objects
+        .iter()
+        .filter(|o| o.name() == network::ALLOW_FROM_TENANTS)
+        .filter_map(|o| o.namespace())
+        .collect();
+    assert_eq!(with_policy, ["asl-bari-prod"]);
+    let ChildObject::NetworkPolicy(p) = find(
+        &d,
+        "NetworkPolicy",
+        Some("asl-bari-prod"),
+        network::ALLOW_FROM_TENANTS,
+    ) else {
+        panic!("not a NetworkPolicy")
+    };
+    // No environment filter on our side: every namespace of the Region.
+    assert_eq!(
+        serde_json::to_value(&p.spec.as_ref().expect("spec").ingress).expect("json"),
+        json!([{"from": [{"namespaceSelector": {"matchLabels": {
+            "app.kubernetes.io/managed-by": "tenant-operator",
+            "tenancy.innova.puglia.it/tenant": "regione-puglia"
+        }}}]}])
+    );
+}
+
+#[test]
+fn egress_entries_cannot_widen_the_destination() {
+    let platform = Platform::default();
+    let attempt = |entry: serde_json::Value| {
+        render(
+            &tenant("a", json!({"network": {"egress": [entry]}})),
+            &class("standard"),
+            &RenderContext {
+                platform: &platform,
+                peers: &[],
+            },
+        )
+    };
+    assert_eq!(
+        attempt(json!({"name": "pagopa", "cidrs": ["203.0.112.0/23"]})),
+        Err(RenderError::EgressWidens {
+            path: "spec.network.egress[0].cidrs[0]".into(),
+            value: "203.0.112.0/23".into(),
+            destination: "pagopa".into(),
+            allowed: "203.0.113.0/24".into()
+        })
+    );
+    assert_eq!(
+        attempt(json!({"name": "pagopa", "ports": [443, 22]})),
+        Err(RenderError::EgressWidens {
+            path: "spec.network.egress[0].ports[1]".into(),
+            value: "22".into(),
+            destination: "pagopa".into(),
+            allowed: "443, 8443".into()
+        })
+    );
+    assert_eq!(
+        attempt(json!({"name": "pagopa", "cidrs": ["203.0.113.0/33"]})),
+        Err(RenderError::InvalidCidr {
+            path: "spec.network.egress[0].cidrs[0]".into(),
+            cidr: "203.0.113.0/33".into()
+        })
+    );
+    assert_eq!(
+        attempt(json!({"name": "pagopa", "ports": [0]})),
+        Err(RenderError::InvalidPort {
+            path: "spec.network.egress[0].ports[0]".into(),
+            port: 0
+        })
+    );
+    let message = attempt(json!({"name": "pagopa", "ports": [22]}))
+        .expect_err("widens")
+        .to_string();
+    assert!(
+        message.starts_with("spec.network.egress[0].ports[0]: 22 is outside"),
+        "{message}"
+    );
+}
+
+#[test]
+fn duplicate_environments_are_refused_not_merged() {
+    let t = tenant(
+        "a",
+        json!({"environments": [{"name": "prod"}, {"name": "test"}, {"name": "prod"}]}),
+    );
+    let platform = Platform::default();
+    let error = render(
+        &t,
+        &class("standard"),
+        &RenderContext {
+            platform: &platform,
+            peers: &[],
+        },
+    )
+    .expect_err("prod twice");
+    assert_eq!(
+        error,
+        RenderError::DuplicateEnvironment {
+            path: "spec.environments[2].name".into(),
+            name: "prod".into()
+        }
+    );
+}
