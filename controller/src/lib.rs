@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod labels;
+pub mod manifest;
 pub mod pki;
 pub mod reconcile;
 pub mod render;

@@ -1,0 +1,498 @@
+//! Loading manifests from files, directories and standard input, keeping for each
+//! document where it came from, so that problems print as `file:line`.
+//!
+//! A file holds one or more YAML (or JSON) documents separated by `---` lines. Each
+//! document is parsed with serde-saphyr (panic-free, reports line and column) into a
+//! `serde_json::Value`; its events are walked once more with serde-saphyr's parser to map
+//! every field path (`spec.environments[1].name`) to the line where it is written. A
+//! syntax error is a [`SyntaxError`] with its line, never a crash, and does not stop the
+//! other documents of the file.
+//!
+//! [`parse`] is pure; [`collect_files`] and [`load`] do the I/O.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use serde_saphyr::granit_parser::{Event, Parser};
+
+/// File name extensions read from directories.
+pub const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// What `-f -` stands for in messages.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// One document of a manifest file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The file as given (`<stdin>` for standard input).
+    pub file: String,
+    /// 1-based line where the document's content starts.
+    pub line: usize,
+    /// The document's content.
+    pub value: Value,
+    /// Line of each field, by path segments.
+    lines: HashMap<Vec<Segment>, usize>,
+}
+
+/// A document that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct SyntaxError {
+    /// The file as given.
+    pub file: String,
+    /// 1-based line of the error.
+    pub line: usize,
+    /// What the parser said.
+    pub message: String,
+}
+
+/// A file or directory that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Reading a file, a directory or standard input failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path (or `<stdin>`).
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// One step of a field path: a mapping key or a list index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+impl Document {
+    /// `apiVersion`, if it is a string.
+    pub fn api_version(&self) -> Option<&str> {
+        self.value.get("apiVersion").and_then(Value::as_str)
+    }
+
+    /// `kind`, if it is a string.
+    pub fn kind(&self) -> Option<&str> {
+        self.value.get("kind").and_then(Value::as_str)
+    }
+
+    /// `metadata.name`, if it is a string.
+    pub fn name(&self) -> Option<&str> {
+        self.value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+    }
+
+    /// Line of the field at `path` (Kubernetes style: `spec.environments[1].name`,
+    /// `metadata.labels[app.kubernetes.io/name]`), or of its nearest ancestor that is
+    /// written in the file (a field that is missing points at its parent); the document's
+    /// first line for the empty path.
+    pub fn line_of(&self, path: &str) -> usize {
+        let mut segments = parse_path(path);
+        loop {
+            if let Some(line) = self.lines.get(&segments) {
+                return *line;
+            }
+            if segments.pop().is_none() {
+                return self.line;
+            }
+        }
+    }
+}
+
+/// Splits a Kubernetes-style path into segments. `[n]` with digits is an index, any other
+/// bracketed text a key (`labels[app.kubernetes.io/name]`).
+fn parse_path(path: &str) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    let mut key = String::new();
+    let mut chars = path.chars();
+    let flush = |key: &mut String, segments: &mut Vec<Segment>| {
+        if !key.is_empty() {
+            segments.push(Segment::Key(std::mem::take(key)));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => flush(&mut key, &mut segments),
+            '[' => {
+                flush(&mut key, &mut segments);
+                let inner: String = chars.by_ref().take_while(|c| *c != ']').collect();
+                segments.push(match inner.parse::<usize>() {
+                    Ok(i) if inner.bytes().all(|b| b.is_ascii_digit()) => Segment::Index(i),
+                    _ => Segment::Key(inner),
+                });
+            }
+            c => key.push(c),
+        }
+    }
+    flush(&mut key, &mut segments);
+    segments
+}
+
+/// Whether a line starts a new document (`---`, optionally followed by content).
+fn is_separator(line: &str) -> bool {
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '#', '\r']))
+}
+
+/// Whether a line holds no YAML content (blank, a comment or a directive end marker).
+fn is_blank(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#') || is_separator(line)
+}
+
+/// Every document of `text`, read from `file`: the documents that parse, and one
+/// [`SyntaxError`] per document that does not. Empty documents (only comments) are skipped.
+pub fn parse(file: &str, text: &str) -> (Vec<Document>, Vec<SyntaxError>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut documents = Vec::new();
+    let mut errors = Vec::new();
+    let mut chunks: Vec<(usize, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if is_separator(line) || chunks.is_empty() {
+            chunks.push((i, String::new()));
+        }
+        if let Some((_, chunk)) = chunks.last_mut() {
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    for (first, chunk) in chunks {
+        let Some(content) = chunk.lines().position(|l| !is_blank(l)) else {
+            continue;
+        };
+        match parse_document(&chunk) {
+            Ok((value, lines)) => documents.push(Document {
+                file: file.to_string(),
+                line: first + content + 1,
+                value,
+                lines: lines
+                    .into_iter()
+                    .map(|(path, line)| (path, first + line))
+                    .collect(),
+            }),
+            Err((line, message)) => errors.push(SyntaxError {
+                file: file.to_string(),
+                line: first + line.max(1),
+                message,
+            }),
+        }
+    }
+    (documents, errors)
+}
+
+/// One document's value and the (1-based, chunk-relative) line of each field path; or
+/// the line and text of its syntax error.
+fn parse_document(chunk: &str) -> Result<(Value, HashMap<Vec<Segment>, usize>), (usize, String)> {
+    let value: Value = serde_saphyr::from_str(chunk).map_err(|e| {
+        let e = e.without_snippet();
+        let line = e
+            .location()
+            .and_then(|l| usize::try_from(l.line()).ok())
+            .unwrap_or(1);
+        (line, first_line(&e.to_string()))
+    })?;
+    Ok((value, field_lines(chunk)))
+}
+
+/// The first line of a (possibly multi-line) message, without a trailing location that
+/// `file:line` already gives.
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    match line.rfind(" at line ") {
+        Some(i) => line[..i].to_string(),
+        None => line.to_string(),
+    }
+}
+
+/// Position while walking the events of a document.
+enum Frame {
+    Map {
+        path: Vec<Segment>,
+        /// The key whose value comes next; `None` when a key comes next.
+        key: Option<Segment>,
+    },
+    Seq {
+        path: Vec<Segment>,
+        next: usize,
+    },
+}
+
+/// Maps every field path of a document to the line of its key (mappings) or item
+/// (lists). The document already parsed, so parser errors cannot occur here; if one did,
+/// the map would just be shorter (lines fall back to a parent's).
+fn field_lines(chunk: &str) -> HashMap<Vec<Segment>, usize> {
+    let mut lines = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    for item in Parser::new_from_str(chunk) {
+        let Ok((event, span)) = item else { break };
+        let line = span.start.line();
+        let (is_node, opens) = match &event {
+            Event::Scalar(..) | Event::Alias(_) => (true, None),
+            Event::MappingStart(..) => (true, Some(true)),
+            Event::SequenceStart(..) => (true, Some(false)),
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                (false, None)
+            }
+            _ => (false, None),
+        };
+        if !is_node {
+            continue;
+        }
+        // The path of this node, or `None` if it is a mapping key.
+        let path = match stack.last_mut() {
+            None => Some(Vec::new()),
+            Some(Frame::Seq { path, next }) => {
+                let mut p = path.clone();
+                p.push(Segment::Index(*next));
+                *next += 1;
+                lines.insert(p.clone(), line);
+                Some(p)
+            }
+            Some(Frame::Map { path, key }) => match key.take() {
+                Some(k) => {
+                    let mut p = path.clone();
+                    p.push(k);
+                    Some(p)
+                }
+                None => {
+                    let k = match &event {
+                        Event::Scalar(text, ..) => text.to_string(),
+                        // A complex key: its own events are skipped below.
+                        _ => String::from("?"),
+                    };
+                    let mut p = path.clone();
+                    p.push(Segment::Key(k.clone()));
+                    lines.insert(p, line);
+                    *key = Some(Segment::Key(k));
+                    None
+                }
+            },
+        };
+        match (opens, path) {
+            (Some(true), Some(path)) => stack.push(Frame::Map { path, key: None }),
+            (Some(false), Some(path)) => stack.push(Frame::Seq { path, next: 0 }),
+            // A collection used as a mapping key: track it so its end pops correctly.
+            (Some(true), None) => stack.push(Frame::Map {
+                path: vec![Segment::Key("?".into())],
+                key: None,
+            }),
+            (Some(false), None) => stack.push(Frame::Seq {
+                path: vec![Segment::Key("?".into())],
+                next: 0,
+            }),
+            (None, _) => {}
+        }
+    }
+    lines
+}
+
+/// Expands the `-f` arguments into files: a file as itself, `-` as standard input, a
+/// directory as every `*.yaml`, `*.yml` and `*.json` below it, sorted by path so that
+/// output is deterministic.
+pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            files.push(input.clone());
+            continue;
+        }
+        let meta = std::fs::metadata(input).map_err(|source| io(input, source))?;
+        if meta.is_dir() {
+            let mut found = Vec::new();
+            walk(input, &mut found)?;
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn io(path: &Path, source: std::io::Error) -> LoadError {
+    LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Every manifest file below `dir`.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    for entry in std::fs::read_dir(dir).map_err(|source| io(dir, source))? {
+        let path = entry.map_err(|source| io(dir, source))?.path();
+        // `metadata` follows symlinks, as `kubectl apply -f DIR` does.
+        let meta = std::fs::metadata(&path).map_err(|source| io(&path, source))?;
+        if meta.is_dir() {
+            walk(&path, found)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+        {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Documents and syntax errors of all inputs (see [`collect_files`]); standard input is
+/// read at most once, however often `-` is given.
+pub fn load(inputs: &[PathBuf]) -> Result<(Vec<Document>, Vec<SyntaxError>), LoadError> {
+    let mut documents = Vec::new();
+    let mut errors = Vec::new();
+    let mut stdin_read = false;
+    for file in collect_files(inputs)? {
+        let (name, text) = if file.as_os_str() == "-" {
+            if stdin_read {
+                continue;
+            }
+            stdin_read = true;
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|source| LoadError::Io {
+                    path: STDIN_NAME.to_string(),
+                    source,
+                })?;
+            (STDIN_NAME.to_string(), text)
+        } else {
+            let text = std::fs::read_to_string(&file).map_err(|source| io(&file, source))?;
+            (file.display().to_string(), text)
+        };
+        let (docs, errs) = parse(&name, &text);
+        documents.extend(docs);
+        errors.extend(errs);
+    }
+    Ok((documents, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = "# comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    app.kubernetes.io/name: x\ndata:\n  k: v\n---\n\n# second\nkind: List\nitems:\n  - name: one\n  - name: two\n    ports: [80, 443]\n";
+
+    #[test]
+    fn documents_with_start_lines() {
+        let (docs, errors) = parse("f.yaml", TWO);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].line, 3);
+        assert_eq!(docs[0].kind(), Some("ConfigMap"));
+        assert_eq!(docs[0].name(), Some("a"));
+        assert_eq!(docs[1].line, 14);
+        assert_eq!(docs[1].value["items"][1]["ports"][1], 443);
+    }
+
+    #[test]
+    fn field_paths_map_to_lines() {
+        let (docs, _) = parse("f.yaml", TWO);
+        assert_eq!(docs[0].line_of("metadata.name"), 6);
+        assert_eq!(
+            docs[0].line_of("metadata.labels[app.kubernetes.io/name]"),
+            8
+        );
+        assert_eq!(docs[0].line_of("data.k"), 10);
+        assert_eq!(docs[0].line_of(""), 3);
+        // Missing fields point at their nearest written ancestor.
+        assert_eq!(docs[0].line_of("metadata.namespace"), 5);
+        assert_eq!(docs[0].line_of("spec.x"), 3);
+        assert_eq!(docs[1].line_of("items[0]"), 16);
+        assert_eq!(docs[1].line_of("items[1].name"), 17);
+        assert_eq!(docs[1].line_of("items[1].ports[1]"), 18);
+    }
+
+    #[test]
+    fn json_documents() {
+        let (docs, errors) = parse(
+            "f.json",
+            "{\n  \"kind\": \"A\",\n  \"spec\": {\n    \"x\": [1,\n      2]\n  }\n}\n",
+        );
+        assert!(errors.is_empty());
+        assert_eq!(docs[0].line_of("spec.x"), 4);
+        assert_eq!(docs[0].line_of("spec.x[1]"), 5);
+    }
+
+    #[test]
+    fn syntax_errors_have_lines_and_do_not_stop_other_documents() {
+        let text = "kind: A\n---\nkind: B\nspec:\n  x: [1, 2\n---\nkind: C\n";
+        let (docs, errors) = parse("bad.yaml", text);
+        let kinds: Vec<_> = docs.iter().filter_map(Document::kind).collect();
+        assert_eq!(kinds, ["A", "C"]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].file, "bad.yaml");
+        assert!((3..=6).contains(&errors[0].line), "{:?}", errors[0]);
+        assert!(errors[0].to_string().starts_with("bad.yaml:"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let (docs, errors) = parse("d.yaml", "kind: A\nkind: B\n");
+        assert!(docs.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.to_lowercase().contains("duplicate"),
+            "{:?}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn empty_documents_are_skipped() {
+        let (docs, errors) = parse("e.yaml", "---\n# nothing\n---\n\n---\nkind: A\n");
+        assert!(errors.is_empty());
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].line, 6);
+    }
+
+    #[test]
+    fn paths_parse_keys_and_indices() {
+        assert_eq!(
+            parse_path("spec.environments[1].name"),
+            [
+                Segment::Key("spec".into()),
+                Segment::Key("environments".into()),
+                Segment::Index(1),
+                Segment::Key("name".into())
+            ]
+        );
+        assert_eq!(
+            parse_path("metadata.labels[a.b/c]"),
+            [
+                Segment::Key("metadata".into()),
+                Segment::Key("labels".into()),
+                Segment::Key("a.b/c".into())
+            ]
+        );
+        assert!(parse_path("").is_empty());
+    }
+
+    #[test]
+    fn directories_are_walked_recursively_and_sorted() {
+        let dir = std::env::temp_dir().join(format!("manifest-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        for f in ["b.yaml", "a.yml", "sub/c.json", "notes.txt"] {
+            std::fs::write(dir.join(f), "kind: X\n").unwrap();
+        }
+        let files = collect_files(std::slice::from_ref(&dir)).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["a.yml", "b.yaml", "sub/c.json"]);
+        let (docs, _) = load(std::slice::from_ref(&dir)).unwrap();
+        assert_eq!(docs.len(), 3);
+        assert!(matches!(
+            collect_files(&[dir.join("missing")]),
+            Err(LoadError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
