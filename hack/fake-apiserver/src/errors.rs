@@ -254,6 +254,8 @@ impl ApiError {
         e.details = Some(
             json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
         );
+        // The apiserver turns retryAfterSeconds into a Retry-After header.
+        e.retry_after = Some(1);
         e
     }
 

@@ -16,6 +16,14 @@ pub async fn server() -> fake_apiserver::ServerHandle {
         .expect("server starts")
 }
 
+/// A client for `server` that does not retry 429/503/504 (kube's default
+/// client retries them with backoff, which a test of those answers must avoid).
+pub fn client_without_retries(server: &fake_apiserver::ServerHandle) -> kube::Client {
+    let mut cfg = kube::Config::new(server.url().parse().expect("server URL"));
+    cfg.default_retry = false;
+    kube::Client::try_from(cfg).expect("client builds")
+}
+
 /// The `widgets.example.io` CRD of spec §9 (namespaced, v1, status subresource).
 pub fn widget_crd(status: bool) -> Value {
     let mut version = json!({"name": "v1", "served": true, "storage": true,
