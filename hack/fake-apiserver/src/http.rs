@@ -253,26 +253,6 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
     for k in ctx.query.unknown() {
         server.metrics.unknown_param(k);
     }
-    let is_resource = ctx.path.starts_with("/api/") || ctx.path.starts_with("/apis/");
-    if is_resource {
-        let faults = server.faults();
-        if !faults.latency.is_zero() {
-            tokio::time::sleep(faults.latency).await;
-        }
-        let watch = ctx.method == Method::GET && ctx.query.flag("watch") == Some(true);
-        let injected = match faults.roll() {
-            Injected::None if watch && faults.fail_watch() => {
-                Some(ApiError::internal("injected fault: watch start failed"))
-            }
-            Injected::None => None,
-            Injected::Error => Some(ApiError::internal("injected fault: internal error")),
-            Injected::Throttle => Some(ApiError::too_many_requests()),
-        };
-        if let Some(e) = injected {
-            server.metrics.record("fault", &ctx.path, e.code);
-            return error_response(&e);
-        }
-    }
     let (verb, resource, resp) = match dispatch(&ctx).await {
         Ok(x) => x,
         Err(b) => {
@@ -339,6 +319,9 @@ async fn dispatch(ctx: &Ctx) -> Outcome {
         resource = format!("{resource}/{s}");
     }
     let verb = verb_of(ctx, &target);
+    if let Some(e) = inject_fault(ctx).await {
+        return Err(Box::new((verb, resource, e)));
+    }
     if info.webhook_conversion && version != info.storage_version {
         return Err(Box::new((
             verb,
@@ -350,6 +333,25 @@ async fn dispatch(ctx: &Ctx) -> Outcome {
     match result {
         Ok(r) => Ok((verb, resource, r)),
         Err(e) => Err(Box::new((verb, resource, e))),
+    }
+}
+
+/// Applies the configured faults to a resource request: added latency, then
+/// possibly an injected 500 or 429 (counted under the request's own verb and
+/// resource, like any other answer).
+async fn inject_fault(ctx: &Ctx) -> Option<ApiError> {
+    let faults = ctx.server.faults();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    let watch = ctx.method == Method::GET && ctx.query.flag("watch") == Some(true);
+    match faults.roll() {
+        Injected::None if watch && faults.fail_watch() => {
+            Some(ApiError::internal("injected fault: watch start failed"))
+        }
+        Injected::None => None,
+        Injected::Error => Some(ApiError::internal("injected fault: internal error")),
+        Injected::Throttle => Some(ApiError::too_many_requests()),
     }
 }
 
