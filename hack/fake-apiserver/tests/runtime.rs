@@ -304,3 +304,53 @@ async fn crd_deletion_removes_custom_resources() {
     assert_eq!(code, 404);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn finalizer_helper_adds_and_removes() {
+    use kube::runtime::finalizer::{Event as Fin, finalizer};
+    let s = server().await;
+    let c = s.client();
+    install_widgets(&c, true).await;
+    let api = widgets(&c, "default");
+    create_widget(&c, "default", "w1", json!({})).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for _ in 0..2 {
+        // First call adds the finalizer (JSON patch: test null + add); second applies.
+        let obj = Arc::new(api.get("w1").await.unwrap());
+        let seen = seen.clone();
+        finalizer(&api, "example.io/cleanup", obj, |ev| async move {
+            seen.lock()
+                .map(|mut s| s.push(matches!(ev, Fin::Apply(_))))
+                .ok();
+            Ok::<_, ReconcileError>(Action::await_change())
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        api.get("w1").await.unwrap().metadata.finalizers.unwrap(),
+        ["example.io/cleanup"]
+    );
+    api.delete("w1", &DeleteParams::default()).await.unwrap();
+    let obj = Arc::new(api.get("w1").await.unwrap());
+    let seen2 = seen.clone();
+    finalizer(&api, "example.io/cleanup", obj, |ev| async move {
+        seen2
+            .lock()
+            .map(|mut s| s.push(matches!(ev, Fin::Apply(_))))
+            .ok();
+        Ok::<_, ReconcileError>(Action::await_change())
+    })
+    .await
+    .unwrap();
+    assert!(
+        api.get_opt("w1").await.unwrap().is_none(),
+        "removing the last finalizer deletes it"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [true, false],
+        "one Apply, then Cleanup"
+    );
+    s.shutdown().await;
+}
