@@ -63,8 +63,10 @@ pub enum LoadError {
 
 /// One step of a field path: a mapping key or a list index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Segment {
+pub enum Segment {
+    /// A mapping key.
     Key(String),
+    /// A list index.
     Index(usize),
 }
 
@@ -106,7 +108,7 @@ impl Document {
 
 /// Splits a Kubernetes-style path into segments. `[n]` with digits is an index, any other
 /// bracketed text a key (`labels[app.kubernetes.io/name]`).
-fn parse_path(path: &str) -> Vec<Segment> {
+pub fn parse_path(path: &str) -> Vec<Segment> {
     let mut segments = Vec::new();
     let mut key = String::new();
     let mut chars = path.chars();

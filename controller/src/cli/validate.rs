@@ -1,12 +1,189 @@
-//! `tenant-operator validate` (being built; see the issue that owns it).
+//! `tenant-operator validate`: checks TenantService (and TenantClass) manifests and prints
+//! every problem as `file:line: object: field.path: what is wrong; what would be valid`.
+//!
+//! Exit status: 0 when there is no error (warnings alone pass), 1 when there is one,
+//! 2 when the inputs cannot be read (as kubectl does for usage errors).
 
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+use tenant_operator::api::validation::documents::{Checker, Outcome};
+use tenant_operator::manifest;
 
 use super::GlobalArgs;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+/// Where the default TenantClasses live, relative to the working directory (the
+/// repository root in a pull-request pipeline).
+const DEFAULT_CLASSES: &str = "policies/classes";
 
-pub fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`tenant-operator validate` is not built yet")
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    tenant-operator validate -f tenants/\n  \
+    tenant-operator validate -f comune-molfetta.yaml --classes policies/classes -o json\n  \
+    cat tenant.yaml | tenant-operator validate -f -")]
+pub struct Args {
+    /// Manifest file, directory (read recursively: *.yaml, *.yml, *.json) or `-` for
+    /// standard input. Repeatable.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR|-",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Directory of TenantClasses the tenants may name [default: policies/classes, if it
+    /// exists]. TenantClasses among the -f files replace same-named ones.
+    #[arg(long, value_name = "DIR")]
+    pub classes: Option<PathBuf>,
+
+    /// Output format: `text` (one line per problem) or `json` (for machines).
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// Output format of `validate`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Exit status when the inputs cannot be read.
+const EXIT_USAGE: u8 = 2;
+
+pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let (outcome, files) = match check(&args) {
+        Ok(result) => result,
+        Err(e) => {
+            // `{e}`: the errors of `manifest` already name their cause.
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let text = match args.output {
+        Format::Text => text_report(&outcome, files),
+        Format::Json => json_report(&outcome, files)?,
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")?;
+    Ok(if outcome.errors() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Loads the inputs and the class library and checks them; also returns the number of
+/// files read.
+fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
+    let files = manifest::collect_files(&args.files)?;
+    let class_dir = match &args.classes {
+        Some(dir) if !dir.is_dir() => {
+            anyhow::bail!("--classes {}: not a directory", dir.display())
+        }
+        Some(dir) => Some(dir.clone()),
+        None => Some(PathBuf::from(DEFAULT_CLASSES)).filter(|d| d.is_dir()),
+    };
+    // A class file also given with -f is read once, as one of the inputs.
+    let given: BTreeSet<PathBuf> = files.iter().filter_map(|f| canonical(f)).collect();
+    let library_files: Vec<PathBuf> = match &class_dir {
+        Some(dir) => manifest::collect_files(std::slice::from_ref(dir))?
+            .into_iter()
+            .filter(|f| canonical(f).is_none_or(|c| !given.contains(&c)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let (documents, mut syntax) = manifest::load(&files)?;
+    let (library, library_syntax) = manifest::load(&library_files)?;
+    syntax.extend(library_syntax);
+    let outcome = Checker::new().check(&documents, &library, &syntax);
+    Ok((outcome, files.len() + library_files.len()))
+}
+
+fn canonical(path: &Path) -> Option<PathBuf> {
+    (path.as_os_str() != "-")
+        .then(|| path.canonicalize().ok())
+        .flatten()
+}
+
+/// One line per problem, then a summary line.
+fn text_report(outcome: &Outcome, files: usize) -> String {
+    let mut text = String::new();
+    for finding in &outcome.findings {
+        text.push_str(&finding.to_string());
+        text.push('\n');
+    }
+    text.push_str(&summary(outcome, files));
+    text.push('\n');
+    text
+}
+
+/// E.g. `2 errors, 1 warning in 3 TenantServices and 4 TenantClasses (5 files, 1 other document ignored)`.
+fn summary(outcome: &Outcome, files: usize) -> String {
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("{n} {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    let verdict = match (outcome.errors(), outcome.warnings()) {
+        (0, 0) => "valid:".to_string(),
+        (0, w) => format!("valid with {}:", plural(w, "warning")),
+        (e, 0) => format!("invalid: {} in", plural(e, "error")),
+        (e, w) => format!(
+            "invalid: {}, {} in",
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
+    };
+    let mut line = format!(
+        "{verdict} {} and {} ({}",
+        plural(outcome.tenants, "TenantService"),
+        plural(outcome.classes, "TenantClass"),
+        plural(files, "file")
+    )
+    .replace("TenantClasss", "TenantClasses");
+    if !outcome.ignored.is_empty() {
+        line.push_str(&format!(
+            ", {} ignored",
+            plural(outcome.ignored.len(), "document of another kind")
+                .replace("documents of another kind", "documents of other kinds")
+        ));
+    }
+    line.push(')');
+    line
+}
+
+/// The outcome as one JSON object.
+fn json_report(outcome: &Outcome, files: usize) -> anyhow::Result<String> {
+    let problems: Vec<_> = outcome
+        .findings
+        .iter()
+        .map(|f| {
+            json!({
+                "file": f.file, "line": f.line, "object": f.object, "path": f.path,
+                "message": f.message, "severity": f.severity.as_str(),
+            })
+        })
+        .collect();
+    let report = json!({
+        "valid": outcome.errors() == 0,
+        "errors": outcome.errors(),
+        "warnings": outcome.warnings(),
+        "tenants": outcome.tenants,
+        "classes": outcome.classes,
+        "files": files,
+        "ignored": outcome.ignored,
+        "problems": problems,
+        "summary": summary(outcome, files),
+    });
+    Ok(serde_json::to_string_pretty(&report)? + "\n")
 }

@@ -10,6 +10,7 @@
 //! and says what is wrong and what would be valid. All functions are pure.
 
 mod class;
+pub mod documents;
 mod entity;
 mod environments;
 mod names;
