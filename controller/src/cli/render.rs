@@ -1,12 +1,285 @@
-//! `tenant-operator render` (being built; see the issue that owns it).
+//! `tenant-operator render`: every object the operator would create for the given
+//! TenantServices, sorted and ready for `kubectl apply -f -` or a pull-request diff.
+//!
+//! Input goes through the same checks as `tenant-operator validate` and the controller
+//! (the CRD schema with its CEL rules, then the library's validation); an invalid set is
+//! refused with every problem as `file:line: object: field: message`. TLS Secrets hold a
+//! key issued at run time, so by default only a note says which ones the controller will
+//! issue; with `--ca-cert`/`--ca-key` they are issued here, their private keys printed only
+//! with `--show-private-keys`.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use super::GlobalArgs;
+use anyhow::Context;
+use serde_json::Value;
+use tenant_operator::api::validation::Problem;
+use tenant_operator::api::validation::documents::Checker;
+use tenant_operator::api::{API_VERSION, TenantClass, TenantService};
+use tenant_operator::manifest::{self, Document};
+use tenant_operator::pki::{self, RegionalCa};
+use tenant_operator::render::set::{self, RenderedTenant, SetError};
+use tenant_operator::render::{CertificateRequest, Platform, output};
 
+use super::{GlobalArgs, OutputFormat};
+
+/// Print every object the operator would create for the given TenantServices.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// TenantService manifests: files, directories (every *.yaml, *.yml, *.json below
+    /// them) or `-` for standard input. TenantClasses found here take precedence over
+    /// those of `--classes`.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        required = true,
+        value_name = "FILE|DIR|-"
+    )]
+    pub files: Vec<PathBuf>,
 
-pub fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`tenant-operator render` is not built yet")
+    /// Directory (or file) with the TenantClasses the tenants refer to.
+    #[arg(long, value_name = "DIR", default_value = "policies/classes")]
+    pub classes: PathBuf,
+
+    /// Output format: multi-document YAML or a JSON `v1 List`.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
+    pub output: OutputFormat,
+
+    /// PEM certificate of the regional CA: issue the TLS Secrets here instead of leaving
+    /// them to the controller. Needs `--ca-key`.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// PEM private key of the regional CA. Needs `--ca-cert`.
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+
+    /// Lifetime of certificates issued with `--ca-cert`, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=825))]
+    pub certificate_days: u64,
+
+    /// Include `tls.key` in the printed TLS Secrets. Without it the Secrets carry only the
+    /// certificate and the CA certificate, so output can be shared safely.
+    #[arg(long, requires = "ca_cert")]
+    pub show_private_keys: bool,
+}
+
+/// Runs `render`: exit 0 with the objects on stdout, or 1 with the problems on stderr.
+pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let (documents, syntax_errors) = manifest::load(&args.files)?;
+    let (class_documents, class_syntax_errors) =
+        manifest::load(std::slice::from_ref(&args.classes)).with_context(|| {
+            format!(
+                "reading TenantClasses from {} (set --classes to the directory holding them)",
+                args.classes.display()
+            )
+        })?;
+    // The checks of `tenant-operator validate`: schema, CEL rules, the library's rules.
+    let outcome = Checker::new().check(
+        &documents,
+        &class_documents,
+        &[syntax_errors, class_syntax_errors].concat(),
+    );
+    if outcome.errors() > 0 {
+        let lines: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
+        return Ok(refuse(&lines));
+    }
+    for finding in &outcome.findings {
+        eprintln!("{finding}");
+    }
+    let inputs = Inputs::read(documents, class_documents)?;
+    if inputs.tenants.is_empty() {
+        eprintln!(
+            "error: no TenantService in {}; give manifests with -f",
+            join_paths(&args.files)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let tenants: Vec<TenantService> = inputs.tenants.iter().map(|(t, _)| t.clone()).collect();
+    let classes: Vec<TenantClass> = inputs.classes.values().map(|(c, _)| c.clone()).collect();
+    let rendered = match set::render_set(&tenants, &classes, &Platform::default()) {
+        Ok(rendered) => rendered,
+        Err(SetError::Invalid { problems: found }) => {
+            let (errors, warnings): (Vec<_>, Vec<_>) = found.iter().partition(|p| p.is_error());
+            let mut lines: Vec<String> = errors.iter().map(|p| inputs.locate(p)).collect();
+            lines.extend(warnings.iter().map(|p| inputs.locate(p)));
+            return Ok(refuse(&lines));
+        }
+        Err(error @ SetError::Render { .. }) => return Err(error.into()),
+    };
+    // The warnings were printed with the findings above.
+
+    let mut objects = Vec::new();
+    for tenant in &rendered.tenants {
+        for object in &tenant.desired.objects {
+            objects.push(
+                object
+                    .to_json()
+                    .with_context(|| format!("serialising {} {}", object.kind(), object.name()))?,
+            );
+        }
+    }
+    let requests: Vec<&CertificateRequest> = rendered
+        .tenants
+        .iter()
+        .flat_map(|t: &RenderedTenant| &t.desired.certificates)
+        .collect();
+    match (&args.ca_cert, &args.ca_key) {
+        (Some(cert), Some(key)) => {
+            let ca = load_ca(cert, key)?;
+            let lifetime = Duration::from_secs(args.certificate_days * 24 * 3600);
+            for request in &requests {
+                objects.push(tls_secret(&ca, request, lifetime, args.show_private_keys)?);
+            }
+            if !requests.is_empty() && !args.show_private_keys {
+                eprintln!(
+                    "note: tls.key is left out of the {} TLS Secret(s); add --show-private-keys to include it",
+                    requests.len()
+                );
+            }
+        }
+        _ => {
+            for request in &requests {
+                eprintln!(
+                    "note: Secret {}/{} ({}) is issued by the controller at run time from the regional CA; give --ca-cert and --ca-key to issue it here",
+                    request.namespace,
+                    request.secret_name,
+                    request.dns_names.join(", ")
+                );
+            }
+        }
+    }
+
+    output::sort_objects(&mut objects);
+    let text = match args.output {
+        OutputFormat::Yaml => output::to_yaml(&objects).context("writing YAML")?,
+        OutputFormat::Json => output::to_json_list(&objects).context("writing JSON")?,
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints problems, one per line, and the exit code of a refused input.
+fn refuse(problems: &[String]) -> ExitCode {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+    eprintln!(
+        "error: nothing rendered: fix the problems above (tenant-operator validate lists the same)"
+    );
+    ExitCode::FAILURE
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The typed tenants and classes, each with the document it came from (for `file:line`).
+struct Inputs {
+    tenants: Vec<(TenantService, Document)>,
+    classes: BTreeMap<String, (TenantClass, Document)>,
+}
+
+impl Inputs {
+    /// Converts documents that passed [`Checker::check`]; classes of `-f` replace those of
+    /// `--classes` with the same name, as in the check. Other kinds were reported by the
+    /// check and are skipped.
+    fn read(documents: Vec<Document>, class_documents: Vec<Document>) -> anyhow::Result<Inputs> {
+        let mut inputs = Inputs {
+            tenants: Vec::new(),
+            classes: BTreeMap::new(),
+        };
+        let tagged = class_documents
+            .into_iter()
+            .map(|d| (true, d))
+            .chain(documents.into_iter().map(|d| (false, d)));
+        for (from_classes_dir, document) in tagged {
+            let location = format!("{}:{}", document.file, document.line);
+            match (document.api_version(), document.kind()) {
+                (Some(API_VERSION), Some("TenantService")) if !from_classes_dir => {
+                    let tenant = serde_json::from_value(document.value.clone())
+                        .with_context(|| format!("{location}: reading a TenantService"))?;
+                    inputs.tenants.push((tenant, document));
+                }
+                (Some(API_VERSION), Some("TenantClass")) => {
+                    let class: TenantClass = serde_json::from_value(document.value.clone())
+                        .with_context(|| format!("{location}: reading a TenantClass"))?;
+                    inputs.classes.insert(
+                        class.metadata.name.clone().unwrap_or_default(),
+                        (class, document),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// A validation problem as `file:line: object: path: message`.
+    fn locate(&self, problem: &Problem) -> String {
+        let document = self
+            .tenants
+            .iter()
+            .find(|(t, _)| t.metadata.name.as_deref() == Some(problem.object.as_str()))
+            .map(|(_, d)| d)
+            .or_else(|| self.classes.get(&problem.object).map(|(_, d)| d));
+        match document {
+            Some(d) => format!("{}:{}: {problem}", d.file, d.line_of(&problem.path)),
+            None => problem.to_string(),
+        }
+    }
+}
+
+fn load_ca(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<RegionalCa> {
+    let cert_pem = std::fs::read_to_string(cert)
+        .with_context(|| format!("reading the CA certificate {}", cert.display()))?;
+    let key_pem = std::fs::read_to_string(key)
+        .with_context(|| format!("reading the CA key {}", key.display()))?;
+    RegionalCa::from_pem(&cert_pem, &key_pem, jiff::Timestamp::now()).map_err(|problem| {
+        anyhow::anyhow!(
+            "{} and {} are not a usable CA: {problem}",
+            cert.display(),
+            key.display()
+        )
+    })
+}
+
+/// The TLS Secret of one request, issued now by `ca`; without `tls.key` unless asked.
+fn tls_secret(
+    ca: &RegionalCa,
+    request: &CertificateRequest,
+    lifetime: Duration,
+    show_private_key: bool,
+) -> anyhow::Result<Value> {
+    let issued = ca
+        .issue(&request.dns_names, jiff::Timestamp::now(), lifetime)
+        .with_context(|| {
+            format!(
+                "issuing Secret {}/{}",
+                request.namespace, request.secret_name
+            )
+        })?;
+    let mut secret = pki::tls_secret(
+        &request.namespace,
+        &request.secret_name,
+        &request.labels,
+        issued.cert_pem.as_bytes(),
+        issued.key_pem.as_bytes(),
+        ca,
+    );
+    if !show_private_key && let Some(data) = secret.data.as_mut() {
+        data.remove(pki::TLS_KEY_KEY);
+    }
+    serde_json::to_value(&secret).context("serialising a TLS Secret")
 }

@@ -16,11 +16,16 @@
 //!   RoleBinding ([`access`]);
 //! - a [`CertificateRequest`] for the TLS Secret `<tenant>-tls` when the tenant has
 //!   hostnames ([`tls`]); the controller's `pki` module issues it.
+//!
+//! [`set`] validates and renders many manifests together (the CLI, tests, benchmarks);
+//! [`output`] gives the printed order and formats.
 
 mod access;
 mod namespace;
 mod network;
+pub mod output;
 mod quota;
+pub mod set;
 mod tls;
 
 use std::collections::BTreeMap;
