@@ -552,7 +552,8 @@ fn add_problems(c: &mut Checked<'_>, problems: Vec<Problem>) {
         .map(|p| p.path.as_str())
         .collect();
     c.findings.retain(|f| {
-        let repeated = !f.path.is_empty() && f.message.starts_with("Invalid value")
+        let repeated = !f.path.is_empty()
+            && (f.message.starts_with("Invalid value") || f.message.starts_with("Duplicate value"))
             || f.path.is_empty() && !f.message.starts_with("not valid YAML");
         !(repeated && error_paths.iter().any(|p| related_paths(&f.path, p)))
     });

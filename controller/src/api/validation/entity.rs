@@ -48,7 +48,7 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
         report.error(
             "spec.dataClassification",
             format!(
-                "a {} holds health data, which is at least 'critico'; set dataClassification to \"critico\" or \"strategico\"",
+                "{} is a health body, whose data is at least 'critico'; set dataClassification to \"critico\" or \"strategico\"",
                 entity.entity_type.as_str()
             ),
         );
@@ -253,7 +253,11 @@ mod tests {
         let p = problems_with(json!({"entity": {"province": "XY"}}));
         assert_eq!(paths(&p), ["spec.entity.province", "spec.entity.istatCode"]);
         assert!(p[0].message.contains("\"BA\""));
-        assert!(p[1].message.contains("set province to \"BA\""), "{}", p[1].message);
+        assert!(
+            p[1].message.contains("set province to \"BA\""),
+            "{}",
+            p[1].message
+        );
     }
 
     #[test]
