@@ -74,7 +74,9 @@ pub struct Config {
     pub faults: Faults,
     /// First resourceVersion; `None` = 1000 (Test) or epoch milliseconds (Embedded).
     pub rv_base: Option<u64>,
-    /// Retained watch events (older resourceVersions get 410).
+    /// Retained watch events (older resourceVersions get 410). Larger than
+    /// `watch_queue`, so that a watcher closed for falling behind can resume
+    /// from its last resourceVersion instead of relisting everything.
     pub history: usize,
     /// Per-watch queue length; a watcher that falls this far behind is closed.
     pub watch_queue: usize,
@@ -91,7 +93,7 @@ impl Default for Config {
             mode: Mode::Test,
             faults: Faults::default(),
             rv_base: None,
-            history: 10_000,
+            history: 100_000,
             watch_queue: 16_384,
             bookmark_interval: None,
             version_minor: 34,
