@@ -12,4 +12,5 @@ pub mod manifest;
 pub mod pki;
 pub mod reconcile;
 pub mod render;
+pub mod samples;
 pub mod telemetry;
