@@ -1083,3 +1083,165 @@ fn namespaces_outside_tenancy_are_not_restricted() {
         .in_namespace(gateway);
     assert_eq!(admit(&p, &create), Decision::NotMatched);
 }
+
+// ----- what render produces is what the policies protect -----------------------------
+
+/// A tenant as an entity would submit it (see DESIGN.md), rendered with the default
+/// `standard` class of `policies/classes/`.
+const SAMPLE_TENANT: &str = r#"
+apiVersion: tenancy.innova.puglia.it/v1alpha1
+kind: TenantService
+metadata:
+  name: comune-molfetta
+spec:
+  entity:
+    type: Comune
+    displayName: Comune di Molfetta
+    istatCode: "072029"
+    ipaCode: c_f284
+    province: BA
+  contacts:
+    rtd: rtd@comune.molfetta.ba.it
+  dataClassification: ordinario
+  class: standard
+  environments:
+    - name: prod
+    - name: test
+  tls:
+    hostnames: [servizi.comune.molfetta.ba.it]
+  access:
+    adminGroups: [comune-molfetta-admins]
+    editGroups: [comune-molfetta-deployers]
+    viewerGroups: [comune-molfetta-auditors]
+  deletionPolicy: Retain
+"#;
+
+/// (apiGroup, resource, kind) of a kind the operator creates.
+fn resource_of(kind: &str) -> (&'static str, &'static str, &'static str) {
+    const KINDS: [(&str, &str, &str); 9] = [
+        ("", "namespaces", "Namespace"),
+        ("networking.k8s.io", "networkpolicies", "NetworkPolicy"),
+        ("", "resourcequotas", "ResourceQuota"),
+        ("", "limitranges", "LimitRange"),
+        ("rbac.authorization.k8s.io", "roles", "Role"),
+        ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding"),
+        ("", "serviceaccounts", "ServiceAccount"),
+        ("", "secrets", "Secret"),
+        ("", "configmaps", "ConfigMap"),
+    ];
+    KINDS.into_iter().find(|(_, _, k)| *k == kind).unwrap_or_else(|| {
+        panic!("render produced {kind}, which no admission policy protects: add it to protect-managed-objects.yaml")
+    })
+}
+
+fn rendered_sample() -> (Vec<Value>, Vec<std::collections::BTreeMap<String, String>>) {
+    use tenant_operator::api::{TenantClass, TenantService};
+    use tenant_operator::render::{Platform, RenderContext, render};
+    let tenant: TenantService =
+        serde_saphyr::from_str(SAMPLE_TENANT).expect("sample tenant parses");
+    let class_path = admission_dir().join("../classes/standard.yaml");
+    let class_text = std::fs::read_to_string(&class_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", class_path.display()));
+    let class: TenantClass = serde_saphyr::from_str(&class_text).expect("standard class parses");
+    let platform = Platform::default();
+    let desired = render(
+        &tenant,
+        &class,
+        &RenderContext {
+            platform: &platform,
+            peers: &[],
+        },
+    )
+    .expect("sample renders");
+    let objects = desired
+        .objects
+        .iter()
+        .map(|o| o.to_json().expect("object serialises"))
+        .collect();
+    let secret_labels = desired
+        .certificates
+        .iter()
+        .map(|c| c.labels.clone())
+        .collect();
+    (objects, secret_labels)
+}
+
+#[test]
+fn every_object_render_produces_is_protected_from_tenant_users() {
+    let managed = load("protect-managed-objects.yaml");
+    let namespaces = load("protect-tenant-namespaces.yaml");
+    let (objects, _) = rendered_sample();
+    assert!(
+        objects.len() > 5,
+        "the sample renders namespaces, policies, quotas, bindings"
+    );
+    for object in objects {
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (group, resource, kind_name) = resource_of(&kind);
+        let policy = if kind == "Namespace" {
+            &namespaces
+        } else {
+            &managed
+        };
+        let delete = Request::new("DELETE", group, resource, kind_name).old(object.clone());
+        assert!(
+            matches!(admit(policy, &delete), Decision::Denied(_)),
+            "{kind} {name}: a tenant user's DELETE must be denied by {}",
+            policy.file
+        );
+        let update = Request::new("UPDATE", group, resource, kind_name)
+            .old(object.clone())
+            .object(object.clone())
+            .by(OPERATOR, &["system:serviceaccounts"]);
+        assert_eq!(
+            admit(policy, &update),
+            Decision::NotMatched,
+            "{kind} {name}: the operator applies it"
+        );
+    }
+}
+
+#[test]
+fn the_tls_secrets_the_operator_issues_are_protected() {
+    let managed = load("protect-managed-objects.yaml");
+    let (_, secret_labels) = rendered_sample();
+    assert!(
+        !secret_labels.is_empty(),
+        "the sample has hostnames, so certificates"
+    );
+    for labels in secret_labels {
+        let secret = namespaced("Secret", "v1", "tls", "comune-molfetta-prod", json!(labels));
+        let delete = Request::new("DELETE", "", "secrets", "Secret").old(secret);
+        assert_denied(&managed, &delete, "is managed by tenant-operator");
+    }
+}
+
+#[test]
+fn rendered_namespaces_carry_what_the_exposure_policy_reads() {
+    let exposure = load("restrict-service-exposure.yaml");
+    let (objects, _) = rendered_sample();
+    let rendered_namespaces: Vec<Value> = objects
+        .into_iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .collect();
+    assert_eq!(rendered_namespaces.len(), 2, "prod and test");
+    for ns in rendered_namespaces {
+        let name = ns["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        // The standard class allows neither load balancers nor node ports.
+        let lb = Request::new("CREATE", "", "services", "Service")
+            .object(service(&name, Some("LoadBalancer")))
+            .in_namespace(ns.clone());
+        assert_denied(&exposure, &lb, "type LoadBalancer is not allowed");
+        let cluster_ip = Request::new("CREATE", "", "services", "Service")
+            .object(service(&name, Some("ClusterIP")))
+            .in_namespace(ns);
+        assert_eq!(admit(&exposure, &cluster_ip), Decision::Allowed);
+    }
+}
