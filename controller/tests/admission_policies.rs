@@ -27,6 +27,8 @@ use kube::core::cel::cel::{Context, Program, Value as Cel};
 use serde_json::{Value, json};
 use tenant_operator::labels;
 
+mod sample_tenant;
+
 const OPERATOR: &str = "system:serviceaccount:tenant-operator:tenant-operator";
 const TENANT_USER: &str = "oidc:mario.rossi@comune.bari.it";
 const TENANT_GROUPS: &[&str] = &["comune-bari-admins", "system:authenticated"];
@@ -1086,36 +1088,6 @@ fn namespaces_outside_tenancy_are_not_restricted() {
 
 // ----- what render produces is what the policies protect -----------------------------
 
-/// A tenant as an entity would submit it (see DESIGN.md), rendered with the default
-/// `standard` class of `policies/classes/`.
-const SAMPLE_TENANT: &str = r#"
-apiVersion: tenancy.innova.puglia.it/v1alpha1
-kind: TenantService
-metadata:
-  name: comune-molfetta
-spec:
-  entity:
-    type: Comune
-    displayName: Comune di Molfetta
-    istatCode: "072029"
-    ipaCode: c_f284
-    province: BA
-  contacts:
-    rtd: rtd@comune.molfetta.ba.it
-  dataClassification: ordinario
-  class: standard
-  environments:
-    - name: prod
-    - name: test
-  tls:
-    hostnames: [servizi.comune.molfetta.ba.it]
-  access:
-    adminGroups: [comune-molfetta-admins]
-    editGroups: [comune-molfetta-deployers]
-    viewerGroups: [comune-molfetta-auditors]
-  deletionPolicy: Retain
-"#;
-
 /// (apiGroup, resource, kind) of a kind the operator creates.
 fn resource_of(kind: &str) -> (&'static str, &'static str, &'static str) {
     const KINDS: [(&str, &str, &str); 9] = [
@@ -1134,43 +1106,11 @@ fn resource_of(kind: &str) -> (&'static str, &'static str, &'static str) {
     })
 }
 
-fn rendered_sample() -> (Vec<Value>, Vec<std::collections::BTreeMap<String, String>>) {
-    use tenant_operator::api::{TenantClass, TenantService};
-    use tenant_operator::render::{Platform, RenderContext, render};
-    let tenant: TenantService =
-        serde_saphyr::from_str(SAMPLE_TENANT).expect("sample tenant parses");
-    let class_path = admission_dir().join("../classes/standard.yaml");
-    let class_text = std::fs::read_to_string(&class_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", class_path.display()));
-    let class: TenantClass = serde_saphyr::from_str(&class_text).expect("standard class parses");
-    let platform = Platform::default();
-    let desired = render(
-        &tenant,
-        &class,
-        &RenderContext {
-            platform: &platform,
-            peers: &[],
-        },
-    )
-    .expect("sample renders");
-    let objects = desired
-        .objects
-        .iter()
-        .map(|o| o.to_json().expect("object serialises"))
-        .collect();
-    let secret_labels = desired
-        .certificates
-        .iter()
-        .map(|c| c.labels.clone())
-        .collect();
-    (objects, secret_labels)
-}
-
 #[test]
 fn every_object_render_produces_is_protected_from_tenant_users() {
     let managed = load("protect-managed-objects.yaml");
     let namespaces = load("protect-tenant-namespaces.yaml");
-    let (objects, _) = rendered_sample();
+    let (objects, _) = sample_tenant::rendered();
     assert!(
         objects.len() > 5,
         "the sample renders namespaces, policies, quotas, bindings"
@@ -1208,7 +1148,7 @@ fn every_object_render_produces_is_protected_from_tenant_users() {
 #[test]
 fn the_tls_secrets_the_operator_issues_are_protected() {
     let managed = load("protect-managed-objects.yaml");
-    let (_, secret_labels) = rendered_sample();
+    let (_, secret_labels) = sample_tenant::rendered();
     assert!(
         !secret_labels.is_empty(),
         "the sample has hostnames, so certificates"
@@ -1223,7 +1163,7 @@ fn the_tls_secrets_the_operator_issues_are_protected() {
 #[test]
 fn rendered_namespaces_carry_what_the_exposure_policy_reads() {
     let exposure = load("restrict-service-exposure.yaml");
-    let (objects, _) = rendered_sample();
+    let (objects, _) = sample_tenant::rendered();
     let rendered_namespaces: Vec<Value> = objects
         .into_iter()
         .filter(|o| o["kind"] == "Namespace")

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tenant_operator::reconcile::rbac::REQUIRED_PERMISSIONS;
 
+mod sample_tenant;
+
 /// Resources the operator only touches in its own namespace, so they are granted by the
 /// chart's Role there instead of cluster-wide.
 const OPERATOR_NAMESPACE_ONLY: &[(&str, &str)] = &[("coordination.k8s.io", "leases")];
@@ -334,5 +336,69 @@ fn tenant_roles_are_nested_and_viewers_cannot_read_secrets() {
             .iter()
             .any(|(_, resource, _)| resource.starts_with("pods/exec")),
         "exec into pods is an admin right"
+    );
+}
+
+/// The API server lets the operator create a Role only if it holds every right in it (or
+/// has `escalate` on roles), and a RoleBinding only if it holds the referenced role's rights
+/// (or has `bind` on it). Checked on what render really produces for a sample tenant, so a
+/// render change that needs more rights fails here, not on a cluster.
+#[test]
+fn the_operator_may_create_every_role_and_binding_render_produces() {
+    let role = operator_cluster_role();
+    let cluster = grants(&role.rules);
+    let has = |group: &str, resource: &str, verb: &str| {
+        cluster.contains(&(group.to_string(), resource.to_string(), verb.to_string()))
+    };
+    let rbac = "rbac.authorization.k8s.io";
+    let bindable: Vec<&String> = role
+        .rules
+        .iter()
+        .filter(|r| {
+            r.resources.iter().any(|res| res == "clusterroles")
+                && r.verbs.iter().any(|v| v == "bind")
+        })
+        .flat_map(|r| &r.resource_names)
+        .collect();
+    let (objects, _) = sample_tenant::rendered();
+    let mut rendered_roles = Vec::new();
+    for object in objects.iter().filter(|o| o["kind"] == "Role") {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let rules: Vec<PolicyRule> = serde_json::from_value(object["rules"].clone())
+            .unwrap_or_else(|e| panic!("Role {name}: rules: {e}"));
+        for (group, resource, verb) in grants(&rules) {
+            assert!(
+                has(rbac, "roles", "escalate") || has(&group, &resource, &verb),
+                "render's Role {name} grants {verb} {group}/{resource}, which the operator neither holds nor may escalate to"
+            );
+        }
+        rendered_roles.push(name);
+    }
+    let mut bindings = 0;
+    for binding in objects.iter().filter(|o| o["kind"] == "RoleBinding") {
+        let name = binding["metadata"]["name"].as_str().unwrap_or_default();
+        let target = binding["roleRef"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match binding["roleRef"]["kind"].as_str() {
+            Some("ClusterRole") => assert!(
+                bindable.contains(&&target),
+                "RoleBinding {name} refers to ClusterRole {target}, which the operator may not bind (bindable: {bindable:?})"
+            ),
+            Some("Role") => assert!(
+                rendered_roles.contains(&target),
+                "RoleBinding {name} refers to Role {target}, which render does not produce"
+            ),
+            other => panic!("RoleBinding {name}: roleRef kind {other:?}"),
+        }
+        bindings += 1;
+    }
+    assert!(
+        bindings >= 3,
+        "the sample tenant has admin, edit and view groups"
     );
 }
