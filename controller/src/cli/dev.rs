@@ -1,12 +1,461 @@
-//! `tenant-operator dev` (being built; see the issue that owns it).
+//! `tenant-operator dev`: the whole system on one machine. Starts the in-memory API server,
+//! installs the CRDs (from the Rust types) and the default TenantClasses, applies the sample
+//! tenants (or the manifests of `-f DIR`), runs the controller, reports progress and a
+//! summary, and leaves everything running for `kubectl --kubeconfig PATH get ts`.
+//!
+//! The classes and samples are embedded in the binary, so `dev` works from any directory.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use serde_json::Value;
+use tenant_operator::api::{Phase, TenantClass, TenantService};
+use tenant_operator::labels;
+use tenant_operator::pki::CaSettings;
+use tenant_operator::reconcile::context::Settings;
+use tenant_operator::reconcile::controller::{self, OperatorConfig};
+use tenant_operator::render::Platform;
+use tenant_operator::telemetry::{self, Metrics, Readiness};
 
 use super::GlobalArgs;
+use super::run::{log_format, parse_duration, shutdown_signal};
+
+/// Default TenantClasses (`policies/classes/`), embedded.
+const EMBEDDED_CLASSES: &[(&str, &str)] = &[
+    (
+        "policies/classes/small.yaml",
+        include_str!("../../../policies/classes/small.yaml"),
+    ),
+    (
+        "policies/classes/standard.yaml",
+        include_str!("../../../policies/classes/standard.yaml"),
+    ),
+    (
+        "policies/classes/large.yaml",
+        include_str!("../../../policies/classes/large.yaml"),
+    ),
+    (
+        "policies/classes/sanita.yaml",
+        include_str!("../../../policies/classes/sanita.yaml"),
+    ),
+];
+
+/// Sample tenants (`samples/`), embedded.
+const EMBEDDED_SAMPLES: &[(&str, &str)] = &[
+    (
+        "samples/regione-puglia.yaml",
+        include_str!("../../../samples/regione-puglia.yaml"),
+    ),
+    (
+        "samples/asl-bari.yaml",
+        include_str!("../../../samples/asl-bari.yaml"),
+    ),
+    (
+        "samples/comune-bari.yaml",
+        include_str!("../../../samples/comune-bari.yaml"),
+    ),
+    (
+        "samples/comune-poggiorsini.yaml",
+        include_str!("../../../samples/comune-poggiorsini.yaml"),
+    ),
+];
+
+/// Namespace of the operator in dev mode.
+const DEV_NAMESPACE: &str = "tenant-operator";
+/// Field manager of the manifests `dev` applies (playing the GitOps tool).
+const DEV_MANAGER: &str = "tenant-operator-dev";
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Apply the TenantService and TenantClass manifests of this directory (or file)
+    /// instead of the built-in samples.
+    #[arg(short = 'f', long = "filename")]
+    pub filename: Option<PathBuf>,
 
-pub fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`tenant-operator dev` is not built yet")
+    /// Address of the in-memory API server.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// Where to write the kubeconfig (default: a file in the system temp directory).
+    #[arg(long)]
+    pub kubeconfig_out: Option<PathBuf>,
+
+    /// Address of the admin port (/livez, /readyz, /metrics).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub admin_addr: SocketAddr,
+
+    /// Exit once every tenant is Ready or Failed (for tests and CI); exit code 1 if any failed.
+    #[arg(long)]
+    pub exit_when_ready: bool,
+
+    /// Give up waiting for tenants after this long.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Lifetime of tenant certificates (short values show renewal at work).
+    #[arg(long, default_value = "90d", value_parser = parse_duration)]
+    pub certificate_lifetime: Duration,
+}
+
+pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    // Progress goes to stdout; logs only when something is wrong, unless RUST_LOG says more.
+    telemetry::init_tracing_with(log_format(global), "warn");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(args))
+}
+
+/// A manifest with where it came from, for error messages.
+struct Manifest {
+    source: String,
+    value: Value,
+}
+
+/// Parses every YAML document of `text`.
+fn parse_manifests(source: &str, text: &str) -> anyhow::Result<Vec<Manifest>> {
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(text).with_context(|| format!("{source}: not valid YAML"))?;
+    Ok(documents
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .enumerate()
+        .map(|(i, value)| Manifest {
+            source: format!("{source} (document {})", i + 1),
+            value,
+        })
+        .collect())
+}
+
+/// The manifests of a file or of every `.yaml`/`.yml` file of a directory, sorted by name.
+fn read_manifests(path: &Path) -> anyhow::Result<Vec<Manifest>> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading directory {}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut manifests = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        manifests.extend(parse_manifests(&file.display().to_string(), &text)?);
+    }
+    Ok(manifests)
+}
+
+/// Applies a TenantClass or TenantService manifest.
+async fn apply_manifest(client: &Client, manifest: &Manifest) -> anyhow::Result<()> {
+    let kind = manifest
+        .value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = manifest
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .with_context(|| format!("{}: metadata.name is missing", manifest.source))?;
+    let params = PatchParams::apply(DEV_MANAGER).force();
+    let result = match kind {
+        "TenantClass" => Api::<TenantClass>::all(client.clone())
+            .patch(name, &params, &Patch::Apply(&manifest.value))
+            .await
+            .map(|_| ()),
+        "TenantService" => Api::<TenantService>::all(client.clone())
+            .patch(name, &params, &Patch::Apply(&manifest.value))
+            .await
+            .map(|_| ()),
+        other => bail!(
+            "{}: kind {other:?} is not applied by `dev`; use TenantService or TenantClass manifests",
+            manifest.source
+        ),
+    };
+    result.with_context(|| format!("{}: applying {kind} {name}", manifest.source))
+}
+
+async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [TenantService::crd(), TenantClass::crd()] {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .with_context(|| format!("installing CRD {}", crd.name_any()))?;
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(DEV_NAMESPACE.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .context("creating the operator namespace")?;
+    Ok(())
+}
+
+/// Counts of tenants per phase.
+fn phase_counts(tenants: &[TenantService]) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for tenant in tenants {
+        let phase = tenant
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .map(Phase::as_str)
+            .unwrap_or("Pending");
+        *counts.entry(phase).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Whether every tenant has reached a resting phase for its current generation.
+fn settled(tenants: &[TenantService]) -> bool {
+    tenants.iter().all(|t| {
+        t.status.as_ref().is_some_and(|s| {
+            s.observed_generation == t.metadata.generation
+                && matches!(s.phase, Some(Phase::Ready) | Some(Phase::Failed))
+        })
+    })
+}
+
+async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let server = fake_apiserver::start(fake_apiserver::Config {
+        listen: args.listen,
+        mode: fake_apiserver::Mode::Embedded,
+        ..Default::default()
+    })
+    .await
+    .context("starting the in-memory API server")?;
+    let client = server.client();
+    println!("in-memory API server listening on {}", server.url());
+
+    install_crds(&client).await?;
+    let mut manifests = Vec::new();
+    for (source, text) in EMBEDDED_CLASSES {
+        manifests.extend(parse_manifests(source, text)?);
+    }
+    match &args.filename {
+        Some(path) => manifests.extend(read_manifests(path)?),
+        None => {
+            for (source, text) in EMBEDDED_SAMPLES {
+                manifests.extend(parse_manifests(source, text)?);
+            }
+        }
+    }
+    // Classes before tenants, so that the first reconcile finds them.
+    manifests.sort_by_key(|m| m.value.get("kind").and_then(Value::as_str) != Some("TenantClass"));
+    for manifest in &manifests {
+        apply_manifest(&client, manifest).await?;
+    }
+    let classes = manifests
+        .iter()
+        .filter(|m| m.value.get("kind").and_then(Value::as_str) == Some("TenantClass"))
+        .count();
+    println!(
+        "installed CRDs, {classes} TenantClasses and {} TenantServices",
+        manifests.len() - classes
+    );
+
+    let kubeconfig_path = match &args.kubeconfig_out {
+        Some(path) => path.clone(),
+        None => std::env::temp_dir().join(format!(
+            "tenant-operator-dev-{}.kubeconfig",
+            std::process::id()
+        )),
+    };
+    server
+        .write_kubeconfig(&kubeconfig_path)
+        .with_context(|| format!("writing {}", kubeconfig_path.display()))?;
+
+    let metrics = Arc::new(Metrics::new()?);
+    let readiness = Arc::new(Readiness::default());
+    let admin = telemetry::serve(args.admin_addr, metrics.clone(), readiness.clone()).await?;
+    let mut settings = Settings::new(DEV_NAMESPACE);
+    settings.certificate_lifetime = args.certificate_lifetime;
+    let config = OperatorConfig {
+        settings,
+        platform: Platform::default(),
+        ca_secret: tenant_operator::pki::DEFAULT_CA_SECRET.to_string(),
+        ca_settings: CaSettings::default(),
+        leader_election: None,
+        identity: "dev".to_string(),
+        crd_timeout: Duration::from_secs(30),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(controller::run(
+        client.clone(),
+        config,
+        metrics,
+        readiness,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    println!(
+        "controller started; admin port http://{}/metrics",
+        admin.local_addr
+    );
+
+    // Progress until every tenant is Ready or Failed.
+    let tenants_api: Api<TenantService> = Api::all(client.clone());
+    let mut last = String::new();
+    let tenants = loop {
+        let tenants = tenants_api.list(&ListParams::default()).await?.items;
+        let counts = phase_counts(&tenants);
+        let line = counts
+            .iter()
+            .map(|(phase, n)| format!("{n} {phase}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if line != last {
+            println!(
+                "[{:>5.1}s] {} tenants: {line}",
+                started.elapsed().as_secs_f64(),
+                tenants.len()
+            );
+            last = line;
+        }
+        if settled(&tenants) {
+            break tenants;
+        }
+        if started.elapsed() > args.timeout {
+            bail!("tenants not settled after {:?}: {last}", args.timeout);
+        }
+        if operator.is_finished() {
+            break tenants;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if operator.is_finished() {
+        let result = operator.await.context("controller task")?;
+        result.context("the controller stopped")?;
+        bail!("the controller stopped unexpectedly");
+    }
+    print_summary(&client, &tenants).await?;
+    println!(
+        "\nexplore it while this runs:\n  kubectl --kubeconfig {} get ts\n  kubectl --kubeconfig {} get ns,networkpolicies,resourcequotas -A",
+        kubeconfig_path.display(),
+        kubeconfig_path.display()
+    );
+    let failed = tenants
+        .iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.phase) == Some(Phase::Failed))
+        .count();
+    if !args.exit_when_ready {
+        println!("press Ctrl-C to stop");
+        shutdown_signal().await;
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(10), operator).await {
+        Ok(Ok(result)) => result.context("the controller stopped")?,
+        Ok(Err(join)) => bail!("controller task failed: {join}"),
+        Err(_) => bail!("the controller did not stop within 10 s"),
+    }
+    server.shutdown().await;
+    let _ = std::fs::remove_file(&kubeconfig_path);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One line per tenant: phase, namespaces, what it got.
+async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Result<()> {
+    let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
+    let per_tenant = |labels_list: Vec<BTreeMap<String, String>>| {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for l in labels_list {
+            if let Some(tenant) = l.get(labels::TENANT) {
+                *counts.entry(tenant.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    };
+    let params = ListParams::default().labels(&selector);
+    let policies = per_tenant(
+        Api::<NetworkPolicy>::all(client.clone())
+            .list(&params)
+            .await?
+            .items
+            .into_iter()
+            .map(|p| p.metadata.labels.unwrap_or_default())
+            .collect(),
+    );
+    let bindings = per_tenant(
+        Api::<RoleBinding>::all(client.clone())
+            .list(&params)
+            .await?
+            .items
+            .into_iter()
+            .map(|p| p.metadata.labels.unwrap_or_default())
+            .collect(),
+    );
+    println!(
+        "\n{:<32} {:<8} {:<40} {:>8} {:>8} {:>6}",
+        "TENANT", "PHASE", "NAMESPACES", "NETPOLS", "BINDINGS", "CERTS"
+    );
+    for tenant in tenants {
+        let name = tenant.name_any();
+        let status = tenant.status.clone().unwrap_or_default();
+        println!(
+            "{:<32} {:<8} {:<40} {:>8} {:>8} {:>6}",
+            name,
+            status.phase.map(Phase::as_str).unwrap_or("Pending"),
+            status.namespaces.join(","),
+            policies.get(&name).copied().unwrap_or(0),
+            bindings.get(&name).copied().unwrap_or(0),
+            status.certificates.len(),
+        );
+        if status.phase == Some(Phase::Failed)
+            && let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
+        {
+            println!("    {}: {}", ready.reason, ready.message);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_manifests_parse() {
+        for (source, text) in EMBEDDED_CLASSES.iter().chain(EMBEDDED_SAMPLES) {
+            let manifests = parse_manifests(source, text).unwrap();
+            assert!(!manifests.is_empty(), "{source}");
+            for manifest in manifests {
+                assert!(
+                    matches!(
+                        manifest.value.get("kind").and_then(Value::as_str),
+                        Some("TenantClass" | "TenantService")
+                    ),
+                    "{}",
+                    manifest.source
+                );
+            }
+        }
+    }
 }

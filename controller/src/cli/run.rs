@@ -1,12 +1,197 @@
-//! `tenant-operator run` (being built; see the issue that owns it).
+//! `tenant-operator run`: the controller against a cluster.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::GlobalArgs;
+use anyhow::Context as _;
+use tenant_operator::pki::{CaSettings, DEFAULT_CA_SECRET};
+use tenant_operator::reconcile::context::Settings;
+use tenant_operator::reconcile::controller::{self, OperatorConfig};
+use tenant_operator::reconcile::leader::LeaseConfig;
+use tenant_operator::render::Platform;
+use tenant_operator::telemetry::{self, Metrics, Readiness};
+
+use super::{GlobalArgs, LogFormat};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Kubeconfig file; without it, the in-cluster configuration (or $KUBECONFIG, or
+    /// ~/.kube/config) is used.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
 
-pub fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`tenant-operator run` is not built yet")
+    /// Namespace the operator runs in: holds the CA Secret, the leader Lease and the CA bundle.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "tenant-operator")]
+    pub namespace: String,
+
+    /// Address of the admin port serving /livez, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+
+    /// Elect a leader with a Lease so that several replicas can run; only the leader writes.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+
+    /// Identity of this replica in the Lease and in Events (default: $POD_NAME, else host-pid).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// Name of the CA Secret in the operator namespace (created on first start if absent).
+    #[arg(long, default_value = DEFAULT_CA_SECRET)]
+    pub ca_secret: String,
+
+    /// Lifetime of tenant certificates (renewed at two thirds), e.g. `90d`, `12h`, `30s`.
+    #[arg(long, default_value = "90d", value_parser = parse_duration)]
+    pub certificate_lifetime: Duration,
+
+    /// Lifetime of a CA generated on first start.
+    #[arg(long, default_value = "3650d", value_parser = parse_duration)]
+    pub ca_lifetime: Duration,
+
+    /// How often a Ready tenant is re-checked (no API request when nothing changed).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// Tenants reconciled in parallel.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: u16,
+
+    /// Lease duration for leader election.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+}
+
+/// Parses `90d`, `12h`, `30m`, `45s`, `250ms` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; use e.g. 90d, 12h, 30m, 45s or 250ms"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => return Ok(Duration::from_millis(number)),
+        "m" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}; use d, h, m, s or ms"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+/// This replica's default identity.
+pub fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "tenant-operator".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = futures::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+pub fn log_format(global: &GlobalArgs) -> telemetry::LogFormat {
+    match global.log_format {
+        LogFormat::Text => telemetry::LogFormat::Text,
+        LogFormat::Json => telemetry::LogFormat::Json,
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    telemetry::init_tracing(log_format(global));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer().await.context(
+            "no cluster configuration: run in a cluster, set KUBECONFIG or pass --kubeconfig",
+        )?,
+    };
+    let client = kube::Client::try_from(config).context("creating the Kubernetes client")?;
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let readiness = Arc::new(Readiness::default());
+    let admin = telemetry::serve(args.admin_addr, metrics.clone(), readiness.clone()).await?;
+    tracing::info!(addr = %admin.local_addr, "admin port serving /livez /readyz /metrics");
+
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let mut settings = Settings::new(&args.namespace);
+    settings.certificate_lifetime = args.certificate_lifetime;
+    settings.resync_interval = args.resync_interval;
+    settings.concurrency = args.concurrency;
+    let leader_election = args.leader_election.then(|| {
+        let mut lease = LeaseConfig::new(&args.namespace, &identity);
+        lease.lease_duration = args.lease_duration;
+        lease.renew_interval = args.lease_duration / 3;
+        lease
+    });
+    let operator = OperatorConfig {
+        settings,
+        platform: Platform::default(),
+        ca_secret: args.ca_secret.clone(),
+        ca_settings: CaSettings {
+            lifetime: args.ca_lifetime,
+            ..CaSettings::default()
+        },
+        leader_election,
+        identity,
+        crd_timeout: Duration::from_secs(300),
+    };
+    controller::run(client, operator, metrics, readiness, shutdown_signal())
+        .await
+        .context("the controller stopped")?;
+    tracing::info!("shut down");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("d").is_err());
+    }
 }

@@ -131,7 +131,7 @@ pub async fn ensure(
                     .issue(&request.dns_names, now, lifetime)
                     .map_err(|source| Error::Certificate {
                         secret: key.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 ctx.metrics
                     .certificates_issued

@@ -74,7 +74,7 @@ pub struct Context {
     /// Live managed objects.
     pub inventory: Arc<Inventory>,
     /// What the operator applied.
-    pub ledger: Ledger,
+    pub ledger: Arc<Ledger>,
     /// Tenant relationships.
     pub peers: Arc<PeerIndex>,
     /// All TenantServices (the controller's cache).

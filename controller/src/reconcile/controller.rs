@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{
     ConfigMap, LimitRange, Namespace, ResourceQuota, Secret, ServiceAccount,
 };
@@ -99,6 +99,7 @@ fn child_stream<K>(
     client: &Client,
     kind: ManagedKind,
     inventory: Arc<Inventory>,
+    ledger: Arc<Ledger>,
 ) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -124,6 +125,9 @@ where
             }
         })
         .touched_objects()
+        // The operator's own writes coming back need no reconcile (deletions always do:
+        // their resourceVersion is new).
+        .try_filter(move |object| std::future::ready(!ledger.is_own_write(kind, object)))
 }
 
 /// Maps a child object to its tenant by the tenant label.
@@ -138,6 +142,7 @@ fn to_tenant<K: Resource>(object: PartialObjectMeta<K>) -> Option<ObjectRef<Tena
 fn quota_stream(
     client: &Client,
     inventory: Arc<Inventory>,
+    ledger: Arc<Ledger>,
     metrics: Arc<Metrics>,
 ) -> impl Stream<Item = Result<ResourceQuota, watcher::Error>> + Send + 'static {
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
@@ -168,6 +173,9 @@ fn quota_stream(
             metrics.set_quota(tenant, environment, &hard, &status.used.unwrap_or_default());
         })
         .touched_objects()
+        .try_filter(move |quota| {
+            std::future::ready(!ledger.is_own_write(ManagedKind::ResourceQuota, quota))
+        })
 }
 
 /// Waits until a CRD is established.
@@ -290,6 +298,7 @@ pub async fn run(
     .reflect(class_writer)
     .touched_objects();
 
+    let ledger = Arc::new(Ledger::default());
     let ctx = Arc::new(Context {
         client: client.clone(),
         metrics: metrics.clone(),
@@ -297,7 +306,7 @@ pub async fn run(
         platform: config.platform,
         ca,
         inventory: inventory.clone(),
-        ledger: Ledger::default(),
+        ledger: ledger.clone(),
         peers,
         tenants: tenant_reader.clone(),
         classes: class_reader.clone(),
@@ -323,15 +332,25 @@ pub async fn run(
         })
         .reconcile_on(tokio_stream_from(peer_rx))
         .watches_stream(
-            child_stream::<Namespace>(&client, ManagedKind::Namespace, inventory.clone()),
+            child_stream::<Namespace>(
+                &client,
+                ManagedKind::Namespace,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<NetworkPolicy>(&client, ManagedKind::NetworkPolicy, inventory.clone()),
+            child_stream::<NetworkPolicy>(
+                &client,
+                ManagedKind::NetworkPolicy,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .watches_stream(
-            quota_stream(&client, inventory.clone(), metrics.clone()),
+            quota_stream(&client, inventory.clone(), ledger.clone(), metrics.clone()),
             |quota: ResourceQuota| {
                 quota
                     .labels()
@@ -340,27 +359,57 @@ pub async fn run(
             },
         )
         .watches_stream(
-            child_stream::<LimitRange>(&client, ManagedKind::LimitRange, inventory.clone()),
+            child_stream::<LimitRange>(
+                &client,
+                ManagedKind::LimitRange,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<Role>(&client, ManagedKind::Role, inventory.clone()),
+            child_stream::<Role>(
+                &client,
+                ManagedKind::Role,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<RoleBinding>(&client, ManagedKind::RoleBinding, inventory.clone()),
+            child_stream::<RoleBinding>(
+                &client,
+                ManagedKind::RoleBinding,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<ServiceAccount>(&client, ManagedKind::ServiceAccount, inventory.clone()),
+            child_stream::<ServiceAccount>(
+                &client,
+                ManagedKind::ServiceAccount,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<Secret>(&client, ManagedKind::Secret, inventory.clone()),
+            child_stream::<Secret>(
+                &client,
+                ManagedKind::Secret,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<ConfigMap>(&client, ManagedKind::ConfigMap, inventory.clone()),
+            child_stream::<ConfigMap>(
+                &client,
+                ManagedKind::ConfigMap,
+                inventory.clone(),
+                ledger.clone(),
+            ),
             to_tenant,
         )
         .graceful_shutdown_on(shutdown.clone())

@@ -33,7 +33,7 @@ pub enum Error {
         secret: ObjectKey,
         /// What went wrong.
         #[source]
-        source: PkiError,
+        source: Box<PkiError>,
     },
     /// Reading a live object failed.
     #[error("reading {object}: {source}")]
@@ -136,7 +136,7 @@ impl Error {
         match self {
             Error::Render { .. } | Error::UnmanagedKind { .. } | Error::Serialize { .. } => true,
             Error::Certificate { source, .. } => matches!(
-                source,
+                source.as_ref(),
                 PkiError::InvalidDnsName { .. } | PkiError::NoDnsNames
             ),
             Error::Apply { source, .. } => {

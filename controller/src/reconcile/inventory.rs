@@ -261,6 +261,17 @@ impl Ledger {
             .insert(key, applied);
     }
 
+    /// Whether `object` (of `kind`) is exactly what this operator last wrote: its own
+    /// write coming back through the watch, which needs no reconcile.
+    pub fn is_own_write<K: Resource>(&self, kind: ManagedKind, object: &K) -> bool {
+        let (key, live) = describe(kind, object);
+        self.applied
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .is_some_and(|a| a.resource_version == live.resource_version)
+    }
+
     /// Forgets `key` (deleted or detached).
     pub fn forget(&self, key: &ObjectKey) {
         self.applied

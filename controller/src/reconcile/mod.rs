@@ -9,12 +9,17 @@
 //! [`status`] (pure status building), [`peers`] (tenant relationships), [`leader`]
 //! (Lease-based leader election), [`rbac`] (the permissions table), [`error`].
 
+pub mod apply;
+pub mod certificates;
 pub mod compare;
+pub mod context;
+pub mod controller;
 pub mod error;
 pub mod inventory;
 pub mod kinds;
 pub mod leader;
 pub mod peers;
+pub mod pipeline;
 pub mod rbac;
 pub mod status;
 

@@ -1,0 +1,409 @@
+//! Controller benchmark: provisions N tenants from a cold start and prints seconds to all
+//! Ready, mutating requests per tenant, writes during a full resync after Ready (must be
+//! 0), and peak RSS.
+//!
+//! The operator is the real `tenant-operator run` binary and the API server the real
+//! `fake-apiserver` binary, each in its own process, so that the RSS figure is the
+//! operator's alone. Build them first (same profile as this binary):
+//!
+//! ```sh
+//! cargo build --release -p tenant-operator -p fake-apiserver -p tenant-operator-tests
+//! target/release/provision-bench --dataset puglia     # 257 Comuni of Puglia
+//! target/release/provision-bench --dataset italia     # 7,896 Comuni of Italy
+//! ```
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use serde_json::{Value, json};
+use tenant_operator::api::{TenantClass, TenantService};
+
+#[derive(Parser, Debug)]
+#[command(about = "Provision N tenants from cold start and report figures")]
+struct Args {
+    /// Which tenants: `puglia` (257 Comuni) or `italia` (7,896 Comuni).
+    #[arg(long, default_value = "puglia")]
+    dataset: String,
+    /// Use only the first N tenants of the dataset.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Tenants the operator reconciles in parallel.
+    #[arg(long, default_value_t = 32)]
+    concurrency: u16,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+}
+
+/// A process's `VmHWM` (peak RSS) or `VmRSS` from /proc, in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A binary built next to this one.
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.parent().context("binary without directory")?.join(name);
+    if !path.exists() {
+        bail!(
+            "{} not found; build it first: cargo build [--release] -p tenant-operator -p fake-apiserver -p tenant-operator-tests",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A free loopback port.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A minimal HTTP/1.1 GET; returns the body.
+async fn http_get(authority: &str, path: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(authority).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        // Concatenate the chunks.
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if size == 0 || after.len() < size {
+                break;
+            }
+            out.push_str(&after[..size]);
+            rest = after[size..].trim_start_matches("\r\n");
+        }
+        Ok(out)
+    } else {
+        Ok(body.to_string())
+    }
+}
+
+/// Mutating requests the API server has answered so far.
+async fn mutating(server: &str) -> anyhow::Result<u64> {
+    let counts: Value = serde_json::from_str(&http_get(server, "/debug/requests").await?)?;
+    counts["mutating"]
+        .as_u64()
+        .context("no mutating count in /debug/requests")
+}
+
+/// A sample value of the operator's /metrics.
+async fn metric(admin: &str, series: &str) -> f64 {
+    let Ok(text) = http_get(admin, "/metrics").await else {
+        return 0.0;
+    };
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Starts the API server; returns it, its address and a client.
+async fn start_server(dir: &Path) -> anyhow::Result<(Process, String, Client, PathBuf)> {
+    let kubeconfig = dir.join("kubeconfig");
+    let port = free_port()?;
+    let child = Command::new(sibling("fake-apiserver")?)
+        .args([
+            "--mode",
+            "embedded",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--kubeconfig-out",
+        ])
+        .arg(&kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting fake-apiserver")?;
+    let process = Process(child);
+    let authority = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(&authority, "/version").await.is_err() || !kubeconfig.exists() {
+        if Instant::now() > deadline {
+            bail!("fake-apiserver did not come up on {authority}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let config = kube::config::Kubeconfig::read_from(&kubeconfig)?;
+    let client =
+        Client::try_from(kube::Config::from_custom_kubeconfig(config, &Default::default()).await?)?;
+    Ok((process, authority, client, kubeconfig))
+}
+
+/// The dataset's tenants and the classes they use.
+fn dataset(name: &str) -> anyhow::Result<Vec<Value>> {
+    match name {
+        "puglia" => Ok(tenant_operator_tests::comune_tenants(include_str!(
+            "../../../controller/data/puglia-comuni.csv"
+        ))),
+        "italia" => Ok(tenant_operator_tests::comune_tenants(include_str!(
+            "../../../controller/data/italia-comuni.csv"
+        ))),
+        other => bail!("unknown dataset {other:?}; use puglia or italia"),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
+    let mut tenants = dataset(&args.dataset)?;
+    if let Some(limit) = args.limit {
+        tenants.truncate(limit);
+    }
+    let n = tenants.len();
+    let dir = std::env::temp_dir().join(format!("provision-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (server, server_addr, client, kubeconfig) = start_server(&dir).await?;
+
+    // The cluster as an operator finds it: CRDs, its namespace, the classes, the tenants.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [TenantService::crd(), TenantClass::crd()] {
+        crds.create(&PostParams::default(), &crd).await?;
+    }
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "tenant-operator"}}))?,
+        )
+        .await?;
+    let classes = tenant_operator_tests::default_classes();
+    for class in &classes {
+        let name = class["metadata"]["name"].as_str().unwrap_or_default();
+        Api::<TenantClass>::all(client.clone())
+            .patch(
+                name,
+                &PatchParams::apply("bench").force(),
+                &Patch::Apply(class),
+            )
+            .await?;
+    }
+    let tenants_api: Api<TenantService> = Api::all(client.clone());
+    let load_started = Instant::now();
+    futures::stream::iter(tenants.iter())
+        .map(|m| {
+            let api = tenants_api.clone();
+            async move {
+                let name = m["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                api.patch(
+                    &name,
+                    &PatchParams::apply("bench").force(),
+                    &Patch::Apply(m),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(tenants);
+    println!(
+        "loaded {n} TenantServices in {:.1}s",
+        load_started.elapsed().as_secs_f64()
+    );
+
+    // Cold start of the operator.
+    let before = mutating(&server_addr).await?;
+    let admin = format!("127.0.0.1:{}", free_port()?);
+    let started = Instant::now();
+    let operator = Process(
+        Command::new(sibling("tenant-operator")?)
+            .args([
+                "run",
+                "--namespace",
+                "tenant-operator",
+                "--leader-election=false",
+                "--log-format",
+                "json",
+            ])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "--admin-addr",
+                &admin,
+                "--concurrency",
+                &args.concurrency.to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(
+                dir.join("operator.log"),
+            )?))
+            .spawn()
+            .context("starting tenant-operator run")?,
+    );
+    let operator_pid = operator.0.id();
+    let mut last_report = Instant::now();
+    let ready_after = loop {
+        let ready = metric(&admin, "tenant_operator_tenants{phase=\"Ready\"}").await as usize;
+        if ready == n {
+            break started.elapsed();
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            println!(
+                "  {:>6.1}s: {ready}/{n} Ready, operator RSS {} MiB",
+                started.elapsed().as_secs_f64(),
+                proc_status_kib(operator_pid, "VmRSS:").unwrap_or(0) / 1024
+            );
+            last_report = Instant::now();
+        }
+        if started.elapsed() > Duration::from_secs(args.timeout) {
+            bail!(
+                "only {ready}/{n} tenants Ready after {:?}; see {}",
+                started.elapsed(),
+                dir.join("operator.log").display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let provisioning_writes = mutating(&server_addr).await? - before;
+    // The API agrees with the operator's gauge.
+    let listed = tenants_api.list(&ListParams::default()).await?;
+    let ready_in_api = listed.items.iter().filter(|t| is_ready(t)).count();
+    drop(listed);
+    if ready_in_api != n {
+        bail!("the operator counts {n} Ready tenants but the API shows {ready_in_api}");
+    }
+
+    // Full resync after Ready: touching every class triggers every tenant.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for class in &classes {
+        let name = class["metadata"]["name"].as_str().unwrap_or_default();
+        Api::<TenantClass>::all(client.clone())
+            .patch(
+                name,
+                &PatchParams::apply("bench-touch"),
+                &Patch::Apply(json!({
+                    "apiVersion": "tenancy.innova.puglia.it/v1alpha1", "kind": "TenantClass",
+                    "metadata": {"name": name, "labels": {"bench-resync": "1"}}
+                })),
+            )
+            .await?;
+    }
+    let resync_before = mutating(&server_addr).await?;
+    let reconciles_before = metric(&admin, "tenant_operator_reconciles_total").await;
+    let resync_started = Instant::now();
+    while metric(&admin, "tenant_operator_reconciles_total").await - reconciles_before < n as f64
+        && resync_started.elapsed() < Duration::from_secs(args.timeout)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let resync_seconds = resync_started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let resync_writes = mutating(&server_addr).await? - resync_before;
+    let resync_reconciles =
+        metric(&admin, "tenant_operator_reconciles_total").await - reconciles_before;
+
+    let operator_rss = proc_status_kib(operator_pid, "VmHWM:").unwrap_or(0);
+    let server_rss = proc_status_kib(server.0.id(), "VmHWM:").unwrap_or(0);
+    let operator_cpu = cpu_seconds(operator_pid).unwrap_or(0.0);
+    let server_cpu = cpu_seconds(server.0.id()).unwrap_or(0.0);
+    let reconcile_seconds = metric(&admin, "tenant_operator_reconcile_duration_seconds_sum").await;
+    let reconcile_count = metric(&admin, "tenant_operator_reconcile_duration_seconds_count").await;
+    drop(operator);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!(
+        "dataset:                          {} ({n} tenants)",
+        args.dataset
+    );
+    println!(
+        "seconds to all Ready:             {:.1}",
+        ready_after.as_secs_f64()
+    );
+    println!(
+        "mutating requests (provisioning): {provisioning_writes} ({:.1} per tenant)",
+        provisioning_writes as f64 / n as f64
+    );
+    println!(
+        "full resync after Ready:          {resync_reconciles} reconciles in {resync_seconds:.1}s, {resync_writes} mutating requests"
+    );
+    println!(
+        "peak RSS, operator process:       {:.0} MiB",
+        operator_rss as f64 / 1024.0
+    );
+    println!(
+        "peak RSS, API server process:     {:.0} MiB",
+        server_rss as f64 / 1024.0
+    );
+    println!("CPU seconds: operator {operator_cpu:.1}, API server {server_cpu:.1}");
+    println!(
+        "reconciles: {reconcile_count} (mean {:.1} ms)",
+        1000.0 * reconcile_seconds / reconcile_count.max(1.0)
+    );
+    if resync_writes != 0 {
+        bail!("a full resync after Ready made {resync_writes} mutating requests (must be 0)");
+    }
+    Ok(())
+}
+
+fn is_ready(tenant: &TenantService) -> bool {
+    tenant.status.as_ref().is_some_and(|s| {
+        s.observed_generation == tenant.metadata.generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}

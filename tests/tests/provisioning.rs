@@ -1,0 +1,253 @@
+//! Create, steady state, update and drift: what a datacenter operator would check with
+//! `kubectl` after applying a TenantService.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_provisions_every_child_and_reports_ready_with_events() {
+    let h = Harness::new().await;
+    let operator = h.start_operator(test_config());
+    h.apply(&tenant_fixture("comune-molfetta")).await;
+    let tenant = h.wait_ready("comune-molfetta").await;
+
+    // Status: phase, every concern True with a reason, namespaces, environments, certificates.
+    let status = tenant.status.clone().expect("status");
+    assert_eq!(status.phase.map(|p| p.as_str()), Some("Ready"));
+    assert_eq!(status.environments.as_deref(), Some("prod,test"));
+    assert_eq!(
+        status.namespaces,
+        vec![
+            "comune-molfetta-prod".to_string(),
+            "comune-molfetta-test".to_string()
+        ]
+    );
+    for concern in [
+        "Ready",
+        "Namespaces",
+        "Network",
+        "Quota",
+        "Access",
+        "Certificates",
+        "Monitoring",
+    ] {
+        let c = condition(&tenant, concern).unwrap_or_else(|| panic!("condition {concern}"));
+        assert_eq!(c.status, "True", "{concern}: {} {}", c.reason, c.message);
+        assert!(!c.reason.is_empty() && !c.message.is_empty(), "{concern}");
+        assert_eq!(c.observed_generation, tenant.metadata.generation);
+    }
+    assert_eq!(status.certificates.len(), 2, "{:?}", status.certificates);
+    assert!(
+        status
+            .certificates
+            .iter()
+            .all(|c| !c.serial.is_empty() && !c.not_after.is_empty())
+    );
+
+    // Children: namespaces with the tenant labels, and in each namespace network policies,
+    // a quota, RBAC for the tenant's groups, the TLS Secret and the CA bundle.
+    let namespaces = h.children("v1", "Namespace", "comune-molfetta").await;
+    assert_eq!(namespaces.len(), 2);
+    for ns in &namespaces {
+        let labels = labels_of(ns);
+        assert_eq!(
+            labels
+                .get("app.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("tenant-operator")
+        );
+        assert!(labels.contains_key("tenancy.innova.puglia.it/environment"));
+        assert!(
+            ns["metadata"].get("ownerReferences").is_none(),
+            "namespaces carry no ownerReferences"
+        );
+    }
+    for (api_version, kind) in [
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("v1", "ResourceQuota"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+    ] {
+        let children = h.children(api_version, kind, "comune-molfetta").await;
+        for env in ["prod", "test"] {
+            let ns = format!("comune-molfetta-{env}");
+            assert!(
+                children
+                    .iter()
+                    .any(|c| c["metadata"]["namespace"] == ns.as_str()),
+                "no {kind} in {ns}"
+            );
+        }
+    }
+    let bindings = h
+        .children(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            "comune-molfetta",
+        )
+        .await;
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b.to_string().contains("comune-molfetta-admins")),
+        "admin group bound"
+    );
+    let secrets = h.children("v1", "Secret", "comune-molfetta").await;
+    assert!(secrets.iter().all(|s| s["type"] == "kubernetes.io/tls"));
+    assert!(secrets.iter().all(|s| s["data"].get("ca.crt").is_some()));
+
+    // Events on the TenantService.
+    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    let list = events.list(&ListParams::default()).await.expect("events");
+    let reasons: Vec<String> = list
+        .items
+        .iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("comune-molfetta"))
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r == "Provisioned"),
+        "Provisioned missing in {reasons:?}"
+    );
+    let provisioned = list
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Provisioned"))
+        .and_then(|e| e.note.clone())
+        .unwrap_or_default();
+    assert!(provisioned.contains("issued certificate"), "{provisioned}");
+    // Nothing is rewritten after creation: no Updated or DriftCorrected Event.
+    assert!(
+        !reasons
+            .iter()
+            .any(|r| r == "Updated" || r == "DriftCorrected"),
+        "{:?}",
+        list.items
+            .iter()
+            .map(|e| (e.reason.clone(), e.note.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        operator.metric("tenant_operator_tenants{phase=\"Ready\"}"),
+        Some(1.0)
+    );
+    operator.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_state_resync_makes_zero_mutating_requests() {
+    let h = Harness::new().await;
+    let mut config = test_config();
+    // Periodic re-check every second: several full resyncs during the observation window.
+    config.settings.resync_interval = Duration::from_secs(1);
+    let operator = h.start_operator(config);
+    for name in ["comune-bari", "comune-lecce", "comune-foggia"] {
+        h.apply(&tenant_fixture(name)).await;
+    }
+    for name in ["comune-bari", "comune-lecce", "comune-foggia"] {
+        h.wait_ready(name).await;
+    }
+    // Let the watch events of the operator's own writes settle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Forced resync of every tenant: a change of their class triggers all of them.
+    touch_class(&h, "standard").await;
+    h.server.reset_request_counts();
+    let reconciles_before = operator
+        .metric("tenant_operator_reconciles_total")
+        .unwrap_or(0.0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reconciles = operator
+        .metric("tenant_operator_reconciles_total")
+        .unwrap_or(0.0)
+        - reconciles_before;
+    assert!(
+        reconciles >= 3.0,
+        "expected resyncs, saw {reconciles} reconciles"
+    );
+    assert_eq!(
+        h.writes(),
+        0,
+        "mutating requests during steady state: {:?}",
+        h.server.request_counts().counts
+    );
+    operator.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_on_a_network_policy_or_role_binding_is_reverted_and_counted() {
+    let h = Harness::new().await;
+    let operator = h.start_operator(test_config());
+    h.apply(&tenant_fixture("comune-trani")).await;
+    h.wait_ready("comune-trani").await;
+
+    let policies = h
+        .children("networking.k8s.io/v1", "NetworkPolicy", "comune-trani")
+        .await;
+    let original = policies.first().expect("a network policy").clone();
+    let ns = original["metadata"]["namespace"]
+        .as_str()
+        .expect("ns")
+        .to_string();
+    let name = name_of(&original);
+    // A hand edit: open the policy to everything.
+    let api = dynamic_api(&h.client, &original);
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"spec": {"podSelector": {"matchLabels": {"hacked": "true"}}, "ingress": [{}]}}),
+        ),
+    )
+    .await
+    .expect("hand edit");
+    h.eventually(Duration::from_secs(10), "NetworkPolicy restored", || {
+        let api = api.clone();
+        let name = name.clone();
+        let original = original["spec"].clone();
+        async move {
+            let live = api.get(&name).await.expect("get policy");
+            serde_json::to_value(&live).expect("json")["spec"] == original
+        }
+    })
+    .await;
+
+    let bindings = h
+        .children(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            "comune-trani",
+        )
+        .await;
+    let binding = bindings.first().expect("a role binding").clone();
+    let binding_api = dynamic_api(&h.client, &binding);
+    let binding_name = name_of(&binding);
+    binding_api
+        .delete(&binding_name, &DeleteParams::default())
+        .await
+        .expect("delete binding");
+    h.eventually(Duration::from_secs(10), "RoleBinding restored", || {
+        let api = binding_api.clone();
+        let name = binding_name.clone();
+        async move { api.get_opt(&name).await.expect("get binding").is_some() }
+    })
+    .await;
+    let drift = |kind: &str| {
+        operator
+            .metric(&format!(
+                "tenant_operator_drift_corrections_total{{kind=\"{kind}\"}}"
+            ))
+            .unwrap_or(0.0)
+    };
+    assert!(drift("NetworkPolicy") >= 1.0, "NetworkPolicy drift counted");
+    assert!(drift("RoleBinding") >= 1.0, "RoleBinding drift counted");
+    assert!(ns.starts_with("comune-trani-"));
+    operator.stop().await.expect("clean stop");
+}
