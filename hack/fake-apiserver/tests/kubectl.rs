@@ -58,7 +58,12 @@ struct Out {
 
 impl Kubectl {
     fn cmd(&self, args: &[&str]) -> Command {
-        let cache = scratch_dir("kubectl-cache");
+        // A fresh cache per command, so that discovery is exercised every time.
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static RUN: AtomicU32 = AtomicU32::new(0);
+        let cache = self
+            .dir
+            .join(format!("cache-{}", RUN.fetch_add(1, Ordering::Relaxed)));
         let mut c = Command::new(&self.bin);
         c.arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .arg(format!("--cache-dir={}", cache.display()))
@@ -343,6 +348,9 @@ async fn suite(bin: &Path) {
         s.unsupported_requests()
     );
     s.shutdown().await;
+    if let Err(e) = std::fs::remove_dir_all(&k.dir) {
+        eprintln!("could not remove {}: {e}", k.dir.display());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
