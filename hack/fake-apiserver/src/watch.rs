@@ -159,6 +159,8 @@ pub fn start(
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
+        // 0 means "no timeout given", as on the apiserver.
+        .filter(|t| *t > 0)
         .map(Duration::from_secs)
         .unwrap_or(MAX_WATCH);
     let faults = server.faults();
