@@ -124,13 +124,13 @@ fn wrong_values_fail_before_anything_is_installed() {
 fn leader_election_is_on_exactly_when_there_is_more_than_one_replica() {
     let Some(helm) = helm() else { return };
     let single = template(&helm, "tenant-operator", &["replicas=1"]).expect("renders");
-    assert!(!single.contains("--leader-election"));
+    assert!(single.contains("- --leader-election=false"));
     assert!(
         single.contains("type: Recreate"),
         "one replica never overlaps with its successor"
     );
     let ha = template(&helm, "tenant-operator", &["replicas=3"]).expect("renders");
-    assert!(ha.contains("- --leader-election"));
+    assert!(ha.contains("- --leader-election=true"));
     assert!(ha.contains("type: RollingUpdate"));
 }
 
@@ -173,4 +173,59 @@ fn admission_policies_exempt_the_release_service_account() {
     )
     .expect("renders");
     assert!(audit.contains("validationActions:\n  - Warn\n  - Audit"));
+}
+
+/// The container args of the Deployment in a rendered chart.
+fn deployment_args(manifests: &str) -> Vec<String> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_str_multiple(manifests).expect("helm output is YAML");
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("the chart renders a Deployment");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["ports"][0]["containerPort"], 8080,
+        "admin port of the operator"
+    );
+    container["args"]
+        .as_array()
+        .expect("container args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .collect()
+}
+
+/// The chart's command line is one the operator binary accepts, whatever the replica count
+/// (clap parses every argument before it acts on the trailing `--help`), and the binary's
+/// admin port is the one the probes and the Service use.
+#[test]
+fn the_operator_binary_accepts_the_arguments_the_chart_passes() {
+    let Some(helm) = helm() else { return };
+    for replicas in ["replicas=1", "replicas=3"] {
+        let manifests = template(&helm, "tenant-operator", &[replicas]).expect("renders");
+        let args = deployment_args(&manifests);
+        assert_eq!(args.first().map(String::as_str), Some("run"));
+        let out = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+            .args(&args)
+            .arg("--help")
+            .output()
+            .expect("run the tenant-operator binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{replicas}: tenant-operator rejects the chart's args {args:?}: {stderr}"
+        );
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("0.0.0.0:8080"),
+            "the admin address defaults to port 8080 on all interfaces (probes come from the kubelet)"
+        );
+        for env in ["POD_NAMESPACE", "POD_NAME"] {
+            assert!(
+                help.contains(env),
+                "`run` reads ${env}, which the Deployment sets"
+            );
+        }
+    }
 }
