@@ -106,7 +106,7 @@ async fn controller_owns_configmaps() {
         .await
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(3), || async {
+        eventually(Duration::from_secs(5), || async {
             cms.get_opt("w1-cfg").await.unwrap().is_none()
         })
         .await
@@ -180,7 +180,7 @@ async fn metadata_watch_and_table() {
     let mut got = None;
     while got.is_none() {
         if let watcher::Event::InitApply(o) =
-            tokio::time::timeout(Duration::from_secs(2), st.try_next())
+            tokio::time::timeout(Duration::from_secs(5), st.try_next())
                 .await
                 .unwrap()
                 .unwrap()
@@ -271,7 +271,7 @@ async fn crd_deletion_removes_custom_resources() {
         "{err}"
     );
     assert!(
-        eventually(Duration::from_secs(2), || async {
+        eventually(Duration::from_secs(5), || async {
             api.get_opt("free").await.unwrap().is_none()
         })
         .await
@@ -288,7 +288,7 @@ async fn crd_deletion_removes_custom_resources() {
     .await
     .unwrap();
     assert!(
-        eventually(Duration::from_secs(3), || async {
+        eventually(Duration::from_secs(5), || async {
             crds.get_opt("widgets.example.io").await.unwrap().is_none()
         })
         .await
