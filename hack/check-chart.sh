@@ -14,8 +14,9 @@
 #     Prometheus Operator) have no schema offline: they are listed by name, never silently
 #     passed;
 #  4. checkov on both renders (hack/checkov/*.yaml list each skipped check with its reason);
-#  5. the sample tenants (samples/) rendered by `tenant-operator render`: kubernetes-validate
-#     --strict and checkov (hack/checkov/tenants.yaml).
+#  5. the sample tenants (samples/) rendered by `tenant-operator render`, TLS Secrets
+#     included (issued by a throwaway CA): kubernetes-validate --strict and checkov
+#     (hack/checkov/tenants.yaml).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -28,7 +29,7 @@ trap 'rm -rf "$OUT"' EXIT
 step() { printf '\n=== check-chart: %s ===\n' "$*"; }
 die() { printf 'check-chart: FAILED: %s\n' "$*" >&2; exit 1; }
 
-for tool in helm kubernetes-validate checkov; do
+for tool in helm kubernetes-validate checkov openssl; do
   command -v "$tool" >/dev/null || die "$tool not installed: run hack/install-tools.sh"
 done
 PYTHON="$ROOT/.tools/venv/bin/python"   # has PyYAML (a kubernetes-validate dependency)
@@ -151,7 +152,13 @@ done
 
 step "sample tenants"
 if [[ -d samples ]]; then
-  cargo run --quiet --locked -p tenant-operator -- render -f samples/ >"$OUT/tenants.yaml" \
+  # A throwaway CA, so that the TLS Secrets are rendered (and checked) too.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=check-chart throwaway CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$OUT/ca.key" -out "$OUT/ca.crt" 2>/dev/null || die "openssl: throwaway CA"
+  cargo run --quiet --locked -p tenant-operator -- render -f samples/ \
+    --ca-cert "$OUT/ca.crt" --ca-key "$OUT/ca.key" >"$OUT/tenants.yaml" \
     || die "tenant-operator render -f samples/"
   grep '^kind:' "$OUT/tenants.yaml" | sort | uniq -c
   split_by_kind "$OUT/tenants.yaml" "$OUT/tenants-builtin.yaml" || die "CRD schema: tenants"

@@ -43,6 +43,7 @@ ensure_system_packages() {
   command -v unzip >/dev/null || missing+=(unzip)
   command -v npm >/dev/null || missing+=(npm)
   command -v python3 >/dev/null || missing+=(python3)
+  command -v openssl >/dev/null || missing+=(openssl)   # check-chart.sh: a throwaway CA
   # `python3 -m venv` needs ensurepip, which Debian ships separately in python3-venv.
   if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then missing+=(python3-venv); fi
   ((${#missing[@]} == 0)) && return 0
