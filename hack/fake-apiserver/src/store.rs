@@ -544,3 +544,70 @@ impl State {
             .map(|(_, s)| (s.rv, s.items.clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cm(name: &str, labels: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "d", "labels": labels}})
+    }
+
+    #[test]
+    fn a_full_queue_closes_only_that_watcher() {
+        let key: ResourceKey = (String::new(), "configmaps".into());
+        let mut st = State::new(Registry::with_builtins(), 1000, 100, 2);
+        let (_, mut slow) = st.add_watcher(&key, WatchFilter::default());
+        let (_, mut fast) = st.add_watcher(&key, WatchFilter::default());
+        for i in 0..5 {
+            st.put(&key, cm(&format!("c{i}"), json!({})), None);
+            // The fast watcher keeps up; the slow one never reads.
+            assert!(fast.try_recv().is_ok());
+        }
+        assert_eq!(
+            st.watcher_count(),
+            1,
+            "the slow watcher was closed, writers went on"
+        );
+        assert_eq!(st.rv(), 1005);
+        // The slow watcher gets what was queued, then the end of its stream.
+        assert!(slow.try_recv().is_ok() && slow.try_recv().is_ok());
+        assert!(matches!(
+            slow.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn selector_transitions_and_history() {
+        let key: ResourceKey = (String::new(), "configmaps".into());
+        let mut st = State::new(Registry::with_builtins(), 1000, 2, 10);
+        let filter = WatchFilter {
+            labels: LabelSelector::parse("app=a").unwrap_or_default(),
+            ..WatchFilter::default()
+        };
+        let (_, mut rx) = st.add_watcher(&key, filter);
+        let v1 = st.put(&key, cm("c", json!({"app": "a"})), None);
+        st.put(&key, cm("c", json!({"app": "b"})), Some(v1));
+        let (t1, _) = rx.try_recv().unwrap_or((
+            EventType::Modified,
+            Arc::new(StoredObject::new(&Value::Null)),
+        ));
+        let (t2, o2) = rx.try_recv().unwrap_or((
+            EventType::Modified,
+            Arc::new(StoredObject::new(&Value::Null)),
+        ));
+        assert_eq!((t1, t2), (EventType::Added, EventType::Deleted));
+        assert_eq!(
+            o2.label("app"),
+            Some("a"),
+            "the DELETED event carries the last matching state"
+        );
+        assert_eq!(o2.value()["metadata"]["resourceVersion"], "1002");
+        // History of 2: the first event is gone, so RV 1000 is too old.
+        assert_eq!(st.floor(), 1000);
+        st.put(&key, cm("d", json!({})), None);
+        assert_eq!(st.floor(), 1001);
+        assert_eq!(st.events_since(&key, 1001).len(), 2);
+    }
+}
