@@ -5,6 +5,7 @@
 #
 #   1. a pod of tenant A reaches a server of tenant A (same namespace)      -> must connect
 #   2. a pod of tenant B reaches the same server                            -> must time out
+#      (and, with the samples, a tenant both sides consent to                -> must connect)
 #   3. a LoadBalancer Service in tenant B's namespace                       -> must be denied
 #   4. a cluster-wide editor (RBAC allows it) deletes a managed NetworkPolicy -> must be denied
 #
@@ -90,6 +91,18 @@ if k exec -n "$NS_B" e2e-client -- /agnhost connect "$SERVER" --timeout=5s; then
   fail "isolation: $NS_B reached $NS_A's server $SERVER"
 fi
 echo "denied: $NS_B -> $SERVER"
+
+# Consent on both sides opens the way (samples/asl-bari.yaml and samples/regione-puglia.yaml
+# allow each other): a pod of regione-puglia reaches asl-bari's prod server.
+if [[ "$NS_A" == asl-bari-prod ]] && k get tenantservice regione-puglia >/dev/null 2>&1; then
+  NS_C="$(ns_of regione-puglia)"
+  agnhost e2e-client "$NS_C" pause
+  k wait pod/e2e-client -n "$NS_C" --for=condition=Ready --timeout=2m
+  k exec -n "$NS_C" e2e-client -- /agnhost connect "$SERVER" --timeout=5s \
+    || fail "mutual consent: $NS_C could not reach $NS_A's server $SERVER"
+  echo "allowed (mutual consent): $NS_C -> $SERVER"
+  k delete pod e2e-client -n "$NS_C" --wait=false
+fi
 
 log "admission: LoadBalancer in a tenant namespace"
 if k create service loadbalancer e2e-lb -n "$NS_B" --tcp=443:8443 2>&1 | tee /dev/stderr | grep -q created; then
