@@ -23,11 +23,33 @@ use super::tenant_service::DataClassification;
     shortname = "tc",
     category = "tenancy",
     doc = "A quota plan and policy bundle for tenants: per-environment and per-tenant maxima, LimitRange defaults, Pod Security level, allowed data classifications and egress destinations.",
-    printcolumn(name = "Description", type_ = "string", json_path = ".spec.description"),
-    printcolumn(name = "Pod-Security", type_ = "string", json_path = ".spec.podSecurity"),
-    printcolumn(name = "Env-CPU", type_ = "string", json_path = ".spec.quota.environmentMax.cpu", description = "CPU maximum per environment"),
-    printcolumn(name = "Env-Memory", type_ = "string", json_path = ".spec.quota.environmentMax.memory", description = "Memory maximum per environment"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Description",
+        type_ = "string",
+        json_path = ".spec.description"
+    ),
+    printcolumn(
+        name = "Pod-Security",
+        type_ = "string",
+        json_path = ".spec.podSecurity"
+    ),
+    printcolumn(
+        name = "Env-CPU",
+        type_ = "string",
+        json_path = ".spec.quota.environmentMax.cpu",
+        description = "CPU maximum per environment"
+    ),
+    printcolumn(
+        name = "Env-Memory",
+        type_ = "string",
+        json_path = ".spec.quota.environmentMax.memory",
+        description = "Memory maximum per environment"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TenantClassSpec {
@@ -119,7 +141,9 @@ pub struct LimitRangeDefaults {
 }
 
 /// Pod Security Standard level.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PodSecurityLevel {
     /// Heavily restricted (default): current Pod hardening best practices.
@@ -144,7 +168,10 @@ impl PodSecurityLevel {
 #[serde(rename_all = "camelCase")]
 pub struct EgressDestination {
     /// Name tenants use in `spec.network.egress[].name`.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// What the destination is, e.g. `PagoPA payment nodes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -47,7 +47,10 @@ pub struct TenantServiceSpec {
     pub data_classification: DataClassification,
 
     /// Name of the TenantClass (quota plan and policy bundle) this tenant uses.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub class: String,
 
     /// Environments of the tenant; each gets one namespace named `<tenant>-<environment>`.
@@ -112,7 +115,19 @@ pub struct Entity {
 }
 
 /// Kind of public body.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+)]
 pub enum EntityType {
     Comune,
     #[serde(rename = "ASL")]
@@ -143,7 +158,10 @@ impl EntityType {
 
     /// Health bodies hold at least `critico` data.
     pub fn is_health_body(self) -> bool {
-        matches!(self, EntityType::Asl | EntityType::AziendaOspedaliera | EntityType::Irccs)
+        matches!(
+            self,
+            EntityType::Asl | EntityType::AziendaOspedaliera | EntityType::Irccs
+        )
     }
 }
 
@@ -168,7 +186,19 @@ pub struct Contacts {
 }
 
 /// AgID/ACN classification of data and services (Regolamento cloud per la PA).
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    schemars::JsonSchema,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DataClassification {
     /// Ordinary data: disruption causes limited harm.
@@ -195,7 +225,10 @@ impl DataClassification {
 #[serde(rename_all = "camelCase")]
 pub struct Environment {
     /// Name of the environment, e.g. `prod`, `test`, `dev`: a DNS label.
-    #[schemars(length(min = 1, max = 20), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 20),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
 
     /// Quota for this environment, overriding the class default; may not exceed the class's
@@ -261,7 +294,10 @@ pub struct Network {
 #[serde(rename_all = "camelCase")]
 pub struct EgressRule {
     /// Name of an egress destination declared by the TenantClass, e.g. `pagopa`, `spid-idp`.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
 
     /// IPv4 or IPv6 networks in CIDR notation, each inside the destination's networks.
@@ -281,7 +317,10 @@ pub struct EgressRule {
 #[serde(rename_all = "camelCase")]
 pub struct AllowFrom {
     /// Name of the other TenantService.
-    #[schemars(length(min = 1, max = 52), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 52),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub tenant: String,
 
     /// Only these environments of the other tenant may connect; empty means all of them.
@@ -322,7 +361,9 @@ pub struct Access {
 }
 
 /// What happens to the namespaces of a deleted tenant or a removed environment.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
 pub enum DeletionPolicy {
     /// Keep the namespaces and their data, detached from the operator (default).
     #[default]
