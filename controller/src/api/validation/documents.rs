@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use fake_apiserver::schema::{self, CelRules, FieldError, FieldErrorKind};
 use kube::CustomResourceExt;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Problem, Severity, validate_against_peers, validate_class, validate_tenant};
@@ -200,9 +201,7 @@ impl Checker {
         }
         let rank = |file: &str| file_order.iter().position(|f| *f == file);
         // Stable: problems on one line keep the order the rules found them in.
-        outcome
-            .findings
-            .sort_by(|a, b| (rank(&a.file), a.line).cmp(&(rank(&b.file), b.line)));
+        outcome.findings.sort_by_key(|f| (rank(&f.file), f.line));
         outcome
     }
 
@@ -300,13 +299,14 @@ impl Checker {
         // wrong type, a repaired copy (that field set to an empty value of its type) still
         // gets them, so that one run reports every problem; rule problems at the repaired
         // fields are dropped, the schema errors already cover them.
-        let (value, repaired) = repair(schema, &doc.value, &errors);
+        let (repaired_value, repaired) = repair(schema, &doc.value, &errors);
         checked.repaired = repaired;
+        let value = repaired_value.as_ref().unwrap_or(&doc.value);
         let typed_error = match kind {
-            Kind::Tenant => serde_json::from_value::<TenantService>(value)
+            Kind::Tenant => TenantService::deserialize(value)
                 .map(|t| checked.tenant = Some(t))
                 .err(),
-            Kind::Class => serde_json::from_value::<TenantClass>(value)
+            Kind::Class => TenantClass::deserialize(value)
                 .map(|c| checked.class = Some(c))
                 .err(),
         };
@@ -335,8 +335,9 @@ const REPAIR_ROUNDS: usize = 6;
 
 /// A copy of `value` in which every field that `errors` (and the errors of each repaired
 /// copy) report as missing, of the wrong type or of an unsupported value is set to an
-/// empty value of its schema type (the first allowed value of an enum); and the paths set.
-fn repair(schema: &Value, value: &Value, errors: &[FieldError]) -> (Value, Vec<String>) {
+/// empty value of its schema type (the first allowed value of an enum), with the paths
+/// set; `None` (and no paths) when there is nothing to repair.
+fn repair(schema: &Value, value: &Value, errors: &[FieldError]) -> (Option<Value>, Vec<String>) {
     let fixable = |e: &FieldError| {
         !e.path.is_empty()
             && matches!(
@@ -347,6 +348,9 @@ fn repair(schema: &Value, value: &Value, errors: &[FieldError]) -> (Value, Vec<S
             )
     };
     let mut errors: Vec<FieldError> = errors.iter().filter(|e| fixable(e)).cloned().collect();
+    if errors.is_empty() {
+        return (None, Vec::new());
+    }
     let mut value = value.clone();
     let mut repaired = Vec::new();
     for _ in 0..REPAIR_ROUNDS {
@@ -366,7 +370,7 @@ fn repair(schema: &Value, value: &Value, errors: &[FieldError]) -> (Value, Vec<S
             .collect();
         errors.retain(|e| !repaired.contains(&e.path));
     }
-    (value, repaired)
+    (Some(value), repaired)
 }
 
 /// The schema node at a path.
