@@ -312,6 +312,14 @@ fn with_a_ca_secrets_are_issued_and_keys_shown_only_on_request() {
         assert!(secret["data"].get("tls.key").is_none(), "{secret}");
     }
     assert!(text(&hidden.stderr).contains("--show-private-keys"));
+    let objects: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text(&hidden.stdout)).expect("YAML");
+    let bundles: Vec<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "regional-ca.crt")
+        .filter_map(|o| o["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(bundles, ["asl-bari-prod", "asl-bari-test"]);
 
     let mut shown_args = argv.clone();
     shown_args.push("--show-private-keys");

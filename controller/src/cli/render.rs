@@ -5,8 +5,9 @@
 //! (the CRD schema with its CEL rules, then the library's validation); an invalid set is
 //! refused with every problem as `file:line: object: field: message`. TLS Secrets hold a
 //! key issued at run time, so by default only a note says which ones the controller will
-//! issue; with `--ca-cert`/`--ca-key` they are issued here, their private keys printed only
-//! with `--show-private-keys`.
+//! issue; with `--ca-cert`/`--ca-key` they are issued here (with the CA bundle ConfigMap
+//! the controller adds to each namespace), their private keys printed only with
+//! `--show-private-keys`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,10 +20,11 @@ use serde_json::Value;
 use tenant_operator::api::validation::Problem;
 use tenant_operator::api::validation::documents::Checker;
 use tenant_operator::api::{API_VERSION, TenantClass, TenantService};
+use tenant_operator::labels;
 use tenant_operator::manifest::{self, Document};
 use tenant_operator::pki::{self, RegionalCa};
 use tenant_operator::render::set::{self, RenderedTenant, SetError};
-use tenant_operator::render::{CertificateRequest, Platform, output};
+use tenant_operator::render::{CertificateRequest, ChildObject, Platform, output};
 
 use super::{GlobalArgs, OutputFormat};
 
@@ -131,6 +133,18 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     match (&args.ca_cert, &args.ca_key) {
         (Some(cert), Some(key)) => {
             let ca = load_ca(cert, key)?;
+            // The controller also puts the CA certificate in every tenant namespace, so
+            // that workloads can verify each other's certificates.
+            for tenant in &rendered.tenants {
+                for namespace in tenant
+                    .desired
+                    .objects
+                    .iter()
+                    .filter(|o| matches!(o, ChildObject::Namespace(_)))
+                {
+                    objects.push(ca_bundle(&ca, namespace)?);
+                }
+            }
             let lifetime = Duration::from_secs(args.certificate_days * 24 * 3600);
             for request in &requests {
                 objects.push(tls_secret(&ca, request, lifetime, args.show_private_keys)?);
@@ -253,6 +267,22 @@ fn load_ca(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<RegionalCa> {
             key.display()
         )
     })
+}
+
+/// The CA bundle ConfigMap of a tenant namespace, labelled as the namespace's objects.
+fn ca_bundle(ca: &RegionalCa, namespace: &ChildObject) -> anyhow::Result<Value> {
+    let labels: BTreeMap<String, String> =
+        [labels::MANAGED_BY_KEY, labels::TENANT, labels::ENVIRONMENT]
+            .into_iter()
+            .filter_map(|k| {
+                namespace
+                    .labels()
+                    .get(k)
+                    .map(|v| (k.to_string(), v.clone()))
+            })
+            .collect();
+    let config_map = pki::ca_bundle_config_map(ca, namespace.name(), &labels);
+    serde_json::to_value(&config_map).context("serialising the CA bundle ConfigMap")
 }
 
 /// The TLS Secret of one request, issued now by `ca`; without `tls.key` unless asked.

@@ -445,3 +445,126 @@ fn duplicate_environments_are_refused_not_merged() {
         }
     );
 }
+
+#[test]
+fn monitoring_may_discover_targets_and_nothing_else() {
+    let d = render_alone(&tenant("a", json!({})));
+    let ChildObject::Role(role) = find(&d, "Role", Some("a-prod"), access::MONITORING) else {
+        panic!("not a Role")
+    };
+    assert_eq!(
+        serde_json::to_value(&role.rules).expect("json"),
+        json!([
+            {"apiGroups": [""], "resources": ["endpoints", "pods", "services"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
+        ])
+    );
+    let ChildObject::RoleBinding(binding) =
+        find(&d, "RoleBinding", Some("a-prod"), access::MONITORING)
+    else {
+        panic!("not a RoleBinding")
+    };
+    assert_eq!(binding.role_ref.kind, "Role");
+    assert_eq!(
+        serde_json::to_value(&binding.subjects).expect("json"),
+        json!([{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"}])
+    );
+}
+
+#[test]
+fn limit_range_takes_the_class_defaults_and_maxima() {
+    let d = render_alone(&tenant("a", json!({})));
+    let ChildObject::LimitRange(l) =
+        find(&d, "LimitRange", Some("a-test"), quota::LIMIT_RANGE_NAME)
+    else {
+        panic!("not a LimitRange")
+    };
+    assert_eq!(
+        serde_json::to_value(&l.spec).expect("json"),
+        json!({"limits": [{
+            "type": "Container",
+            "default": {"cpu": "500m", "memory": "512Mi"},
+            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+            "max": {"cpu": "2", "memory": "4Gi"}
+        }]})
+    );
+}
+
+#[test]
+fn service_types_the_class_allows_are_labelled_and_counted() {
+    let mut allowing = class("large");
+    allowing.spec.services.allow_load_balancer = true;
+    allowing.spec.services.allow_node_port = true;
+    let platform = Platform::default();
+    let d = render(
+        &tenant("a", json!({})),
+        &allowing,
+        &RenderContext {
+            platform: &platform,
+            peers: &[],
+        },
+    )
+    .expect("renders");
+    let labels = find(&d, "Namespace", None, "a-prod").labels();
+    assert_eq!(labels[crate::labels::ALLOW_LOAD_BALANCER], "true");
+    assert_eq!(labels[crate::labels::ALLOW_NODE_PORT], "true");
+    let ChildObject::ResourceQuota(q) =
+        find(&d, "ResourceQuota", Some("a-prod"), quota::QUOTA_NAME)
+    else {
+        panic!("not a ResourceQuota")
+    };
+    let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref()).expect("hard");
+    assert_eq!(hard["services.loadbalancers"].0, "1");
+    assert!(!hard.contains_key("services.nodeports"));
+}
+
+#[test]
+fn odd_input_renders_or_is_refused_without_panicking() {
+    let platform = Platform::default();
+    let ctx = RenderContext {
+        platform: &platform,
+        peers: &[],
+    };
+    // No environments: nothing to create.
+    let none = tenant("a", json!({"environments": []}));
+    assert_eq!(
+        render(&none, &class("standard"), &ctx),
+        Ok(Desired::default())
+    );
+    // Empty lists everywhere, a trailing-dot hostname, a self-reference in allowFrom.
+    let odd = tenant(
+        "a",
+        json!({
+            "network": {"egress": [], "allowFrom": [{"tenant": "a"}]},
+            "tls": {"hostnames": ["WWW.Example.IT.", "www.example.it"]},
+            "access": {"adminGroups": [], "editGroups": [], "viewerGroups": []}
+        }),
+    );
+    let d = render(
+        &odd,
+        &class("standard"),
+        &RenderContext {
+            platform: &platform,
+            peers: std::slice::from_ref(&odd),
+        },
+    )
+    .expect("renders");
+    assert!(
+        d.objects
+            .iter()
+            .all(|o| o.name() != network::ALLOW_FROM_TENANTS)
+    );
+    assert!(d.objects.iter().all(|o| o.name() != network::ALLOW_EGRESS));
+    assert_eq!(d.certificates[0].dns_names, ["www.example.it"]);
+    // A class whose destination CIDR is broken is named in the error.
+    let mut broken = class("standard");
+    broken.spec.egress_destinations[0].cidrs = vec!["not-a-cidr".into()];
+    let with_egress = tenant("a", json!({"network": {"egress": [{"name": "pagopa"}]}}));
+    assert_eq!(
+        render(&with_egress, &broken, &ctx),
+        Err(RenderError::InvalidCidr {
+            path: "TenantClass standard: spec.egressDestinations[0].cidrs[0]".into(),
+            cidr: "not-a-cidr".into()
+        })
+    );
+}
