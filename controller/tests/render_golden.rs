@@ -384,3 +384,21 @@ fn rendered_objects_pass_kubernetes_validate_strict_for_1_34() {
         text(&result.stderr)
     );
 }
+
+#[test]
+fn unreadable_input_is_a_usage_error() {
+    let out = render(&["-f", "controller/tests/fixtures/render/no-such-fixture"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no-such-fixture"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = render(&["-f", "samples", "--classes", "no-such-classes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--classes"),
+        "{}",
+        text(&out.stderr)
+    );
+}

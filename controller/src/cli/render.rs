@@ -28,8 +28,16 @@ use tenant_operator::render::{CertificateRequest, ChildObject, Platform, output}
 
 use super::{GlobalArgs, OutputFormat};
 
+/// Exit status when the inputs cannot be read (as `validate`).
+const EXIT_USAGE: u8 = 2;
+
 /// Print every object the operator would create for the given TenantServices.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    tenant-operator render -f samples/\n  \
+    tenant-operator render -f comune-molfetta.yaml -o json\n  \
+    tenant-operator render -f tenants/ | kubectl apply --dry-run=server -f -\n  \
+    tenant-operator render -f tenants/ --ca-cert ca.crt --ca-key ca.key")]
 pub struct Args {
     /// TenantService manifests: files, directories (every *.yaml, *.yml, *.json below
     /// them) or `-` for standard input. TenantClasses found here take precedence over
@@ -71,14 +79,25 @@ pub struct Args {
 
 /// Runs `render`: exit 0 with the objects on stdout, or 1 with the problems on stderr.
 pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let (documents, syntax_errors) = manifest::load(&args.files)?;
-    let (class_documents, class_syntax_errors) =
-        manifest::load(std::slice::from_ref(&args.classes)).with_context(|| {
-            format!(
-                "reading TenantClasses from {} (set --classes to the directory holding them)",
-                args.classes.display()
-            )
-        })?;
+    // As `validate`: unreadable inputs are a usage error (2), not invalid manifests (1).
+    let (documents, syntax_errors) = match manifest::load(&args.files) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let (class_documents, class_syntax_errors) = match manifest::load(std::slice::from_ref(
+        &args.classes,
+    )) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!(
+                "error: {error}; --classes names the TenantClasses directory (default policies/classes, relative to the working directory)"
+            );
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     // The checks of `tenant-operator validate`: schema, CEL rules, the library's rules.
     let outcome = Checker::new().check(
         &documents,
