@@ -91,6 +91,11 @@ fn one_namespace_per_environment_first_and_labelled() {
             object.name()
         );
         assert_eq!(object.labels()[crate::labels::TENANT], "comune-molfetta");
+        assert!(
+            ["prod", "test"].contains(&object.labels()[crate::labels::ENVIRONMENT].as_str()),
+            "{}",
+            object.name()
+        );
     }
 }
 
