@@ -164,7 +164,17 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                     objects.push(ca_bundle(&ca, namespace)?);
                 }
             }
-            let lifetime = Duration::from_secs(args.certificate_days * 24 * 3600);
+            // A certificate cannot usefully outlive its CA: clients stop trusting it then.
+            let requested = Duration::from_secs(args.certificate_days * 24 * 3600);
+            let ca_left = ca.not_after().as_second() - jiff::Timestamp::now().as_second();
+            let lifetime = requested.min(Duration::from_secs(ca_left.max(1).unsigned_abs()));
+            if lifetime < requested && !requests.is_empty() {
+                eprintln!(
+                    "note: certificates end with the CA at {} instead of after {} days",
+                    ca.not_after(),
+                    args.certificate_days
+                );
+            }
             for request in &requests {
                 objects.push(tls_secret(&ca, request, lifetime, args.show_private_keys)?);
             }
