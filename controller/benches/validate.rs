@@ -1,0 +1,94 @@
+//! Validation throughput over every Comune of Italy (7,896 generated tenants, classes
+//! from `policies/classes/`), in two measurements:
+//!
+//! - `rules`: [`validate_tenant`] and [`validate_against_peers`] on typed objects, what
+//!   the controller runs before each render;
+//! - `validate`: what `tenant-operator validate -f DIR` does after reading the files:
+//!   parse the multi-document YAML with line maps, check the CRD schema and CEL rules,
+//!   run the rules and the cross-document checks.
+//!
+//! Run: `cargo bench -p tenant-operator --bench validate` (single-threaded; prints
+//! tenants per second).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tenant_operator::api::TenantClass;
+use tenant_operator::api::validation::documents::Checker;
+use tenant_operator::api::validation::{validate_against_peers, validate_tenant};
+use tenant_operator::manifest;
+use tenant_operator::samples::{self, Scope};
+
+/// Repetitions of each measurement; the best run is reported (least disturbed by other
+/// processes on a shared machine).
+const RUNS: usize = 3;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let classes_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/classes");
+    let (class_docs, syntax) = manifest::load(std::slice::from_ref(&classes_dir))?;
+    if !syntax.is_empty() {
+        return Err(format!("policies/classes does not parse: {syntax:?}").into());
+    }
+    let classes: Vec<TenantClass> = class_docs
+        .iter()
+        .map(|d| serde_json::from_value(d.value.clone()))
+        .collect::<Result<_, _>>()?;
+    let tenants = samples::comuni_tenants(Scope::Italia);
+    let n = tenants.len();
+
+    let (rules_time, problems) = best_of(|| {
+        let mut problems = 0;
+        for t in &tenants {
+            let class = classes
+                .iter()
+                .find(|c| c.metadata.name.as_ref() == Some(&t.spec.class));
+            problems += validate_tenant(t, class).len();
+            problems += validate_against_peers(t, &[]).len();
+        }
+        problems
+    });
+    report("rules (typed, per tenant)", n, rules_time, problems);
+
+    let text = tenants
+        .iter()
+        .map(serde_saphyr::to_string)
+        .collect::<Result<Vec<_>, _>>()?
+        .join("---\n");
+    let checker = Checker::new();
+    let (parse_time, docs) = best_of(|| manifest::parse("italia.yaml", &text).0);
+    report("parse YAML (line maps on demand)", n, parse_time, 0);
+    let (check_time, errors) = best_of(|| checker.check(&docs, &class_docs, &[]).findings.len());
+    report("schema + CEL + rules + cross-file", n, check_time, errors);
+    report(
+        "validate total (parse + check)",
+        n,
+        parse_time + check_time,
+        errors,
+    );
+    if problems + errors > 0 {
+        return Err(format!("{} problems in generated tenants", problems + errors).into());
+    }
+    Ok(())
+}
+
+/// Runs `f` [`RUNS`] times; the shortest time and the last result.
+fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
+    let start = Instant::now();
+    let mut result = f();
+    let mut best = start.elapsed();
+    for _ in 1..RUNS {
+        let start = Instant::now();
+        result = f();
+        best = best.min(start.elapsed());
+    }
+    (best, result)
+}
+
+fn report(what: &str, n: usize, time: Duration, problems: usize) {
+    let secs = time.as_secs_f64();
+    println!(
+        "{what:<36} {n} tenants in {:>8.1} ms = {:>9.0} tenants/s ({problems} problems)",
+        secs * 1e3,
+        n as f64 / secs
+    );
+}
