@@ -20,6 +20,7 @@ use super::GlobalArgs;
 /// repository root in a pull-request pipeline).
 const DEFAULT_CLASSES: &str = "policies/classes";
 
+/// Arguments of `tenant-operator validate`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     tenant-operator validate -f tenants/\n  \
@@ -56,6 +57,8 @@ pub enum Format {
 /// Exit status when the inputs cannot be read.
 const EXIT_USAGE: u8 = 2;
 
+/// Checks the manifests, prints the problems and a summary; the exit status says whether
+/// there was an error.
 pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let (outcome, files) = match check(&args) {
         Ok(result) => result,

@@ -283,7 +283,7 @@ impl Checker {
                 line: doc.line_of(&e.path),
                 object: object.clone(),
                 path: e.path.clone(),
-                message: schema_message(schema, e),
+                message: schema_message(schema, kind, e),
                 severity: Severity::Error,
             })
             .collect::<Vec<_>>();
@@ -592,7 +592,7 @@ fn related_paths(a: &str, b: &str) -> bool {
 }
 
 /// A schema error in the CLI's words: unknown fields get the nearest known field name.
-fn schema_message(schema: &Value, e: &FieldError) -> String {
+fn schema_message(schema: &Value, kind: Kind, e: &FieldError) -> String {
     match e.kind {
         FieldErrorKind::Unknown => {
             let (parent, field) = match e.path.rfind('.') {
@@ -608,8 +608,19 @@ fn schema_message(schema: &Value, e: &FieldError) -> String {
             format!("unknown field {field:?}; {hint}")
         }
         FieldErrorKind::Required => {
+            let resource = match kind {
+                Kind::Tenant => "tenantservices",
+                Kind::Class => "tenantclasses",
+            };
+            // `kubectl explain` takes the path without list indices.
+            let field: String = e
+                .path
+                .split('.')
+                .map(|p| p.split('[').next().unwrap_or(p))
+                .collect::<Vec<_>>()
+                .join(".");
             format!(
-                "{}; add this field",
+                "{}; add it (`kubectl explain {resource}.{field}` describes it)",
                 e.message
                     .replacen("Required value", "required field is missing", 1)
             )
