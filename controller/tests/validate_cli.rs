@@ -207,3 +207,46 @@ fn the_default_classes_are_valid() {
         stdout(&o)
     );
 }
+
+#[test]
+fn the_samples_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let o = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+        .current_dir(&root)
+        .args(["validate", "-f", "samples"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("valid: "), "{}", stdout(&o));
+}
+
+/// Every generated Comune of Puglia, as YAML on standard input, passes the whole check
+/// (schema, CEL, rules, cross-file) with the default classes: no false positives on
+/// real names, codes and provinces.
+#[test]
+fn every_comune_of_puglia_is_valid() {
+    use tenant_operator::samples::{Scope, comuni_tenants};
+    let text = comuni_tenants(Scope::Puglia)
+        .iter()
+        .map(|t| serde_saphyr::to_string(t).expect("a tenant serialises"))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+        .current_dir(&root)
+        .args(["validate", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("valid: 257 TenantServices and "),
+        "{}",
+        stdout(&o)
+    );
+}
