@@ -265,6 +265,23 @@ mod tests {
     }
 
     #[test]
+    fn destinations_have_networks_and_ports_and_classifications_are_listed() {
+        let p = validate_class(&class_with(json!({
+            "allowedDataClassifications": [],
+            "egressDestinations": [{"name": "Pago PA", "cidrs": [], "ports": []}]
+        })));
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.egressDestinations[0].name",
+                "spec.egressDestinations[0].cidrs",
+                "spec.egressDestinations[0].ports",
+                "spec.allowedDataClassifications"
+            ]
+        );
+    }
+
+    #[test]
     fn egress_destinations_valid() {
         let p = validate_class(&class_with(json!({"egressDestinations": [
             {"name": "pagopa", "cidrs": ["203.0.113.0/24"], "ports": [443]},

@@ -270,6 +270,35 @@ mod tests {
     }
 
     #[test]
+    fn at_most_eight_environments() {
+        let envs = |n: usize| {
+            let list: Vec<_> = (0..n).map(|i| json!({"name": format!("e{i}")})).collect();
+            json!({"environments": list})
+        };
+        let ok = problems_with(envs(3));
+        assert!(ok.is_empty(), "{ok:?}");
+        let p = problems_with(envs(9));
+        // Nine environments also exceed the tenant's cpu maximum with the defaults.
+        assert_eq!(paths(&p)[0], "spec.environments");
+        assert!(p[0].message.contains("at most 8"), "{}", p[0].message);
+    }
+
+    #[test]
+    fn overrides_are_not_negative() {
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"cpu": "-1", "pods": -2}}]}),
+        );
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.environments[0].quota.cpu",
+                "spec.environments[0].quota.pods"
+            ]
+        );
+        assert!(p[0].message.contains("use 0 or more"));
+    }
+
+    #[test]
     fn namespace_names_fit_in_63() {
         let name = "a".repeat(50);
         let mut t = tenant(json!({"environments": [{"name": "prod"}, {"name": "dev"}]}));

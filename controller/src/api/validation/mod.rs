@@ -151,3 +151,33 @@ pub fn validate_tenant(tenant: &TenantService, class: Option<&TenantClass>) -> V
     }
     report.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::testutil::{class, paths, tenant};
+    use super::*;
+
+    #[test]
+    fn missing_class_is_a_problem_on_spec_class() {
+        let t = tenant(json!({"class": "gold"}));
+        assert!(validate_tenant(&t, Some(&class())).is_empty());
+        let p = validate_tenant(&t, None);
+        assert_eq!(paths(&p), ["spec.class"]);
+        assert!(p[0].message.contains("\"gold\" does not exist"));
+        assert!(p[0].is_error());
+        assert_eq!(p[0].object, "comune-molfetta");
+    }
+
+    #[test]
+    fn problems_display_object_path_and_severity() {
+        let p = Problem {
+            object: "a".into(),
+            path: "spec.x".into(),
+            message: "m".into(),
+            severity: Severity::Warning,
+        };
+        assert_eq!(p.to_string(), "a: spec.x: warning: m");
+    }
+}
