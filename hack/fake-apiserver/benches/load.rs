@@ -22,9 +22,11 @@ fn rss_bytes(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -62,7 +64,10 @@ where
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::var("BENCH_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("BENCH_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
         .args(["--listen", "127.0.0.1:0", "--mode", "test"])
         .stdout(std::process::Stdio::piped())
@@ -78,7 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_from(kube::Config::new(url.parse()?))?;
     let nss: Api<Namespace> = Api::all(client.clone());
     for i in 0..NAMESPACES {
-        nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": format!("bench-{i}")}}))?).await?;
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": format!("bench-{i}")}}))?,
+        )
+        .await?;
     }
     let rss_before = rss_bytes(pid);
 
@@ -96,15 +105,28 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     let rss_after = rss_bytes(pid);
-    println!("create: {n} objects in {:.2?} = {:.0} requests/s (client and server on the same cores)", took, n as f64 / took.as_secs_f64());
-    println!("memory: {:.0} bytes/object (server resident growth; {} MiB total)", (rss_after.saturating_sub(rss_before)) as f64 / n as f64, rss_after / (1 << 20));
+    println!(
+        "create: {n} objects in {:.2?} = {:.0} requests/s (client and server on the same cores)",
+        took,
+        n as f64 / took.as_secs_f64()
+    );
+    println!(
+        "memory: {:.0} bytes/object (server resident growth; {} MiB total)",
+        (rss_after.saturating_sub(rss_before)) as f64 / n as f64,
+        rss_after / (1 << 20)
+    );
 
     let all: Api<ConfigMap> = Api::all(client.clone());
     let start = Instant::now();
     let list = all.list(&ListParams::default()).await?;
     let t = start.elapsed();
     let json_len = serde_json::to_vec(&list.items)?.len();
-    println!("list (one page): {} items in {:.2?}; {:.0} bytes/object as JSON", list.items.len(), t, json_len as f64 / list.items.len().max(1) as f64);
+    println!(
+        "list (one page): {} items in {:.2?}; {:.0} bytes/object as JSON",
+        list.items.len(),
+        t,
+        json_len as f64 / list.items.len().max(1) as f64
+    );
 
     let start = Instant::now();
     let mut pages = 0;
@@ -120,7 +142,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let t = start.elapsed();
-    println!("paged list (limit=500): {items} items in {pages} requests, {:.2?} = {:.0} requests/s", t, pages as f64 / t.as_secs_f64());
+    println!(
+        "paged list (limit=500): {items} items in {pages} requests, {:.2?} = {:.0} requests/s",
+        t,
+        pages as f64 / t.as_secs_f64()
+    );
 
     // Initial events of a watch from resourceVersion 0.
     let start = Instant::now();
@@ -134,12 +160,21 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let t = start.elapsed();
-    println!("watch initial events: {added} in {:.2?} = {:.0} events/s", t, added as f64 / t.as_secs_f64());
+    println!(
+        "watch initial events: {added} in {:.2?} = {:.0} events/s",
+        t,
+        added as f64 / t.as_secs_f64()
+    );
     drop(stream);
 
     // Live fan-out: 5 watchers while 10,000 merge patches are applied.
     let updates = n.min(10_000);
-    let rv = all.list(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
+    let rv = all
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let mut watchers = Vec::new();
     for _ in 0..5 {
         let mut s = all.watch(&WatchParams::default(), &rv).await?.boxed();
@@ -160,7 +195,14 @@ async fn main() -> anyhow::Result<()> {
     let took = run_parallel(updates, move |i| {
         let api: Api<ConfigMap> = Api::namespaced(c.clone(), &format!("bench-{}", i % NAMESPACES));
         async move {
-            if let Err(e) = api.patch(&format!("cm-{i}"), &PatchParams::default(), &Patch::Merge(json!({"data": {"key": "changed"}}))).await {
+            if let Err(e) = api
+                .patch(
+                    &format!("cm-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": {"key": "changed"}})),
+                )
+                .await
+            {
                 eprintln!("patch cm-{i}: {e}");
             }
         }
@@ -193,11 +235,22 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await;
-        println!("server-side apply ({round}): {applies} in {:.2?} = {:.0} requests/s", took, applies as f64 / took.as_secs_f64());
+        println!(
+            "server-side apply ({round}): {applies} in {:.2?} = {:.0} requests/s",
+            took,
+            applies as f64 / took.as_secs_f64()
+        );
     }
 
-    let counts: serde_json::Value = serde_json::from_str(&client.request_text(axum::http::Request::get("/debug/requests").body(Vec::new())?).await?)?;
-    println!("requests served: {} (mutating {})", counts["total"], counts["mutating"]);
+    let counts: serde_json::Value = serde_json::from_str(
+        &client
+            .request_text(axum::http::Request::get("/debug/requests").body(Vec::new())?)
+            .await?,
+    )?;
+    println!(
+        "requests served: {} (mutating {})",
+        counts["total"], counts["mutating"]
+    );
     child.kill()?;
     child.wait()?;
     Ok(())
