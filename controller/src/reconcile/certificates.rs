@@ -83,7 +83,7 @@ pub async fn ensure(
     if let (Some(live), Some(applied)) = (&live, &applied)
         && applied.resource_version == live.resource_version
         && applied.fingerprint == fp
-        && let Some(info) = &applied.certificate
+        && let Some(info) = applied.certificate.as_deref()
         && renew_at(info) > now
     {
         return Ok(CertificateOutcome {
@@ -175,7 +175,7 @@ pub async fn ensure(
             Applied {
                 resource_version,
                 fingerprint: fp,
-                certificate: Some(info.clone()),
+                certificate: Some(Box::new(info.clone())),
             },
         );
         return Ok(CertificateOutcome {
@@ -207,7 +207,7 @@ pub async fn ensure(
         Applied {
             resource_version,
             fingerprint: fp,
-            certificate: Some(info.clone()),
+            certificate: Some(Box::new(info.clone())),
         },
     );
     Ok(CertificateOutcome {

@@ -234,7 +234,7 @@ pub struct Applied {
     /// Fingerprint of the desired object (see [`super::compare::fingerprint`]).
     pub fingerprint: u64,
     /// For TLS Secrets: the certificate in it.
-    pub certificate: Option<CertificateInfo>,
+    pub certificate: Option<Box<CertificateInfo>>,
 }
 
 /// Objects the operator has applied, with the resourceVersion it got back.
