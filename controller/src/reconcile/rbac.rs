@@ -21,6 +21,9 @@ pub struct Permission {
 /// server-side applied (create on first apply, patch after), deleted when pruned.
 const CHILD_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "watch"];
 
+/// The rights of the monitoring Role that render puts in every tenant namespace.
+const MONITORING_VERBS: &[&str] = &["get", "list", "watch"];
+
 /// Every (apiGroup, resource, verbs) the controller calls.
 pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     Permission {
@@ -92,10 +95,35 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     Permission {
         api_group: "rbac.authorization.k8s.io",
         resource: "roles",
-        verbs: &[
-            "bind", "create", "delete", "escalate", "get", "list", "patch", "watch",
-        ],
-        why: "tenant roles; escalate/bind because the operator grants rights it does not use itself",
+        verbs: CHILD_VERBS,
+        why: "the monitoring Role in each tenant namespace",
+    },
+    // RBAC lets a subject write a Role only with rights it holds itself (or with
+    // `escalate`, which would let it write Roles with any right). The operator therefore
+    // holds exactly the read rights of the monitoring Role it hands to Prometheus.
+    Permission {
+        api_group: "",
+        resource: "pods",
+        verbs: MONITORING_VERBS,
+        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
+    },
+    Permission {
+        api_group: "",
+        resource: "services",
+        verbs: MONITORING_VERBS,
+        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
+    },
+    Permission {
+        api_group: "",
+        resource: "endpoints",
+        verbs: MONITORING_VERBS,
+        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
+    },
+    Permission {
+        api_group: "discovery.k8s.io",
+        resource: "endpointslices",
+        verbs: MONITORING_VERBS,
+        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
     },
     Permission {
         api_group: "rbac.authorization.k8s.io",
@@ -107,7 +135,7 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         api_group: "rbac.authorization.k8s.io",
         resource: "clusterroles",
         verbs: &["bind"],
-        why: "RoleBindings to the built-in admin, edit and view ClusterRoles",
+        why: "RoleBindings to the chart's tenant-operator:tenant-admin, -edit and -view ClusterRoles",
     },
     Permission {
         api_group: "coordination.k8s.io",
