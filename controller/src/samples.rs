@@ -25,8 +25,37 @@ use crate::api::istat::{self, Comune};
 use crate::api::validation::MAX_TENANT_NAME;
 use crate::api::{
     Access, DataClassification, DeletionPolicy, EgressRule, Entity, EntityType, Environment,
-    Network, TenantService, TenantServiceSpec, Tls,
+    Network, TenantClass, TenantService, TenantServiceSpec, Tls,
 };
+
+/// The default TenantClasses of `policies/classes/`, embedded as (path, YAML) so that
+/// `tenant-operator dev` and the benchmarks install exactly what the chart ships.
+pub const DEFAULT_CLASSES: &[(&str, &str)] = &[
+    (
+        "policies/classes/small.yaml",
+        include_str!("../../policies/classes/small.yaml"),
+    ),
+    (
+        "policies/classes/standard.yaml",
+        include_str!("../../policies/classes/standard.yaml"),
+    ),
+    (
+        "policies/classes/large.yaml",
+        include_str!("../../policies/classes/large.yaml"),
+    ),
+    (
+        "policies/classes/sanita.yaml",
+        include_str!("../../policies/classes/sanita.yaml"),
+    ),
+];
+
+/// The default TenantClasses, parsed.
+pub fn default_classes() -> Result<Vec<TenantClass>, serde_saphyr::Error> {
+    DEFAULT_CLASSES
+        .iter()
+        .map(|(_, text)| serde_saphyr::from_str(text))
+        .collect()
+}
 
 /// ISTAT codes of the Comuni generated with class `large`: the 20 regional capitals and the
 /// provincial capitals of Puglia (a test checks each against the registry).

@@ -26,30 +26,11 @@ use tenant_operator::pki::CaSettings;
 use tenant_operator::reconcile::context::Settings;
 use tenant_operator::reconcile::controller::{self, OperatorConfig};
 use tenant_operator::render::Platform;
+use tenant_operator::samples::DEFAULT_CLASSES;
 use tenant_operator::telemetry::{self, Metrics, Readiness};
 
 use super::GlobalArgs;
 use super::run::{log_format, parse_duration, shutdown_signal};
-
-/// Default TenantClasses (`policies/classes/`), embedded.
-const EMBEDDED_CLASSES: &[(&str, &str)] = &[
-    (
-        "policies/classes/small.yaml",
-        include_str!("../../../policies/classes/small.yaml"),
-    ),
-    (
-        "policies/classes/standard.yaml",
-        include_str!("../../../policies/classes/standard.yaml"),
-    ),
-    (
-        "policies/classes/large.yaml",
-        include_str!("../../../policies/classes/large.yaml"),
-    ),
-    (
-        "policies/classes/sanita.yaml",
-        include_str!("../../../policies/classes/sanita.yaml"),
-    ),
-];
 
 /// Sample tenants (`samples/`), embedded.
 const EMBEDDED_SAMPLES: &[(&str, &str)] = &[
@@ -252,7 +233,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
 
     install_crds(&client).await?;
     let mut manifests = Vec::new();
-    for (source, text) in EMBEDDED_CLASSES {
+    for (source, text) in DEFAULT_CLASSES {
         manifests.extend(parse_manifests(source, text)?);
     }
     match &args.filename {
@@ -443,7 +424,7 @@ mod tests {
 
     #[test]
     fn embedded_manifests_parse() {
-        for (source, text) in EMBEDDED_CLASSES.iter().chain(EMBEDDED_SAMPLES) {
+        for (source, text) in DEFAULT_CLASSES.iter().chain(EMBEDDED_SAMPLES) {
             let manifests = parse_manifests(source, text).unwrap();
             assert!(!manifests.is_empty(), "{source}");
             for manifest in manifests {

@@ -23,9 +23,10 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use serde_json::{Value, json};
 use tenant_operator::api::{TenantClass, TenantService};
+use tenant_operator::samples::{self, Scope};
 
 #[derive(Parser, Debug)]
 #[command(about = "Provision N tenants from cold start and report figures")]
@@ -181,15 +182,12 @@ async fn start_server(dir: &Path) -> anyhow::Result<(Process, String, Client, Pa
     Ok((process, authority, client, kubeconfig))
 }
 
-/// The dataset's tenants and the classes they use.
-fn dataset(name: &str) -> anyhow::Result<Vec<Value>> {
+/// The dataset's tenants: one per Comune, generated as `gen_tenants` does, each valid
+/// against the default classes.
+fn dataset(name: &str) -> anyhow::Result<Vec<TenantService>> {
     match name {
-        "puglia" => Ok(tenant_operator_tests::comune_tenants(include_str!(
-            "../../../controller/data/puglia-comuni.csv"
-        ))),
-        "italia" => Ok(tenant_operator_tests::comune_tenants(include_str!(
-            "../../../controller/data/italia-comuni.csv"
-        ))),
+        "puglia" => Ok(samples::comuni_tenants(Scope::Puglia)),
+        "italia" => Ok(samples::comuni_tenants(Scope::Italia)),
         other => bail!("unknown dataset {other:?}; use puglia or italia"),
     }
 }
@@ -223,12 +221,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             &serde_json::from_value(json!({"metadata": {"name": "tenant-operator"}}))?,
         )
         .await?;
-    let classes = tenant_operator_tests::default_classes();
+    // The classes the chart installs, so the benchmark provisions what production would.
+    let classes = samples::default_classes()?;
     for class in &classes {
-        let name = class["metadata"]["name"].as_str().unwrap_or_default();
         Api::<TenantClass>::all(client.clone())
             .patch(
-                name,
+                &class.name_any(),
                 &PatchParams::apply("bench").force(),
                 &Patch::Apply(class),
             )
@@ -240,10 +238,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         .map(|m| {
             let api = tenants_api.clone();
             async move {
-                let name = m["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let name = m.name_any();
                 api.patch(
                     &name,
                     &PatchParams::apply("bench").force(),
@@ -329,10 +324,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // Full resync after Ready: touching every class triggers every tenant.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for class in &classes {
-        let name = class["metadata"]["name"].as_str().unwrap_or_default();
+        let name = class.name_any();
         Api::<TenantClass>::all(client.clone())
             .patch(
-                name,
+                &name,
                 &PatchParams::apply("bench-touch"),
                 &Patch::Apply(json!({
                     "apiVersion": "tenancy.innova.puglia.it/v1alpha1", "kind": "TenantClass",
