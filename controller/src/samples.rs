@@ -286,23 +286,13 @@ pub fn slug(name: &str) -> String {
     let first = name.split('/').next().unwrap_or(name);
     let mut out = String::with_capacity(first.len());
     for c in first.chars().flat_map(char::to_lowercase) {
-        let ascii = match c {
-            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => "a",
-            'è' | 'é' | 'ê' | 'ë' => "e",
-            'ì' | 'í' | 'î' | 'ï' => "i",
-            'ò' | 'ó' | 'ô' | 'ö' | 'õ' => "o",
-            'ù' | 'ú' | 'û' | 'ü' => "u",
-            'ç' => "c",
-            'ñ' => "n",
-            'ß' => "ss",
-            'š' => "s",
-            'ž' => "z",
-            'č' => "c",
-            c if c.is_ascii_alphanumeric() => {
+        let ascii = match istat::ascii_spelling(c) {
+            Some(ascii) => ascii,
+            None if c.is_ascii_alphanumeric() => {
                 out.push(c);
                 continue;
             }
-            _ => "-",
+            None => "-",
         };
         if ascii == "-" {
             if !out.is_empty() && !out.ends_with('-') {

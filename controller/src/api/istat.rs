@@ -77,6 +77,26 @@ fn province_prefix(code: &str) -> &str {
     code.get(..3).unwrap_or(code)
 }
 
+/// The ASCII spelling of an accented lower-case letter that occurs in the names of
+/// Italian Comuni (Italian, and the German, French and Slovene names of bilingual
+/// Comuni), or `None` for any other character. One table, so that name comparison in
+/// validation and tenant names in the sample generator fold names the same way.
+pub fn ascii_spelling(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => "a",
+        'è' | 'é' | 'ê' | 'ë' => "e",
+        'ì' | 'í' | 'î' | 'ï' => "i",
+        'ò' | 'ó' | 'ô' | 'ö' | 'õ' => "o",
+        'ù' | 'ú' | 'û' | 'ü' => "u",
+        'ç' | 'č' => "c",
+        'ñ' => "n",
+        'ß' => "ss",
+        'š' => "s",
+        'ž' => "z",
+        _ => return None,
+    })
+}
+
 /// The Comune with this ISTAT code, if there is one.
 pub fn comune(code: &str) -> Option<&'static Comune> {
     let comuni = &REGISTRY.comuni;

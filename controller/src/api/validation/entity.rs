@@ -186,19 +186,13 @@ fn names_agree(display_name: &str, comune: &str) -> bool {
 fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars().flat_map(char::to_lowercase) {
-        let c = match c {
-            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => 'a',
-            'è' | 'é' | 'ê' | 'ë' => 'e',
-            'ì' | 'í' | 'î' | 'ï' => 'i',
-            'ò' | 'ó' | 'ô' | 'ö' | 'õ' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ñ' => 'n',
-            'ß' => 's',
-            c if c.is_alphanumeric() => c,
-            _ => ' ',
-        };
-        out.push(c);
+        if let Some(ascii) = crate::api::istat::ascii_spelling(c) {
+            out.push_str(ascii);
+        } else if c.is_alphanumeric() {
+            out.push(c);
+        } else {
+            out.push(' ');
+        }
     }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
