@@ -9,11 +9,8 @@
 //!
 //! Run: `cargo bench -p tenant-operator --bench render_italy` (prints tenants per second).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tenant_operator::api::TenantClass;
-use tenant_operator::manifest;
 use tenant_operator::render::Platform;
 use tenant_operator::render::set::{RenderedSet, render_set};
 use tenant_operator::samples::{self, Scope};
@@ -23,15 +20,7 @@ use tenant_operator::samples::{self, Scope};
 const RUNS: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let classes_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/classes");
-    let (class_docs, syntax) = manifest::load(std::slice::from_ref(&classes_dir))?;
-    if !syntax.is_empty() {
-        return Err(format!("policies/classes does not parse: {syntax:?}").into());
-    }
-    let classes: Vec<TenantClass> = class_docs
-        .iter()
-        .map(|d| serde_json::from_value(d.value.clone()))
-        .collect::<Result<_, _>>()?;
+    let classes = samples::default_classes()?;
     let tenants = samples::comuni_tenants(Scope::Italia);
     let platform = Platform::default();
     let n = tenants.len();
