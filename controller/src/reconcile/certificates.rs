@@ -9,7 +9,7 @@ use k8s_openapi::ByteString;
 use serde_json::{Value, json};
 
 use super::apply;
-use super::compare::{fingerprint, matches_live};
+use super::compare::{fingerprint, matches_live, resource_version_of};
 use super::context::Context;
 use super::error::Error;
 use super::inventory::{Applied, ObjectKey};
@@ -165,11 +165,7 @@ pub async fn ensure(
         && issued.is_none()
         && matches_live(&body, current)
     {
-        let resource_version = current
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let resource_version = resource_version_of(current);
         ctx.ledger.record(
             key.clone(),
             Applied {

@@ -90,6 +90,14 @@ pub fn replacement(desired: &Value, live: &Value) -> Value {
     body
 }
 
+/// The `metadata.resourceVersion` of a live object, empty when it has none.
+pub fn resource_version_of(live: &Value) -> String {
+    live.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A stable fingerprint of a desired object (maps serialize with sorted keys), used to
 /// tell whether what is desired now is what was applied before.
 pub fn fingerprint(desired: &Value) -> u64 {

@@ -25,7 +25,9 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::certificates::{self, CertificateOutcome};
-use super::compare::{fingerprint, foreign_manager, matches_live, replacement};
+use super::compare::{
+    fingerprint, foreign_manager, matches_live, replacement, resource_version_of,
+};
 use super::context::Context;
 use super::error::Error;
 use super::inventory::{Applied, ObjectKey};
@@ -295,11 +297,7 @@ async fn ensure_object(ctx: &Context, key: &ObjectKey, desired: &Value) -> Resul
         && foreign.is_none()
         && matches_live(desired, current)
     {
-        let resource_version = current
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let resource_version = resource_version_of(current);
         ctx.ledger.record(
             key.clone(),
             Applied {
@@ -624,23 +622,11 @@ async fn invalid_spec(
         "the spec is invalid; fix and re-apply (`tenant-operator validate` shows the same): {}",
         messages.join("; ")
     );
-    let outcome = Outcome {
-        phase: Phase::Failed,
-        ready: Report::new(State::False, "InvalidSpec", message.clone()),
-        concerns: BTreeMap::new(),
-        namespaces: tenant
-            .status
-            .as_ref()
-            .map(|s| s.namespaces.clone())
-            .unwrap_or_default(),
-        environments: tenant
-            .spec
-            .environments
-            .iter()
-            .map(|e| e.name.clone())
-            .collect(),
-        certificates: None,
-    };
+    let outcome = Outcome::stopped(
+        tenant,
+        Phase::Failed,
+        Report::new(State::False, "InvalidSpec", message.clone()),
+    );
     if write_status(tenant, ctx, &outcome).await? {
         publish(
             tenant,
@@ -666,23 +652,11 @@ async fn report_failure(tenant: &TenantService, ctx: &Context, error: &Error) {
         Phase::Provisioning
     };
     ctx.metrics.set_tenant_phase(&tenant.name_any(), phase);
-    let outcome = Outcome {
+    let outcome = Outcome::stopped(
+        tenant,
         phase,
-        ready: Report::new(State::False, error.category(), error.to_string()),
-        concerns: BTreeMap::new(),
-        namespaces: tenant
-            .status
-            .as_ref()
-            .map(|s| s.namespaces.clone())
-            .unwrap_or_default(),
-        environments: tenant
-            .spec
-            .environments
-            .iter()
-            .map(|e| e.name.clone())
-            .collect(),
-        certificates: None,
-    };
+        Report::new(State::False, error.category(), error.to_string()),
+    );
     match write_status(tenant, ctx, &outcome).await {
         Ok(true) => {
             publish(

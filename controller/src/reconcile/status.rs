@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::kinds::Concern;
-use crate::api::{CertificateStatus, Phase, TenantServiceStatus};
+use crate::api::{CertificateStatus, Phase, TenantService, TenantServiceStatus};
 
 /// Condition type summarising every concern.
 pub const READY: &str = "Ready";
@@ -68,6 +68,31 @@ pub struct Outcome {
     pub environments: Vec<String>,
     /// Certificates; `None` keeps the previous list.
     pub certificates: Option<Vec<CertificateStatus>>,
+}
+
+impl Outcome {
+    /// The outcome of a reconcile that stopped before applying anything: only `Ready`
+    /// (with the reason) and the phase change; the namespaces and certificates already
+    /// reported stay as they are.
+    pub fn stopped(tenant: &TenantService, phase: Phase, ready: Report) -> Outcome {
+        Outcome {
+            phase,
+            ready,
+            concerns: BTreeMap::new(),
+            namespaces: tenant
+                .status
+                .as_ref()
+                .map(|s| s.namespaces.clone())
+                .unwrap_or_default(),
+            environments: tenant
+                .spec
+                .environments
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
+            certificates: None,
+        }
+    }
 }
 
 /// Builds the new status from the outcome of a reconcile and the previous status.
