@@ -594,13 +594,7 @@ async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Error>
         .cloned()
         .collect();
     patch_finalizers(tenant, ctx, finalizers).await?;
-    let environments: Vec<String> = tenant
-        .spec
-        .environments
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
-    ctx.metrics.forget_tenant(&name, &environments);
+    ctx.metrics.forget_tenant(&name);
     tracing::info!("tenant deleted; finalizer released");
     Ok(Action::await_change())
 }

@@ -1,18 +1,21 @@
 //! Prometheus metrics of the operator, registered once in one registry with the prefix
 //! `tenant_operator_`. Labels are bounded: error categories are enum variant names, kinds
 //! are Kubernetes kinds the operator manages, and per-tenant series are keyed by tenant and
-//! environment names (one series per object the operator manages, never free text).
+//! environment names (one series per object the operator manages, never free text). The
+//! per-tenant series live in [`TenantSeries`], which is written into the same exposition.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
+use super::tenant_series::{QuotaValues, TenantSeries};
 use crate::api::Phase;
+
+pub use super::tenant_series::QUOTA_RESOURCES;
 
 /// Prefix of every metric name.
 pub const PREFIX: &str = "tenant_operator";
@@ -31,8 +34,6 @@ pub struct Metrics {
     pub reconcile_errors: IntCounterVec,
     /// Duration of reconciles.
     pub reconcile_duration: Histogram,
-    /// Tenants per phase.
-    tenants: IntGaugeVec,
     /// Objects written again because their live content differed from the desired one after
     /// the operator had applied it (a hand edit or a deletion), by kind.
     pub drift_corrections: IntCounterVec,
@@ -40,18 +41,10 @@ pub struct Metrics {
     pub writes: IntCounterVec,
     /// Certificates issued, by reason (`Missing`, `DueForRenewal`, ...).
     pub certificates_issued: IntCounterVec,
-    /// Expiry of each tenant environment's certificate, seconds since the epoch.
-    certificate_expiry: GaugeVec,
-    /// ResourceQuota hard limits per tenant environment and resource.
-    quota_hard: GaugeVec,
-    /// ResourceQuota usage per tenant environment and resource.
-    quota_used: GaugeVec,
-    /// 1 when the tenant is Ready, else 0.
-    tenant_ready: IntGaugeVec,
     /// 1 while this replica holds the leader lease.
     pub leader: IntGauge,
-    /// Phase last recorded per tenant, to keep the per-phase gauge exact.
-    phases: Mutex<HashMap<String, Phase>>,
+    /// Tenants by phase, readiness, certificate expiry and quota of each tenant.
+    tenant_series: TenantSeries,
 }
 
 impl Metrics {
@@ -74,8 +67,6 @@ impl Metrics {
                 ],
             ),
         )?;
-        let tenants =
-            IntGaugeVec::new(Opts::new("tenants", "TenantServices by phase"), &["phase"])?;
         let drift_corrections = IntCounterVec::new(
             Opts::new(
                 "drift_corrections_total",
@@ -97,31 +88,6 @@ impl Metrics {
             ),
             &["reason"],
         )?;
-        let certificate_expiry = GaugeVec::new(
-            Opts::new(
-                "certificate_expiry_timestamp_seconds",
-                "notAfter of each tenant environment's TLS certificate",
-            ),
-            &["tenant", "environment"],
-        )?;
-        let quota_hard = GaugeVec::new(
-            Opts::new(
-                "quota_hard",
-                "ResourceQuota hard limit of a tenant environment",
-            ),
-            &["tenant", "environment", "resource"],
-        )?;
-        let quota_used = GaugeVec::new(
-            Opts::new("quota_used", "ResourceQuota usage of a tenant environment"),
-            &["tenant", "environment", "resource"],
-        )?;
-        let tenant_ready = IntGaugeVec::new(
-            Opts::new(
-                "tenant_ready",
-                "1 when the tenant's Ready condition is True",
-            ),
-            &["tenant"],
-        )?;
         let leader = IntGauge::new("leader", "1 while this replica holds the leader lease")?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running operator"),
@@ -133,35 +99,21 @@ impl Metrics {
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(reconcile_errors.clone()))?;
         registry.register(Box::new(reconcile_duration.clone()))?;
-        registry.register(Box::new(tenants.clone()))?;
         registry.register(Box::new(drift_corrections.clone()))?;
         registry.register(Box::new(writes.clone()))?;
         registry.register(Box::new(certificates_issued.clone()))?;
-        registry.register(Box::new(certificate_expiry.clone()))?;
-        registry.register(Box::new(quota_hard.clone()))?;
-        registry.register(Box::new(quota_used.clone()))?;
-        registry.register(Box::new(tenant_ready.clone()))?;
         registry.register(Box::new(leader.clone()))?;
         registry.register(Box::new(build_info))?;
-        // Every phase is exported from the start, so that dashboards see zeros, not gaps.
-        for phase in ALL_PHASES {
-            tenants.with_label_values(&[phase.as_str()]).set(0);
-        }
         Ok(Metrics {
             registry,
             reconciles,
             reconcile_errors,
             reconcile_duration,
-            tenants,
             drift_corrections,
             writes,
             certificates_issued,
-            certificate_expiry,
-            quota_hard,
-            quota_used,
-            tenant_ready,
             leader,
-            phases: Mutex::new(HashMap::new()),
+            tenant_series: TenantSeries::default(),
         })
     }
 
@@ -169,49 +121,24 @@ impl Metrics {
     pub fn encode(&self) -> Result<String, MetricsError> {
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
-        Ok(String::from_utf8_lossy(&buffer).into_owned())
+        let mut text = String::from_utf8_lossy(&buffer).into_owned();
+        self.tenant_series.write_text(PREFIX, &mut text);
+        Ok(text)
     }
 
     /// Records a tenant's phase and readiness.
     pub fn set_tenant_phase(&self, tenant: &str, phase: Phase) {
-        let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = phases.insert(tenant.to_string(), phase) {
-            if old == phase {
-                return;
-            }
-            self.tenants.with_label_values(&[old.as_str()]).dec();
-        }
-        self.tenants.with_label_values(&[phase.as_str()]).inc();
-        self.tenant_ready
-            .with_label_values(&[tenant])
-            .set(i64::from(phase == Phase::Ready));
+        self.tenant_series.set_phase(tenant, phase);
     }
 
     /// Forgets a deleted tenant: its phase and every per-tenant series.
-    pub fn forget_tenant(&self, tenant: &str, environments: &[String]) {
-        let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = phases.remove(tenant) {
-            self.tenants.with_label_values(&[old.as_str()]).dec();
-        }
-        let _ = self.tenant_ready.remove_label_values(&[tenant]);
-        for environment in environments {
-            self.forget_environment(tenant, environment);
-        }
+    pub fn forget_tenant(&self, tenant: &str) {
+        self.tenant_series.forget_tenant(tenant);
     }
 
     /// Forgets the per-environment series of a removed environment.
     pub fn forget_environment(&self, tenant: &str, environment: &str) {
-        let _ = self
-            .certificate_expiry
-            .remove_label_values(&[tenant, environment]);
-        for resource in QUOTA_RESOURCES {
-            let _ = self
-                .quota_hard
-                .remove_label_values(&[tenant, environment, resource]);
-            let _ = self
-                .quota_used
-                .remove_label_values(&[tenant, environment, resource]);
-        }
+        self.tenant_series.forget_environment(tenant, environment);
     }
 
     /// Records the expiry of an environment's certificate.
@@ -221,9 +148,8 @@ impl Metrics {
         environment: &str,
         not_after: jiff::Timestamp,
     ) {
-        self.certificate_expiry
-            .with_label_values(&[tenant, environment])
-            .set(not_after.as_second() as f64);
+        self.tenant_series
+            .set_certificate_expiry(tenant, environment, not_after.as_second());
     }
 
     /// Records a ResourceQuota's hard limits and usage. Only the resources the operator sets
@@ -235,40 +161,14 @@ impl Metrics {
         hard: &BTreeMap<String, Quantity>,
         used: &BTreeMap<String, Quantity>,
     ) {
-        for resource in QUOTA_RESOURCES {
-            if let Some(value) = hard.get(resource).and_then(|q| quantity_value(&q.0)) {
-                self.quota_hard
-                    .with_label_values(&[tenant, environment, resource])
-                    .set(value);
-            }
-            if let Some(value) = used.get(resource).and_then(|q| quantity_value(&q.0)) {
-                self.quota_used
-                    .with_label_values(&[tenant, environment, resource])
-                    .set(value);
-            }
-        }
+        let values = |quantities: &BTreeMap<String, Quantity>| -> QuotaValues {
+            QUOTA_RESOURCES
+                .map(|resource| quantities.get(resource).and_then(|q| quantity_value(&q.0)))
+        };
+        self.tenant_series
+            .set_quota(tenant, environment, values(hard), values(used));
     }
 }
-
-const ALL_PHASES: [Phase; 5] = [
-    Phase::Pending,
-    Phase::Provisioning,
-    Phase::Ready,
-    Phase::Failed,
-    Phase::Terminating,
-];
-
-/// ResourceQuota resources exported as metrics: the requests (render sets each limit equal
-/// to its request, so limits would repeat them) and the object counts that run out in
-/// practice. Six series per environment keep 8,000 tenants' metrics small.
-pub const QUOTA_RESOURCES: [&str; 6] = [
-    "requests.cpu",
-    "requests.memory",
-    "requests.storage",
-    "pods",
-    "persistentvolumeclaims",
-    "services.loadbalancers",
-];
 
 /// The value of a Kubernetes quantity (`500m`, `16Gi`, `1e3`, `8`) as a float, for metrics
 /// only (precision loss is acceptable there). `None` if it is not a quantity.
@@ -332,7 +232,7 @@ mod tests {
             "tenant_operator_certificate_expiry_timestamp_seconds{environment=\"prod\",tenant=\"comune-bari\"} 1900000000"
         ));
         assert!(text.contains("tenant_operator_tenant_ready{tenant=\"comune-bari\"} 1"));
-        metrics.forget_tenant("comune-bari", &["prod".to_string()]);
+        metrics.forget_tenant("comune-bari");
         let text = metrics.encode().unwrap();
         assert!(
             text.contains("tenant_operator_tenants{phase=\"Ready\"} 1"),

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod metrics;
+pub mod tenant_series;
 
 pub use admin::{AdminServer, Readiness, serve};
 pub use metrics::{Metrics, MetricsError};

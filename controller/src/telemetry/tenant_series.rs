@@ -1,0 +1,436 @@
+//! The per-tenant metric series (phase, readiness, certificate expiry, quota), kept in one
+//! compact table and written straight into the text exposition at scrape time.
+//!
+//! Why not the prometheus crate's `GaugeVec`s: a labelled series there costs a few hundred
+//! bytes (its label pairs are stored as protobuf messages), and every scrape copies each
+//! series into a new set of protobuf messages before encoding them. With 8,000 tenants and
+//! about 17 series each, those series were the largest part of the operator's memory. Here a
+//! tenant costs its name and about 200 bytes per environment, and a scrape allocates
+//! only the text it returns.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use crate::api::Phase;
+
+/// ResourceQuota resources exported as metrics: the requests (render sets each limit equal
+/// to its request, so limits would repeat them) and the object counts that run out in
+/// practice. Six series per environment keep 8,000 tenants' metrics small.
+pub const QUOTA_RESOURCES: [&str; 6] = [
+    "requests.cpu",
+    "requests.memory",
+    "requests.storage",
+    "pods",
+    "persistentvolumeclaims",
+    "services.loadbalancers",
+];
+
+/// Every phase, in the order the `tenants` gauge lists them. Each is exported from the start,
+/// so that dashboards see zeros, not gaps.
+const ALL_PHASES: [Phase; 5] = [
+    Phase::Pending,
+    Phase::Provisioning,
+    Phase::Ready,
+    Phase::Failed,
+    Phase::Terminating,
+];
+
+/// Values of one quota resource set, in the order of [`QUOTA_RESOURCES`].
+pub type QuotaValues = [Option<f64>; QUOTA_RESOURCES.len()];
+
+/// What is known of one tenant.
+#[derive(Debug, Default)]
+struct TenantEntry {
+    /// Phase last recorded by a reconcile; `None` while only a quota has been seen.
+    phase: Option<Phase>,
+    environments: BTreeMap<String, EnvironmentEntry>,
+}
+
+/// What is known of one tenant environment.
+#[derive(Debug, Default)]
+struct EnvironmentEntry {
+    /// `notAfter` of its TLS certificate, seconds since the epoch.
+    certificate_not_after: Option<i64>,
+    quota_hard: QuotaValues,
+    quota_used: QuotaValues,
+}
+
+/// The per-tenant series. Shared by reference; every method takes the lock briefly.
+#[derive(Debug, Default)]
+pub struct TenantSeries {
+    tenants: Mutex<BTreeMap<String, TenantEntry>>,
+}
+
+impl TenantSeries {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, TenantEntry>> {
+        // A panic while holding the lock leaves plain numbers behind, still worth exporting.
+        self.tenants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn environment<'a>(
+        tenants: &'a mut BTreeMap<String, TenantEntry>,
+        tenant: &str,
+        environment: &str,
+    ) -> &'a mut EnvironmentEntry {
+        tenants
+            .entry(tenant.to_string())
+            .or_default()
+            .environments
+            .entry(environment.to_string())
+            .or_default()
+    }
+
+    /// Records a tenant's phase (and so its readiness).
+    pub fn set_phase(&self, tenant: &str, phase: Phase) {
+        let mut tenants = self.lock();
+        match tenants.get_mut(tenant) {
+            Some(entry) => entry.phase = Some(phase),
+            None => {
+                tenants.insert(
+                    tenant.to_string(),
+                    TenantEntry {
+                        phase: Some(phase),
+                        environments: BTreeMap::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Records the expiry of an environment's certificate.
+    pub fn set_certificate_expiry(&self, tenant: &str, environment: &str, not_after: i64) {
+        Self::environment(&mut self.lock(), tenant, environment).certificate_not_after =
+            Some(not_after);
+    }
+
+    /// Records an environment's quota: hard limits and usage.
+    pub fn set_quota(&self, tenant: &str, environment: &str, hard: QuotaValues, used: QuotaValues) {
+        let mut tenants = self.lock();
+        let entry = Self::environment(&mut tenants, tenant, environment);
+        entry.quota_hard = hard;
+        entry.quota_used = used;
+    }
+
+    /// Forgets a deleted tenant and every series of it.
+    pub fn forget_tenant(&self, tenant: &str) {
+        self.lock().remove(tenant);
+    }
+
+    /// Forgets the series of a removed environment.
+    pub fn forget_environment(&self, tenant: &str, environment: &str) {
+        if let Some(entry) = self.lock().get_mut(tenant) {
+            entry.environments.remove(environment);
+        }
+    }
+
+    /// Appends the Prometheus text exposition (format 0.0.4) of every per-tenant family,
+    /// each name prefixed with `prefix_`. Label names are in alphabetical order, as the
+    /// prometheus crate writes them.
+    pub fn write_text(&self, prefix: &str, out: &mut String) {
+        let tenants = self.lock();
+
+        family_header(out, prefix, "tenants", "TenantServices by phase");
+        for phase in ALL_PHASES {
+            let count = tenants.values().filter(|t| t.phase == Some(phase)).count();
+            sample(
+                out,
+                prefix,
+                "tenants",
+                &[("phase", phase.as_str())],
+                count as f64,
+            );
+        }
+
+        family_header(
+            out,
+            prefix,
+            "tenant_ready",
+            "1 when the tenant's Ready condition is True",
+        );
+        for (name, entry) in tenants.iter() {
+            if let Some(phase) = entry.phase {
+                let ready = if phase == Phase::Ready { 1.0 } else { 0.0 };
+                sample(out, prefix, "tenant_ready", &[("tenant", name)], ready);
+            }
+        }
+
+        family_header(
+            out,
+            prefix,
+            "certificate_expiry_timestamp_seconds",
+            "notAfter of each tenant environment's TLS certificate",
+        );
+        for (name, environment, entry) in environments(&tenants) {
+            if let Some(not_after) = entry.certificate_not_after {
+                sample(
+                    out,
+                    prefix,
+                    "certificate_expiry_timestamp_seconds",
+                    &[("environment", environment), ("tenant", name)],
+                    not_after as f64,
+                );
+            }
+        }
+
+        for (family, help, values) in [
+            (
+                "quota_hard",
+                "ResourceQuota hard limit of a tenant environment",
+                (|e: &EnvironmentEntry| e.quota_hard) as fn(&EnvironmentEntry) -> QuotaValues,
+            ),
+            (
+                "quota_used",
+                "ResourceQuota usage of a tenant environment",
+                |e: &EnvironmentEntry| e.quota_used,
+            ),
+        ] {
+            family_header(out, prefix, family, help);
+            for (name, environment, entry) in environments(&tenants) {
+                for (resource, value) in QUOTA_RESOURCES.iter().zip(values(entry)) {
+                    if let Some(value) = value {
+                        sample(
+                            out,
+                            prefix,
+                            family,
+                            &[
+                                ("environment", environment),
+                                ("resource", resource),
+                                ("tenant", name),
+                            ],
+                            value,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every (tenant, environment, entry), in name order.
+fn environments(
+    tenants: &BTreeMap<String, TenantEntry>,
+) -> impl Iterator<Item = (&str, &str, &EnvironmentEntry)> {
+    tenants.iter().flat_map(|(name, tenant)| {
+        tenant
+            .environments
+            .iter()
+            .map(move |(environment, entry)| (name.as_str(), environment.as_str(), entry))
+    })
+}
+
+/// `# HELP` and `# TYPE` lines of a gauge family.
+fn family_header(out: &mut String, prefix: &str, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {prefix}_{name} {}", escape(help, false));
+    let _ = writeln!(out, "# TYPE {prefix}_{name} gauge");
+}
+
+/// One sample line: `name{label="value",...} value`.
+fn sample(out: &mut String, prefix: &str, name: &str, labels: &[(&str, &str)], value: f64) {
+    let _ = write!(out, "{prefix}_{name}");
+    for (i, (label, label_value)) in labels.iter().enumerate() {
+        let separator = if i == 0 { '{' } else { ',' };
+        let _ = write!(out, "{separator}{label}=\"{}\"", escape(label_value, true));
+    }
+    if !labels.is_empty() {
+        out.push('}');
+    }
+    out.push(' ');
+    push_value(out, value);
+    out.push('\n');
+}
+
+/// A sample value as the text format spells it (`+Inf`, `-Inf`, `NaN`, else a decimal).
+fn push_value(out: &mut String, value: f64) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if value == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{value}");
+    }
+}
+
+/// Escapes backslash and newline (and, in label values, the double quote) as the text
+/// format requires. Names here are Kubernetes names, so this seldom changes anything.
+fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
+    let needs_escaping = text.contains(['\\', '\n']) || (quote && text.contains('"'));
+    if !needs_escaping {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '\n' => escaped.push_str("\\n"),
+            '"' if quote => escaped.push_str("\\\""),
+            c => escaped.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
+
+    /// The same values through the prometheus crate's own gauges and encoder.
+    fn reference_text(
+        phases: &[(&str, Phase)],
+        expiries: &[(&str, &str, i64)],
+        quotas: &[(&str, &str, QuotaValues, QuotaValues)],
+    ) -> String {
+        let registry = Registry::new_custom(Some("tenant_operator".into()), None).unwrap();
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let vec = GaugeVec::new(Opts::new(name, help), labels).unwrap();
+            registry.register(Box::new(vec.clone())).unwrap();
+            vec
+        };
+        let tenants = gauge("tenants", "TenantServices by phase", &["phase"]);
+        let ready = gauge(
+            "tenant_ready",
+            "1 when the tenant's Ready condition is True",
+            &["tenant"],
+        );
+        let expiry = gauge(
+            "certificate_expiry_timestamp_seconds",
+            "notAfter of each tenant environment's TLS certificate",
+            &["tenant", "environment"],
+        );
+        let hard = gauge(
+            "quota_hard",
+            "ResourceQuota hard limit of a tenant environment",
+            &["tenant", "environment", "resource"],
+        );
+        let used = gauge(
+            "quota_used",
+            "ResourceQuota usage of a tenant environment",
+            &["tenant", "environment", "resource"],
+        );
+        for phase in ALL_PHASES {
+            let count = phases.iter().filter(|(_, p)| *p == phase).count();
+            tenants
+                .with_label_values(&[phase.as_str()])
+                .set(count as f64);
+        }
+        for (tenant, phase) in phases {
+            ready
+                .with_label_values(&[tenant])
+                .set(f64::from(u8::from(*phase == Phase::Ready)));
+        }
+        for (tenant, environment, not_after) in expiries {
+            expiry
+                .with_label_values(&[tenant, environment])
+                .set(*not_after as f64);
+        }
+        for (tenant, environment, hard_values, used_values) in quotas {
+            for (i, resource) in QUOTA_RESOURCES.iter().enumerate() {
+                if let Some(v) = hard_values[i] {
+                    hard.with_label_values(&[tenant, environment, resource])
+                        .set(v);
+                }
+                if let Some(v) = used_values[i] {
+                    used.with_label_values(&[tenant, environment, resource])
+                        .set(v);
+                }
+            }
+        }
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut buffer)
+            .unwrap();
+        String::from_utf8(buffer).unwrap()
+    }
+
+    /// Families of a text exposition, each as its sorted lines, so that family order (which
+    /// the format leaves free) does not matter.
+    fn families(text: &str) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for line in text.lines() {
+            let name = line
+                .trim_start_matches("# HELP ")
+                .trim_start_matches("# TYPE ")
+                .split(['{', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            out.entry(name).or_default().push(line.to_string());
+        }
+        for lines in out.values_mut() {
+            lines.sort();
+        }
+        out
+    }
+
+    #[test]
+    fn the_exposition_is_what_the_prometheus_crate_would_write() {
+        let series = TenantSeries::default();
+        let mut hard: QuotaValues = [None; 6];
+        hard[0] = Some(8.0);
+        hard[1] = Some(17_179_869_184.0);
+        hard[3] = Some(0.25);
+        let mut used: QuotaValues = [None; 6];
+        used[0] = Some(0.5);
+        used[5] = Some(0.0);
+        series.set_phase("comune-bari", Phase::Provisioning);
+        series.set_phase("comune-bari", Phase::Ready);
+        series.set_phase("comune-lecce", Phase::Failed);
+        series.set_phase("asl-ba", Phase::Ready);
+        series.set_certificate_expiry("comune-bari", "prod", 1_900_000_000);
+        series.set_certificate_expiry("comune-bari", "test", 1_800_000_000);
+        series.set_quota("comune-bari", "prod", hard, used);
+        // A quota seen before the tenant's first reconcile: no readiness series yet.
+        series.set_quota("comune-nuovo", "prod", hard, [None; 6]);
+
+        let mut text = String::new();
+        series.write_text("tenant_operator", &mut text);
+        let expected = reference_text(
+            &[
+                ("comune-bari", Phase::Ready),
+                ("comune-lecce", Phase::Failed),
+                ("asl-ba", Phase::Ready),
+            ],
+            &[
+                ("comune-bari", "prod", 1_900_000_000),
+                ("comune-bari", "test", 1_800_000_000),
+            ],
+            &[
+                ("comune-bari", "prod", hard, used),
+                ("comune-nuovo", "prod", hard, [None; 6]),
+            ],
+        );
+        assert_eq!(families(&text), families(&expected), "{text}");
+    }
+
+    #[test]
+    fn forgetting_removes_every_series_of_a_tenant_or_environment() {
+        let series = TenantSeries::default();
+        series.set_phase("comune-bari", Phase::Ready);
+        series.set_certificate_expiry("comune-bari", "prod", 1);
+        series.set_certificate_expiry("comune-bari", "test", 2);
+        series.set_quota("comune-bari", "test", [Some(1.0); 6], [Some(0.0); 6]);
+        series.forget_environment("comune-bari", "test");
+        let mut text = String::new();
+        series.write_text("p", &mut text);
+        assert!(!text.contains("environment=\"test\""), "{text}");
+        assert!(text.contains("p_certificate_expiry_timestamp_seconds{environment=\"prod\",tenant=\"comune-bari\"} 1\n"));
+
+        series.forget_tenant("comune-bari");
+        let mut text = String::new();
+        series.write_text("p", &mut text);
+        assert!(!text.contains("comune-bari"), "{text}");
+        assert!(text.contains("p_tenants{phase=\"Ready\"} 0\n"), "{text}");
+    }
+
+    #[test]
+    fn label_values_and_special_numbers_are_escaped_as_the_format_requires() {
+        let mut out = String::new();
+        sample(&mut out, "p", "m", &[("l", "a\"b\\c\nd")], f64::INFINITY);
+        sample(&mut out, "p", "m", &[], f64::NAN);
+        sample(&mut out, "p", "m", &[], f64::NEG_INFINITY);
+        assert_eq!(out, "p_m{l=\"a\\\"b\\\\c\\nd\"} +Inf\np_m NaN\np_m -Inf\n");
+    }
+}
