@@ -43,6 +43,10 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
+    /// Run the operator under this command, split at spaces, e.g.
+    /// `valgrind --tool=massif --massif-out-file=massif.out` to see where its memory goes.
+    #[arg(long)]
+    operator_wrapper: Option<String>,
 }
 
 /// A process's `VmHWM` (peak RSS) or `VmRSS` from /proc, in KiB.
@@ -66,13 +70,35 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// A child process killed when dropped.
+/// A child process stopped when dropped: SIGTERM first, so that it shuts down in order
+/// (and a profiler wrapping it writes its report), SIGKILL if it is still running after
+/// ten seconds.
 struct Process(Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let stopped_in_order = i32::try_from(self.0.id()).is_ok_and(|pid| {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .is_ok()
+        }) && {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match self.0.try_wait() {
+                    Ok(Some(_)) => break true,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    _ => break false,
+                }
+            }
+        };
+        if !stopped_in_order {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -262,8 +288,18 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let before = mutating(&server_addr).await?;
     let admin = format!("127.0.0.1:{}", free_port()?);
     let started = Instant::now();
+    let operator_binary = sibling("tenant-operator")?;
+    let mut operator_command = match args.operator_wrapper.as_deref() {
+        Some(wrapper) => {
+            let mut words = wrapper.split_whitespace();
+            let mut command = Command::new(words.next().context("--operator-wrapper is empty")?);
+            command.args(words).arg(operator_binary);
+            command
+        }
+        None => Command::new(operator_binary),
+    };
     let operator = Process(
-        Command::new(sibling("tenant-operator")?)
+        operator_command
             .args([
                 "run",
                 "--namespace",
