@@ -1,6 +1,6 @@
 //! The certificate step: for each CertificateRequest of the rendered tenant, keep the
 //! existing TLS Secret when it is still good, otherwise issue a new certificate from the
-//! regional CA and apply the Secret. A Secret known (by the ledger) to hold a good
+//! regional CA and apply the Secret. A Secret known (by the inventory) to hold a good
 //! certificate is not even read.
 
 use std::collections::BTreeMap;
@@ -78,8 +78,8 @@ pub async fn ensure(
         &request.secret_name,
     );
     let fp = request_fingerprint(request, ctx);
-    let live = ctx.inventory.get(&key);
-    let applied = ctx.ledger.get(&key);
+    let live = ctx.inventory.live(&key);
+    let applied = ctx.inventory.applied(&key);
     if let (Some(live), Some(applied)) = (&live, &applied)
         && applied.resource_version == live.resource_version
         && applied.fingerprint == fp
@@ -95,7 +95,7 @@ pub async fn ensure(
             environment: request.environment.clone(),
         });
     }
-    // Either unknown to the ledger, changed by someone, or due: look at the live Secret.
+    // Either unknown to the inventory, changed by someone, or due: look at the live Secret.
     let current = if live.is_some() || applied.is_some() {
         apply::get(&ctx.client, &key)
             .await
@@ -166,7 +166,7 @@ pub async fn ensure(
         && matches_live(&body, current)
     {
         let resource_version = resource_version_of(current);
-        ctx.ledger.record(
+        ctx.inventory.record_applied(
             key.clone(),
             Applied {
                 resource_version,
@@ -198,7 +198,7 @@ pub async fn ensure(
             .with_label_values(&[ManagedKind::Secret.as_str()])
             .inc();
     }
-    ctx.ledger.record(
+    ctx.inventory.record_applied(
         key.clone(),
         Applied {
             resource_version,

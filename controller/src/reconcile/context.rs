@@ -8,7 +8,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
-use super::inventory::{Inventory, Ledger};
+use super::inventory::Inventory;
 use super::peers::PeerIndex;
 use crate::api::{TenantClass, TenantService};
 use crate::pki::RegionalCa;
@@ -71,10 +71,8 @@ pub struct Context {
     pub platform: Platform,
     /// The regional CA.
     pub ca: RegionalCa,
-    /// Live managed objects.
+    /// Live managed objects and what the operator applied to them.
     pub inventory: Arc<Inventory>,
-    /// What the operator applied.
-    pub ledger: Arc<Ledger>,
     /// Tenant relationships.
     pub peers: Arc<PeerIndex>,
     /// All TenantServices (the controller's cache).

@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::context::{Context, Settings};
-use super::inventory::{Inventory, Ledger};
+use super::inventory::Inventory;
 use super::kinds::ManagedKind;
 use super::leader::{LeaderElector, LeaseConfig, LeaseError};
 use super::peers::PeerIndex;
@@ -99,7 +99,6 @@ fn child_stream<K>(
     client: &Client,
     kind: ManagedKind,
     inventory: Arc<Inventory>,
-    ledger: Arc<Ledger>,
 ) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -119,15 +118,18 @@ where
             object.metadata.managed_fields = None;
             object.metadata.annotations = None;
         })
-        .inspect(move |event| {
-            if let Ok(event) = event {
-                inventory.apply_event(kind, event);
+        .inspect({
+            let inventory = inventory.clone();
+            move |event| {
+                if let Ok(event) = event {
+                    inventory.apply_event(kind, event);
+                }
             }
         })
         .touched_objects()
         // The operator's own writes coming back need no reconcile (deletions always do:
         // their resourceVersion is new).
-        .try_filter(move |object| std::future::ready(!ledger.is_own_write(kind, object)))
+        .try_filter(move |object| std::future::ready(!inventory.is_own_write(kind, object)))
 }
 
 /// Maps a child object to its tenant by the tenant label.
@@ -142,7 +144,6 @@ fn to_tenant<K: Resource>(object: PartialObjectMeta<K>) -> Option<ObjectRef<Tena
 fn quota_stream(
     client: &Client,
     inventory: Arc<Inventory>,
-    ledger: Arc<Ledger>,
     metrics: Arc<Metrics>,
 ) -> impl Stream<Item = Result<ResourceQuota, watcher::Error>> + Send + 'static {
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
@@ -150,31 +151,34 @@ fn quota_stream(
     watcher(api, watcher::Config::default().labels(&selector))
         .default_backoff()
         .modify(|quota| quota.metadata.managed_fields = None)
-        .inspect(move |event| {
-            let Ok(event) = event else { return };
-            inventory.apply_event(ManagedKind::ResourceQuota, event);
-            let quota = match event {
-                watcher::Event::Apply(q) | watcher::Event::InitApply(q) => q,
-                _ => return,
-            };
-            let labels = quota.labels();
-            let (Some(tenant), Some(environment)) =
-                (labels.get(labels::TENANT), labels.get(labels::ENVIRONMENT))
-            else {
-                return;
-            };
-            // A real cluster's quota controller fills status.hard; before it has (and on
-            // servers without one) the spec's hard limits are what is enforced.
-            let status = quota.status.clone().unwrap_or_default();
-            let hard = status
-                .hard
-                .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.clone()))
-                .unwrap_or_default();
-            metrics.set_quota(tenant, environment, &hard, &status.used.unwrap_or_default());
+        .inspect({
+            let inventory = inventory.clone();
+            move |event| {
+                let Ok(event) = event else { return };
+                inventory.apply_event(ManagedKind::ResourceQuota, event);
+                let quota = match event {
+                    watcher::Event::Apply(q) | watcher::Event::InitApply(q) => q,
+                    _ => return,
+                };
+                let labels = quota.labels();
+                let (Some(tenant), Some(environment)) =
+                    (labels.get(labels::TENANT), labels.get(labels::ENVIRONMENT))
+                else {
+                    return;
+                };
+                // A real cluster's quota controller fills status.hard; before it has (and on
+                // servers without one) the spec's hard limits are what is enforced.
+                let status = quota.status.clone().unwrap_or_default();
+                let hard = status
+                    .hard
+                    .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.clone()))
+                    .unwrap_or_default();
+                metrics.set_quota(tenant, environment, &hard, &status.used.unwrap_or_default());
+            }
         })
         .touched_objects()
         .try_filter(move |quota| {
-            std::future::ready(!ledger.is_own_write(ManagedKind::ResourceQuota, quota))
+            std::future::ready(!inventory.is_own_write(ManagedKind::ResourceQuota, quota))
         })
 }
 
@@ -298,7 +302,6 @@ pub async fn run(
     .reflect(class_writer)
     .touched_objects();
 
-    let ledger = Arc::new(Ledger::default());
     let ctx = Arc::new(Context {
         client: client.clone(),
         metrics: metrics.clone(),
@@ -306,7 +309,6 @@ pub async fn run(
         platform: config.platform,
         ca,
         inventory: inventory.clone(),
-        ledger: ledger.clone(),
         peers,
         tenants: tenant_reader.clone(),
         classes: class_reader.clone(),
@@ -332,25 +334,15 @@ pub async fn run(
         })
         .reconcile_on(tokio_stream_from(peer_rx))
         .watches_stream(
-            child_stream::<Namespace>(
-                &client,
-                ManagedKind::Namespace,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<Namespace>(&client, ManagedKind::Namespace, inventory.clone()),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<NetworkPolicy>(
-                &client,
-                ManagedKind::NetworkPolicy,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<NetworkPolicy>(&client, ManagedKind::NetworkPolicy, inventory.clone()),
             to_tenant,
         )
         .watches_stream(
-            quota_stream(&client, inventory.clone(), ledger.clone(), metrics.clone()),
+            quota_stream(&client, inventory.clone(), metrics.clone()),
             |quota: ResourceQuota| {
                 quota
                     .labels()
@@ -359,57 +351,27 @@ pub async fn run(
             },
         )
         .watches_stream(
-            child_stream::<LimitRange>(
-                &client,
-                ManagedKind::LimitRange,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<LimitRange>(&client, ManagedKind::LimitRange, inventory.clone()),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<Role>(
-                &client,
-                ManagedKind::Role,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<Role>(&client, ManagedKind::Role, inventory.clone()),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<RoleBinding>(
-                &client,
-                ManagedKind::RoleBinding,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<RoleBinding>(&client, ManagedKind::RoleBinding, inventory.clone()),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<ServiceAccount>(
-                &client,
-                ManagedKind::ServiceAccount,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<ServiceAccount>(&client, ManagedKind::ServiceAccount, inventory.clone()),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<Secret>(
-                &client,
-                ManagedKind::Secret,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<Secret>(&client, ManagedKind::Secret, inventory.clone()),
             to_tenant,
         )
         .watches_stream(
-            child_stream::<ConfigMap>(
-                &client,
-                ManagedKind::ConfigMap,
-                inventory.clone(),
-                ledger.clone(),
-            ),
+            child_stream::<ConfigMap>(&client, ManagedKind::ConfigMap, inventory.clone()),
             to_tenant,
         )
         .graceful_shutdown_on(shutdown.clone())

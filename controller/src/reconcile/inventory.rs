@@ -1,19 +1,23 @@
 //! What exists and what the operator wrote, kept in memory so that a steady-state reconcile
 //! needs no API call at all.
 //!
-//! - [`Inventory`]: every managed object in the cluster (name, resourceVersion, tenant
-//!   label, whether it is being deleted), fed by metadata-only watches of each child kind and
-//!   indexed by tenant for pruning. Metadata only: at 8,000 tenants, caching whole objects
-//!   would cost hundreds of MiB.
-//! - [`Ledger`]: for each object the operator applied, the resourceVersion the API server
-//!   returned and a fingerprint of what was applied. When the live resourceVersion still
-//!   equals the recorded one and the desired object has the same fingerprint, the object is
+//! The [`Inventory`] holds, for each managed object, in one entry:
+//! - what is live in the cluster ([`LiveObject`]: resourceVersion, tenant label, whether it
+//!   is being deleted), fed by metadata-only watches of each child kind and indexed by
+//!   tenant for pruning. Metadata only: at 8,000 tenants, caching whole objects would cost
+//!   hundreds of MiB;
+//! - what the operator last applied to it ([`Applied`]: the resourceVersion the API server
+//!   returned and a fingerprint of what was applied). When the live resourceVersion still
+//!   equals the applied one and the desired object has the same fingerprint, the object is
 //!   known to be as desired without reading it. A different resourceVersion means someone
-//!   else wrote it: the object is read and compared, and re-applied only if it differs
-//!   (a drift correction).
+//!   else wrote it: the object is read and compared, and re-applied only if it differs (a
+//!   drift correction).
+//!
+//! Both halves share one key, and the tenant index points at that same key, because at
+//! 110,000 objects every copy of a key costs megabytes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use kube::Resource;
 use kube::runtime::watcher;
@@ -42,6 +46,22 @@ impl ObjectKey {
             name: name.to_string(),
         }
     }
+
+    /// The key of a watched object of `kind`.
+    fn of<K: Resource>(kind: ManagedKind, object: &K) -> Self {
+        let meta = object.meta();
+        ObjectKey {
+            kind,
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Whether this is `namespace` itself or an object in it.
+    fn is_in_namespace(&self, namespace: &str) -> bool {
+        self.namespace.as_deref() == Some(namespace)
+            || (self.kind == ManagedKind::Namespace && self.name == namespace)
+    }
 }
 
 impl std::fmt::Display for ObjectKey {
@@ -58,52 +78,122 @@ impl std::fmt::Display for ObjectKey {
 pub struct LiveObject {
     /// Its current resourceVersion.
     pub resource_version: String,
-    /// Value of the tenant label.
-    pub tenant: Option<String>,
+    /// Value of the tenant label (shared with the tenant index).
+    pub tenant: Option<Arc<str>>,
     /// Whether it has a deletionTimestamp.
     pub deleting: bool,
 }
 
+/// What the operator last applied to an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// resourceVersion returned by the API server for the write (or seen when the live
+    /// object was found equal to the desired one).
+    pub resource_version: String,
+    /// Fingerprint of the desired object (see [`super::compare::fingerprint`]).
+    pub fingerprint: u64,
+    /// For TLS Secrets: the certificate in it.
+    pub certificate: Option<Box<CertificateInfo>>,
+}
+
+/// One object: live, applied by the operator, or both. Dropped when it is neither.
+#[derive(Debug, Default)]
+struct Entry {
+    live: Option<LiveObject>,
+    applied: Option<Applied>,
+}
+
 #[derive(Default)]
 struct InventoryState {
-    live: HashMap<ObjectKey, LiveObject>,
-    by_tenant: HashMap<String, HashSet<ObjectKey>>,
+    objects: HashMap<Arc<ObjectKey>, Entry>,
+    /// Live objects by their tenant label.
+    by_tenant: HashMap<Arc<str>, HashSet<Arc<ObjectKey>>>,
     synced: HashSet<ManagedKind>,
-    relisting: HashMap<ManagedKind, HashSet<ObjectKey>>,
+    relisting: HashMap<ManagedKind, HashSet<Arc<ObjectKey>>>,
 }
 
 impl InventoryState {
-    fn upsert(&mut self, key: ObjectKey, object: LiveObject) {
-        if let Some(old) = self.live.get(&key)
-            && old.tenant != object.tenant
-            && let Some(tenant) = &old.tenant
-            && let Some(set) = self.by_tenant.get_mut(tenant)
-        {
-            set.remove(&key);
-        }
-        if let Some(tenant) = &object.tenant {
-            self.by_tenant
-                .entry(tenant.clone())
-                .or_default()
-                .insert(key.clone());
-        }
-        self.live.insert(key, object);
+    /// The entry at `key`, created empty if absent, and the shared key.
+    fn entry(&mut self, key: ObjectKey) -> (Arc<ObjectKey>, &mut Entry) {
+        let shared = match self.objects.get_key_value(&key) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::new(key),
+        };
+        let entry = self.objects.entry(shared.clone()).or_default();
+        (shared, entry)
     }
 
-    fn remove(&mut self, key: &ObjectKey) {
-        if let Some(old) = self.live.remove(key)
-            && let Some(tenant) = old.tenant
-            && let Some(set) = self.by_tenant.get_mut(&tenant)
+    /// Drops the entry at `key` if it is neither live nor applied.
+    fn drop_if_empty(&mut self, key: &ObjectKey) {
+        if self
+            .objects
+            .get(key)
+            .is_some_and(|e| e.live.is_none() && e.applied.is_none())
         {
+            self.objects.remove(key);
+        }
+    }
+
+    /// The shared tenant name, so that every object of a tenant points at one string.
+    fn tenant_name(&self, tenant: &str) -> Arc<str> {
+        match self.by_tenant.get_key_value(tenant) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(tenant),
+        }
+    }
+
+    fn unindex(&mut self, tenant: &str, key: &ObjectKey) {
+        if let Some(set) = self.by_tenant.get_mut(tenant) {
             set.remove(key);
             if set.is_empty() {
-                self.by_tenant.remove(&tenant);
+                self.by_tenant.remove(tenant);
             }
         }
     }
+
+    /// Records a live object seen by a watch; returns its shared key.
+    fn upsert_live<K: Resource>(&mut self, kind: ManagedKind, object: &K) -> Arc<ObjectKey> {
+        let meta = object.meta();
+        let tenant = meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::TENANT))
+            .map(|t| self.tenant_name(t));
+        let live = LiveObject {
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+            tenant: tenant.clone(),
+            deleting: meta.deletion_timestamp.is_some(),
+        };
+        let (key, entry) = self.entry(ObjectKey::of(kind, object));
+        let old_tenant = entry.live.replace(live).and_then(|old| old.tenant);
+        if old_tenant != tenant
+            && let Some(old) = old_tenant
+        {
+            self.unindex(&old, &key);
+        }
+        if let Some(tenant) = tenant {
+            self.by_tenant
+                .entry(tenant)
+                .or_default()
+                .insert(key.clone());
+        }
+        key
+    }
+
+    /// Records that a live object is gone.
+    fn remove_live(&mut self, key: &ObjectKey) {
+        let Some(entry) = self.objects.get_mut(key) else {
+            return;
+        };
+        if let Some(tenant) = entry.live.take().and_then(|old| old.tenant) {
+            self.unindex(&tenant, key);
+        }
+        self.drop_if_empty(key);
+    }
 }
 
-/// Every managed object in the cluster, by key and by tenant.
+/// Every managed object in the cluster and what the operator applied to it, by key and by
+/// tenant.
 pub struct Inventory {
     state: RwLock<InventoryState>,
     synced_tx: tokio::sync::watch::Sender<usize>,
@@ -118,49 +208,38 @@ impl Default for Inventory {
     }
 }
 
-/// The key and summary of a watched object.
-fn describe<K: Resource>(kind: ManagedKind, object: &K) -> (ObjectKey, LiveObject) {
-    let meta = object.meta();
-    let key = ObjectKey {
-        kind,
-        namespace: meta.namespace.clone(),
-        name: meta.name.clone().unwrap_or_default(),
-    };
-    let live = LiveObject {
-        resource_version: meta.resource_version.clone().unwrap_or_default(),
-        tenant: meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::TENANT))
-            .cloned(),
-        deleting: meta.deletion_timestamp.is_some(),
-    };
-    (key, live)
-}
-
 impl Inventory {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, InventoryState> {
+        // A panic while holding the lock leaves consistent entries: each update is one
+        // insert or remove.
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, InventoryState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Applies one watch event of `kind`.
     pub fn apply_event<K: Resource>(&self, kind: ManagedKind, event: &watcher::Event<K>) {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.write();
         match event {
             watcher::Event::Init => {
                 state.relisting.insert(kind, HashSet::new());
             }
             watcher::Event::InitApply(object) => {
-                let (key, live) = describe(kind, object);
-                state.relisting.entry(kind).or_default().insert(key.clone());
-                state.upsert(key, live);
+                let key = state.upsert_live(kind, object);
+                state.relisting.entry(kind).or_default().insert(key);
             }
             watcher::Event::InitDone => {
                 let seen = state.relisting.remove(&kind).unwrap_or_default();
-                let gone: Vec<ObjectKey> = state
-                    .live
-                    .keys()
-                    .filter(|k| k.kind == kind && !seen.contains(*k))
-                    .cloned()
+                let gone: Vec<Arc<ObjectKey>> = state
+                    .objects
+                    .iter()
+                    .filter(|(k, e)| k.kind == kind && e.live.is_some() && !seen.contains(*k))
+                    .map(|(k, _)| k.clone())
                     .collect();
                 for key in gone {
-                    state.remove(&key);
+                    state.remove_live(&key);
                 }
                 state.synced.insert(kind);
                 let synced = state.synced.len();
@@ -168,12 +247,10 @@ impl Inventory {
                 self.synced_tx.send_replace(synced);
             }
             watcher::Event::Apply(object) => {
-                let (key, live) = describe(kind, object);
-                state.upsert(key, live);
+                state.upsert_live(kind, object);
             }
             watcher::Event::Delete(object) => {
-                let (key, _) = describe(kind, object);
-                state.remove(&key);
+                state.remove_live(&ObjectKey::of(kind, object));
             }
         }
     }
@@ -191,104 +268,84 @@ impl Inventory {
     }
 
     /// The live object at `key`, if any.
-    pub fn get(&self, key: &ObjectKey) -> Option<LiveObject> {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state.live.get(key).cloned()
+    pub fn live(&self, key: &ObjectKey) -> Option<LiveObject> {
+        self.read().objects.get(key)?.live.clone()
     }
 
-    /// Every live object labelled with `tenant`.
+    /// Every live object labelled with `tenant`, sorted by key.
     pub fn tenant_objects(&self, tenant: &str) -> Vec<(ObjectKey, LiveObject)> {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let state = self.read();
         let Some(keys) = state.by_tenant.get(tenant) else {
             return Vec::new();
         };
         let mut objects: Vec<_> = keys
             .iter()
-            .filter_map(|k| state.live.get(k).map(|o| (k.clone(), o.clone())))
+            .filter_map(|k| {
+                let live = state.objects.get(k)?.live.clone()?;
+                Some((ObjectKey::clone(k), live))
+            })
             .collect();
         objects.sort_by(|a, b| a.0.cmp(&b.0));
         objects
     }
 
-    /// Number of objects known, for logs.
+    /// Number of live objects known, for logs.
     pub fn len(&self) -> usize {
-        self.state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .live
-            .len()
+        self.read()
+            .objects
+            .values()
+            .filter(|e| e.live.is_some())
+            .count()
     }
 
-    /// Whether no object is known.
+    /// Whether no live object is known.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-/// What the operator last applied to an object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Applied {
-    /// resourceVersion returned by the API server for the write (or seen when the live
-    /// object was found equal to the desired one).
-    pub resource_version: String,
-    /// Fingerprint of the desired object (see [`super::compare::fingerprint`]).
-    pub fingerprint: u64,
-    /// For TLS Secrets: the certificate in it.
-    pub certificate: Option<Box<CertificateInfo>>,
-}
-
-/// Objects the operator has applied, with the resourceVersion it got back.
-#[derive(Default)]
-pub struct Ledger {
-    applied: RwLock<HashMap<ObjectKey, Applied>>,
-}
-
-impl Ledger {
-    /// What was last applied to `key`.
-    pub fn get(&self, key: &ObjectKey) -> Option<Applied> {
-        self.applied
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+    /// What the operator last applied to `key`.
+    pub fn applied(&self, key: &ObjectKey) -> Option<Applied> {
+        self.read().objects.get(key)?.applied.clone()
     }
 
     /// Records an apply (or a verified match).
-    pub fn record(&self, key: ObjectKey, applied: Applied) {
-        self.applied
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, applied);
+    pub fn record_applied(&self, key: ObjectKey, applied: Applied) {
+        self.write().entry(key).1.applied = Some(applied);
     }
 
     /// Whether `object` (of `kind`) is exactly what this operator last wrote: its own
     /// write coming back through the watch, which needs no reconcile.
     pub fn is_own_write<K: Resource>(&self, kind: ManagedKind, object: &K) -> bool {
-        let (key, live) = describe(kind, object);
-        self.applied
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .is_some_and(|a| a.resource_version == live.resource_version)
+        let resource_version = object
+            .meta()
+            .resource_version
+            .as_deref()
+            .unwrap_or_default();
+        self.read()
+            .objects
+            .get(&ObjectKey::of(kind, object))
+            .and_then(|e| e.applied.as_ref())
+            .is_some_and(|a| a.resource_version == resource_version)
     }
 
-    /// Forgets `key` (deleted or detached).
-    pub fn forget(&self, key: &ObjectKey) {
-        self.applied
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+    /// Forgets what was applied to `key` (deleted or detached).
+    pub fn forget_applied(&self, key: &ObjectKey) {
+        let mut state = self.write();
+        if let Some(entry) = state.objects.get_mut(key) {
+            entry.applied = None;
+            state.drop_if_empty(key);
+        }
     }
 
-    /// Forgets every object in `namespace` and the namespace itself.
-    pub fn forget_namespace(&self, namespace: &str) {
-        self.applied
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|k, _| {
-                k.namespace.as_deref() != Some(namespace)
-                    && !(k.kind == ManagedKind::Namespace && k.name == namespace)
-            });
+    /// Forgets what was applied to `namespace` and to every object in it.
+    pub fn forget_applied_in_namespace(&self, namespace: &str) {
+        let mut state = self.write();
+        state.objects.retain(|key, entry| {
+            if key.is_in_namespace(namespace) {
+                entry.applied = None;
+            }
+            entry.live.is_some() || entry.applied.is_some()
+        });
     }
 }
 
@@ -340,7 +397,7 @@ mod tests {
         assert!(inventory.tenant_objects("a").is_empty());
         assert_eq!(inventory.tenant_objects("b").len(), 2);
         let key = ObjectKey::new(kind, Some("a-prod"), "deny");
-        assert_eq!(inventory.get(&key).unwrap().resource_version, "3");
+        assert_eq!(inventory.live(&key).unwrap().resource_version, "3");
         // A relist that no longer contains b-prod/deny drops it.
         inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::Init);
         inventory.apply_event(
@@ -357,39 +414,51 @@ mod tests {
     }
 
     #[test]
-    fn ledger_forgets_whole_namespaces() {
-        let ledger = Ledger::default();
+    fn applied_and_live_halves_are_independent_and_forgotten_by_namespace() {
+        let inventory = Inventory::default();
         let applied = Applied {
             resource_version: "1".into(),
             fingerprint: 7,
             certificate: None,
         };
-        ledger.record(
-            ObjectKey::new(ManagedKind::Namespace, None, "a-prod"),
-            applied.clone(),
+        let namespace = ObjectKey::new(ManagedKind::Namespace, None, "a-prod");
+        let role_prod = ObjectKey::new(ManagedKind::Role, Some("a-prod"), "r");
+        let role_test = ObjectKey::new(ManagedKind::Role, Some("a-test"), "r");
+        let policy_key = ObjectKey::new(ManagedKind::NetworkPolicy, Some("a-prod"), "deny");
+        for key in [&namespace, &role_prod, &role_test, &policy_key] {
+            inventory.record_applied(key.clone(), applied.clone());
+        }
+        // The watch sees the policy: the operator's own write, by resourceVersion.
+        let live_policy = policy("a-prod", "deny", "a", "1");
+        assert!(inventory.is_own_write(ManagedKind::NetworkPolicy, &live_policy));
+        inventory.apply_event(
+            ManagedKind::NetworkPolicy,
+            &watcher::Event::Apply(live_policy),
         );
-        ledger.record(
-            ObjectKey::new(ManagedKind::Role, Some("a-prod"), "r"),
-            applied.clone(),
+        assert!(!inventory.is_own_write(
+            ManagedKind::NetworkPolicy,
+            &policy("a-prod", "deny", "a", "2")
+        ));
+        // Only what was applied is known of the roles: nothing live, nothing to prune.
+        assert!(inventory.live(&role_prod).is_none());
+        assert_eq!(inventory.len(), 1);
+
+        inventory.forget_applied_in_namespace("a-prod");
+        assert!(inventory.applied(&namespace).is_none());
+        assert!(inventory.applied(&role_prod).is_none());
+        assert!(inventory.applied(&policy_key).is_none());
+        assert_eq!(inventory.applied(&role_test), Some(applied));
+        // The live half stays until the watch says the object is gone.
+        assert_eq!(inventory.tenant_objects("a").len(), 1);
+        inventory.apply_event(
+            ManagedKind::NetworkPolicy,
+            &watcher::Event::Delete(policy("a-prod", "deny", "a", "3")),
         );
-        ledger.record(
-            ObjectKey::new(ManagedKind::Role, Some("a-test"), "r"),
-            applied.clone(),
-        );
-        ledger.forget_namespace("a-prod");
+        assert!(inventory.is_empty());
+        inventory.forget_applied(&role_test);
         assert!(
-            ledger
-                .get(&ObjectKey::new(ManagedKind::Namespace, None, "a-prod"))
-                .is_none()
-        );
-        assert!(
-            ledger
-                .get(&ObjectKey::new(ManagedKind::Role, Some("a-prod"), "r"))
-                .is_none()
-        );
-        assert_eq!(
-            ledger.get(&ObjectKey::new(ManagedKind::Role, Some("a-test"), "r")),
-            Some(applied)
+            inventory.read().objects.is_empty(),
+            "no empty entry is kept"
         );
     }
 }

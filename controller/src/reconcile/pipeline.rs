@@ -149,7 +149,7 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
         .collect();
     if let Some(terminating) = desired_namespaces.iter().find(|ns| {
         ctx.inventory
-            .get(&ObjectKey::new(ManagedKind::Namespace, None, ns))
+            .live(&ObjectKey::new(ManagedKind::Namespace, None, ns))
             .is_some_and(|live| live.deleting)
     }) {
         return Err(Error::NamespacesTerminating {
@@ -268,11 +268,11 @@ fn desired_objects(desired: &render::Desired, ctx: &Context) -> Result<Vec<Desir
 }
 
 /// Makes one object as desired, writing only if it differs. See [`super::inventory`] for
-/// how the ledger avoids reads.
+/// how the inventory avoids reads.
 async fn ensure_object(ctx: &Context, key: &ObjectKey, desired: &Value) -> Result<Change, Error> {
     let fp = fingerprint(desired);
-    let live = ctx.inventory.get(key);
-    let applied = ctx.ledger.get(key);
+    let live = ctx.inventory.live(key);
+    let applied = ctx.inventory.applied(key);
     if let (Some(live), Some(applied)) = (&live, &applied)
         && applied.resource_version == live.resource_version
         && applied.fingerprint == fp
@@ -298,7 +298,7 @@ async fn ensure_object(ctx: &Context, key: &ObjectKey, desired: &Value) -> Resul
         && matches_live(desired, current)
     {
         let resource_version = resource_version_of(current);
-        ctx.ledger.record(
+        ctx.inventory.record_applied(
             key.clone(),
             Applied {
                 resource_version,
@@ -328,7 +328,7 @@ async fn ensure_object(ctx: &Context, key: &ObjectKey, desired: &Value) -> Resul
         object: key.clone(),
         source: Box::new(source),
     })?;
-    ctx.ledger.record(
+    ctx.inventory.record_applied(
         key.clone(),
         Applied {
             resource_version,
@@ -395,7 +395,7 @@ async fn prune(
                     pruned.deleted_namespaces.push(key.name.clone());
                 }
             }
-            ctx.ledger.forget_namespace(&key.name);
+            ctx.inventory.forget_applied_in_namespace(&key.name);
             ctx.metrics.forget_environment(&name, &environment);
             continue;
         }
@@ -412,7 +412,7 @@ async fn prune(
                 object: key.clone(),
                 source: Box::new(source),
             })?;
-        ctx.ledger.forget(&key);
+        ctx.inventory.forget_applied(&key);
         pruned.deleted.push(key);
     }
     Ok(pruned)
@@ -530,7 +530,7 @@ async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Error>
                 source: Box::new(source),
             })?
         else {
-            ctx.ledger.forget_namespace(&namespace);
+            ctx.inventory.forget_applied_in_namespace(&namespace);
             continue;
         };
         let ours = live.pointer("/metadata/labels").is_some_and(|l| {
@@ -544,7 +544,7 @@ async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Error>
         match tenant.spec.deletion_policy {
             DeletionPolicy::Retain => {
                 detach_namespace(ctx, &key).await?;
-                ctx.ledger.forget_namespace(&namespace);
+                ctx.inventory.forget_applied_in_namespace(&namespace);
                 handled.push(namespace);
             }
             DeletionPolicy::Delete => {
