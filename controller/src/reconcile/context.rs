@@ -83,6 +83,9 @@ pub struct Context {
     pub recorder: Recorder,
     /// Consecutive failures per tenant, for exponential backoff.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// Fingerprint of the status this replica last wrote per tenant (see
+    /// [`super::status::status_write_needed`]).
+    pub written_statuses: Mutex<HashMap<String, u64>>,
 }
 
 impl Context {
@@ -106,6 +109,34 @@ impl Context {
     pub fn reset_backoff(&self, tenant: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(tenant);
+    }
+
+    /// Fingerprint of the status last written for `tenant` by this replica.
+    pub fn last_written_status(&self, tenant: &str) -> Option<u64> {
+        let written = self
+            .written_statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        written.get(tenant).copied()
+    }
+
+    /// Remembers the status just written for `tenant`.
+    pub fn remember_written_status(&self, tenant: &str, fingerprint: u64) {
+        let mut written = self
+            .written_statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        written.insert(tenant.to_string(), fingerprint);
+    }
+
+    /// Forgets a deleted tenant's per-tenant bookkeeping.
+    pub fn forget_tenant(&self, tenant: &str) {
+        self.reset_backoff(tenant);
+        let mut written = self
+            .written_statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        written.remove(tenant);
     }
 }
 

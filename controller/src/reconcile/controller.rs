@@ -314,6 +314,7 @@ pub async fn run(
         classes: class_reader.clone(),
         recorder: Recorder::new(client.clone(), Context::reporter(&config.identity)),
         failures: Mutex::new(Default::default()),
+        written_statuses: Mutex::new(Default::default()),
     });
 
     let class_users = tenant_reader.clone();

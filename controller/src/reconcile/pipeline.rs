@@ -32,7 +32,9 @@ use super::context::Context;
 use super::error::Error;
 use super::inventory::{Applied, ObjectKey};
 use super::kinds::{Concern, ManagedKind};
-use super::status::{Outcome, Report, State, build_status, same_status};
+use super::status::{
+    Outcome, Report, State, build_status, status_fingerprint, status_write_needed,
+};
 use super::{FIELD_MANAGER, FINALIZER, apply};
 use crate::api::validation::{self, Severity};
 use crate::api::{DeletionPolicy, Phase, TenantService};
@@ -595,6 +597,7 @@ async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Error>
         .collect();
     patch_finalizers(tenant, ctx, finalizers).await?;
     ctx.metrics.forget_tenant(&name);
+    ctx.forget_tenant(&name);
     tracing::info!("tenant deleted; finalizer released");
     Ok(Action::await_change())
 }
@@ -779,7 +782,11 @@ async fn write_status(
         outcome,
         jiff::Timestamp::now(),
     );
-    if same_status(tenant.status.as_ref(), &status) {
+    if !status_write_needed(
+        tenant.status.as_ref(),
+        ctx.last_written_status(&name),
+        &status,
+    ) {
         return Ok(false);
     }
     let api: Api<TenantService> = Api::all(ctx.client.clone());
@@ -789,6 +796,8 @@ async fn write_status(
         "metadata": { "name": name },
         "status": status,
     });
+    // Remembered before sending: a write whose answer is lost may still have landed.
+    ctx.remember_written_status(&name, status_fingerprint(&status));
     ctx.metrics
         .writes
         .with_label_values(&["apply", "TenantService/status"])

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::compare::fingerprint;
 use super::kinds::Concern;
 use crate::api::{CertificateStatus, Phase, TenantService, TenantServiceStatus};
 
@@ -178,13 +179,27 @@ fn condition(
     }
 }
 
-/// Whether two statuses are the same for the API server (compares their JSON, which is
-/// what would be written).
-pub fn same_status(a: Option<&TenantServiceStatus>, b: &TenantServiceStatus) -> bool {
-    match a {
-        Some(a) => serde_json::to_value(a).ok() == serde_json::to_value(b).ok(),
-        None => false,
-    }
+/// Fingerprint of a status as it would be written (its JSON).
+pub fn status_fingerprint(status: &TenantServiceStatus) -> u64 {
+    serde_json::to_value(status).map_or(0, |value| fingerprint(&value))
+}
+
+/// Whether `new` has to be written, given the cached status and the fingerprint of the
+/// status this replica last wrote (if it remembers one).
+///
+/// The cache can lag behind this replica's own last write: a retry right after a failure
+/// status was written may still see the Ready status from before it. Trusting the cache
+/// alone would then skip writing Ready back and leave the failure in the API until the next
+/// periodic check. So the cache is trusted only when the last write was this same status.
+pub fn status_write_needed(
+    cached: Option<&TenantServiceStatus>,
+    last_written: Option<u64>,
+    new: &TenantServiceStatus,
+) -> bool {
+    let new_fingerprint = status_fingerprint(new);
+    let cache_agrees = cached.is_some_and(|c| status_fingerprint(c) == new_fingerprint);
+    let last_write_agrees = last_written.is_none_or(|f| f == new_fingerprint);
+    !(cache_agrees && last_write_agrees)
 }
 
 #[cfg(test)]
@@ -217,7 +232,7 @@ mod tests {
     fn unchanged_outcome_gives_an_identical_status() {
         let first = build_status(None, Some(1), &ready_outcome(), at(1000));
         let second = build_status(Some(&first), Some(1), &ready_outcome(), at(2000));
-        assert!(same_status(Some(&first), &second));
+        assert!(!status_write_needed(Some(&first), None, &second));
         assert_eq!(first.conditions.len(), 7);
         assert_eq!(first.conditions[0].type_, "Ready");
         assert_eq!(first.environments.as_deref(), Some("prod,test"));
@@ -248,7 +263,33 @@ mod tests {
             .unwrap();
         assert_eq!(network.status, "True");
         assert_eq!(network.last_transition_time, Time(at(1000)));
-        assert!(!same_status(Some(&first), &second));
+        assert!(status_write_needed(Some(&first), None, &second));
+    }
+
+    #[test]
+    fn a_cache_behind_this_replicas_last_write_is_not_trusted() {
+        let ready = build_status(None, Some(1), &ready_outcome(), at(1000));
+        let mut failing = ready_outcome();
+        failing.phase = Phase::Provisioning;
+        failing.ready = Report::new(State::False, "Apply", "the API server timed out");
+        let failure = build_status(Some(&ready), Some(1), &failing, at(2000));
+        // The retry succeeds while the cache still holds the Ready status from before the
+        // failure was written: Ready must be written back.
+        let retry = build_status(Some(&ready), Some(1), &ready_outcome(), at(3000));
+        assert!(status_write_needed(
+            Some(&ready),
+            Some(status_fingerprint(&failure)),
+            &retry
+        ));
+        // Once the last write was this status, the cache is trusted again: steady state
+        // writes nothing.
+        assert!(!status_write_needed(
+            Some(&ready),
+            Some(status_fingerprint(&ready)),
+            &retry
+        ));
+        // No cached status: always written.
+        assert!(status_write_needed(None, None, &retry));
     }
 
     #[test]
