@@ -80,6 +80,8 @@ impl TenantSeries {
         {
             Ok(index) => index,
             Err(index) => {
+                // Exactly one more slot: `insert` alone would reserve four at once.
+                environments.reserve_exact(1);
                 environments.insert(
                     index,
                     (environment.to_string(), EnvironmentEntry::default()),
