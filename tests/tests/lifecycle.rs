@@ -157,6 +157,12 @@ async fn delete_with_retain_keeps_namespaces_and_data_even_when_the_crd_goes() {
     let operator = h.start_operator(test_config());
     h.apply(&tenant_fixture("comune-ruvo")).await;
     h.wait_ready("comune-ruvo").await;
+    let quota_series =
+        "tenant_operator_quota_hard{environment=\"prod\",resource=\"pods\",tenant=\"comune-ruvo\"}";
+    h.eventually(Duration::from_secs(10), "quota metrics", || async {
+        operator.metric(quota_series).is_some()
+    })
+    .await;
     // Tenant data: a PVC and a ConfigMap of the tenant's own.
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(h.client.clone(), "comune-ruvo-prod");
     pvcs.create(
@@ -198,6 +204,14 @@ async fn delete_with_retain_keeps_namespaces_and_data_even_when_the_crd_goes() {
         pvcs.get_opt("archivio").await.expect("get pvc").is_some(),
         "PVC survives"
     );
+    // No series of the tenant is left behind, not even of its detached quotas.
+    h.eventually(Duration::from_secs(10), "tenant series gone", || async {
+        operator.metric(quota_series).is_none()
+            && operator
+                .metric("tenant_operator_tenant_ready{tenant=\"comune-ruvo\"}")
+                .is_none()
+    })
+    .await;
 
     // Deleting the CRD afterwards deletes no namespace.
     operator.stop().await.expect("clean stop");

@@ -156,8 +156,9 @@ fn quota_stream(
             move |event| {
                 let Ok(event) = event else { return };
                 inventory.apply_event(ManagedKind::ResourceQuota, event);
-                let quota = match event {
-                    watcher::Event::Apply(q) | watcher::Event::InitApply(q) => q,
+                let (quota, present) = match event {
+                    watcher::Event::Apply(q) | watcher::Event::InitApply(q) => (q, true),
+                    watcher::Event::Delete(q) => (q, false),
                     _ => return,
                 };
                 let labels = quota.labels();
@@ -166,6 +167,11 @@ fn quota_stream(
                 else {
                     return;
                 };
+                if !present {
+                    // Deleted, or detached with its retained namespace: no stale series.
+                    metrics.clear_quota(tenant, environment);
+                    return;
+                }
                 // A real cluster's quota controller fills status.hard; before it has (and on
                 // servers without one) the spec's hard limits are what is enforced.
                 let status = quota.status.clone().unwrap_or_default();

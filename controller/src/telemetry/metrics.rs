@@ -152,6 +152,11 @@ impl Metrics {
             .set_certificate_expiry(tenant, environment, not_after.as_second());
     }
 
+    /// Forgets the quota series of a ResourceQuota that is gone or no longer managed.
+    pub fn clear_quota(&self, tenant: &str, environment: &str) {
+        self.tenant_series.clear_quota(tenant, environment);
+    }
+
     /// Records a ResourceQuota's hard limits and usage. Only the resources the operator sets
     /// (see [`QUOTA_RESOURCES`]) are exported, which keeps the label set bounded.
     pub fn set_quota(

@@ -123,6 +123,30 @@ impl TenantSeries {
         entry.quota_used = used;
     }
 
+    /// Forgets an environment's quota (its ResourceQuota is gone or no longer managed), and
+    /// the environment and tenant when nothing else is known of them.
+    pub fn clear_quota(&self, tenant: &str, environment: &str) {
+        let mut tenants = self.lock();
+        let Some(entry) = tenants.get_mut(tenant) else {
+            return;
+        };
+        entry.environments.retain_mut(|(name, values)| {
+            if name == environment {
+                values.quota_hard = QuotaValues::default();
+                values.quota_used = QuotaValues::default();
+            }
+            values.certificate_not_after.is_some()
+                || values
+                    .quota_hard
+                    .iter()
+                    .chain(&values.quota_used)
+                    .any(Option::is_some)
+        });
+        if entry.phase.is_none() && entry.environments.is_empty() {
+            tenants.remove(tenant);
+        }
+    }
+
     /// Forgets a deleted tenant and every series of it.
     pub fn forget_tenant(&self, tenant: &str) {
         self.lock().remove(tenant);
@@ -435,6 +459,25 @@ mod tests {
         series.write_text("p", &mut text);
         assert!(!text.contains("comune-bari"), "{text}");
         assert!(text.contains("p_tenants{phase=\"Ready\"} 0\n"), "{text}");
+    }
+
+    #[test]
+    fn a_quota_that_goes_away_takes_its_series_and_nothing_else() {
+        let series = TenantSeries::default();
+        series.set_phase("comune-bari", Phase::Ready);
+        series.set_certificate_expiry("comune-bari", "prod", 1);
+        series.set_quota("comune-bari", "prod", [Some(1.0); 6], [Some(0.0); 6]);
+        // A quota of a tenant already forgotten (its namespace still terminating).
+        series.set_quota("comune-gone", "prod", [Some(1.0); 6], [None; 6]);
+        series.clear_quota("comune-bari", "prod");
+        series.clear_quota("comune-gone", "prod");
+        series.clear_quota("comune-unknown", "prod");
+        let mut text = String::new();
+        series.write_text("p", &mut text);
+        assert!(!text.lines().any(|l| l.starts_with("p_quota_")), "{text}");
+        assert!(!text.contains("comune-gone"), "{text}");
+        assert!(text.contains("p_certificate_expiry_timestamp_seconds{environment=\"prod\",tenant=\"comune-bari\"} 1\n"));
+        assert!(text.contains("p_tenant_ready{tenant=\"comune-bari\"} 1\n"));
     }
 
     #[test]
