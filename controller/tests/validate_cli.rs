@@ -113,6 +113,33 @@ fn conflicts_across_files_are_reported_on_both_sides() {
 }
 
 #[test]
+fn a_name_made_by_the_environment_prefix_conflicts_too() {
+    let o = validate(&[
+        "-f",
+        "valid/comune-molfetta.yaml",
+        "-f",
+        "certificate-names/comune-bari.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(
+        locations(&o),
+        [
+            "valid/comune-molfetta.yaml:25: TenantService/comune-molfetta: spec.tls.hostnames[0]",
+            "certificate-names/comune-bari.yaml:21: TenantService/comune-bari: spec.tls.hostnames[1]",
+        ]
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("\"servizi.comune.molfetta.ba.it\" puts \"test.servizi.comune.molfetta.ba.it\" in the certificate of environment \"test\", and tenant \"comune-bari\" lists"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tenant \"comune-molfetta\"'s certificate of environment \"test\""),
+        "{out}"
+    );
+}
+
+#[test]
 fn json_output_for_machines() {
     let o = validate(&["-f", "invalid", "-o", "json"]);
     assert_eq!(o.status.code(), Some(1));

@@ -1,7 +1,7 @@
 //! Which other tenants matter to a tenant, kept as an index so that a reconcile does not
 //! scan all 8,000 tenants: tenants it consents to receive traffic from or that consent to
-//! it (`allowFrom`), and tenants claiming one of its hostnames or namespace names (which
-//! validation reports as conflicts). When a tenant's facts change, the index says whose
+//! it (`allowFrom`), and tenants sharing one of its claims (namespace names, certificate
+//! DNS names: see [`validation::claim_keys`]), which validation reports as conflicts. When a tenant's facts change, the index says whose
 //! reconcile is affected.
 
 use std::collections::{BTreeSet, HashMap};
@@ -9,33 +9,19 @@ use std::sync::RwLock;
 
 use kube::ResourceExt;
 
-use crate::api::TenantService;
-use crate::labels;
+use crate::api::{TenantService, validation};
 
 /// What of a tenant other tenants depend on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Facts {
-    hostnames: BTreeSet<String>,
-    namespaces: BTreeSet<String>,
+    claims: BTreeSet<String>,
     allow_from: BTreeSet<String>,
 }
 
 impl Facts {
     fn of(tenant: &TenantService) -> Self {
-        let name = tenant.name_any();
         Facts {
-            hostnames: tenant
-                .spec
-                .tls
-                .as_ref()
-                .map(|t| t.hostnames.iter().cloned().collect())
-                .unwrap_or_default(),
-            namespaces: tenant
-                .spec
-                .environments
-                .iter()
-                .map(|e| labels::namespace_name(&name, &e.name))
-                .collect(),
+            claims: validation::claim_keys(tenant).into_iter().collect(),
             allow_from: tenant
                 .spec
                 .network
@@ -49,8 +35,7 @@ impl Facts {
 #[derive(Default)]
 struct State {
     facts: HashMap<String, Facts>,
-    by_hostname: HashMap<String, BTreeSet<String>>,
-    by_namespace: HashMap<String, BTreeSet<String>>,
+    by_claim: HashMap<String, BTreeSet<String>>,
     /// tenant X -> tenants whose allowFrom names X.
     allowed_by: HashMap<String, BTreeSet<String>>,
 }
@@ -73,23 +58,8 @@ fn index_remove(map: &mut HashMap<String, BTreeSet<String>>, key: &str, tenant: 
 impl State {
     fn related(&self, name: &str, facts: &Facts) -> BTreeSet<String> {
         let mut related = BTreeSet::new();
-        for hostname in &facts.hostnames {
-            related.extend(
-                self.by_hostname
-                    .get(hostname)
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
-        }
-        for namespace in &facts.namespaces {
-            related.extend(
-                self.by_namespace
-                    .get(namespace)
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
+        for claim in &facts.claims {
+            related.extend(self.by_claim.get(claim).into_iter().flatten().cloned());
         }
         related.extend(facts.allow_from.iter().cloned());
         related.extend(self.allowed_by.get(name).into_iter().flatten().cloned());
@@ -98,11 +68,8 @@ impl State {
     }
 
     fn insert(&mut self, name: &str, facts: Facts) {
-        for hostname in &facts.hostnames {
-            index_add(&mut self.by_hostname, hostname, name);
-        }
-        for namespace in &facts.namespaces {
-            index_add(&mut self.by_namespace, namespace, name);
+        for claim in &facts.claims {
+            index_add(&mut self.by_claim, claim, name);
         }
         for peer in &facts.allow_from {
             index_add(&mut self.allowed_by, peer, name);
@@ -112,11 +79,8 @@ impl State {
 
     fn remove(&mut self, name: &str) -> Option<Facts> {
         let facts = self.facts.remove(name)?;
-        for hostname in &facts.hostnames {
-            index_remove(&mut self.by_hostname, hostname, name);
-        }
-        for namespace in &facts.namespaces {
-            index_remove(&mut self.by_namespace, namespace, name);
+        for claim in &facts.claims {
+            index_remove(&mut self.by_claim, claim, name);
         }
         for peer in &facts.allow_from {
             index_remove(&mut self.allowed_by, peer, name);
@@ -217,5 +181,11 @@ mod tests {
         );
         assert!(index.peers_of(&tenant("b", &["prod"], &[], &[])).is_empty());
         assert_eq!(index.remove("c"), BTreeSet::from(["a".to_string()]));
+        // e's test certificate carries test.y.it, which f lists for production.
+        index.update(&tenant("e", &["prod", "test"], &["y.it"], &[]));
+        assert_eq!(
+            index.update(&tenant("f", &["prod"], &["test.y.it"], &[])),
+            BTreeSet::from(["e".to_string()])
+        );
     }
 }

@@ -54,9 +54,6 @@ pub struct Platform {
     pub dns_namespace: String,
     /// Labels of the cluster DNS pods.
     pub dns_pod_labels: BTreeMap<String, String>,
-    /// The environment whose certificates carry the hostnames as given; other
-    /// environments get `<environment>.` in front of each hostname.
-    pub production_environment: String,
 }
 
 impl Default for Platform {
@@ -67,7 +64,6 @@ impl Default for Platform {
             monitoring_service_account: "prometheus-k8s".to_string(),
             dns_namespace: "kube-system".to_string(),
             dns_pod_labels: BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())]),
-            production_environment: "prod".to_string(),
         }
     }
 }
@@ -253,7 +249,7 @@ pub fn render(
             .extend(access::objects(tenant, ctx.platform, &env));
         desired
             .certificates
-            .extend(tls::certificate_request(tenant, ctx.platform, &env));
+            .extend(tls::certificate_request(tenant, &env));
     }
     // Namespaces first (what goes in them needs them), then a stable order.
     desired

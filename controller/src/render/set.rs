@@ -10,7 +10,6 @@ use kube::ResourceExt;
 use super::{Desired, Platform, RenderContext, RenderError, render};
 use crate::api::validation::{self, Problem};
 use crate::api::{TenantClass, TenantService};
-use crate::labels;
 
 /// The objects of one tenant.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,28 +128,12 @@ fn classes_by_name(classes: &[TenantClass]) -> BTreeMap<String, &TenantClass> {
     classes.iter().map(|c| (c.name_any(), c)).collect()
 }
 
-/// For each tenant (by index), the other tenants that share its name, one of its namespace
-/// names or one of its hostnames: the only ones `validate_against_peers` can object to.
+/// For each tenant (by index), the other tenants that share one of its claims (see
+/// [`validation::claim_keys`]): the only ones `validate_against_peers` can object to.
 fn clash_candidates(tenants: &[TenantService]) -> BTreeMap<usize, BTreeSet<usize>> {
     let mut claims: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, tenant) in tenants.iter().enumerate() {
-        let name = tenant.name_any();
-        let mut keys = vec![format!("name:{name}")];
-        keys.extend(
-            tenant
-                .spec
-                .environments
-                .iter()
-                .map(|e| format!("namespace:{}", labels::namespace_name(&name, &e.name))),
-        );
-        keys.extend(
-            tenant
-                .spec
-                .tls
-                .iter()
-                .flat_map(|t| &t.hostnames)
-                .map(|h| format!("host:{h}")),
-        );
+        let keys = validation::claim_keys(tenant);
         for key in keys {
             let holders = claims.entry(key).or_default();
             if holders.last() != Some(&index) {

@@ -1,19 +1,18 @@
 //! The TLS certificate of one tenant environment.
 
-use super::{CertificateRequest, EnvironmentRef, Platform};
+use super::{CertificateRequest, EnvironmentRef};
 use crate::api::TenantService;
+use crate::labels;
 
 /// Name of the `kubernetes.io/tls` Secret `<tenant>-tls`.
 pub fn secret_name(tenant: &str) -> String {
     format!("{tenant}-tls")
 }
 
-/// The certificate request of one environment, when the tenant has hostnames. The
-/// production environment gets the hostnames as given; every other environment gets
-/// `<environment>.<hostname>`, so test services never present production names.
+/// The certificate request of one environment, when the tenant has hostnames (named per
+/// [`labels::certificate_dns_name`]).
 pub(super) fn certificate_request(
     tenant: &TenantService,
-    platform: &Platform,
     env: &EnvironmentRef,
 ) -> Option<CertificateRequest> {
     let hostnames = &tenant.spec.tls.as_ref()?.hostnames;
@@ -22,14 +21,7 @@ pub(super) fn certificate_request(
     }
     let mut dns_names: Vec<String> = hostnames
         .iter()
-        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-        .map(|h| {
-            if env.environment == platform.production_environment {
-                h
-            } else {
-                format!("{}.{h}", env.environment)
-            }
-        })
+        .map(|h| labels::certificate_dns_name(h, env.environment))
         .collect();
     dns_names.sort();
     dns_names.dedup();

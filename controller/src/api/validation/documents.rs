@@ -13,9 +13,10 @@ use kube::CustomResourceExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Problem, Severity, validate_against_peers, validate_class, validate_tenant};
+use super::{
+    Problem, Severity, claim_keys, validate_against_peers, validate_class, validate_tenant,
+};
 use crate::api::{API_VERSION, GROUP, TenantClass, TenantService, crd};
-use crate::labels;
 use crate::manifest::{self, Document, Segment, SyntaxError};
 
 /// A problem located in a file.
@@ -499,7 +500,7 @@ fn class_index<'a>(
 }
 
 /// Rules of each tenant with its class, then across tenants: each tenant is compared
-/// only with the tenants sharing a name, namespace or hostname with it (found through an
+/// only with the tenants sharing a claim with it (see [`claim_keys`]; found through an
 /// index), so that thousands of tenants check in linear time.
 fn check_tenants(checked: &mut [Checked<'_>], classes: &BTreeMap<String, TenantClass>) {
     let mut claims: HashMap<String, Vec<usize>> = HashMap::new();
@@ -527,22 +528,6 @@ fn check_tenants(checked: &mut [Checked<'_>], classes: &BTreeMap<String, TenantC
         }
         add_problems(c, problems);
     }
-}
-
-/// What a tenant claims for itself: its name, its namespaces and its hostnames.
-fn claim_keys(t: &TenantService) -> Vec<String> {
-    let name = t.metadata.name.clone().unwrap_or_default();
-    let mut keys = vec![format!("name:{name}")];
-    keys.extend(
-        t.spec
-            .environments
-            .iter()
-            .map(|e| format!("namespace:{}", labels::namespace_name(&name, &e.name))),
-    );
-    if let Some(tls) = &t.spec.tls {
-        keys.extend(tls.hostnames.iter().map(|h| format!("host:{h}")));
-    }
-    keys
 }
 
 /// Adds the problems of the Rust rules to a document's findings. The CRD's CEL and

@@ -28,7 +28,7 @@ use super::{TenantClass, TenantService};
 
 pub use class::validate_class;
 pub use names::{is_dns_label, is_dns_subdomain};
-pub use peers::validate_against_peers;
+pub use peers::{claim_keys, validate_against_peers};
 
 /// Longest tenant name: `<tenant>-<environment>` namespaces must fit in 63 characters and
 /// environments have at least one character.

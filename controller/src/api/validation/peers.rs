@@ -1,4 +1,7 @@
-//! Rules across tenants: names, namespaces and hostnames are each claimed by one tenant.
+//! Rules across tenants: names, namespaces and certificate names are each claimed by one
+//! tenant.
+
+use std::collections::{BTreeSet, HashMap};
 
 use kube::ResourceExt;
 
@@ -8,8 +11,9 @@ use crate::labels;
 
 /// Problems of `tenant` against other tenants: a peer with the same name (two manifests
 /// for one tenant), a namespace that a peer's environment also yields (tenant `a-b` with
-/// environment `c` and tenant `a` with environment `b-c` both make `a-b-c`), and a TLS
-/// hostname a peer also lists.
+/// environment `c` and tenant `a` with environment `b-c` both make `a-b-c`), and a DNS
+/// name that a peer's certificates also carry (the same hostname, or tenant `a`'s
+/// `x.it` in environment `test` and tenant `b`'s `test.x.it` in production).
 ///
 /// `peers` are the *other* tenants (the controller passes those related to `tenant`,
 /// `validate` all other documents); each conflict is reported on `tenant`'s field, so
@@ -46,21 +50,119 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
                 );
             }
         }
-        let (Some(mine), Some(theirs)) = (&tenant.spec.tls, &peer.spec.tls) else {
+        let theirs: HashMap<String, DnsClaim<'_>> = dns_claims(peer)
+            .into_iter()
+            .rev() // so that the first claim of a name wins: the hostname as listed
+            .map(|claim| (claim.name.clone(), claim))
+            .collect();
+        if theirs.is_empty() {
             continue;
-        };
-        for (i, host) in mine.hostnames.iter().enumerate() {
-            if theirs.hostnames.contains(host) {
-                report.error(
-                    format!("spec.tls.hostnames[{i}]"),
-                    format!(
-                        "{host:?} is also claimed by tenant {peer_name:?}; a hostname belongs to one tenant: remove it from one of them"
-                    ),
-                );
+        }
+        let mut reported = BTreeSet::new();
+        for mine in dns_claims(tenant) {
+            let Some(other) = theirs.get(&mine.name) else {
+                continue;
+            };
+            if !reported.insert(mine.hostname_index) {
+                continue;
             }
+            report.error(
+                format!("spec.tls.hostnames[{}]", mine.hostname_index),
+                claim_conflict(&mine, other, &peer_name),
+            );
         }
     }
     report.finish()
+}
+
+/// A DNS name a tenant claims: one of its hostnames as listed, or a name one of its
+/// certificates carries.
+struct DnsClaim<'a> {
+    name: String,
+    hostname: &'a str,
+    hostname_index: usize,
+    /// The environment whose certificate carries the name; `None` for the hostname itself.
+    environment: Option<&'a str>,
+}
+
+/// Every DNS name `tenant` claims: each hostname, then what each environment's certificate
+/// makes of it (see [`labels::certificate_dns_name`]).
+fn dns_claims(tenant: &TenantService) -> Vec<DnsClaim<'_>> {
+    let hostnames = tenant
+        .spec
+        .tls
+        .as_ref()
+        .map_or(&[][..], |t| &t.hostnames[..]);
+    let mut claims = Vec::new();
+    for (hostname_index, hostname) in hostnames.iter().enumerate() {
+        claims.push(DnsClaim {
+            name: labels::certificate_dns_name(hostname, labels::PRODUCTION_ENVIRONMENT),
+            hostname,
+            hostname_index,
+            environment: None,
+        });
+        for env in &tenant.spec.environments {
+            claims.push(DnsClaim {
+                name: labels::certificate_dns_name(hostname, &env.name),
+                hostname,
+                hostname_index,
+                environment: Some(&env.name),
+            });
+        }
+    }
+    claims
+}
+
+impl DnsClaim<'_> {
+    /// Whether the name is the hostname as listed (also what production certificates carry).
+    fn is_hostname_itself(&self) -> bool {
+        self.name == labels::certificate_dns_name(self.hostname, labels::PRODUCTION_ENVIRONMENT)
+    }
+
+    /// The environment that makes this name, unless it is the hostname itself.
+    fn prefixed_environment(&self) -> Option<&str> {
+        self.environment.filter(|_| !self.is_hostname_itself())
+    }
+}
+
+/// The message for a DNS name two tenants claim, saying where each claim comes from.
+fn claim_conflict(mine: &DnsClaim<'_>, theirs: &DnsClaim<'_>, peer: &str) -> String {
+    let (host, name, their_host) = (mine.hostname, &mine.name, theirs.hostname);
+    let fix = "a name belongs to one tenant: change the hostname in one of them";
+    match (mine.prefixed_environment(), theirs.prefixed_environment()) {
+        (None, None) => format!(
+            "{host:?} is also claimed by tenant {peer:?}; a hostname belongs to one tenant: remove it from one of them"
+        ),
+        (None, Some(their_env)) => format!(
+            "{host:?} is also the name that tenant {peer:?}'s certificate of environment {their_env:?} gets from its hostname {their_host:?}; {fix}"
+        ),
+        (Some(env), None) => format!(
+            "{host:?} puts {name:?} in the certificate of environment {env:?}, and tenant {peer:?} lists {name:?} as a hostname; {fix}"
+        ),
+        (Some(env), Some(their_env)) => format!(
+            "{host:?} puts {name:?} in the certificate of environment {env:?}, and tenant {peer:?} gets the same name from its hostname {their_host:?} in environment {their_env:?}; {fix}"
+        ),
+    }
+}
+
+/// What a tenant claims for itself and no other tenant may also claim, as keys: its name
+/// (`name:`), its namespaces (`namespace:`) and its DNS names (`dns:`: its hostnames and
+/// the names its certificates carry). Two tenants can conflict in
+/// [`validate_against_peers`] only if they share a key, so an index of these keys finds
+/// every candidate pair without comparing all pairs.
+pub fn claim_keys(tenant: &TenantService) -> Vec<String> {
+    let name = tenant.name_any();
+    let mut keys = vec![format!("name:{name}")];
+    keys.extend(
+        tenant
+            .spec
+            .environments
+            .iter()
+            .map(|e| format!("namespace:{}", labels::namespace_name(&name, &e.name))),
+    );
+    let dns: BTreeSet<String> = dns_claims(tenant).into_iter().map(|c| c.name).collect();
+    keys.extend(dns.into_iter().map(|n| format!("dns:{n}")));
+    keys
 }
 
 #[cfg(test)]
@@ -114,5 +216,37 @@ mod tests {
         let p = validate_against_peers(&a, std::slice::from_ref(&b));
         assert_eq!(paths(&p), ["spec.tls.hostnames[0]"]);
         assert!(p[0].message.contains("comune-bari"));
+    }
+
+    #[test]
+    fn certificate_name_claimed_twice_through_the_environment_prefix() {
+        // comune-molfetta's test certificate carries test.servizi.comune.molfetta.ba.it,
+        // which comune-bari lists as a production hostname.
+        let a = named_tenant("comune-molfetta", json!({}));
+        let b = named_tenant(
+            "comune-bari",
+            json!({"environments": [{"name": "prod"}],
+                   "tls": {"hostnames": ["www.comune.bari.it", "TEST.servizi.comune.molfetta.ba.it."]}}),
+        );
+        let p = validate_against_peers(&a, std::slice::from_ref(&b));
+        assert_eq!(paths(&p), ["spec.tls.hostnames[0]"]);
+        assert!(
+            p[0].message
+                .contains("\"test.servizi.comune.molfetta.ba.it\"")
+                && p[0].message.contains("environment \"test\"")
+                && p[0].message.contains("comune-bari"),
+            "{}",
+            p[0].message
+        );
+        // And on the other side.
+        let p = validate_against_peers(&b, std::slice::from_ref(&a));
+        assert_eq!(paths(&p), ["spec.tls.hostnames[1]"]);
+        assert!(p[0].message.contains("comune-molfetta"), "{}", p[0].message);
+        // Without the test environment there is no collision.
+        let a = named_tenant(
+            "comune-molfetta",
+            json!({"environments": [{"name": "prod"}]}),
+        );
+        assert!(validate_against_peers(&a, std::slice::from_ref(&b)).is_empty());
     }
 }
