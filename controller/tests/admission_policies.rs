@@ -591,7 +591,6 @@ fn tenant_users_cannot_change_delete_or_forge_managed_objects() {
         ("limitranges", "LimitRange"),
         ("secrets", "Secret"),
         ("configmaps", "ConfigMap"),
-        ("serviceaccounts", "ServiceAccount"),
     ] {
         let object = namespaced(
             kind,

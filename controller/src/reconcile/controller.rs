@@ -16,9 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, LimitRange, Namespace, ResourceQuota, Secret, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -367,10 +365,6 @@ pub async fn run(
         )
         .watches_stream(
             child_stream::<RoleBinding>(&client, ManagedKind::RoleBinding, inventory.clone()),
-            to_tenant,
-        )
-        .watches_stream(
-            child_stream::<ServiceAccount>(&client, ManagedKind::ServiceAccount, inventory.clone()),
             to_tenant,
         )
         .watches_stream(

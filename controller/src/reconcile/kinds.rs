@@ -1,9 +1,7 @@
 //! The kinds of child objects the operator manages: one table that the apply, prune, watch
 //! and RBAC code all read, so that adding a kind is one line here.
 
-use k8s_openapi::api::core::v1::{
-    ConfigMap, LimitRange, Namespace, ResourceQuota, Secret, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::ApiResource;
@@ -17,7 +15,6 @@ pub enum ManagedKind {
     LimitRange,
     Role,
     RoleBinding,
-    ServiceAccount,
     Secret,
     ConfigMap,
 }
@@ -59,14 +56,13 @@ impl Concern {
 
 impl ManagedKind {
     /// Every managed kind. Namespaces come first: they must exist before what goes in them.
-    pub const ALL: [ManagedKind; 9] = [
+    pub const ALL: [ManagedKind; 8] = [
         ManagedKind::Namespace,
         ManagedKind::NetworkPolicy,
         ManagedKind::ResourceQuota,
         ManagedKind::LimitRange,
         ManagedKind::Role,
         ManagedKind::RoleBinding,
-        ManagedKind::ServiceAccount,
         ManagedKind::Secret,
         ManagedKind::ConfigMap,
     ];
@@ -80,7 +76,6 @@ impl ManagedKind {
             ManagedKind::LimitRange => "LimitRange",
             ManagedKind::Role => "Role",
             ManagedKind::RoleBinding => "RoleBinding",
-            ManagedKind::ServiceAccount => "ServiceAccount",
             ManagedKind::Secret => "Secret",
             ManagedKind::ConfigMap => "ConfigMap",
         }
@@ -100,7 +95,6 @@ impl ManagedKind {
             ManagedKind::LimitRange => ApiResource::erase::<LimitRange>(&()),
             ManagedKind::Role => ApiResource::erase::<Role>(&()),
             ManagedKind::RoleBinding => ApiResource::erase::<RoleBinding>(&()),
-            ManagedKind::ServiceAccount => ApiResource::erase::<ServiceAccount>(&()),
             ManagedKind::Secret => ApiResource::erase::<Secret>(&()),
             ManagedKind::ConfigMap => ApiResource::erase::<ConfigMap>(&()),
         }
@@ -122,9 +116,7 @@ impl ManagedKind {
             ManagedKind::Namespace => Concern::Namespaces,
             ManagedKind::NetworkPolicy => Concern::Network,
             ManagedKind::ResourceQuota | ManagedKind::LimitRange => Concern::Quota,
-            ManagedKind::Role | ManagedKind::RoleBinding | ManagedKind::ServiceAccount => {
-                Concern::Access
-            }
+            ManagedKind::Role | ManagedKind::RoleBinding => Concern::Access,
             ManagedKind::Secret | ManagedKind::ConfigMap => Concern::Certificates,
         }
     }

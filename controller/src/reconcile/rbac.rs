@@ -70,12 +70,6 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     },
     Permission {
         api_group: "",
-        resource: "serviceaccounts",
-        verbs: CHILD_VERBS,
-        why: "service accounts rendered for tenant environments",
-    },
-    Permission {
-        api_group: "",
         resource: "secrets",
         verbs: CHILD_VERBS,
         why: "TLS Secrets of tenant environments; the regional CA Secret in the operator namespace",
