@@ -363,6 +363,48 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// One line per tenant: phase, namespaces, what it got.
+/// One tenant's line of the summary, and why it failed, if it did.
+struct SummaryRow {
+    cells: [String; 6],
+    failure: Option<String>,
+}
+
+/// The summary as `kubectl get` lays out a table: each column as wide as its widest cell,
+/// three spaces apart, counts right-aligned; a failed tenant's reason under its line.
+fn summary_table(rows: &[SummaryRow]) -> Vec<String> {
+    let header = [
+        "TENANT",
+        "PHASE",
+        "NAMESPACES",
+        "NETPOLS",
+        "BINDINGS",
+        "CERTS",
+    ]
+    .map(String::from);
+    let widths: [usize; 6] = std::array::from_fn(|i| {
+        rows.iter()
+            .map(|row| row.cells[i].len())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    });
+    let line = |cells: &[String; 6]| {
+        let [w0, w1, w2, w3, w4, w5] = widths;
+        format!(
+            "{:<w0$}   {:<w1$}   {:<w2$}   {:>w3$}   {:>w4$}   {:>w5$}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
+        )
+    };
+    let mut lines = vec![line(&header)];
+    for row in rows {
+        lines.push(line(&row.cells));
+        if let Some(failure) = &row.failure {
+            lines.push(format!("    {failure}"));
+        }
+    }
+    lines
+}
+
 async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Result<()> {
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
     let per_tenant = |labels_list: Vec<BTreeMap<String, String>>| {
@@ -393,27 +435,35 @@ async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Re
             .map(|p| p.metadata.labels.unwrap_or_default())
             .collect(),
     );
-    println!(
-        "\n{:<32} {:<8} {:<40} {:>8} {:>8} {:>6}",
-        "TENANT", "PHASE", "NAMESPACES", "NETPOLS", "BINDINGS", "CERTS"
-    );
-    for tenant in tenants {
-        let name = tenant.name_any();
-        let status = tenant.status.clone().unwrap_or_default();
-        println!(
-            "{:<32} {:<8} {:<40} {:>8} {:>8} {:>6}",
-            name,
-            status.phase.map(Phase::as_str).unwrap_or("Pending"),
-            status.namespaces.join(","),
-            policies.get(&name).copied().unwrap_or(0),
-            bindings.get(&name).copied().unwrap_or(0),
-            status.certificates.len(),
-        );
-        if status.phase == Some(Phase::Failed)
-            && let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
-        {
-            println!("    {}: {}", ready.reason, ready.message);
-        }
+    let rows: Vec<SummaryRow> = tenants
+        .iter()
+        .map(|tenant| {
+            let name = tenant.name_any();
+            let status = tenant.status.clone().unwrap_or_default();
+            let failure = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .filter(|_| status.phase == Some(Phase::Failed))
+                .map(|ready| format!("{}: {}", ready.reason, ready.message));
+            let cells = [
+                name.clone(),
+                status
+                    .phase
+                    .map(Phase::as_str)
+                    .unwrap_or("Pending")
+                    .to_string(),
+                status.namespaces.join(","),
+                policies.get(&name).copied().unwrap_or(0).to_string(),
+                bindings.get(&name).copied().unwrap_or(0).to_string(),
+                status.certificates.len().to_string(),
+            ];
+            SummaryRow { cells, failure }
+        })
+        .collect();
+    println!();
+    for line in summary_table(&rows) {
+        println!("{line}");
     }
     Ok(())
 }
@@ -421,6 +471,35 @@ async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_columns_are_as_wide_as_their_widest_cell() {
+        let row = |name: &str, namespaces: &str, failure: Option<&str>| SummaryRow {
+            cells: [name, "Ready", namespaces, "18", "12", "3"].map(String::from),
+            failure: failure.map(String::from),
+        };
+        let lines = summary_table(&[
+            row(
+                "comune-bari",
+                "comune-bari-dev,comune-bari-prod,comune-bari-test",
+                None,
+            ),
+            row(
+                "asl-bari",
+                "asl-bari-prod",
+                Some("InvalidSpec: spec.class: no such class"),
+            ),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "TENANT        PHASE   NAMESPACES                                          NETPOLS   BINDINGS   CERTS",
+                "comune-bari   Ready   comune-bari-dev,comune-bari-prod,comune-bari-test        18         12       3",
+                "asl-bari      Ready   asl-bari-prod                                            18         12       3",
+                "    InvalidSpec: spec.class: no such class",
+            ]
+        );
+    }
 
     #[test]
     fn embedded_manifests_parse() {
