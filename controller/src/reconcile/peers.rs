@@ -1,8 +1,8 @@
 //! Which other tenants matter to a tenant, kept as an index so that a reconcile does not
 //! scan all 8,000 tenants: tenants it consents to receive traffic from or that consent to
 //! it (`allowFrom`), and tenants sharing one of its claims (namespace names, certificate
-//! DNS names: see [`validation::claim_keys`]), which validation reports as conflicts. When a tenant's facts change, the index says whose
-//! reconcile is affected.
+//! DNS names: see [`validation::claim_keys`]), which validation reports as conflicts. When
+//! a tenant's facts change, the index says whose reconcile is affected.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;

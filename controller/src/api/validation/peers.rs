@@ -21,6 +21,7 @@ use crate::labels;
 pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -> Vec<Problem> {
     let name = tenant.name_any();
     let mut report = Report::new(name.clone());
+    let my_claims = dns_claims(tenant);
     for peer in peers {
         let peer_name = peer.name_any();
         if peer_name == name {
@@ -52,14 +53,14 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
         }
         let theirs: HashMap<String, DnsClaim<'_>> = dns_claims(peer)
             .into_iter()
-            .rev() // so that the first claim of a name wins: the hostname as listed
+            .rev() // so that the first claim of a name wins: a hostname as listed
             .map(|claim| (claim.name.clone(), claim))
             .collect();
         if theirs.is_empty() {
             continue;
         }
         let mut reported = BTreeSet::new();
-        for mine in dns_claims(tenant) {
+        for mine in &my_claims {
             let Some(other) = theirs.get(&mine.name) else {
                 continue;
             };
@@ -68,7 +69,7 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
             }
             report.error(
                 format!("spec.tls.hostnames[{}]", mine.hostname_index),
-                claim_conflict(&mine, other, &peer_name),
+                claim_conflict(mine, other, &peer_name),
             );
         }
     }
@@ -81,55 +82,51 @@ struct DnsClaim<'a> {
     name: String,
     hostname: &'a str,
     hostname_index: usize,
-    /// The environment whose certificate carries the name; `None` for the hostname itself.
-    environment: Option<&'a str>,
+    /// The environment whose certificate prefixes the hostname to make the name; `None`
+    /// for the hostname itself (which production certificates carry as it is).
+    prefixed_by: Option<&'a str>,
 }
 
-/// Every DNS name `tenant` claims: each hostname, then what each environment's certificate
-/// makes of it (see [`labels::certificate_dns_name`]).
+/// Every DNS name `tenant` claims: its hostnames as listed first, then the names the
+/// certificates of its other environments make of them (see
+/// [`labels::certificate_dns_name`]).
 fn dns_claims(tenant: &TenantService) -> Vec<DnsClaim<'_>> {
     let hostnames = tenant
         .spec
         .tls
         .as_ref()
         .map_or(&[][..], |t| &t.hostnames[..]);
-    let mut claims = Vec::new();
-    for (hostname_index, hostname) in hostnames.iter().enumerate() {
-        claims.push(DnsClaim {
-            name: labels::certificate_dns_name(hostname, labels::PRODUCTION_ENVIRONMENT),
-            hostname,
-            hostname_index,
-            environment: None,
-        });
-        for env in &tenant.spec.environments {
-            claims.push(DnsClaim {
-                name: labels::certificate_dns_name(hostname, &env.name),
-                hostname,
-                hostname_index,
-                environment: Some(&env.name),
-            });
-        }
-    }
-    claims
-}
-
-impl DnsClaim<'_> {
-    /// Whether the name is the hostname as listed (also what production certificates carry).
-    fn is_hostname_itself(&self) -> bool {
-        self.name == labels::certificate_dns_name(self.hostname, labels::PRODUCTION_ENVIRONMENT)
-    }
-
-    /// The environment that makes this name, unless it is the hostname itself.
-    fn prefixed_environment(&self) -> Option<&str> {
-        self.environment.filter(|_| !self.is_hostname_itself())
-    }
+    let environments = std::iter::once(None).chain(
+        tenant
+            .spec
+            .environments
+            .iter()
+            .filter(|e| e.name != labels::PRODUCTION_ENVIRONMENT)
+            .map(|e| Some(e.name.as_str())),
+    );
+    environments
+        .flat_map(|prefixed_by| {
+            hostnames
+                .iter()
+                .enumerate()
+                .map(move |(hostname_index, hostname)| DnsClaim {
+                    name: labels::certificate_dns_name(
+                        hostname,
+                        prefixed_by.unwrap_or(labels::PRODUCTION_ENVIRONMENT),
+                    ),
+                    hostname,
+                    hostname_index,
+                    prefixed_by,
+                })
+        })
+        .collect()
 }
 
 /// The message for a DNS name two tenants claim, saying where each claim comes from.
 fn claim_conflict(mine: &DnsClaim<'_>, theirs: &DnsClaim<'_>, peer: &str) -> String {
     let (host, name, their_host) = (mine.hostname, &mine.name, theirs.hostname);
     let fix = "a name belongs to one tenant: change the hostname in one of them";
-    match (mine.prefixed_environment(), theirs.prefixed_environment()) {
+    match (mine.prefixed_by, theirs.prefixed_by) {
         (None, None) => format!(
             "{host:?} is also claimed by tenant {peer:?}; a hostname belongs to one tenant: remove it from one of them"
         ),
