@@ -782,10 +782,11 @@ async fn write_status(
         outcome,
         jiff::Timestamp::now(),
     );
+    let new_fingerprint = status_fingerprint(&status);
     if !status_write_needed(
         tenant.status.as_ref(),
         ctx.last_written_status(&name),
-        &status,
+        new_fingerprint,
     ) {
         return Ok(false);
     }
@@ -797,7 +798,7 @@ async fn write_status(
         "status": status,
     });
     // Remembered before sending: a write whose answer is lost may still have landed.
-    ctx.remember_written_status(&name, status_fingerprint(&status));
+    ctx.remember_written_status(&name, new_fingerprint);
     ctx.metrics
         .writes
         .with_label_values(&["apply", "TenantService/status"])
