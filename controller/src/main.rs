@@ -26,6 +26,7 @@ enum Command {
     Run(cli::run::Args),
     /// Start an in-memory API server, install the CRDs, classes and sample tenants, and run
     /// the controller against it: the whole system on one machine, no cluster needed.
+    #[cfg(feature = "dev")]
     Dev(cli::dev::Args),
     /// Print the CustomResourceDefinitions (TenantService, TenantClass) as YAML.
     Crd(cli::crd::Args),
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cli::run::run(&cli.global, args),
+        #[cfg(feature = "dev")]
         Command::Dev(args) => cli::dev::run(&cli.global, args),
         Command::Crd(args) => cli::crd::run(&cli.global, args),
         Command::Validate(args) => cli::validate::run(&cli.global, args),

@@ -1,11 +1,9 @@
 //! The generated CRDs as an apiserver sees them: structural schemas whose CEL rules
 //! compile, stay within the cost budget, and accept and reject the objects they should.
-//! Objects go through `fake_apiserver::schema` (the structural check and kube-cel), the
+//! Objects go through `crd_schema` (the structural check and kube-cel), the
 //! same code the in-memory apiserver and `tenant-operator validate` run.
 
-use fake_apiserver::schema::{
-    CEL_NOT_CHECKED, FieldError, FieldErrorKind, check, check_cel, validate,
-};
+use crd_schema::{CEL_NOT_CHECKED, FieldError, FieldErrorKind, check, check_cel, validate};
 use kube::core::cel::{CompiledSchema, ScopeContext, WarningKind, analyze_rule, compile_schema};
 use serde_json::{Value, json};
 use tenant_operator::api::crd;

@@ -45,7 +45,7 @@ pub fn crd_name(crd: &CustomResourceDefinition) -> &str {
 }
 
 /// The `openAPIV3Schema` of the CRD's served version as JSON, what
-/// `fake_apiserver::schema::{check, validate}` check objects against, e.g.
+/// `crd_schema::{check, validate}` check objects against, e.g.
 /// `openapi_schema(&TenantService::crd())`. `None` only for a CRD without a schema
 /// (never one of ours).
 pub fn openapi_schema(crd: &CustomResourceDefinition) -> Option<serde_json::Value> {

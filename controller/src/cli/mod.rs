@@ -1,6 +1,7 @@
 //! Subcommands of the `tenant-operator` binary, one module each.
 
 pub mod crd;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod render;
 pub mod run;

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use fake_apiserver::schema::{self, CelRules, FieldError, FieldErrorKind};
+use crd_schema::{self as schema, CelRules, FieldError, FieldErrorKind};
 use kube::CustomResourceExt;
 use serde::Deserialize;
 use serde_json::Value;

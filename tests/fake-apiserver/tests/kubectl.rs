@@ -1,4 +1,4 @@
-//! The real kubectl against the server (apiserver-spec §10): server-side apply of
+//! The real kubectl against the server (SPEC.md §10): server-side apply of
 //! CRDs and custom resources, table output with printer columns, `-o yaml`,
 //! `get -w` seeing changes, label/annotate, JSON and merge patches, delete
 //! waiting for finalizers, namespace deletion, and explain from OpenAPI v3.

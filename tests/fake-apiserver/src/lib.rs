@@ -4,7 +4,7 @@
 //! Kubernetes API that kube-rs and `kubectl` use (discovery, CRUD with status
 //! subresources, list+watch with resourceVersions and bookmarks, server-side
 //! apply with managedFields, finalizers, garbage collection, CRDs served at run
-//! time, Table output). `../../shared/apiserver-spec.md` is the behaviour it follows.
+//! time, Table output). [`SPEC.md`](../SPEC.md) beside this crate is the behaviour it follows.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), fake_apiserver::Error> {
@@ -31,7 +31,6 @@ mod openapi;
 mod ops;
 mod protobuf;
 mod registry;
-pub mod schema;
 mod selectors;
 mod server;
 mod store;

@@ -1,4 +1,4 @@
-//! Conformance suite: one test per behaviour of apiserver-spec §9, driven the way
+//! Conformance suite: one test per behaviour of SPEC.md §9, driven the way
 //! the operator drives a server (kube::Api, kube::runtime) plus raw requests
 //! where the wire format itself is the behaviour.
 

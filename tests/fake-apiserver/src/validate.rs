@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::errors::{ApiError, Cause};
-use crate::schema::{self, FieldErrorKind};
+use crd_schema::{self as schema, FieldErrorKind};
 
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
