@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::discovery;
 use crate::errors::{self, ApiError};
 use crate::faults::Injected;
+use crate::identity::UserInfo;
 use crate::meta::meta_str;
 use crate::openapi;
 use crate::ops::{self, DeleteOpts, PatchType, Sub, WriteReq};
@@ -178,6 +179,8 @@ struct Ctx {
     query: Query,
     headers: HeaderMap,
     body: Bytes,
+    /// The authenticated (and possibly impersonated) user.
+    user: UserInfo,
 }
 
 impl Ctx {
@@ -249,6 +252,8 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
         query: Query::parse(parts.uri.query()),
         headers: parts.headers,
         body,
+        // Every request is the kubeconfig's cluster admin until authentication exists.
+        user: UserInfo::admin(),
     };
     for k in ctx.query.unknown() {
         server.metrics.unknown_param(k);
@@ -744,7 +749,7 @@ fn parse_body(b: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn write_req<'a>(
-    ctx: &Ctx,
+    ctx: &'a Ctx,
     info: &'a Arc<ResourceInfo>,
     version: &'a str,
     ns: &'a str,
@@ -759,6 +764,7 @@ fn write_req<'a>(
         dry_run: ctx.dry_run()?,
         validation: FieldValidation::parse(ctx.query.get("fieldValidation"))?,
         sub,
+        user: &ctx.user,
     })
 }
 

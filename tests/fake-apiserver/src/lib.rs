@@ -23,6 +23,7 @@ mod fieldset;
 mod gc;
 mod hints;
 mod http;
+pub mod identity;
 mod managed;
 mod merge;
 mod meta;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::clock::Clock;
 use crate::errors::{ApiError, Cause};
 use crate::fieldset::Shape;
+use crate::identity::UserInfo;
 use crate::managed::{self, Writer};
 use crate::meta::{self, deleting, finalizers, meta_str, normalize, set_finalizers};
 use crate::registry::{self, ResourceInfo};
@@ -48,6 +49,8 @@ pub struct WriteReq<'a> {
     pub validation: FieldValidation,
     /// Endpoint.
     pub sub: Sub,
+    /// Who asks (admission reads it).
+    pub user: &'a UserInfo,
 }
 
 /// The result of a write.
@@ -283,6 +286,7 @@ pub fn create(
     req: &WriteReq<'_>,
     obj: Value,
 ) -> Result<Written, ApiError> {
+    tracing::trace!(user = %req.user.username, resource = %req.info.plural, namespace = req.namespace, "create");
     create_with(st, clock, req, obj, None)
 }
 
@@ -1135,6 +1139,7 @@ pub fn internal_update(
     f(&mut new);
     // Internal controllers change metadata and spec only (finalizers, owner
     // references, namespace spec.finalizers): the main endpoint's rules apply.
+    let apiserver = UserInfo::apiserver();
     let req = WriteReq {
         info,
         version: &info.storage_version,
@@ -1143,6 +1148,7 @@ pub fn internal_update(
         dry_run: false,
         validation: FieldValidation::Ignore,
         sub: Sub::Main,
+        user: &apiserver,
     };
     finish_update(st, clock, &req, &old, new, false).map(|_| ())
 }

@@ -70,6 +70,7 @@ impl Server {
         let Some(info) = st.registry.get("", "namespaces") else {
             return;
         };
+        let apiserver = crate::identity::UserInfo::apiserver();
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             let req = crate::ops::WriteReq {
@@ -80,6 +81,7 @@ impl Server {
                 dry_run: false,
                 validation: crate::validate::FieldValidation::Ignore,
                 sub: crate::ops::Sub::Main,
+                user: &apiserver,
             };
             if let Err(e) = crate::ops::create(&mut st, &self.clock, &req, body) {
                 tracing::error!(namespace = ns, error = %e, "could not create startup namespace");

@@ -1,0 +1,58 @@
+//! Who sent a request: kube-apiserver's `user.Info`, after authentication and
+//! impersonation. Authorization (RBAC) and admission (policies, Pod Security,
+//! quota) read it from here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// The group every authenticated request carries.
+pub const AUTHENTICATED: &str = "system:authenticated";
+/// The group that bypasses authorization (kube-apiserver's `system:masters`).
+pub const MASTERS: &str = "system:masters";
+
+/// An authenticated user, as authorization and admission see it
+/// (`authentication.k8s.io/v1` `UserInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    /// User name, e.g. `admin` or `system:serviceaccount:NS:NAME`.
+    pub username: String,
+    /// UID of the user, empty when unknown.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// Groups, `system:authenticated` included.
+    pub groups: Vec<String>,
+    /// Extra attributes (impersonated with `Impersonate-Extra-*`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl UserInfo {
+    /// The cluster administrator of the kubeconfig the server writes: user
+    /// `admin` in `system:masters`.
+    pub fn admin() -> Self {
+        Self {
+            username: "admin".into(),
+            uid: String::new(),
+            groups: vec![MASTERS.into(), AUTHENTICATED.into()],
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The server's own identity for writes its internal controllers make
+    /// (namespace lifecycle, garbage collection, bootstrap).
+    pub fn apiserver() -> Self {
+        Self {
+            username: "system:apiserver".into(),
+            uid: String::new(),
+            groups: vec![MASTERS.into(), AUTHENTICATED.into()],
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the user is in `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
