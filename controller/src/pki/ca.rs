@@ -35,6 +35,42 @@ impl Default for CaSettings {
     }
 }
 
+/// What is wrong with a CA certificate and key given as PEM (the `tls.crt` and `tls.key` of
+/// the CA Secret, or the files given to `tenant-operator render`).
+#[derive(Debug, thiserror::Error)]
+pub enum CaProblem {
+    /// The certificate is not PEM.
+    #[error("`tls.crt` is not a PEM certificate ({0})")]
+    CertificateNotPem(#[source] x509_parser::nom::Err<x509_parser::error::PEMError>),
+    /// The PEM does not hold an X.509 certificate.
+    #[error("`tls.crt` is not an X.509 certificate ({0})")]
+    CertificateNotX509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    /// The certificate is not a CA.
+    #[error("`tls.crt` is not a CA certificate (basicConstraints CA:true missing)")]
+    NotACa,
+    /// The certificate may not sign certificates.
+    #[error("`tls.crt` does not allow signing certificates (keyUsage keyCertSign missing)")]
+    CannotSign,
+    /// The certificate's end of validity is out of range.
+    #[error("`tls.crt` has an unusable notAfter ({0})")]
+    NotAfter(#[source] jiff::Error),
+    /// The certificate has expired.
+    #[error("the CA certificate expired at {not_after}")]
+    Expired {
+        /// When it expired.
+        not_after: jiff::Timestamp,
+    },
+    /// The key is not a PEM private key.
+    #[error("`tls.key` is not a PEM private key ({0})")]
+    KeyNotPem(#[source] rcgen::Error),
+    /// The key belongs to another certificate.
+    #[error("`tls.key` is not the private key of the certificate in `tls.crt`")]
+    KeyMismatch,
+    /// rcgen refuses the certificate as an issuer.
+    #[error("`tls.crt` cannot be used as an issuer ({0})")]
+    NotAnIssuer(#[source] rcgen::Error),
+}
+
 /// The regional CA: its certificate and the key that signs tenant certificates.
 pub struct RegionalCa {
     cert_pem: String,
@@ -96,39 +132,37 @@ impl RegionalCa {
         })
     }
 
-    /// Loads a CA from PEM (as stored in the CA Secret). Returns what is wrong, in words, if
-    /// the certificate is not a CA, the key does not belong to it, or it has expired at `now`.
-    pub fn from_pem(cert_pem: &str, key_pem: &str, now: jiff::Timestamp) -> Result<Self, String> {
+    /// Loads a CA from PEM (as stored in the CA Secret). Says what is wrong if the
+    /// certificate is not a CA, the key does not belong to it, or it has expired at `now`.
+    pub fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Self, CaProblem> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-            .map_err(|e| format!("`tls.crt` is not a PEM certificate ({e})"))?;
+            .map_err(CaProblem::CertificateNotPem)?;
         let cert_der = pem.contents;
-        let (_, cert) = X509Certificate::from_der(&cert_der)
-            .map_err(|e| format!("`tls.crt` is not an X.509 certificate ({e})"))?;
+        let (_, cert) =
+            X509Certificate::from_der(&cert_der).map_err(CaProblem::CertificateNotX509)?;
         if !cert.is_ca() {
-            return Err(
-                "`tls.crt` is not a CA certificate (basicConstraints CA:true missing)".into(),
-            );
+            return Err(CaProblem::NotACa);
         }
         if let Ok(Some(usage)) = cert.key_usage()
             && !usage.value.key_cert_sign()
         {
-            return Err(
-                "`tls.crt` does not allow signing certificates (keyUsage keyCertSign missing)"
-                    .into(),
-            );
+            return Err(CaProblem::CannotSign);
         }
         let not_after = jiff::Timestamp::from_second(cert.validity().not_after.timestamp())
-            .map_err(|e| format!("`tls.crt` has an unusable notAfter ({e})"))?;
+            .map_err(CaProblem::NotAfter)?;
         if not_after <= now {
-            return Err(format!("the CA certificate expired at {not_after}"));
+            return Err(CaProblem::Expired { not_after });
         }
-        let key = KeyPair::from_pem(key_pem)
-            .map_err(|e| format!("`tls.key` is not a PEM private key ({e})"))?;
+        let key = KeyPair::from_pem(key_pem).map_err(CaProblem::KeyNotPem)?;
         if key.subject_public_key_info() != cert.public_key().raw {
-            return Err("`tls.key` is not the private key of the certificate in `tls.crt`".into());
+            return Err(CaProblem::KeyMismatch);
         }
         let issuer = Issuer::from_ca_cert_der(&cert_der.as_slice().into(), key)
-            .map_err(|e| format!("`tls.crt` cannot be used as an issuer ({e})"))?;
+            .map_err(CaProblem::NotAnIssuer)?;
         Ok(RegionalCa {
             cert_pem: cert_pem.to_string(),
             cert_der,
@@ -221,7 +255,7 @@ mod tests {
         let other = RegionalCa::generate(&CaSettings::default(), now()).unwrap();
         let err =
             RegionalCa::from_pem(ca.cert_pem(), &other.key_pem_for_ca_secret(), now()).unwrap_err();
-        assert!(err.contains("not the private key"), "{err}");
+        assert!(matches!(err, CaProblem::KeyMismatch), "{err}");
     }
 
     #[test]
@@ -234,9 +268,13 @@ mod tests {
         let later = now() + jiff::SignedDuration::from_secs(61);
         let err =
             RegionalCa::from_pem(ca.cert_pem(), &ca.key_pem_for_ca_secret(), later).unwrap_err();
-        assert!(err.contains("expired"), "{err}");
+        assert!(err.to_string().contains("expired"), "{err}");
         let err = RegionalCa::from_pem("hello", "world", now()).unwrap_err();
-        assert!(err.contains("`tls.crt` is not a PEM certificate"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`tls.crt` is not a PEM certificate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod ca;
 pub mod leaf;
 pub mod store;
 
-pub use ca::{CaSettings, RegionalCa};
+pub use ca::{CaProblem, CaSettings, RegionalCa};
 pub use leaf::{CertificateInfo, IssuedCertificate, RenewReason, Renewal, needs_renewal};
 pub use store::{
     CA_BUNDLE_CONFIG_MAP, CA_BUNDLE_KEY, CA_CERT_KEY, CaOrigin, DEFAULT_CA_SECRET, TLS_CERT_KEY,
@@ -59,7 +59,8 @@ pub enum PkiError {
         /// Name of the Secret.
         name: String,
         /// What is wrong with it.
-        problem: String,
+        #[source]
+        problem: CaSecretProblem,
     },
     /// A validity period does not fit in a certificate (too far in the future or negative).
     #[error("certificate validity of {lifetime:?} from {now} is out of range")]
@@ -82,6 +83,29 @@ pub enum PkiError {
         #[source]
         source: Box<kube::Error>,
     },
+}
+
+/// What is wrong with the CA Secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CaSecretProblem {
+    /// A data key is missing.
+    #[error("key `{key}` is missing")]
+    MissingKey {
+        /// The data key.
+        key: &'static str,
+    },
+    /// A data key does not hold text.
+    #[error("key `{key}` is not PEM text ({source})")]
+    NotText {
+        /// The data key.
+        key: &'static str,
+        /// Where the bytes stop being UTF-8.
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    /// The certificate and key do not make a usable CA.
+    #[error(transparent)]
+    Ca(#[from] ca::CaProblem),
 }
 
 /// Converts a timestamp to rcgen's date type (whole seconds; certificates carry no more).

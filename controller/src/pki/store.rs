@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, ResourceExt};
 
-use super::PkiError;
 use super::ca::{CaSettings, RegionalCa};
+use super::{CaSecretProblem, PkiError};
 use crate::labels;
 
 /// Default name of the CA Secret in the operator's namespace.
@@ -79,24 +79,23 @@ fn ca_from_secret(
     namespace: &str,
     now: jiff::Timestamp,
 ) -> Result<RegionalCa, PkiError> {
-    let invalid = |problem: String| PkiError::InvalidCaSecret {
+    let invalid = |problem: CaSecretProblem| PkiError::InvalidCaSecret {
         namespace: namespace.to_string(),
         name: secret.name_any(),
         problem,
     };
     let data = secret.data.as_ref();
-    let field = |key: &str| {
+    let field = |key: &'static str| {
         data.and_then(|d| d.get(key))
-            .ok_or_else(|| invalid(format!("key `{key}` is missing")))
+            .ok_or_else(|| invalid(CaSecretProblem::MissingKey { key }))
             .and_then(|value| {
                 std::str::from_utf8(&value.0)
-                    .map(str::to_string)
-                    .map_err(|_| invalid(format!("key `{key}` is not PEM text")))
+                    .map_err(|source| invalid(CaSecretProblem::NotText { key, source }))
             })
     };
     let cert = field(TLS_CERT_KEY)?;
     let key = field(TLS_KEY_KEY)?;
-    RegionalCa::from_pem(&cert, &key, now).map_err(invalid)
+    RegionalCa::from_pem(cert, key, now).map_err(|problem| invalid(problem.into()))
 }
 
 /// The CA Secret written on first start. Labelled as the operator's, but with no tenant

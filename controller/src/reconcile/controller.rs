@@ -30,11 +30,11 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::context::{Context, Settings};
+use super::pipeline::{error_policy, reconcile};
 use super::inventory::Inventory;
 use super::kinds::ManagedKind;
 use super::leader::{LeaderElector, LeaseConfig, LeaseError};
 use super::peers::PeerIndex;
-use super::pipeline::{error_policy, reconcile};
 use crate::api::{TenantClass, TenantService};
 use crate::labels;
 use crate::pki::{self, CaOrigin, CaSettings};
@@ -47,17 +47,24 @@ pub enum RunError {
     /// The regional CA could not be loaded or created.
     #[error(transparent)]
     Ca(#[from] pki::PkiError),
-    /// The CRDs did not become established.
+    /// The CRDs did not become established in time.
     #[error(
-        "CRD {crd} is not established after {waited:?}; install it with `tenant-operator crd | kubectl apply -f -` or the Helm chart: {message}"
+        "CRD {crd} is not established after {waited:?}; install it with `tenant-operator crd | kubectl apply -f -` or the Helm chart"
     )]
     CrdNotEstablished {
         /// The CRD name.
         crd: String,
         /// How long it was waited for.
         waited: Duration,
-        /// What went wrong.
-        message: String,
+    },
+    /// Watching a CRD for its Established condition failed.
+    #[error("watching CRD {crd} until it is established: {source}")]
+    CrdWatch {
+        /// The CRD name.
+        crd: String,
+        /// Why the watch failed.
+        #[source]
+        source: kube::runtime::wait::Error,
     },
     /// Publishing the CA bundle in the operator namespace failed.
     #[error("publishing the CA bundle ConfigMap in namespace {namespace}: {source}")]
@@ -193,15 +200,13 @@ async fn wait_for_crd(client: &Client, crd: &str, timeout: Duration) -> Result<(
         kube::runtime::wait::await_condition(api, crd, conditions::is_crd_established());
     match tokio::time::timeout(timeout, established).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(RunError::CrdNotEstablished {
+        Ok(Err(source)) => Err(RunError::CrdWatch {
             crd: crd.to_string(),
-            waited: timeout,
-            message: error.to_string(),
+            source,
         }),
         Err(_) => Err(RunError::CrdNotEstablished {
             crd: crd.to_string(),
             waited: timeout,
-            message: "timed out".to_string(),
         }),
     }
 }
