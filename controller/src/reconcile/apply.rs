@@ -1,94 +1,233 @@
-//! The only code that writes child objects: one server-side-apply helper (one field
-//! manager, `force` because the operator owns every field it sets), plus read and delete.
-//! Every write is counted in `tenant_operator_api_writes_total`.
+//! The apply step: makes every rendered object as desired (namespaces first, then what goes
+//! in them), keeps each environment's TLS Secret issued, and returns the [`Applied`] set.
+//!
+//! [`Applied`] can only be built here, from writes that succeeded: the status step takes
+//! it as input, so the types say that a Ready status reflects objects that were applied.
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::{Api, Client};
-use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
-use super::FIELD_MANAGER;
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+use super::certificates::{self, CertificateOutcome};
+use super::context::Context;
+use super::error::Error;
 use super::inventory::ObjectKey;
-use crate::telemetry::Metrics;
+use super::kinds::ManagedKind;
+use super::write::{self, Change};
+use crate::api::TenantService;
+use crate::labels;
+use crate::pki;
+use crate::render::Desired;
 
-fn api(client: &Client, key: &ObjectKey) -> Api<DynamicObject> {
-    let resource = key.kind.api_resource();
-    match &key.namespace {
-        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
-        None => Api::all_with(client.clone(), &resource),
+/// What the apply step made: every desired object with what writing it did, and the
+/// certificates now in the TLS Secrets.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    objects: Vec<(ObjectKey, Change)>,
+    certificates: Vec<CertificateOutcome>,
+}
+
+impl Applied {
+    /// Every object applied, TLS Secrets included, with what writing it did.
+    pub fn changes(&self) -> impl Iterator<Item = (&ObjectKey, Change)> {
+        self.objects
+            .iter()
+            .map(|(key, change)| (key, *change))
+            .chain(self.certificates.iter().map(|c| (&c.key, c.change())))
+    }
+
+    /// Every object applied, TLS Secrets included.
+    pub fn keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.changes().map(|(key, _)| key)
+    }
+
+    /// The objects applied other than TLS Secrets.
+    pub fn objects(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.objects.iter().map(|(key, _)| key)
+    }
+
+    /// The tenant's namespaces, sorted.
+    pub fn namespaces(&self) -> BTreeSet<&str> {
+        self.objects()
+            .filter(|key| key.kind == ManagedKind::Namespace)
+            .map(|key| key.name.as_str())
+            .collect()
+    }
+
+    /// The certificate of each TLS Secret.
+    pub fn certificates(&self) -> &[CertificateOutcome] {
+        &self.certificates
+    }
+
+    /// When to look at the tenant again without a trigger: after `resync`, or earlier when
+    /// a certificate is due for renewal.
+    pub fn next_check(&self, resync: Duration, now: jiff::Timestamp) -> Duration {
+        self.certificates.iter().fold(resync, |next, certificate| {
+            let due = certificates::renew_at(&certificate.info).as_second() - now.as_second();
+            next.min(Duration::from_secs(due.max(1).unsigned_abs()))
+        })
+    }
+
+    /// An applied set made of given parts, for unit tests of what is computed from it.
+    #[cfg(test)]
+    pub(crate) fn from_parts(
+        objects: Vec<(ObjectKey, Change)>,
+        certificates: Vec<CertificateOutcome>,
+    ) -> Applied {
+        Applied {
+            objects,
+            certificates,
+        }
     }
 }
 
-/// Server-side applies `body` (a complete object with apiVersion, kind and metadata) as the
-/// operator's field manager, taking over conflicting fields. Returns the new
-/// resourceVersion.
+/// Applies `desired` for `tenant`. Fails before writing anything if one of its namespaces
+/// is being deleted (it must be gone before it can be made again).
 pub async fn apply(
-    client: &Client,
-    metrics: &Metrics,
-    key: &ObjectKey,
-    body: &Value,
-) -> Result<String, kube::Error> {
-    metrics
-        .writes
-        .with_label_values(&["apply", key.kind.as_str()])
-        .inc();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let object = api(client, key)
-        .patch(&key.name, &params, &Patch::Apply(body))
-        .await?;
-    Ok(object.metadata.resource_version.unwrap_or_default())
-}
-
-/// Replaces an object whole (PUT) with `body`, which must carry the live
-/// resourceVersion. Used only to undo changes that server-side apply cannot undo: fields
-/// that another manager added to an object the operator owns entirely.
-pub async fn replace(
-    client: &Client,
-    metrics: &Metrics,
-    key: &ObjectKey,
-    body: &Value,
-) -> Result<String, kube::Error> {
-    metrics
-        .writes
-        .with_label_values(&["update", key.kind.as_str()])
-        .inc();
-    let object: DynamicObject =
-        serde_json::from_value(body.clone()).map_err(kube::Error::SerdeError)?;
-    let params = kube::api::PostParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..Default::default()
+    tenant: &TenantService,
+    ctx: &Context,
+    desired: &Desired,
+    now: jiff::Timestamp,
+) -> Result<Applied, Error> {
+    let objects = desired_objects(desired, ctx)?;
+    let terminating: Vec<String> = objects
+        .iter()
+        .filter(|(key, _)| key.kind == ManagedKind::Namespace)
+        .filter(|(key, _)| ctx.inventory.live(key).is_some_and(|live| live.deleting))
+        .map(|(key, _)| key.name.clone())
+        .collect();
+    if !terminating.is_empty() {
+        return Err(Error::NamespacesTerminating {
+            namespaces: terminating,
+        });
+    }
+    let mut applied = Applied {
+        objects: Vec::with_capacity(objects.len()),
+        certificates: Vec::with_capacity(desired.certificates.len()),
     };
-    let object = api(client, key)
-        .replace(&key.name, &params, &object)
-        .await?;
-    Ok(object.metadata.resource_version.unwrap_or_default())
+    for (key, body) in objects {
+        let change = write::ensure(ctx, &key, &body).await?;
+        applied.objects.push((key, change));
+    }
+    let name = tenant.name_any();
+    for request in &desired.certificates {
+        let outcome = certificates::ensure(ctx, request, now).await?;
+        ctx.metrics
+            .set_certificate_expiry(&name, &outcome.environment, outcome.info.not_after);
+        applied.certificates.push(outcome);
+    }
+    Ok(applied)
 }
 
-/// Reads the live object as JSON; `None` if it does not exist.
-pub async fn get(client: &Client, key: &ObjectKey) -> Result<Option<Value>, kube::Error> {
-    let Some(object) = api(client, key).get_opt(&key.name).await? else {
-        return Ok(None);
-    };
-    serde_json::to_value(&object)
-        .map(Some)
-        .map_err(kube::Error::SerdeError)
+/// The rendered objects with their keys, plus the CA bundle ConfigMap in each namespace;
+/// namespaces first.
+fn desired_objects(desired: &Desired, ctx: &Context) -> Result<Vec<(ObjectKey, Value)>, Error> {
+    let mut objects = Vec::with_capacity(desired.objects.len() * 2);
+    for child in &desired.objects {
+        let kind = ManagedKind::from_kind(child.kind()).ok_or_else(|| Error::UnmanagedKind {
+            kind: child.kind().to_string(),
+            name: child.name().to_string(),
+        })?;
+        let key = ObjectKey::new(kind, child.namespace(), child.name());
+        let body = child.to_json().map_err(|source| Error::Serialize {
+            what: key.to_string(),
+            source,
+        })?;
+        if kind == ManagedKind::Namespace {
+            let child_labels = child.labels();
+            let bundle_labels: BTreeMap<String, String> =
+                [labels::MANAGED_BY_KEY, labels::TENANT, labels::ENVIRONMENT]
+                    .into_iter()
+                    .filter_map(|k| child_labels.get(k).map(|v| (k.to_string(), v.clone())))
+                    .collect();
+            let bundle = pki::ca_bundle_config_map(&ctx.ca, child.name(), &bundle_labels);
+            let mut bundle_body =
+                serde_json::to_value(&bundle).map_err(|source| Error::Serialize {
+                    what: format!("ConfigMap {}/{}", child.name(), pki::CA_BUNDLE_CONFIG_MAP),
+                    source,
+                })?;
+            if let Value::Object(fields) = &mut bundle_body {
+                fields.insert("apiVersion".into(), json!("v1"));
+                fields.insert("kind".into(), json!("ConfigMap"));
+            }
+            objects.push((
+                ObjectKey::new(
+                    ManagedKind::ConfigMap,
+                    Some(child.name()),
+                    pki::CA_BUNDLE_CONFIG_MAP,
+                ),
+                bundle_body,
+            ));
+        }
+        objects.push((key, body));
+    }
+    // Stable: namespaces before namespaced objects, then by key.
+    objects.sort_by(|a, b| {
+        (a.0.kind != ManagedKind::Namespace, &a.0).cmp(&(b.0.kind != ManagedKind::Namespace, &b.0))
+    });
+    Ok(objects)
 }
 
-/// Deletes an object (background propagation). An object already gone is not an error.
-pub async fn delete(
-    client: &Client,
-    metrics: &Metrics,
-    key: &ObjectKey,
-) -> Result<(), kube::Error> {
-    metrics
-        .writes
-        .with_label_values(&["delete", key.kind.as_str()])
-        .inc();
-    match api(client, key)
-        .delete(&key.name, &DeleteParams::background())
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::CertificateInfo;
+
+    fn certificate(not_before: i64, not_after: i64) -> CertificateOutcome {
+        CertificateOutcome {
+            key: ObjectKey::new(ManagedKind::Secret, Some("a-prod"), "a-tls"),
+            info: CertificateInfo {
+                serial: "01".into(),
+                not_before: jiff::Timestamp::from_second(not_before).unwrap(),
+                not_after: jiff::Timestamp::from_second(not_after).unwrap(),
+                dns_names: vec!["a.example.it".into()],
+            },
+            issued: None,
+            written: false,
+            drift: false,
+            environment: "prod".into(),
+        }
+    }
+
+    #[test]
+    fn the_next_check_is_the_resync_or_the_first_renewal() {
+        let resync = Duration::from_secs(300);
+        let now = jiff::Timestamp::from_second(1000).unwrap();
+        let none = Applied::from_parts(vec![], vec![]);
+        assert_eq!(none.next_check(resync, now), resync);
+        // Valid 1000..4000: renewed from 3000, 2000 s from now; later than the resync.
+        let far = Applied::from_parts(vec![], vec![certificate(1000, 4000)]);
+        assert_eq!(far.next_check(resync, now), resync);
+        // Valid 1000..1300: renewed from 1200, 200 s from now.
+        let soon = Applied::from_parts(vec![], vec![certificate(1000, 1300)]);
+        assert_eq!(soon.next_check(resync, now), Duration::from_secs(200));
+        // Overdue: at once, but never a zero delay.
+        let overdue = Applied::from_parts(vec![], vec![certificate(0, 900)]);
+        assert_eq!(overdue.next_check(resync, now), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn namespaces_and_keys_include_what_was_applied() {
+        let namespace = ObjectKey::new(ManagedKind::Namespace, None, "a-prod");
+        let policy = ObjectKey::new(ManagedKind::NetworkPolicy, Some("a-prod"), "deny");
+        let applied = Applied::from_parts(
+            vec![
+                (namespace.clone(), Change::Created),
+                (policy.clone(), Change::Unchanged),
+            ],
+            vec![certificate(1000, 4000)],
+        );
+        assert_eq!(
+            applied.namespaces().into_iter().collect::<Vec<_>>(),
+            ["a-prod"]
+        );
+        assert_eq!(applied.keys().count(), 3);
+        assert_eq!(applied.objects().count(), 2);
+        assert_eq!(
+            applied.changes().map(|(_, c)| c).collect::<Vec<_>>(),
+            [Change::Created, Change::Unchanged, Change::Unchanged]
+        );
     }
 }

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use serde_json::{Value, json};
 
-use super::apply;
 use super::compare::{fingerprint, matches_live, resource_version_of};
 use super::context::Context;
 use super::error::Error;
-use super::inventory::{Applied, ObjectKey};
+use super::inventory::{LastApplied, ObjectKey};
 use super::kinds::ManagedKind;
+use super::write;
+use super::write::Change;
 use crate::api::CertificateStatus;
 use crate::pki::{self, CertificateInfo, Renewal};
 use crate::render::CertificateRequest;
@@ -36,6 +37,16 @@ pub struct CertificateOutcome {
 }
 
 impl CertificateOutcome {
+    /// What writing the Secret did.
+    pub fn change(&self) -> Change {
+        match (self.written, self.drift, &self.issued) {
+            (false, _, _) => Change::Unchanged,
+            (true, true, _) => Change::DriftCorrected,
+            (true, false, Some(pki::RenewReason::Missing)) => Change::Created,
+            (true, false, _) => Change::Updated,
+        }
+    }
+
     /// The status entry.
     pub fn status(&self) -> CertificateStatus {
         CertificateStatus {
@@ -97,7 +108,7 @@ pub async fn ensure(
     }
     // Either unknown to the inventory, changed by someone, or due: look at the live Secret.
     let current = if live.is_some() || applied.is_some() {
-        apply::get(&ctx.client, &key)
+        write::get(&ctx.client, &key)
             .await
             .map_err(|source| Error::Read {
                 object: key.clone(),
@@ -168,7 +179,7 @@ pub async fn ensure(
         let resource_version = resource_version_of(current);
         ctx.inventory.record_applied(
             key.clone(),
-            Applied {
+            LastApplied {
                 resource_version,
                 fingerprint: fp,
                 certificate: Some(Box::new(info.clone())),
@@ -186,7 +197,7 @@ pub async fn ensure(
     // Someone else changed or deleted a Secret this operator had written as desired.
     let drift = applied.as_ref().is_some_and(|a| a.fingerprint == fp)
         && !matches!(issued, Some(pki::RenewReason::DueForRenewal));
-    let resource_version = apply::apply(&ctx.client, &ctx.metrics, &key, &body)
+    let resource_version = write::apply(&ctx.client, &ctx.metrics, &key, &body)
         .await
         .map_err(|source| Error::Apply {
             object: key.clone(),
@@ -200,7 +211,7 @@ pub async fn ensure(
     }
     ctx.inventory.record_applied(
         key.clone(),
-        Applied {
+        LastApplied {
             resource_version,
             fingerprint: fp,
             certificate: Some(Box::new(info.clone())),

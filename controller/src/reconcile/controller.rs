@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::context::{Context, Settings};
-use super::pipeline::{error_policy, reconcile};
+use super::driver::{error_policy, reconcile};
 use super::inventory::Inventory;
 use super::kinds::ManagedKind;
 use super::leader::{LeaderElector, LeaseConfig, LeaseError};

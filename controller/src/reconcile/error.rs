@@ -1,20 +1,36 @@
 //! Errors of a reconcile: one variant per step, a bounded category for metrics and Event
 //! reasons, and whether retrying can help.
 
+use crate::api::validation::Problem;
 use crate::pki::PkiError;
 use crate::reconcile::inventory::ObjectKey;
+use crate::render::RenderError;
 
 /// A failed reconcile step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The spec breaks a rule of `tenant-operator validate` (or names a class that does not
+    /// exist): nothing is created until the spec (or the class) changes.
+    #[error(
+        "the spec is invalid; fix it and re-apply (`tenant-operator validate` reports the same): {}",
+        join_problems(.problems)
+    )]
+    InvalidSpec {
+        /// Tenant name.
+        tenant: String,
+        /// The errors found, each naming its field (never empty).
+        problems: Vec<Problem>,
+    },
     /// The desired objects could not be built from the spec (a spec the validation let
     /// through but render rejects).
-    #[error("cannot build the objects of TenantService {tenant}: {message}")]
+    #[error("cannot build the objects of TenantService {tenant}: {source}")]
     Render {
         /// Tenant name.
         tenant: String,
-        /// What render reported.
-        message: String,
+        /// What render refused (boxed, as the other sources: errors are rare, and the Ok
+        /// path should not pay for their size).
+        #[source]
+        source: Box<RenderError>,
     },
     /// Render produced a kind this controller does not know how to apply, watch or prune.
     #[error(
@@ -104,9 +120,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// This replica is not the leader (any more) and must not write.
-    #[error("not the leader: writes are disabled")]
-    NotLeader,
+}
+
+/// `path: message` of each problem, `; `-separated (the tenant is the object of them all).
+fn join_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.path, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
@@ -114,6 +136,7 @@ impl Error {
     /// reason of the Warning Event. Bounded by construction.
     pub fn category(&self) -> &'static str {
         match self {
+            Error::InvalidSpec { .. } => "InvalidSpec",
             Error::Render { .. } => "RenderFailed",
             Error::UnmanagedKind { .. } => "UnmanagedKind",
             Error::Certificate { .. } => "CertificateFailed",
@@ -125,16 +148,35 @@ impl Error {
             Error::Status { .. } => "StatusFailed",
             Error::Finalizer { .. } => "FinalizerFailed",
             Error::Serialize { .. } => "SerializeFailed",
-            Error::NotLeader => "NotLeader",
         }
     }
 
-    /// Whether retrying without a spec change cannot help: the tenant then waits for a
-    /// change instead of backing off. Validation errors (422) and forbidden requests are
-    /// permanent until someone changes the spec or the cluster.
+    /// The step that failed, as the `action` of the Warning Event.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec { .. } => "Validate",
+            Error::Render { .. } | Error::UnmanagedKind { .. } | Error::Serialize { .. } => {
+                "Render"
+            }
+            Error::Certificate { .. } => "Issue",
+            Error::Read { .. } | Error::Apply { .. } => "Apply",
+            Error::Prune { .. } | Error::Detach { .. } | Error::NamespacesTerminating { .. } => {
+                "Delete"
+            }
+            Error::Status { .. } => "Status",
+            Error::Finalizer { .. } => "Finalize",
+        }
+    }
+
+    /// Whether retrying without a change cannot help: the tenant then waits for a change
+    /// (of its spec, its class or its peers, all of which retrigger it) instead of backing
+    /// off. An invalid spec and a 422 from the API server are permanent.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::Render { .. } | Error::UnmanagedKind { .. } | Error::Serialize { .. } => true,
+            Error::InvalidSpec { .. }
+            | Error::Render { .. }
+            | Error::UnmanagedKind { .. }
+            | Error::Serialize { .. } => true,
             Error::Certificate { source, .. } => matches!(
                 source.as_ref(),
                 PkiError::InvalidDnsName { .. } | PkiError::NoDnsNames

@@ -6,7 +6,7 @@
 //!   is being deleted), fed by metadata-only watches of each child kind and indexed by
 //!   tenant for pruning. Metadata only: at 8,000 tenants, caching whole objects would cost
 //!   hundreds of MiB;
-//! - what the operator last applied to it ([`Applied`]: the resourceVersion the API server
+//! - what the operator last applied to it ([`LastApplied`]: the resourceVersion the API server
 //!   returned and a fingerprint of what was applied). When the live resourceVersion still
 //!   equals the applied one and the desired object has the same fingerprint, the object is
 //!   known to be as desired without reading it. A different resourceVersion means someone
@@ -86,7 +86,7 @@ pub struct LiveObject {
 
 /// What the operator last applied to an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Applied {
+pub struct LastApplied {
     /// resourceVersion returned by the API server for the write (or seen when the live
     /// object was found equal to the desired one).
     pub resource_version: String,
@@ -100,7 +100,7 @@ pub struct Applied {
 #[derive(Debug, Default)]
 struct Entry {
     live: Option<LiveObject>,
-    applied: Option<Applied>,
+    applied: Option<LastApplied>,
 }
 
 #[derive(Default)]
@@ -304,12 +304,12 @@ impl Inventory {
     }
 
     /// What the operator last applied to `key`.
-    pub fn applied(&self, key: &ObjectKey) -> Option<Applied> {
+    pub fn applied(&self, key: &ObjectKey) -> Option<LastApplied> {
         self.read().objects.get(key)?.applied.clone()
     }
 
     /// Records an apply (or a verified match).
-    pub fn record_applied(&self, key: ObjectKey, applied: Applied) {
+    pub fn record_applied(&self, key: ObjectKey, applied: LastApplied) {
         self.write().entry(key).1.applied = Some(applied);
     }
 
@@ -416,7 +416,7 @@ mod tests {
     #[test]
     fn applied_and_live_halves_are_independent_and_forgotten_by_namespace() {
         let inventory = Inventory::default();
-        let applied = Applied {
+        let applied = LastApplied {
             resource_version: "1".into(),
             fingerprint: 7,
             certificate: None,

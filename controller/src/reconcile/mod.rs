@@ -1,27 +1,36 @@
 //! The controller: turns each TenantService into its child objects and keeps them so.
 //!
-//! The pipeline of one reconcile (see [`pipeline`]): load the class and the relevant peers
-//! → validate → render (pure) → certificates → apply (server-side apply, skipped when the
-//! live object is known to match) → prune → status and Events.
+//! One reconcile ([`driver`]) is a named pipeline, one module per step:
+//! [`load`] (the class and the relevant peers, from caches) → [`validate`] → render
+//! ([`crate::render`], pure) → [`apply`] (server-side apply through [`write`], skipped when
+//! the live object is known to match; TLS Secrets by [`certificates`]) → [`prune`] →
+//! [`status`] and [`events`]. A deleted tenant goes to [`cleanup`].
 //!
 //! Supporting pieces, one concern each: [`kinds`] (the table of managed kinds),
 //! [`inventory`] (what exists and what was applied), [`compare`] (desired vs live),
-//! [`status`] (pure status building), [`peers`] (tenant relationships), [`leader`]
-//! (Lease-based leader election), [`rbac`] (the permissions table), [`error`].
+//! [`peers`] (tenant relationships), [`leader`] (Lease-based leader election), [`rbac`]
+//! (the permissions table), [`error`], [`context`] (what every reconcile shares) and
+//! [`controller`] (the wiring: watches, start-up).
 
 pub mod apply;
 pub mod certificates;
+pub mod cleanup;
 pub mod compare;
 pub mod context;
 pub mod controller;
+pub mod driver;
 pub mod error;
+pub mod events;
 pub mod inventory;
 pub mod kinds;
 pub mod leader;
+pub mod load;
 pub mod peers;
-pub mod pipeline;
+pub mod prune;
 pub mod rbac;
 pub mod status;
+pub mod validate;
+pub mod write;
 
 pub use error::Error;
 

@@ -1,14 +1,26 @@
-//! Pure construction of the TenantService status: conditions per concern and `Ready`, with
-//! `lastTransitionTime` changing only when a condition's status changes, so that a
-//! reconcile that changes nothing produces an identical status (and writes none).
+//! The status step: what the TenantService status says, and writing it when it changed.
+//!
+//! Pure: the [`Outcome`] of a reconcile (of a successful one only from the [`Applied`] set
+//! the apply step returns) and the status built from it, with `lastTransitionTime`
+//! changing only when a condition's status changes, so that a reconcile that changes
+//! nothing produces an identical status (and writes none). [`write`] is the one I/O.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
 
+use super::FIELD_MANAGER;
+use super::apply::Applied;
+use super::certificates::{self, CertificateOutcome};
 use super::compare::fingerprint;
+use super::context::Context;
+use super::error::Error;
 use super::kinds::Concern;
 use crate::api::{CertificateStatus, Phase, TenantService, TenantServiceStatus};
+use crate::pki;
 
 /// Condition type summarising every concern.
 pub const READY: &str = "Ready";
@@ -72,6 +84,105 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a successful reconcile: every concern True, with a stable message
+    /// that counts what was applied for it.
+    pub fn ready(tenant: &TenantService, applied: &Applied) -> Outcome {
+        let mut per_concern: BTreeMap<Concern, BTreeMap<&'static str, usize>> = BTreeMap::new();
+        for key in applied.objects() {
+            *per_concern
+                .entry(key.kind.concern(&key.name))
+                .or_default()
+                .entry(key.kind.as_str())
+                .or_default() += 1;
+        }
+        let namespaces: Vec<String> = applied.namespaces().into_iter().map(String::from).collect();
+        let namespace_list = namespaces.join(", ");
+        let certificates = applied.certificates();
+        let concerns = Concern::ALL
+            .into_iter()
+            .map(|concern| {
+                let summary = per_concern
+                    .get(&concern)
+                    .map(|counts| {
+                        counts
+                            .iter()
+                            .map(|(kind, n)| format!("{n} {kind}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                let report = match concern {
+                    Concern::Namespaces => Report::new(
+                        State::True,
+                        "Reconciled",
+                        format!(
+                            "namespaces {namespace_list} exist with the tenant's labels and Pod Security level"
+                        ),
+                    ),
+                    Concern::Certificates if certificates.is_empty() => Report::new(
+                        State::True,
+                        "NoHostnames",
+                        format!(
+                            "spec.tls.hostnames is empty, so no certificate is issued; the CA bundle ConfigMap {} is in each namespace",
+                            pki::CA_BUNDLE_CONFIG_MAP
+                        ),
+                    ),
+                    Concern::Certificates => {
+                        Report::new(State::True, "Issued", certificates_message(certificates))
+                    }
+                    Concern::Monitoring if summary.is_empty() => Report::new(
+                        State::True,
+                        "MetricsExported",
+                        "tenant metrics (readiness, quota, certificate expiry) are exported by the operator's /metrics",
+                    ),
+                    _ if summary.is_empty() => Report::new(
+                        State::True,
+                        "NothingToApply",
+                        "the tenant's class and spec require no object for this concern",
+                    ),
+                    _ => Report::new(State::True, "Reconciled", format!("{summary} as specified")),
+                };
+                (concern, report)
+            })
+            .collect();
+        Outcome {
+            phase: Phase::Ready,
+            ready: Report::new(
+                State::True,
+                "Reconciled",
+                format!(
+                    "{} objects in namespaces {namespace_list} are as the spec says",
+                    applied.keys().count()
+                ),
+            ),
+            concerns,
+            namespaces,
+            environments: environment_names(tenant),
+            certificates: Some(
+                certificates
+                    .iter()
+                    .map(CertificateOutcome::status)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The outcome of a reconcile that failed with `error`: `Ready=False` with the error's
+    /// category as reason; the phase is `Failed` when retrying cannot help, `Provisioning`
+    /// while it is retried.
+    pub fn failed(tenant: &TenantService, error: &Error) -> Outcome {
+        let phase = if error.is_permanent() {
+            Phase::Failed
+        } else {
+            Phase::Provisioning
+        };
+        Outcome::stopped(
+            tenant,
+            phase,
+            Report::new(State::False, error.category(), error.to_string()),
+        )
+    }
+
     /// The outcome of a reconcile that stopped before applying anything: only `Ready`
     /// (with the reason) and the phase change; the namespaces and certificates already
     /// reported stay as they are.
@@ -85,14 +196,87 @@ impl Outcome {
                 .as_ref()
                 .map(|s| s.namespaces.clone())
                 .unwrap_or_default(),
-            environments: tenant
-                .spec
-                .environments
-                .iter()
-                .map(|e| e.name.clone())
-                .collect(),
+            environments: environment_names(tenant),
             certificates: None,
         }
+    }
+}
+
+fn environment_names(tenant: &TenantService) -> Vec<String> {
+    tenant
+        .spec
+        .environments
+        .iter()
+        .map(|e| e.name.clone())
+        .collect()
+}
+
+/// `<namespace>/<secret> valid until <notAfter> (renewed from <time>)` per certificate.
+fn certificates_message(certificates: &[CertificateOutcome]) -> String {
+    certificates
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/{} valid until {} (renewed from {})",
+                c.key.namespace.as_deref().unwrap_or_default(),
+                c.key.name,
+                c.info.not_after,
+                certificates::renew_at(&c.info)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Writes the status of `outcome` if it differs from the current one. Returns whether it
+/// wrote.
+pub async fn write(
+    tenant: &TenantService,
+    ctx: &Context,
+    outcome: &Outcome,
+) -> Result<bool, Error> {
+    let name = tenant.name_any();
+    let status = build_status(
+        tenant.status.as_ref(),
+        tenant.meta().generation,
+        outcome,
+        jiff::Timestamp::now(),
+    );
+    let new_fingerprint = status_fingerprint(&status);
+    if !status_write_needed(
+        tenant.status.as_ref(),
+        ctx.last_written_status(&name),
+        new_fingerprint,
+    ) {
+        return Ok(false);
+    }
+    let api: Api<TenantService> = Api::all(ctx.client.clone());
+    let body = json!({
+        "apiVersion": crate::api::API_VERSION,
+        "kind": "TenantService",
+        "metadata": { "name": name },
+        "status": status,
+    });
+    // Remembered before sending: a write whose answer is lost may still have landed.
+    ctx.remember_written_status(&name, new_fingerprint);
+    ctx.metrics
+        .writes
+        .with_label_values(&["apply", "TenantService/status"])
+        .inc();
+    match api
+        .patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(source) => Err(Error::Status {
+            tenant: name,
+            source: Box::new(source),
+        }),
     }
 }
 
@@ -298,6 +482,136 @@ mod tests {
         ));
         // No cached status: always written.
         assert!(status_write_needed(None, None, status_fingerprint(&retry)));
+    }
+
+    fn applied_tenant() -> (TenantService, Applied) {
+        use crate::api::validation::testutil::tenant;
+        use crate::pki::CertificateInfo;
+        use crate::reconcile::inventory::ObjectKey;
+        use crate::reconcile::kinds::ManagedKind;
+        use crate::reconcile::write::Change;
+        let key = |kind, namespace: Option<&str>, name: &str| ObjectKey::new(kind, namespace, name);
+        let objects = vec![
+            (
+                key(ManagedKind::Namespace, None, "comune-molfetta-prod"),
+                Change::Created,
+            ),
+            (
+                key(
+                    ManagedKind::NetworkPolicy,
+                    Some("comune-molfetta-prod"),
+                    "tenancy-default-deny",
+                ),
+                Change::Created,
+            ),
+            (
+                key(
+                    ManagedKind::NetworkPolicy,
+                    Some("comune-molfetta-prod"),
+                    "tenancy-allow-monitoring",
+                ),
+                Change::Unchanged,
+            ),
+            (
+                key(
+                    ManagedKind::ResourceQuota,
+                    Some("comune-molfetta-prod"),
+                    "tenancy-quota",
+                ),
+                Change::Updated,
+            ),
+        ];
+        let certificate = CertificateOutcome {
+            key: key(
+                ManagedKind::Secret,
+                Some("comune-molfetta-prod"),
+                "comune-molfetta-tls",
+            ),
+            info: CertificateInfo {
+                serial: "0a".into(),
+                not_before: at(1000),
+                not_after: at(4000),
+                dns_names: vec!["servizi.comune.molfetta.ba.it".into()],
+            },
+            issued: None,
+            written: false,
+            drift: false,
+            environment: "prod".into(),
+        };
+        let tenant = tenant(serde_json::json!({"environments": [{"name": "prod"}]}));
+        (tenant, Applied::from_parts(objects, vec![certificate]))
+    }
+
+    #[test]
+    fn a_ready_outcome_reports_what_was_applied_per_concern() {
+        let (tenant, applied) = applied_tenant();
+        let outcome = Outcome::ready(&tenant, &applied);
+        assert_eq!(outcome.phase, Phase::Ready);
+        assert_eq!(outcome.namespaces, ["comune-molfetta-prod"]);
+        assert_eq!(outcome.environments, ["prod"]);
+        assert_eq!(
+            outcome.ready.message,
+            "5 objects in namespaces comune-molfetta-prod are as the spec says"
+        );
+        let report = |concern| &outcome.concerns[&concern];
+        assert_eq!(
+            report(Concern::Network).message,
+            "1 NetworkPolicy as specified"
+        );
+        assert_eq!(
+            report(Concern::Quota).message,
+            "1 ResourceQuota as specified"
+        );
+        // The monitoring policy counts under Monitoring, not Network.
+        assert_eq!(
+            report(Concern::Monitoring).message,
+            "1 NetworkPolicy as specified"
+        );
+        assert_eq!(report(Concern::Access).reason, "NothingToApply");
+        assert_eq!(report(Concern::Certificates).reason, "Issued");
+        assert!(
+            report(Concern::Certificates).message.starts_with(
+                "comune-molfetta-prod/comune-molfetta-tls valid until 1970-01-01T01:06:40Z"
+            ),
+            "{}",
+            report(Concern::Certificates).message
+        );
+        assert!(outcome.concerns.values().all(|r| r.state == State::True));
+        let listed = outcome.certificates.unwrap_or_default();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].serial, "0a");
+    }
+
+    #[test]
+    fn a_failed_outcome_keeps_what_was_reported_and_names_the_category() {
+        let (tenant, _) = applied_tenant();
+        let invalid = Error::InvalidSpec {
+            tenant: "comune-molfetta".into(),
+            problems: vec![crate::api::validation::Problem {
+                object: "comune-molfetta".into(),
+                path: "spec.class".into(),
+                message: "TenantClass \"gold\" does not exist".into(),
+                severity: crate::api::validation::Severity::Error,
+            }],
+        };
+        let outcome = Outcome::failed(&tenant, &invalid);
+        assert_eq!(outcome.phase, Phase::Failed);
+        assert_eq!(outcome.ready.state, State::False);
+        assert_eq!(outcome.ready.reason, "InvalidSpec");
+        assert!(
+            outcome
+                .ready
+                .message
+                .contains("spec.class: TenantClass \"gold\" does not exist")
+        );
+        assert!(outcome.concerns.is_empty() && outcome.certificates.is_none());
+        let transient = Error::NamespacesTerminating {
+            namespaces: vec!["comune-molfetta-prod".into()],
+        };
+        assert_eq!(
+            Outcome::failed(&tenant, &transient).phase,
+            Phase::Provisioning
+        );
     }
 
     #[test]

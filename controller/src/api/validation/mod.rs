@@ -17,7 +17,7 @@ mod names;
 mod network;
 mod peers;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 mod tls;
 
 use std::fmt;

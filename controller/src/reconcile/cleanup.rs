@@ -1,0 +1,176 @@
+//! The cleanup finalizer and what it waits for: when a TenantService is deleted, Retain
+//! detaches its namespaces, Delete deletes them and waits until they are gone; then the
+//! finalizer is released. Tolerates apply never having run.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+use super::FINALIZER;
+use super::context::Context;
+use super::error::Error;
+use super::events;
+use super::inventory::ObjectKey;
+use super::kinds::ManagedKind;
+use super::prune::{delete, detach_namespace};
+use super::write;
+use crate::api::{DeletionPolicy, Phase, TenantService};
+use crate::labels;
+
+/// Adds the cleanup finalizer if missing.
+pub async fn ensure_finalizer(tenant: &TenantService, ctx: &Context) -> Result<(), Error> {
+    if tenant.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let mut finalizers = tenant.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_string());
+    patch_finalizers(tenant, ctx, finalizers).await
+}
+
+/// Writes the finalizer list with a merge patch carrying the resourceVersion, so that a
+/// concurrent change of the list makes it fail with 409 instead of dropping a finalizer.
+async fn patch_finalizers(
+    tenant: &TenantService,
+    ctx: &Context,
+    finalizers: Vec<String>,
+) -> Result<(), Error> {
+    let name = tenant.name_any();
+    let api: Api<TenantService> = Api::all(ctx.client.clone());
+    let patch = json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": tenant.resource_version(),
+        }
+    });
+    ctx.metrics
+        .writes
+        .with_label_values(&["patch", "TenantService"])
+        .inc();
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already gone: nothing left to finalize.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::Finalizer {
+            tenant: name,
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// The reconcile of a deleted tenant.
+pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Error> {
+    let name = tenant.name_any();
+    if !tenant.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    ctx.metrics.set_tenant_phase(&name, Phase::Terminating);
+    // Namespaces known to the inventory plus those the spec names (in case the watch has
+    // not seen a just-created one).
+    let mut candidates: BTreeSet<String> = ctx
+        .inventory
+        .tenant_objects(&name)
+        .into_iter()
+        .filter(|(key, _)| key.kind == ManagedKind::Namespace)
+        .map(|(key, _)| key.name)
+        .collect();
+    candidates.extend(
+        tenant
+            .spec
+            .environments
+            .iter()
+            .map(|e| labels::namespace_name(&name, &e.name)),
+    );
+    let mut handled = Vec::new();
+    let mut remaining = Vec::new();
+    for namespace in candidates {
+        let key = ObjectKey::new(ManagedKind::Namespace, None, &namespace);
+        let Some(live) = write::get(&ctx.client, &key)
+            .await
+            .map_err(|source| Error::Read {
+                object: key.clone(),
+                source: Box::new(source),
+            })?
+        else {
+            ctx.inventory.forget_applied_in_namespace(&namespace);
+            continue;
+        };
+        if !is_managed_namespace_of(&live, &name) {
+            continue;
+        }
+        match tenant.spec.deletion_policy {
+            DeletionPolicy::Retain => {
+                detach_namespace(ctx, &key).await?;
+                ctx.inventory.forget_applied_in_namespace(&namespace);
+                handled.push(namespace);
+            }
+            DeletionPolicy::Delete => {
+                if live.pointer("/metadata/deletionTimestamp").is_none() {
+                    delete(ctx, &key).await?;
+                    handled.push(namespace.clone());
+                }
+                remaining.push(namespace);
+            }
+        }
+    }
+    if !handled.is_empty() {
+        let notice = events::deletion_event(tenant.spec.deletion_policy, &handled);
+        events::publish(tenant, ctx, vec![notice]).await;
+    }
+    if !remaining.is_empty() {
+        // Wait for the namespaces to go; their deletion events trigger a reconcile, the
+        // requeue is a safety net.
+        tracing::info!(namespaces = ?remaining, "waiting for namespaces to be deleted");
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let finalizers: Vec<String> = tenant
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    patch_finalizers(tenant, ctx, finalizers).await?;
+    ctx.metrics.forget_tenant(&name);
+    ctx.forget_tenant(&name);
+    tracing::info!("tenant deleted; finalizer released");
+    Ok(Action::await_change())
+}
+
+/// Whether a live namespace is managed by the operator for `tenant` (and not, e.g., an
+/// unmanaged namespace of the same name, or one already retained).
+fn is_managed_namespace_of(live: &Value, tenant: &str) -> bool {
+    live.pointer("/metadata/labels").is_some_and(|l| {
+        l.get(labels::TENANT).and_then(Value::as_str) == Some(tenant)
+            && l.get(labels::MANAGED_BY_KEY).and_then(Value::as_str)
+                == Some(labels::MANAGED_BY_VALUE)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_namespaces_managed_for_the_tenant_are_cleaned_up() {
+        let namespace = |labels: Value| json!({"metadata": {"name": "a-prod", "labels": labels}});
+        let managed =
+            json!({labels::TENANT: "a", labels::MANAGED_BY_KEY: labels::MANAGED_BY_VALUE});
+        assert!(is_managed_namespace_of(&namespace(managed.clone()), "a"));
+        assert!(!is_managed_namespace_of(&namespace(managed), "b"));
+        // Retained (detached) earlier, or never ours.
+        assert!(!is_managed_namespace_of(
+            &namespace(json!({labels::TENANT: "a", labels::RETAINED: "true"})),
+            "a"
+        ));
+        assert!(!is_managed_namespace_of(
+            &json!({"metadata": {"name": "a-prod"}}),
+            "a"
+        ));
+    }
+}

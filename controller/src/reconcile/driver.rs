@@ -1,0 +1,110 @@
+//! One reconcile of one TenantService, as the pipeline it is:
+//!
+//! [`load`] → [`validate`] → [`render`] (pure) → [`apply`] → [`prune`] → [`status`] and
+//! [`events`]; a deleted tenant goes to [`cleanup`] instead.
+//!
+//! This module only sequences the steps and applies the error policy; each step is its own
+//! module. Only apply, prune and status write, and each of them writes only what differs:
+//! a reconcile of a Ready tenant whose objects nobody touched makes no API request at all.
+//!
+//! Ownership: child objects carry labels (managed-by, tenant, environment) and **no
+//! ownerReferences**. The controller finds them by label (watches map the tenant label to
+//! the TenantService), so nothing depends on the garbage collector — and no garbage
+//! collector path can delete a tenant's namespaces: not the deletion of the TenantService,
+//! not even the deletion of the CRD. Namespaces go only when this code deletes them, under
+//! `deletionPolicy: Delete`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+
+use super::context::Context;
+use super::error::Error;
+use super::kinds::ManagedKind;
+use super::status::Outcome;
+use super::{apply, cleanup, events, load, prune, status, validate};
+use crate::api::{Phase, TenantService};
+use crate::render;
+
+/// Reconciles one tenant. Errors are recorded in status (when it changes) and returned for
+/// the error policy.
+#[tracing::instrument(skip_all, fields(tenant = %tenant.name_any(), generation = tenant.meta().generation))]
+pub async fn reconcile(tenant: Arc<TenantService>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Decisions rest on the inventory: none is taken before every kind has been listed.
+    ctx.inventory.wait_synced(ManagedKind::ALL.len()).await;
+    let started = Instant::now();
+    ctx.metrics.reconciles.inc();
+    let result = if tenant.meta().deletion_timestamp.is_some() {
+        cleanup::cleanup(&tenant, &ctx).await
+    } else {
+        provision(&tenant, &ctx).await
+    };
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    match &result {
+        Ok(_) => ctx.reset_backoff(&tenant.name_any()),
+        Err(error) => {
+            tracing::warn!(category = error.category(), %error, "reconcile failed");
+            report_failure(&tenant, &ctx, error).await;
+        }
+    }
+    result
+}
+
+/// The steps of a tenant that is not being deleted.
+async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Error> {
+    cleanup::ensure_finalizer(tenant, ctx).await?;
+    let loaded = load::load(tenant, ctx);
+    let valid = validate::validate(tenant, loaded)?;
+    let desired = render::render(tenant, &valid.class, &valid.render_context(&ctx.platform))
+        .map_err(|source| Error::Render {
+            tenant: tenant.name_any(),
+            source: Box::new(source),
+        })?;
+    let now = jiff::Timestamp::now();
+    let applied = apply::apply(tenant, ctx, &desired, now).await?;
+    let pruned = prune::prune(tenant, ctx, &applied).await?;
+    let status_changed = status::write(tenant, ctx, &Outcome::ready(tenant, &applied)).await?;
+    ctx.metrics
+        .set_tenant_phase(&tenant.name_any(), Phase::Ready);
+    let was_ready = tenant.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready);
+    let notices = events::change_events(&applied, &pruned, status_changed, was_ready);
+    events::publish(tenant, ctx, notices).await;
+    Ok(Action::requeue(
+        applied.next_check(ctx.settings.resync_interval, now),
+    ))
+}
+
+/// Error policy: permanent errors (an invalid spec among them) wait for a change, transient
+/// ones back off exponentially per tenant. Every failure is counted by category.
+pub fn error_policy(tenant: Arc<TenantService>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .reconcile_errors
+        .with_label_values(&[error.category()])
+        .inc();
+    if error.is_permanent() {
+        Action::await_change()
+    } else {
+        Action::requeue(ctx.next_backoff(&tenant.name_any()))
+    }
+}
+
+/// Records a failed reconcile in the status and, when that is news, as a Warning Event.
+async fn report_failure(tenant: &TenantService, ctx: &Context, error: &Error) {
+    if tenant.meta().deletion_timestamp.is_some() {
+        return;
+    }
+    let outcome = Outcome::failed(tenant, error);
+    ctx.metrics
+        .set_tenant_phase(&tenant.name_any(), outcome.phase);
+    match status::write(tenant, ctx, &outcome).await {
+        Ok(true) => events::publish(tenant, ctx, vec![events::failure_event(error)]).await,
+        Ok(false) => {}
+        Err(status_error) => {
+            tracing::warn!(%status_error, "could not record the failure in status");
+        }
+    }
+}
