@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let platform = Platform::default();
     let n = tenants.len();
 
-    let (time, rendered) = best_of(|| render_set(&tenants, &classes, &platform));
+    let (time, rendered) = best_of(|| render_set(&tenants, &classes, &platform, None));
     let rendered: RenderedSet = rendered?;
     let objects: usize = rendered
         .tenants
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report("validate + render", n, objects, time);
 
     let (time, bytes) = best_of(|| -> Result<usize, Box<dyn std::error::Error>> {
-        let set = render_set(&tenants, &classes, &platform)?;
+        let set = render_set(&tenants, &classes, &platform, None)?;
         let mut bytes = 0;
         for tenant in &set.tenants {
             for object in &tenant.desired.objects {

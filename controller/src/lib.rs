@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod kinds;
 pub mod labels;
 pub mod manifest;
 pub mod pki;

@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn every_comune_of_italy_is_valid_and_renders_against_the_default_classes() {
         let tenants = comuni_tenants(Scope::Italia);
-        let rendered = render_set(&tenants, &default_classes(), &Platform::default())
+        let rendered = render_set(&tenants, &default_classes(), &Platform::default(), None)
             .unwrap_or_else(|e| match e {
                 crate::render::set::SetError::Invalid { problems } => panic!(
                     "{} problems, first: {:?}",

@@ -332,6 +332,70 @@ fn with_a_ca_secrets_are_issued_and_keys_shown_only_on_request() {
     );
 }
 
+/// `(namespace, ca.crt)` of every CA bundle ConfigMap in YAML output.
+fn bundles(yaml: &str) -> Vec<(String, Option<String>)> {
+    let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml).expect("YAML");
+    objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "regional-ca.crt")
+        .map(|o| {
+            (
+                o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                o["data"]["ca.crt"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_namespace_gets_a_ca_bundle_filled_from_ca_cert_when_given() {
+    // Without --ca-cert: printed without data, for the controller to fill in.
+    let out = render(&["-f", "samples/asl-bari.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        bundles(&text(&out.stdout)),
+        [
+            ("asl-bari-prod".to_string(), None),
+            ("asl-bari-test".to_string(), None)
+        ]
+    );
+    assert!(
+        text(&out.stderr).contains("give --ca-cert to include it"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --ca-cert alone: the bundles hold the certificate; the Secrets stay the controller's.
+    let ca = TempCa::new("bundle");
+    let cert = ca.dir.join("ca.crt");
+    let pem = std::fs::read_to_string(&cert).expect("ca.crt");
+    let cert_arg = cert.display().to_string();
+    let out = render(&["-f", "samples/asl-bari.yaml", "--ca-cert", &cert_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let filled = bundles(&text(&out.stdout));
+    assert_eq!(filled.len(), 2);
+    assert!(
+        filled
+            .iter()
+            .all(|(_, data)| data.as_deref() == Some(pem.as_str()))
+    );
+    assert!(secrets(&text(&out.stdout)).is_empty());
+    assert!(text(&out.stderr).contains("is issued by the controller at run time"));
+
+    // A file that is not a CA certificate is refused, naming it.
+    let key_arg = ca.dir.join("ca.key").display().to_string();
+    let out = render(&["-f", "samples/asl-bari.yaml", "--ca-cert", &key_arg]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("is not a usable CA certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// `kubernetes-validate` on PATH or in `<workspace>/.tools/bin`.
 fn kubernetes_validate() -> Option<PathBuf> {
     let local = workspace().join(".tools/bin/kubernetes-validate");

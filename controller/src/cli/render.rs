@@ -3,28 +3,31 @@
 //!
 //! Input goes through the same checks as `tenant-operator validate` and the controller
 //! (the CRD schema with its CEL rules, then the library's validation); an invalid set is
-//! refused with every problem as `file:line: object: field: message`. TLS Secrets hold a
+//! refused with every problem as `file:line: object: field: message`.
+//!
+//! The regional CA is known to the controller at run time. With `--ca-cert` (its public
+//! certificate) the CA bundle ConfigMap of each namespace holds it; without, the
+//! ConfigMap is printed without data, which the controller fills in. TLS Secrets hold a
 //! key issued at run time, so by default only a note says which ones the controller will
-//! issue; with `--ca-cert`/`--ca-key` they are issued here (with the CA bundle ConfigMap
-//! the controller adds to each namespace), their private keys printed only with
-//! `--show-private-keys`.
+//! issue; with `--ca-key` as well they are issued here, their private keys printed only
+//! with `--show-private-keys`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::Value;
 use tenant_operator::api::validation::Problem;
 use tenant_operator::api::validation::documents::Checker;
 use tenant_operator::api::{API_VERSION, TenantClass, TenantService};
-use tenant_operator::labels;
 use tenant_operator::manifest::{self, Document};
 use tenant_operator::pki::{self, RegionalCa};
 use tenant_operator::render::set::{self, RenderedTenant, SetError};
-use tenant_operator::render::{CertificateRequest, ChildObject, Platform, output};
+use tenant_operator::render::{
+    CA_BUNDLE_CONFIG_MAP, CertificateRequest, ChildObject, Platform, output, sort_objects,
+};
 
 use super::{GlobalArgs, OutputFormat};
 
@@ -37,6 +40,7 @@ const EXIT_USAGE: u8 = 2;
     tenant-operator render -f samples/\n  \
     tenant-operator render -f comune-molfetta.yaml -o json\n  \
     tenant-operator render -f tenants/ | kubectl apply --dry-run=server -f -\n  \
+    tenant-operator render -f tenants/ --ca-cert ca.crt\n  \
     tenant-operator render -f tenants/ --ca-cert ca.crt --ca-key ca.key")]
 pub struct Args {
     /// TenantService manifests: files, directories (every *.yaml, *.yml, *.json below
@@ -58,22 +62,23 @@ pub struct Args {
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
     pub output: OutputFormat,
 
-    /// PEM certificate of the regional CA: issue the TLS Secrets here instead of leaving
-    /// them to the controller. Needs `--ca-key`.
-    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    /// PEM certificate of the regional CA (public): printed in the CA bundle ConfigMaps,
+    /// which are otherwise printed without data for the controller to fill in.
+    #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
-    /// PEM private key of the regional CA. Needs `--ca-cert`.
+    /// PEM private key of the regional CA: issue the TLS Secrets here instead of leaving
+    /// them to the controller. Needs `--ca-cert`.
     #[arg(long, value_name = "FILE", requires = "ca_cert")]
     pub ca_key: Option<PathBuf>,
 
-    /// Lifetime of certificates issued with `--ca-cert`, in days.
+    /// Lifetime of certificates issued with `--ca-key`, in days.
     #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=825))]
     pub certificate_days: u64,
 
     /// Include `tls.key` in the printed TLS Secrets. Without it the Secrets carry only the
     /// certificate and the CA certificate, so output can be shared safely.
-    #[arg(long, requires = "ca_cert")]
+    #[arg(long, requires = "ca_key")]
     pub show_private_keys: bool,
 }
 
@@ -120,9 +125,16 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
 
+    let ca = match (&args.ca_cert, &args.ca_key) {
+        (Some(cert), Some(key)) => Some(CaInput::Issuer(Box::new(load_ca(cert, key)?))),
+        (Some(cert), None) => Some(CaInput::Certificate(load_ca_certificate(cert)?)),
+        _ => None,
+    };
+    let ca_certificate = ca.as_ref().map(CaInput::certificate_pem);
+
     let tenants: Vec<TenantService> = inputs.tenants.iter().map(|(t, _)| t.clone()).collect();
     let classes: Vec<TenantClass> = inputs.classes.values().map(|(c, _)| c.clone()).collect();
-    let rendered = match set::render_set(&tenants, &classes, &Platform::default()) {
+    let rendered = match set::render_set(&tenants, &classes, &Platform::default(), ca_certificate) {
         Ok(rendered) => rendered,
         Err(SetError::Invalid { problems: found }) => {
             let (errors, warnings): (Vec<_>, Vec<_>) = found.iter().partition(|p| p.is_error());
@@ -134,36 +146,23 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     };
     // The warnings were printed with the findings above.
 
-    let mut objects = Vec::new();
-    for tenant in &rendered.tenants {
-        for object in &tenant.desired.objects {
-            objects.push(
-                object
-                    .to_json()
-                    .with_context(|| format!("serialising {} {}", object.kind(), object.name()))?,
-            );
-        }
+    let mut objects: Vec<ChildObject> = rendered
+        .tenants
+        .iter()
+        .flat_map(|tenant| tenant.desired.objects.iter().cloned())
+        .collect();
+    if ca_certificate.is_none() {
+        eprintln!(
+            "note: the CA bundle ConfigMaps ({CA_BUNDLE_CONFIG_MAP}, one per namespace) are printed without data: the controller fills in the regional CA certificate; give --ca-cert to include it"
+        );
     }
     let requests: Vec<&CertificateRequest> = rendered
         .tenants
         .iter()
         .flat_map(|t: &RenderedTenant| &t.desired.certificates)
         .collect();
-    match (&args.ca_cert, &args.ca_key) {
-        (Some(cert), Some(key)) => {
-            let ca = load_ca(cert, key)?;
-            // The controller also puts the CA certificate in every tenant namespace, so
-            // that workloads can verify each other's certificates.
-            for tenant in &rendered.tenants {
-                for namespace in tenant
-                    .desired
-                    .objects
-                    .iter()
-                    .filter(|o| matches!(o, ChildObject::Namespace(_)))
-                {
-                    objects.push(ca_bundle(&ca, namespace)?);
-                }
-            }
+    match &ca {
+        Some(CaInput::Issuer(ca)) => {
             // A certificate cannot usefully outlive its CA: clients stop trusting it then.
             let requested = Duration::from_secs(args.certificate_days * 24 * 3600);
             let ca_left = ca.not_after().as_second() - jiff::Timestamp::now().as_second();
@@ -176,7 +175,7 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 );
             }
             for request in &requests {
-                objects.push(tls_secret(&ca, request, lifetime, args.show_private_keys)?);
+                objects.push(tls_secret(ca, request, lifetime, args.show_private_keys)?);
             }
             if !requests.is_empty() && !args.show_private_keys {
                 eprintln!(
@@ -197,7 +196,15 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    output::sort_objects(&mut objects);
+    sort_objects(&mut objects);
+    let objects = objects
+        .iter()
+        .map(|object| {
+            object.to_json().with_context(|| {
+                format!("serialising {} {}", object.kind().as_str(), object.name())
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let text = match args.output {
         OutputFormat::Yaml => output::to_yaml(&objects).context("writing YAML")?,
         OutputFormat::Json => output::to_json_list(&objects).context("writing JSON")?,
@@ -207,6 +214,23 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .write_all(text.as_bytes())
         .context("writing to standard output")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What was given of the regional CA.
+enum CaInput {
+    /// Its certificate only (`--ca-cert`).
+    Certificate(String),
+    /// Its certificate and key (`--ca-cert` and `--ca-key`): Secrets can be issued.
+    Issuer(Box<RegionalCa>),
+}
+
+impl CaInput {
+    fn certificate_pem(&self) -> &str {
+        match self {
+            CaInput::Certificate(pem) => pem,
+            CaInput::Issuer(ca) => ca.cert_pem(),
+        }
+    }
 }
 
 /// Prints problems, one per line, and the exit code of a refused input.
@@ -284,7 +308,7 @@ impl Inputs {
     }
 }
 
-fn load_ca(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<RegionalCa> {
+fn load_ca(cert: &Path, key: &Path) -> anyhow::Result<RegionalCa> {
     let cert_pem = std::fs::read_to_string(cert)
         .with_context(|| format!("reading the CA certificate {}", cert.display()))?;
     let key_pem = std::fs::read_to_string(key)
@@ -298,20 +322,17 @@ fn load_ca(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<RegionalCa> {
     })
 }
 
-/// The CA bundle ConfigMap of a tenant namespace, labelled as the namespace's objects.
-fn ca_bundle(ca: &RegionalCa, namespace: &ChildObject) -> anyhow::Result<Value> {
-    let labels: BTreeMap<String, String> =
-        [labels::MANAGED_BY_KEY, labels::TENANT, labels::ENVIRONMENT]
-            .into_iter()
-            .filter_map(|k| {
-                namespace
-                    .labels()
-                    .get(k)
-                    .map(|v| (k.to_string(), v.clone()))
-            })
-            .collect();
-    let config_map = pki::ca_bundle_config_map(ca, namespace.name(), &labels);
-    serde_json::to_value(&config_map).context("serialising the CA bundle ConfigMap")
+/// The PEM of the CA certificate in `cert`, checked to be a CA certificate valid now.
+fn load_ca_certificate(cert: &Path) -> anyhow::Result<String> {
+    let cert_pem = std::fs::read_to_string(cert)
+        .with_context(|| format!("reading the CA certificate {}", cert.display()))?;
+    RegionalCa::check_certificate(&cert_pem, jiff::Timestamp::now()).map_err(|problem| {
+        anyhow::anyhow!(
+            "{} is not a usable CA certificate: {problem}",
+            cert.display()
+        )
+    })?;
+    Ok(cert_pem)
 }
 
 /// The TLS Secret of one request, issued now by `ca`; without `tls.key` unless asked.
@@ -320,7 +341,7 @@ fn tls_secret(
     request: &CertificateRequest,
     lifetime: Duration,
     show_private_key: bool,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<ChildObject> {
     let issued = ca
         .issue(&request.dns_names, jiff::Timestamp::now(), lifetime)
         .with_context(|| {
@@ -340,5 +361,5 @@ fn tls_secret(
     if !show_private_key && let Some(data) = secret.data.as_mut() {
         data.remove(pki::TLS_KEY_KEY);
     }
-    serde_json::to_value(&secret).context("serialising a TLS Secret")
+    Ok(ChildObject::Secret(secret))
 }

@@ -132,18 +132,17 @@ impl RegionalCa {
         })
     }
 
-    /// Loads a CA from PEM (as stored in the CA Secret). Says what is wrong if the
-    /// certificate is not a CA, the key does not belong to it, or it has expired at `now`.
-    pub fn from_pem(
+    /// Checks that `cert_pem` is a CA certificate that may sign certificates and is valid at
+    /// `now`; returns its end of validity. What `tenant-operator render --ca-cert` needs of
+    /// a certificate given without its key.
+    pub fn check_certificate(
         cert_pem: &str,
-        key_pem: &str,
         now: jiff::Timestamp,
-    ) -> Result<Self, CaProblem> {
+    ) -> Result<jiff::Timestamp, CaProblem> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
             .map_err(CaProblem::CertificateNotPem)?;
-        let cert_der = pem.contents;
         let (_, cert) =
-            X509Certificate::from_der(&cert_der).map_err(CaProblem::CertificateNotX509)?;
+            X509Certificate::from_der(&pem.contents).map_err(CaProblem::CertificateNotX509)?;
         if !cert.is_ca() {
             return Err(CaProblem::NotACa);
         }
@@ -157,6 +156,23 @@ impl RegionalCa {
         if not_after <= now {
             return Err(CaProblem::Expired { not_after });
         }
+        Ok(not_after)
+    }
+
+    /// Loads a CA from PEM (as stored in the CA Secret). Says what is wrong if the
+    /// certificate is not a CA (see [`RegionalCa::check_certificate`]) or the key does not
+    /// belong to it.
+    pub fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Self, CaProblem> {
+        let not_after = Self::check_certificate(cert_pem, now)?;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+            .map_err(CaProblem::CertificateNotPem)?;
+        let cert_der = pem.contents;
+        let (_, cert) =
+            X509Certificate::from_der(&cert_der).map_err(CaProblem::CertificateNotX509)?;
         let key = KeyPair::from_pem(key_pem).map_err(CaProblem::KeyNotPem)?;
         if key.subject_public_key_info() != cert.public_key().raw {
             return Err(CaProblem::KeyMismatch);
@@ -269,6 +285,14 @@ mod tests {
         let err =
             RegionalCa::from_pem(ca.cert_pem(), &ca.key_pem_for_ca_secret(), later).unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
+        assert!(matches!(
+            RegionalCa::check_certificate(ca.cert_pem(), later),
+            Err(CaProblem::Expired { .. })
+        ));
+        assert_eq!(
+            RegionalCa::check_certificate(ca.cert_pem(), now()).ok(),
+            Some(ca.not_after())
+        );
         let err = RegionalCa::from_pem("hello", "world", now()).unwrap_err();
         assert!(
             err.to_string()

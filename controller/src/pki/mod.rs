@@ -5,7 +5,7 @@
 //! - [`leaf`]: short-lived server certificates for a tenant environment's hostnames and the
 //!   pure renewal check that keeps a steady-state reconcile free of writes;
 //! - [`store`]: where the CA lives in the cluster (a Secret in the operator's namespace) and
-//!   the objects derived from it (the TLS Secret of an environment, the CA bundle ConfigMap).
+//!   the TLS Secret of an environment, derived from it.
 //!
 //! The CA key never leaves the CA Secret: it is not logged (the [`ca::RegionalCa`] `Debug`
 //! output elides it), not copied into tenant namespaces and not put in status or Events.
@@ -17,8 +17,8 @@ pub mod store;
 pub use ca::{CaProblem, CaSettings, RegionalCa};
 pub use leaf::{CertificateInfo, IssuedCertificate, RenewReason, Renewal, needs_renewal};
 pub use store::{
-    CA_BUNDLE_CONFIG_MAP, CA_BUNDLE_KEY, CA_CERT_KEY, CaOrigin, DEFAULT_CA_SECRET, TLS_CERT_KEY,
-    TLS_KEY_KEY, ca_bundle_config_map, load_or_create_ca, tls_secret,
+    CA_CERT_KEY, CaOrigin, DEFAULT_CA_SECRET, TLS_CERT_KEY, TLS_KEY_KEY, load_or_create_ca,
+    tls_secret,
 };
 
 use std::time::Duration;

@@ -1,10 +1,11 @@
-//! Where PKI material lives in the cluster: the CA Secret in the operator's namespace, the
-//! TLS Secret of each tenant environment and the CA bundle ConfigMap tenants read.
+//! Where PKI material lives in the cluster: the CA Secret in the operator's namespace and
+//! the TLS Secret of each tenant environment. (The CA bundle ConfigMap, public, is built
+//! by render: see `render::ca_bundle`.)
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, ResourceExt};
 
@@ -14,11 +15,6 @@ use crate::labels;
 
 /// Default name of the CA Secret in the operator's namespace.
 pub const DEFAULT_CA_SECRET: &str = "tenant-operator-ca";
-/// Name of the ConfigMap holding the CA certificate, in the operator's namespace and in
-/// every tenant namespace (as Kubernetes does with `kube-root-ca.crt`).
-pub const CA_BUNDLE_CONFIG_MAP: &str = "regional-ca.crt";
-/// Key of the CA certificate in the bundle ConfigMap.
-pub const CA_BUNDLE_KEY: &str = "ca.crt";
 /// Certificate key of a `kubernetes.io/tls` Secret.
 pub const TLS_CERT_KEY: &str = "tls.crt";
 /// Private key key of a `kubernetes.io/tls` Secret.
@@ -156,28 +152,6 @@ pub fn tls_secret(
     }
 }
 
-/// The CA bundle ConfigMap [`CA_BUNDLE_CONFIG_MAP`] in `namespace`: the public CA
-/// certificate only, readable by anyone who may read ConfigMaps there.
-pub fn ca_bundle_config_map(
-    ca: &RegionalCa,
-    namespace: &str,
-    labels: &BTreeMap<String, String>,
-) -> ConfigMap {
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(CA_BUNDLE_CONFIG_MAP.to_string()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels.clone()),
-            ..ObjectMeta::default()
-        },
-        data: Some(BTreeMap::from([(
-            CA_BUNDLE_KEY.to_string(),
-            ca.cert_pem().to_string(),
-        )])),
-        ..ConfigMap::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,13 +180,10 @@ mod tests {
     }
 
     #[test]
-    fn tenant_objects_carry_only_public_material_besides_their_own_key() {
+    fn tenant_secrets_carry_only_public_material_besides_their_own_key() {
         let ca = RegionalCa::generate(&CaSettings::default(), now()).unwrap();
         let labels = BTreeMap::from([("a".to_string(), "b".to_string())]);
-        let bundle = ca_bundle_config_map(&ca, "comune-bari-prod", &labels);
-        let text = serde_json::to_string(&bundle).unwrap();
-        assert!(text.contains("BEGIN CERTIFICATE"));
-        assert!(!text.contains("PRIVATE KEY"));
+        assert!(!ca.cert_pem().contains("PRIVATE KEY"));
         let leaf = ca
             .issue(
                 &["a.example.it".to_string()],

@@ -4,21 +4,19 @@
 //! [`Applied`] can only be built here, from writes that succeeded: the status step takes
 //! it as input, so the types say that a Ready status reflects objects that were applied.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::certificates::{self, CertificateOutcome};
 use super::context::Context;
 use super::error::Error;
 use super::inventory::ObjectKey;
-use super::kinds::ManagedKind;
 use super::write::{self, Change};
 use crate::api::TenantService;
-use crate::labels;
-use crate::pki;
+use crate::kinds::ManagedKind;
 use crate::render::Desired;
 
 /// What the apply step made: every desired object with what writing it did, and the
@@ -35,7 +33,7 @@ impl Applied {
         self.objects
             .iter()
             .map(|(key, change)| (key, *change))
-            .chain(self.certificates.iter().map(|c| (&c.key, c.change())))
+            .chain(self.certificates.iter().map(|c| (&c.key, c.change)))
     }
 
     /// Every object applied, TLS Secrets included.
@@ -91,7 +89,7 @@ pub async fn apply(
     desired: &Desired,
     now: jiff::Timestamp,
 ) -> Result<Applied, Error> {
-    let objects = desired_objects(desired, ctx)?;
+    let objects = desired_objects(desired)?;
     let terminating: Vec<String> = objects
         .iter()
         .filter(|(key, _)| key.kind == ManagedKind::Namespace)
@@ -121,53 +119,23 @@ pub async fn apply(
     Ok(applied)
 }
 
-/// The rendered objects with their keys, plus the CA bundle ConfigMap in each namespace;
-/// namespaces first.
-fn desired_objects(desired: &Desired, ctx: &Context) -> Result<Vec<(ObjectKey, Value)>, Error> {
-    let mut objects = Vec::with_capacity(desired.objects.len() * 2);
-    for child in &desired.objects {
-        let kind = ManagedKind::from_kind(child.kind()).ok_or_else(|| Error::UnmanagedKind {
-            kind: child.kind().to_string(),
-            name: child.name().to_string(),
-        })?;
-        let key = ObjectKey::new(kind, child.namespace(), child.name());
-        let body = child.to_json().map_err(|source| Error::Serialize {
-            what: key.to_string(),
-            source,
-        })?;
-        if kind == ManagedKind::Namespace {
-            let child_labels = child.labels();
-            let bundle_labels: BTreeMap<String, String> =
-                [labels::MANAGED_BY_KEY, labels::TENANT, labels::ENVIRONMENT]
-                    .into_iter()
-                    .filter_map(|k| child_labels.get(k).map(|v| (k.to_string(), v.clone())))
-                    .collect();
-            let bundle = pki::ca_bundle_config_map(&ctx.ca, child.name(), &bundle_labels);
-            let mut bundle_body =
-                serde_json::to_value(&bundle).map_err(|source| Error::Serialize {
-                    what: format!("ConfigMap {}/{}", child.name(), pki::CA_BUNDLE_CONFIG_MAP),
+/// The rendered objects with their keys, as JSON, in the order render gives (namespaces
+/// first).
+fn desired_objects(desired: &Desired) -> Result<Vec<(ObjectKey, Value)>, Error> {
+    desired
+        .objects
+        .iter()
+        .map(|child| {
+            let key = ObjectKey::new(child.kind(), child.namespace(), child.name());
+            match child.to_json() {
+                Ok(body) => Ok((key, body)),
+                Err(source) => Err(Error::Serialize {
+                    what: key.to_string(),
                     source,
-                })?;
-            if let Value::Object(fields) = &mut bundle_body {
-                fields.insert("apiVersion".into(), json!("v1"));
-                fields.insert("kind".into(), json!("ConfigMap"));
+                }),
             }
-            objects.push((
-                ObjectKey::new(
-                    ManagedKind::ConfigMap,
-                    Some(child.name()),
-                    pki::CA_BUNDLE_CONFIG_MAP,
-                ),
-                bundle_body,
-            ));
-        }
-        objects.push((key, body));
-    }
-    // Stable: namespaces before namespaced objects, then by key.
-    objects.sort_by(|a, b| {
-        (a.0.kind != ManagedKind::Namespace, &a.0).cmp(&(b.0.kind != ManagedKind::Namespace, &b.0))
-    });
-    Ok(objects)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -185,8 +153,7 @@ mod tests {
                 dns_names: vec!["a.example.it".into()],
             },
             issued: None,
-            written: false,
-            drift: false,
+            change: Change::Unchanged,
             environment: "prod".into(),
         }
     }

@@ -1,23 +1,22 @@
-//! The certificate step: for each CertificateRequest of the rendered tenant, keep the
-//! existing TLS Secret when it is still good, otherwise issue a new certificate from the
-//! regional CA and apply the Secret. A Secret known (by the inventory) to hold a good
-//! certificate is not even read.
+//! The certificates of the apply step: for each CertificateRequest of the rendered tenant,
+//! keep the existing TLS Secret when it is still good, otherwise issue a new certificate
+//! from the regional CA and write the Secret. A Secret known (by the inventory) to hold a
+//! good certificate is not even read.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::compare::{fingerprint, matches_live, resource_version_of};
+use super::compare::fingerprint;
 use super::context::Context;
 use super::error::Error;
-use super::inventory::{LastApplied, ObjectKey};
-use super::kinds::ManagedKind;
-use super::write;
-use super::write::Change;
+use super::inventory::ObjectKey;
+use super::write::{self, Change};
 use crate::api::CertificateStatus;
-use crate::pki::{self, CertificateInfo, Renewal};
-use crate::render::CertificateRequest;
+use crate::kinds::ManagedKind;
+use crate::pki::{self, CertificateInfo, RenewReason, Renewal};
+use crate::render::{CertificateRequest, ChildObject};
 
 /// What the certificate step did for one request.
 #[derive(Clone, Debug)]
@@ -27,26 +26,14 @@ pub struct CertificateOutcome {
     /// The certificate now in it.
     pub info: CertificateInfo,
     /// Why a new certificate was issued, if one was.
-    pub issued: Option<pki::RenewReason>,
-    /// Whether the Secret was written.
-    pub written: bool,
-    /// Whether the write restored a Secret changed or deleted by someone else.
-    pub drift: bool,
-    /// The environment.
+    pub issued: Option<RenewReason>,
+    /// What writing the Secret did.
+    pub change: Change,
+    /// The environment the certificate belongs to.
     pub environment: String,
 }
 
 impl CertificateOutcome {
-    /// What writing the Secret did.
-    pub fn change(&self) -> Change {
-        match (self.written, self.drift, &self.issued) {
-            (false, _, _) => Change::Unchanged,
-            (true, true, _) => Change::DriftCorrected,
-            (true, false, Some(pki::RenewReason::Missing)) => Change::Created,
-            (true, false, _) => Change::Updated,
-        }
-    }
-
     /// The status entry.
     pub fn status(&self) -> CertificateStatus {
         CertificateStatus {
@@ -77,7 +64,8 @@ fn request_fingerprint(request: &CertificateRequest, ctx: &Context) -> u64 {
     }))
 }
 
-/// Ensures the TLS Secret of `request`.
+/// Ensures the TLS Secret of `request`: kept while its certificate is good, issued anew
+/// otherwise, written through [`write::write_if_changed`].
 pub async fn ensure(
     ctx: &Context,
     request: &CertificateRequest,
@@ -88,35 +76,22 @@ pub async fn ensure(
         Some(&request.namespace),
         &request.secret_name,
     );
-    let fp = request_fingerprint(request, ctx);
-    let live = ctx.inventory.live(&key);
-    let applied = ctx.inventory.applied(&key);
-    if let (Some(live), Some(applied)) = (&live, &applied)
-        && applied.resource_version == live.resource_version
-        && applied.fingerprint == fp
-        && let Some(info) = applied.certificate.as_deref()
-        && renew_at(info) > now
+    let fingerprint = request_fingerprint(request, ctx);
+    let outcome = |info: CertificateInfo, issued, change| CertificateOutcome {
+        key: key.clone(),
+        info,
+        issued,
+        change,
+        environment: request.environment.clone(),
+    };
+    if let Some(applied) = write::known_as_desired(ctx, &key, fingerprint)
+        && let Some(info) = applied.certificate
+        && renew_at(&info) > now
     {
-        return Ok(CertificateOutcome {
-            key,
-            info: info.clone(),
-            issued: None,
-            written: false,
-            drift: false,
-            environment: request.environment.clone(),
-        });
+        return Ok(outcome(*info, None, Change::Unchanged));
     }
     // Either unknown to the inventory, changed by someone, or due: look at the live Secret.
-    let current = if live.is_some() || applied.is_some() {
-        write::get(&ctx.client, &key)
-            .await
-            .map_err(|source| Error::Read {
-                object: key.clone(),
-                source: Box::new(source),
-            })?
-    } else {
-        None
-    };
+    let current = write::read(ctx, &key).await?;
     let data: Option<BTreeMap<String, ByteString>> = current
         .as_ref()
         .and_then(|c| c.get("data"))
@@ -126,15 +101,13 @@ pub async fn ensure(
         match pki::needs_renewal(data.as_ref(), &request.dns_names, &ctx.ca, now, lifetime) {
             Renewal::Keep(info) => {
                 let data = data.unwrap_or_default();
-                let cert = data
-                    .get(pki::TLS_CERT_KEY)
-                    .map(|b| b.0.clone())
-                    .unwrap_or_default();
-                let key_pem = data
-                    .get(pki::TLS_KEY_KEY)
-                    .map(|b| b.0.clone())
-                    .unwrap_or_default();
-                (cert, key_pem, info, None)
+                let field = |name: &str| data.get(name).map(|b| b.0.clone()).unwrap_or_default();
+                (
+                    field(pki::TLS_CERT_KEY),
+                    field(pki::TLS_KEY_KEY),
+                    info,
+                    None,
+                )
             }
             Renewal::Renew(reason) => {
                 let issued = ctx
@@ -164,67 +137,21 @@ pub async fn ensure(
         &key_pem,
         &ctx.ca,
     );
-    let mut body = serde_json::to_value(&secret).map_err(|source| Error::Serialize {
-        what: key.to_string(),
-        source,
-    })?;
-    if let Value::Object(fields) = &mut body {
-        fields.insert("apiVersion".into(), json!("v1"));
-        fields.insert("kind".into(), json!("Secret"));
-    }
-    if let Some(current) = &current
-        && issued.is_none()
-        && matches_live(&body, current)
-    {
-        let resource_version = resource_version_of(current);
-        ctx.inventory.record_applied(
-            key.clone(),
-            LastApplied {
-                resource_version,
-                fingerprint: fp,
-                certificate: Some(Box::new(info.clone())),
-            },
-        );
-        return Ok(CertificateOutcome {
-            key,
-            info,
-            issued: None,
-            written: false,
-            drift: false,
-            environment: request.environment.clone(),
-        });
-    }
-    // Someone else changed or deleted a Secret this operator had written as desired.
-    let drift = applied.as_ref().is_some_and(|a| a.fingerprint == fp)
-        && !matches!(issued, Some(pki::RenewReason::DueForRenewal));
-    let resource_version = write::apply(&ctx.client, &ctx.metrics, &key, &body)
-        .await
-        .map_err(|source| Error::Apply {
-            object: key.clone(),
-            source: Box::new(source),
+    let body = ChildObject::Secret(secret)
+        .to_json()
+        .map_err(|source| Error::Serialize {
+            what: key.to_string(),
+            source,
         })?;
-    if drift {
-        ctx.metrics
-            .drift_corrections
-            .with_label_values(&[ManagedKind::Secret.as_str()])
-            .inc();
-    }
-    ctx.inventory.record_applied(
-        key.clone(),
-        LastApplied {
-            resource_version,
-            fingerprint: fp,
-            certificate: Some(Box::new(info.clone())),
-        },
-    );
-    Ok(CertificateOutcome {
-        key,
-        info,
-        issued,
-        written: true,
-        drift,
-        environment: request.environment.clone(),
-    })
+    let desired = write::Desired {
+        key: &key,
+        body: &body,
+        fingerprint,
+        certificate: Some(&info),
+        renewal: issued == Some(RenewReason::DueForRenewal),
+    };
+    let change = write::write_if_changed(ctx, &desired, current.as_ref()).await?;
+    Ok(outcome(info, issued, change))
 }
 
 #[cfg(test)]

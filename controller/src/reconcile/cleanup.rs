@@ -5,63 +5,30 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::FINALIZER;
 use super::context::Context;
 use super::error::Error;
 use super::events;
 use super::inventory::ObjectKey;
-use super::kinds::ManagedKind;
-use super::prune::{delete, detach_namespace};
+use super::prune::detach_namespace;
 use super::write;
 use crate::api::{DeletionPolicy, Phase, TenantService};
+use crate::kinds::ManagedKind;
 use crate::labels;
 
-/// Adds the cleanup finalizer if missing.
+/// Adds the cleanup finalizer if missing (see [`write::finalizers`] for how a concurrent
+/// change of the list is not lost).
 pub async fn ensure_finalizer(tenant: &TenantService, ctx: &Context) -> Result<(), Error> {
     if tenant.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(());
     }
     let mut finalizers = tenant.finalizers().to_vec();
     finalizers.push(FINALIZER.to_string());
-    patch_finalizers(tenant, ctx, finalizers).await
-}
-
-/// Writes the finalizer list with a merge patch carrying the resourceVersion, so that a
-/// concurrent change of the list makes it fail with 409 instead of dropping a finalizer.
-async fn patch_finalizers(
-    tenant: &TenantService,
-    ctx: &Context,
-    finalizers: Vec<String>,
-) -> Result<(), Error> {
-    let name = tenant.name_any();
-    let api: Api<TenantService> = Api::all(ctx.client.clone());
-    let patch = json!({
-        "metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": tenant.resource_version(),
-        }
-    });
-    ctx.metrics
-        .writes
-        .with_label_values(&["patch", "TenantService"])
-        .inc();
-    match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        // Already gone: nothing left to finalize.
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(source) => Err(Error::Finalizer {
-            tenant: name,
-            source: Box::new(source),
-        }),
-    }
+    write::finalizers(ctx, tenant, &finalizers).await
 }
 
 /// The reconcile of a deleted tenant.
@@ -112,7 +79,7 @@ pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Er
             }
             DeletionPolicy::Delete => {
                 if live.pointer("/metadata/deletionTimestamp").is_none() {
-                    delete(ctx, &key).await?;
+                    write::delete(ctx, &key).await?;
                     handled.push(namespace.clone());
                 }
                 remaining.push(namespace);
@@ -135,7 +102,7 @@ pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Er
         .filter(|f| *f != FINALIZER)
         .cloned()
         .collect();
-    patch_finalizers(tenant, ctx, finalizers).await?;
+    write::finalizers(ctx, tenant, &finalizers).await?;
     ctx.metrics.forget_tenant(&name);
     ctx.forget_tenant(&name);
     tracing::info!("tenant deleted; finalizer released");
@@ -154,6 +121,8 @@ fn is_managed_namespace_of(live: &Value, tenant: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

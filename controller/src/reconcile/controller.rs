@@ -11,6 +11,7 @@
 //! - peer changes ([`super::peers`]): a tenant whose `allowFrom`, hostnames or namespaces
 //!   change retriggers the tenants related to it.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,14 +32,16 @@ use tokio::sync::mpsc;
 
 use super::context::{Context, Settings};
 use super::driver::{error_policy, reconcile};
-use super::inventory::Inventory;
-use super::kinds::ManagedKind;
+use super::error::Error;
+use super::inventory::{Inventory, ObjectKey};
 use super::leader::{LeaderElector, LeaseConfig, LeaseError};
 use super::peers::PeerIndex;
+use super::write;
 use crate::api::{TenantClass, TenantService};
+use crate::kinds::ManagedKind;
 use crate::labels;
 use crate::pki::{self, CaOrigin, CaSettings};
-use crate::render::Platform;
+use crate::render::{ChildObject, Platform, ca_bundle};
 use crate::telemetry::{Metrics, Readiness};
 
 /// Errors that stop the operator.
@@ -71,9 +74,9 @@ pub enum RunError {
     CaBundle {
         /// The operator namespace.
         namespace: String,
-        /// The API error.
+        /// What failed.
         #[source]
-        source: kube::Error,
+        source: Box<Error>,
     },
     /// Leadership was lost: this replica must stop writing.
     #[error("leadership lost: {0}")]
@@ -256,7 +259,6 @@ pub async fn run(
             tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "loaded the regional CA")
         }
     }
-    publish_ca_bundle(&client, &config.settings.operator_namespace, &ca, &metrics).await?;
 
     let leadership = async move {
         match elector {
@@ -325,6 +327,7 @@ pub async fn run(
         failures: Mutex::new(Default::default()),
         written_statuses: Mutex::new(Default::default()),
     });
+    publish_ca_bundle(&ctx).await?;
 
     let class_users = tenant_reader.clone();
     let controller = Controller::for_stream(tenants, tenant_reader.clone())
@@ -417,42 +420,31 @@ pub async fn run(
     result
 }
 
-/// Publishes (or keeps) the CA bundle ConfigMap in the operator namespace.
-async fn publish_ca_bundle(
-    client: &Client,
-    namespace: &str,
-    ca: &pki::RegionalCa,
-    metrics: &Metrics,
-) -> Result<(), RunError> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let wanted = pki::ca_bundle_config_map(ca, namespace, &Default::default());
-    let error = |source| RunError::CaBundle {
-        namespace: namespace.to_string(),
-        source,
+/// Publishes (or keeps) the CA bundle ConfigMap in the operator namespace, labelled as the
+/// operator's (without a tenant label, so that no tenant's prune selects it).
+async fn publish_ca_bundle(ctx: &Context) -> Result<(), RunError> {
+    let namespace = &ctx.settings.operator_namespace;
+    let labels = BTreeMap::from([(
+        labels::MANAGED_BY_KEY.to_string(),
+        labels::MANAGED_BY_VALUE.to_string(),
+    )]);
+    let bundle = ChildObject::ConfigMap(ca_bundle::config_map(
+        namespace,
+        labels,
+        Some(ctx.ca.cert_pem()),
+    ));
+    let key = ObjectKey::new(ManagedKind::ConfigMap, Some(namespace), bundle.name());
+    let published = match bundle.to_json() {
+        Ok(body) => write::ensure(ctx, &key, &body).await.map(drop),
+        Err(source) => Err(Error::Serialize {
+            what: key.to_string(),
+            source,
+        }),
     };
-    if let Some(existing) = api
-        .get_opt(pki::CA_BUNDLE_CONFIG_MAP)
-        .await
-        .map_err(error)?
-        && existing.data == wanted.data
-    {
-        return Ok(());
-    }
-    metrics
-        .writes
-        .with_label_values(&["apply", "ConfigMap"])
-        .inc();
-    let mut body = serde_json::to_value(&wanted).unwrap_or_default();
-    body["apiVersion"] = "v1".into();
-    body["kind"] = "ConfigMap".into();
-    api.patch(
-        pki::CA_BUNDLE_CONFIG_MAP,
-        &kube::api::PatchParams::apply(super::FIELD_MANAGER).force(),
-        &kube::api::Patch::Apply(&body),
-    )
-    .await
-    .map_err(error)?;
-    Ok(())
+    published.map_err(|source| RunError::CaBundle {
+        namespace: namespace.clone(),
+        source: Box::new(source),
+    })
 }
 
 /// An mpsc receiver as a stream.

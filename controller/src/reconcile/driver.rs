@@ -22,10 +22,10 @@ use kube::{Resource, ResourceExt};
 
 use super::context::Context;
 use super::error::Error;
-use super::kinds::ManagedKind;
 use super::status::Outcome;
 use super::{apply, cleanup, events, load, prune, status, validate};
 use crate::api::{Phase, TenantService};
+use crate::kinds::ManagedKind;
 use crate::render;
 
 /// Reconciles one tenant. Errors are recorded in status (when it changes) and returned for
@@ -59,11 +59,15 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     cleanup::ensure_finalizer(tenant, ctx).await?;
     let loaded = load::load(tenant, ctx);
     let valid = validate::validate(tenant, loaded)?;
-    let desired = render::render(tenant, &valid.class, &valid.render_context(&ctx.platform))
-        .map_err(|source| Error::Render {
-            tenant: tenant.name_any(),
-            source: Box::new(source),
-        })?;
+    let desired = render::render(
+        tenant,
+        &valid.class,
+        &valid.render_context(&ctx.platform, ctx.ca.cert_pem()),
+    )
+    .map_err(|source| Error::Render {
+        tenant: tenant.name_any(),
+        source: Box::new(source),
+    })?;
     let now = jiff::Timestamp::now();
     let applied = apply::apply(tenant, ctx, &desired, now).await?;
     let pruned = prune::prune(tenant, ctx, &applied).await?;

@@ -32,16 +32,6 @@ pub enum Error {
         #[source]
         source: Box<RenderError>,
     },
-    /// Render produced a kind this controller does not know how to apply, watch or prune.
-    #[error(
-        "render produced {kind} {name}, a kind the controller does not manage; add it to reconcile::kinds::ManagedKind"
-    )]
-    UnmanagedKind {
-        /// The kind.
-        kind: String,
-        /// The object's name.
-        name: String,
-    },
     /// Issuing a certificate failed.
     #[error("issuing the certificate in {secret}: {source}")]
     Certificate {
@@ -138,7 +128,6 @@ impl Error {
         match self {
             Error::InvalidSpec { .. } => "InvalidSpec",
             Error::Render { .. } => "RenderFailed",
-            Error::UnmanagedKind { .. } => "UnmanagedKind",
             Error::Certificate { .. } => "CertificateFailed",
             Error::Read { .. } => "ReadFailed",
             Error::Apply { .. } => "ApplyFailed",
@@ -155,9 +144,7 @@ impl Error {
     pub fn action(&self) -> &'static str {
         match self {
             Error::InvalidSpec { .. } => "Validate",
-            Error::Render { .. } | Error::UnmanagedKind { .. } | Error::Serialize { .. } => {
-                "Render"
-            }
+            Error::Render { .. } | Error::Serialize { .. } => "Render",
             Error::Certificate { .. } => "Issue",
             Error::Read { .. } | Error::Apply { .. } => "Apply",
             Error::Prune { .. } | Error::Detach { .. } | Error::NamespacesTerminating { .. } => {
@@ -173,10 +160,7 @@ impl Error {
     /// off. An invalid spec and a 422 from the API server are permanent.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::InvalidSpec { .. }
-            | Error::Render { .. }
-            | Error::UnmanagedKind { .. }
-            | Error::Serialize { .. } => true,
+            Error::InvalidSpec { .. } | Error::Render { .. } | Error::Serialize { .. } => true,
             Error::Certificate { source, .. } => matches!(
                 source.as_ref(),
                 PkiError::InvalidDnsName { .. } | PkiError::NoDnsNames
@@ -192,7 +176,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::kinds::ManagedKind;
+    use crate::kinds::ManagedKind;
 
     fn api_error(code: u16) -> kube::Error {
         kube::Error::Api(

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use kube::Resource;
 use kube::runtime::events::{Event, EventType};
 
 use super::apply::Applied;
@@ -11,7 +10,7 @@ use super::context::Context;
 use super::error::Error;
 use super::inventory::ObjectKey;
 use super::prune::Pruned;
-use super::write::Change;
+use super::write::{self, Change};
 use crate::api::{DeletionPolicy, TenantService};
 use crate::labels;
 
@@ -211,10 +210,6 @@ fn join(keys: &[&ObjectKey]) -> String {
 /// are informative, the status is the record.
 pub async fn publish(tenant: &TenantService, ctx: &Context, notices: Vec<Notice>) {
     for notice in notices {
-        ctx.metrics
-            .writes
-            .with_label_values(&["create", "Event"])
-            .inc();
         let event = Event {
             type_: notice.type_,
             reason: notice.reason.to_string(),
@@ -222,7 +217,7 @@ pub async fn publish(tenant: &TenantService, ctx: &Context, notices: Vec<Notice>
             action: notice.action.to_string(),
             secondary: None,
         };
-        if let Err(error) = ctx.recorder.publish(&event, &tenant.object_ref(&())).await {
+        if let Err(error) = write::event(ctx, tenant, &event).await {
             tracing::warn!(%error, reason = notice.reason, "could not publish an Event");
         }
     }
@@ -231,9 +226,9 @@ pub async fn publish(tenant: &TenantService, ctx: &Context, notices: Vec<Notice>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::ManagedKind;
     use crate::pki::{CertificateInfo, RenewReason};
     use crate::reconcile::certificates::CertificateOutcome;
-    use crate::reconcile::kinds::ManagedKind;
 
     fn key(kind: ManagedKind, namespace: Option<&str>, name: &str) -> ObjectKey {
         ObjectKey::new(kind, namespace, name)
@@ -248,9 +243,12 @@ mod tests {
                 not_after: jiff::Timestamp::from_second(4000).unwrap(),
                 dns_names: vec!["a.example.it".into()],
             },
-            written: issued.is_some(),
+            change: match issued {
+                None => Change::Unchanged,
+                Some(RenewReason::Missing) => Change::Created,
+                Some(_) => Change::Updated,
+            },
             issued,
-            drift: false,
             environment: "prod".into(),
         }
     }

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use kube::Resource;
 use kube::runtime::watcher;
 
-use super::kinds::ManagedKind;
+use crate::kinds::ManagedKind;
 use crate::labels;
 use crate::pki::CertificateInfo;
 
@@ -260,6 +260,12 @@ impl Inventory {
         *self.synced_tx.borrow() >= kinds
     }
 
+    /// Whether `kind` has been listed once: only then does the absence of an object of that
+    /// kind from the inventory mean that it does not exist.
+    pub fn is_kind_synced(&self, kind: ManagedKind) -> bool {
+        self.read().synced.contains(&kind)
+    }
+
     /// Waits until `kinds` kinds have been listed once.
     pub async fn wait_synced(&self, kinds: usize) {
         let mut rx = self.synced_tx.subscribe();
@@ -386,8 +392,11 @@ mod tests {
             &watcher::Event::InitApply(policy("b-prod", "deny", "b", "2")),
         );
         assert!(!inventory.is_synced(1));
+        assert!(!inventory.is_kind_synced(kind));
         inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::InitDone);
         assert!(inventory.is_synced(1));
+        assert!(inventory.is_kind_synced(kind));
+        assert!(!inventory.is_kind_synced(ManagedKind::Role));
         assert_eq!(inventory.tenant_objects("a").len(), 1);
         // Relabel to another tenant moves it in the index.
         inventory.apply_event(

@@ -6,7 +6,7 @@
 //! the live object is known to match; TLS Secrets by [`certificates`]) → [`prune`] →
 //! [`status`] and [`events`]. A deleted tenant goes to [`cleanup`].
 //!
-//! Supporting pieces, one concern each: [`kinds`] (the table of managed kinds),
+//! Supporting pieces, one concern each: [`crate::kinds`] (the table of managed kinds),
 //! [`inventory`] (what exists and what was applied), [`compare`] (desired vs live),
 //! [`peers`] (tenant relationships), [`leader`] (Lease-based leader election), [`rbac`]
 //! (the permissions table), [`error`], [`context`] (what every reconcile shares) and
@@ -22,7 +22,6 @@ pub mod driver;
 pub mod error;
 pub mod events;
 pub mod inventory;
-pub mod kinds;
 pub mod leader;
 pub mod load;
 pub mod peers;

@@ -12,9 +12,9 @@ use super::apply::Applied;
 use super::context::Context;
 use super::error::Error;
 use super::inventory::ObjectKey;
-use super::kinds::ManagedKind;
 use super::write;
 use crate::api::{DeletionPolicy, TenantService};
+use crate::kinds::ManagedKind;
 use crate::labels;
 
 /// What the prune step did.
@@ -50,7 +50,7 @@ pub async fn prune(
                     pruned.retained_namespaces.push(key.name.clone());
                 }
                 DeletionPolicy::Delete => {
-                    delete(ctx, &key).await?;
+                    write::delete(ctx, &key).await?;
                     pruned.deleted_namespaces.push(key.name.clone());
                 }
             }
@@ -69,21 +69,11 @@ pub async fn prune(
         if !in_desired_namespace {
             continue;
         }
-        delete(ctx, &key).await?;
+        write::delete(ctx, &key).await?;
         ctx.inventory.forget_applied(&key);
         pruned.deleted.push(key);
     }
     Ok(pruned)
-}
-
-/// Deletes one object the tenant no longer wants.
-pub(super) async fn delete(ctx: &Context, key: &ObjectKey) -> Result<(), Error> {
-    write::delete(&ctx.client, &ctx.metrics, key)
-        .await
-        .map_err(|source| Error::Prune {
-            object: key.clone(),
-            source: Box::new(source),
-        })
 }
 
 /// Detaches a retained namespace: keeps its labels (Pod Security, tenant, environment) but
@@ -91,11 +81,13 @@ pub(super) async fn delete(ctx: &Context, key: &ObjectKey) -> Result<(), Error> 
 /// manager, so that SSA drops the managed-by label the operator owned. The namespace has no
 /// ownerReference, so no garbage collection can reach it.
 pub(super) async fn detach_namespace(ctx: &Context, key: &ObjectKey) -> Result<(), Error> {
-    let detach_error = |source| Error::Detach {
-        object: key.clone(),
-        source: Box::new(source),
-    };
-    let Some(live) = write::get(&ctx.client, key).await.map_err(detach_error)? else {
+    let Some(live) = write::get(&ctx.client, key)
+        .await
+        .map_err(|source| Error::Detach {
+            object: key.clone(),
+            source: Box::new(source),
+        })?
+    else {
         return Ok(());
     };
     let mut namespace_labels: BTreeMap<String, String> = live
@@ -114,9 +106,7 @@ pub(super) async fn detach_namespace(ctx: &Context, key: &ObjectKey) -> Result<(
             "annotations": live.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
         },
     });
-    write::apply(&ctx.client, &ctx.metrics, key, &body)
-        .await
-        .map_err(detach_error)?;
+    write::detach(ctx, key, &body).await?;
     tracing::info!(namespace = %key.name, "namespace retained and detached");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! checked against it (contract 5), so a new API call without a chart change fails a test
 //! rather than a production rollout.
 
-use super::kinds::ManagedKind;
+use crate::kinds::ManagedKind;
 
 /// One RBAC rule the controller needs: verbs on a resource of an API group (cluster-wide).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,19 +8,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Resource, ResourceExt};
 
-use super::FIELD_MANAGER;
 use super::apply::Applied;
 use super::certificates::{self, CertificateOutcome};
 use super::compare::fingerprint;
 use super::context::Context;
 use super::error::Error;
-use super::kinds::Concern;
+use super::write;
 use crate::api::{CertificateStatus, Phase, TenantService, TenantServiceStatus};
-use crate::pki;
+use crate::kinds::Concern;
+use crate::render;
 
 /// Condition type summarising every concern.
 pub const READY: &str = "Ready";
@@ -124,7 +122,7 @@ impl Outcome {
                         "NoHostnames",
                         format!(
                             "spec.tls.hostnames is empty, so no certificate is issued; the CA bundle ConfigMap {} is in each namespace",
-                            pki::CA_BUNDLE_CONFIG_MAP
+                            render::CA_BUNDLE_CONFIG_MAP
                         ),
                     ),
                     Concern::Certificates => {
@@ -250,34 +248,13 @@ pub async fn write(
     ) {
         return Ok(false);
     }
-    let api: Api<TenantService> = Api::all(ctx.client.clone());
-    let body = json!({
-        "apiVersion": crate::api::API_VERSION,
-        "kind": "TenantService",
-        "metadata": { "name": name },
-        "status": status,
-    });
+    let body = serde_json::to_value(&status).map_err(|source| Error::Serialize {
+        what: format!("the status of TenantService {name}"),
+        source,
+    })?;
     // Remembered before sending: a write whose answer is lost may still have landed.
     ctx.remember_written_status(&name, new_fingerprint);
-    ctx.metrics
-        .writes
-        .with_label_values(&["apply", "TenantService/status"])
-        .inc();
-    match api
-        .patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(source) => Err(Error::Status {
-            tenant: name,
-            source: Box::new(source),
-        }),
-    }
+    write::status(ctx, &name, &body).await
 }
 
 /// Builds the new status from the outcome of a reconcile and the previous status.
@@ -486,9 +463,9 @@ mod tests {
 
     fn applied_tenant() -> (TenantService, Applied) {
         use crate::api::validation::testutil::tenant;
+        use crate::kinds::ManagedKind;
         use crate::pki::CertificateInfo;
         use crate::reconcile::inventory::ObjectKey;
-        use crate::reconcile::kinds::ManagedKind;
         use crate::reconcile::write::Change;
         let key = |kind, namespace: Option<&str>, name: &str| ObjectKey::new(kind, namespace, name);
         let objects = vec![
@@ -534,8 +511,7 @@ mod tests {
                 dns_names: vec!["servizi.comune.molfetta.ba.it".into()],
             },
             issued: None,
-            written: false,
-            drift: false,
+            change: Change::Unchanged,
             environment: "prod".into(),
         };
         let tenant = tenant(serde_json::json!({"environments": [{"name": "prod"}]}));

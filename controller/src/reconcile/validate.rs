@@ -23,10 +23,15 @@ pub struct Valid {
 
 impl Valid {
     /// What render needs besides the tenant and its class.
-    pub fn render_context<'a>(&'a self, platform: &'a Platform) -> RenderContext<'a> {
+    pub fn render_context<'a>(
+        &'a self,
+        platform: &'a Platform,
+        ca_certificate: &'a str,
+    ) -> RenderContext<'a> {
         RenderContext {
             platform,
             peers: &self.peers,
+            ca_certificate: Some(ca_certificate),
         }
     }
 }

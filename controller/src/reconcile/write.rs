@@ -1,11 +1,21 @@
-//! The only code that writes child objects: one write-if-changed path ([`ensure`]) on top
-//! of one server-side-apply helper (one field manager, `force` because the operator owns
-//! every field it sets), plus read and delete. Every write is counted in
-//! `tenant_operator_api_writes_total`.
+//! Every write the controller makes, and the one path that decides whether to make it.
+//!
+//! - [`ensure`] and [`write_if_changed`]: a desired object (a rendered child, the CA bundle
+//!   of the operator namespace, a TLS Secret through [`super::certificates`]) is compared
+//!   with what is known of the live one and written only if it differs: with server-side
+//!   apply under the one field manager (`force`, because the operator owns every field it
+//!   sets), or replaced whole when another manager added fields apply cannot take back.
+//!   A write that restores what someone changed is a drift correction.
+//! - [`status`], [`finalizers`], [`event`], [`delete`] and [`detach`]: the other writes,
+//!   each decided by its step.
+//!
+//! Every mutating request is counted here, in `tenant_operator_api_writes_total`, by
+//! [`count`] and nowhere else.
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::{Api, Client};
-use serde_json::Value;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::events::Event;
+use kube::{Api, Client, Resource};
+use serde_json::{Value, json};
 
 use super::FIELD_MANAGER;
 use super::compare::{
@@ -14,6 +24,8 @@ use super::compare::{
 use super::context::Context;
 use super::error::Error;
 use super::inventory::{LastApplied, ObjectKey};
+use crate::api::TenantService;
+use crate::pki::CertificateInfo;
 use crate::telemetry::Metrics;
 
 /// What writing one object did.
@@ -30,72 +42,114 @@ pub enum Change {
     DriftCorrected,
 }
 
-/// Makes one object as `desired`, writing only if it differs. See
+/// One object to make as desired.
+#[derive(Clone, Debug)]
+pub struct Desired<'a> {
+    /// Which object.
+    pub key: &'a ObjectKey,
+    /// The complete object (apiVersion, kind, metadata and content).
+    pub body: &'a Value,
+    /// What tells whether the desired object is the one last applied: [`fingerprint`] of
+    /// the body, or for TLS Secrets of what they are issued for.
+    pub fingerprint: u64,
+    /// The certificate in the body, for TLS Secrets: remembered with the write.
+    pub certificate: Option<&'a CertificateInfo>,
+    /// The content changes by the operator's own decision (a certificate due for renewal),
+    /// so a difference from what was applied is not drift.
+    pub renewal: bool,
+}
+
+/// Makes the object `key` as `body`, writing only if it differs. See
 /// [`super::inventory`] for how the inventory avoids reads.
-pub async fn ensure(ctx: &Context, key: &ObjectKey, desired: &Value) -> Result<Change, Error> {
-    let fp = fingerprint(desired);
-    let live = ctx.inventory.live(key);
-    let applied = ctx.inventory.applied(key);
-    if let (Some(live), Some(applied)) = (&live, &applied)
-        && applied.resource_version == live.resource_version
-        && applied.fingerprint == fp
-    {
+pub async fn ensure(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<Change, Error> {
+    let fingerprint = fingerprint(body);
+    if known_as_desired(ctx, key, fingerprint).is_some() {
         return Ok(Change::Unchanged);
     }
-    // Unknown, changed by someone, or not yet seen by the watch: read and compare.
-    let current = if live.is_some() || applied.is_some() {
-        get(&ctx.client, key).await.map_err(|source| Error::Read {
-            object: key.clone(),
-            source: Box::new(source),
-        })?
-    } else {
-        None
+    let current = read(ctx, key).await?;
+    let desired = Desired {
+        key,
+        body,
+        fingerprint,
+        certificate: None,
+        renewal: false,
     };
-    let foreign = current
-        .as_ref()
-        .and_then(|c| foreign_manager(c, FIELD_MANAGER));
-    if let Some(current) = &current
-        && foreign.is_none()
-        && matches_live(desired, current)
-    {
+    write_if_changed(ctx, &desired, current.as_ref()).await
+}
+
+/// What the operator last applied to `key`, if the inventory shows the live object is
+/// still exactly that and it was applied with `fingerprint`: then nothing needs reading.
+pub fn known_as_desired(ctx: &Context, key: &ObjectKey, fingerprint: u64) -> Option<LastApplied> {
+    let live = ctx.inventory.live(key)?;
+    let applied = ctx.inventory.applied(key)?;
+    (applied.resource_version == live.resource_version && applied.fingerprint == fingerprint)
+        .then_some(applied)
+}
+
+/// The live object at `key`, read when it may exist: when the inventory knows it (live or
+/// applied), or has not listed its kind yet. `None` if it does not exist.
+pub async fn read(ctx: &Context, key: &ObjectKey) -> Result<Option<Value>, Error> {
+    let may_exist = ctx.inventory.live(key).is_some()
+        || ctx.inventory.applied(key).is_some()
+        || !ctx.inventory.is_kind_synced(key.kind);
+    if !may_exist {
+        return Ok(None);
+    }
+    get(&ctx.client, key).await.map_err(|source| Error::Read {
+        object: key.clone(),
+        source: Box::new(source),
+    })
+}
+
+/// Writes `desired` unless `current` (the live object, `None` if absent) already has it;
+/// records what was applied in the inventory either way, and counts drift corrections.
+pub async fn write_if_changed(
+    ctx: &Context,
+    desired: &Desired<'_>,
+    current: Option<&Value>,
+) -> Result<Change, Error> {
+    let key = desired.key;
+    let record = |resource_version: String| {
         ctx.inventory.record_applied(
             key.clone(),
             LastApplied {
-                resource_version: resource_version_of(current),
-                fingerprint: fp,
-                certificate: None,
+                resource_version,
+                fingerprint: desired.fingerprint,
+                certificate: desired.certificate.cloned().map(Box::new),
             },
         );
+    };
+    let foreign = current.and_then(|c| foreign_manager(c, FIELD_MANAGER));
+    if let Some(current) = current
+        && foreign.is_none()
+        && matches_live(desired.body, current)
+    {
+        record(resource_version_of(current));
         return Ok(Change::Unchanged);
     }
     // Someone else changed an object this operator had made as desired (or added fields
     // to it that server-side apply would leave in place).
-    let drift = foreign.is_some() || applied.as_ref().is_some_and(|a| a.fingerprint == fp);
-    let written = match (&current, &foreign) {
+    let last = ctx.inventory.applied(key);
+    let drift = !desired.renewal
+        && (foreign.is_some() || last.is_some_and(|a| a.fingerprint == desired.fingerprint));
+    let written = match (current, &foreign) {
         (Some(current), Some(manager)) => {
             tracing::info!(object = %key, %manager, "replacing fields written by another manager");
             replace(
                 &ctx.client,
                 &ctx.metrics,
                 key,
-                &replacement(desired, current),
+                &replacement(desired.body, current),
             )
             .await
         }
-        _ => apply(&ctx.client, &ctx.metrics, key, desired).await,
+        _ => apply(&ctx.client, &ctx.metrics, key, desired.body).await,
     };
     let resource_version = written.map_err(|source| Error::Apply {
         object: key.clone(),
         source: Box::new(source),
     })?;
-    ctx.inventory.record_applied(
-        key.clone(),
-        LastApplied {
-            resource_version,
-            fingerprint: fp,
-            certificate: None,
-        },
-    );
+    record(resource_version);
     if drift {
         ctx.metrics
             .drift_corrections
@@ -111,6 +165,12 @@ pub async fn ensure(ctx: &Context, key: &ObjectKey, desired: &Value) -> Result<C
     })
 }
 
+/// Counts one mutating request: `verb` (`apply`, `update`, `delete`, `patch`, `create`)
+/// on `what` (a kind, or `TenantService/status`).
+fn count(metrics: &Metrics, verb: &str, what: &str) {
+    metrics.writes.with_label_values(&[verb, what]).inc();
+}
+
 fn api(client: &Client, key: &ObjectKey) -> Api<DynamicObject> {
     let resource = key.kind.api_resource();
     match &key.namespace {
@@ -122,16 +182,13 @@ fn api(client: &Client, key: &ObjectKey) -> Api<DynamicObject> {
 /// Server-side applies `body` (a complete object with apiVersion, kind and metadata) as the
 /// operator's field manager, taking over conflicting fields. Returns the new
 /// resourceVersion.
-pub async fn apply(
+async fn apply(
     client: &Client,
     metrics: &Metrics,
     key: &ObjectKey,
     body: &Value,
 ) -> Result<String, kube::Error> {
-    metrics
-        .writes
-        .with_label_values(&["apply", key.kind.as_str()])
-        .inc();
+    count(metrics, "apply", key.kind.as_str());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let object = api(client, key)
         .patch(&key.name, &params, &Patch::Apply(body))
@@ -148,13 +205,10 @@ async fn replace(
     key: &ObjectKey,
     body: &Value,
 ) -> Result<String, kube::Error> {
-    metrics
-        .writes
-        .with_label_values(&["update", key.kind.as_str()])
-        .inc();
+    count(metrics, "update", key.kind.as_str());
     let object: DynamicObject =
         serde_json::from_value(body.clone()).map_err(kube::Error::SerdeError)?;
-    let params = kube::api::PostParams {
+    let params = PostParams {
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..Default::default()
     };
@@ -175,21 +229,97 @@ pub async fn get(client: &Client, key: &ObjectKey) -> Result<Option<Value>, kube
 }
 
 /// Deletes an object (background propagation). An object already gone is not an error.
-pub async fn delete(
-    client: &Client,
-    metrics: &Metrics,
-    key: &ObjectKey,
-) -> Result<(), kube::Error> {
-    metrics
-        .writes
-        .with_label_values(&["delete", key.kind.as_str()])
-        .inc();
-    match api(client, key)
+pub async fn delete(ctx: &Context, key: &ObjectKey) -> Result<(), Error> {
+    count(&ctx.metrics, "delete", key.kind.as_str());
+    match api(&ctx.client, key)
         .delete(&key.name, &DeleteParams::background())
         .await
     {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error),
+        Err(source) => Err(Error::Prune {
+            object: key.clone(),
+            source: Box::new(source),
+        }),
     }
+}
+
+/// Applies `body` to a namespace the operator lets go of, as its field manager, so that
+/// server-side apply drops the fields the operator owned and `body` leaves out.
+pub async fn detach(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), Error> {
+    apply(&ctx.client, &ctx.metrics, key, body)
+        .await
+        .map(drop)
+        .map_err(|source| Error::Detach {
+            object: key.clone(),
+            source: Box::new(source),
+        })
+}
+
+/// Server-side applies `status` to the status subresource of TenantService `name`. Returns
+/// false if the tenant is gone.
+pub async fn status(ctx: &Context, name: &str, status: &Value) -> Result<bool, Error> {
+    count(&ctx.metrics, "apply", "TenantService/status");
+    let body = json!({
+        "apiVersion": crate::api::API_VERSION,
+        "kind": "TenantService",
+        "metadata": { "name": name },
+        "status": status,
+    });
+    let api: Api<TenantService> = Api::all(ctx.client.clone());
+    match api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(source) => Err(Error::Status {
+            tenant: name.to_string(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// Writes the finalizer list of `tenant` with a merge patch carrying its resourceVersion,
+/// so that a concurrent change of the list makes it fail with 409 instead of dropping a
+/// finalizer. A tenant already gone has nothing left to finalize.
+pub async fn finalizers(
+    ctx: &Context,
+    tenant: &TenantService,
+    finalizers: &[String],
+) -> Result<(), Error> {
+    count(&ctx.metrics, "patch", "TenantService");
+    let name = tenant.meta().name.clone().unwrap_or_default();
+    let patch = json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": tenant.meta().resource_version,
+        }
+    });
+    let api: Api<TenantService> = Api::all(ctx.client.clone());
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::Finalizer {
+            tenant: name,
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// Publishes an Event about `tenant`.
+pub async fn event(
+    ctx: &Context,
+    tenant: &TenantService,
+    event: &Event,
+) -> Result<(), kube::Error> {
+    count(&ctx.metrics, "create", "Event");
+    ctx.recorder.publish(event, &tenant.object_ref(&())).await
 }

@@ -14,13 +14,17 @@
 //! - RoleBindings of the tenant's groups to the chart's ClusterRoles
 //!   `tenant-operator:tenant-admin`, `-edit`, `-view`, and the monitoring Role and
 //!   RoleBinding ([`access`]);
+//! - the CA bundle ConfigMap `regional-ca.crt` with the regional CA certificate
+//!   ([`ca_bundle`]);
 //! - a [`CertificateRequest`] for the TLS Secret `<tenant>-tls` when the tenant has
 //!   hostnames ([`tls`]); the controller's `pki` module issues it.
 //!
-//! [`set`] validates and renders many manifests together (the CLI, tests, benchmarks);
-//! [`output`] gives the printed order and formats.
+//! Every object is a [`ChildObject`] of a [`ManagedKind`], and [`sort_objects`] is the one
+//! order they are applied and printed in. [`set`] renders many tenants together (the CLI,
+//! tests, benchmarks); [`output`] prints objects.
 
 mod access;
+pub mod ca_bundle;
 mod namespace;
 mod network;
 pub mod output;
@@ -30,13 +34,16 @@ mod tls;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
+pub use ca_bundle::{CA_BUNDLE_CONFIG_MAP, CA_BUNDLE_KEY};
+
 use crate::api::{TenantClass, TenantService};
+use crate::kinds::ManagedKind;
 use crate::labels;
 
 /// Cluster-wide settings that every tenant's objects refer to. They describe the
@@ -75,6 +82,9 @@ pub struct RenderContext<'a> {
     pub platform: &'a Platform,
     /// Other tenants; only those this tenant names in `allowFrom` matter.
     pub peers: &'a [TenantService],
+    /// The regional CA certificate (PEM) for the CA bundles; `None` where it is not known
+    /// (see [`ca_bundle::config_map`]).
+    pub ca_certificate: Option<&'a str>,
 }
 
 /// Every object the operator keeps for one tenant.
@@ -101,27 +111,41 @@ pub struct CertificateRequest {
     pub labels: BTreeMap<String, String>,
 }
 
-/// One child object of a tenant.
+/// One child object of a tenant: one variant per [`ManagedKind`]. Render makes all but the
+/// TLS Secrets, which hold a key issued at run time (by the controller, or by
+/// `tenant-operator render --ca-key`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChildObject {
+    /// See [`ManagedKind::Namespace`].
     Namespace(Namespace),
+    /// See [`ManagedKind::NetworkPolicy`].
     NetworkPolicy(NetworkPolicy),
+    /// See [`ManagedKind::ResourceQuota`].
     ResourceQuota(ResourceQuota),
+    /// See [`ManagedKind::LimitRange`].
     LimitRange(LimitRange),
+    /// See [`ManagedKind::Role`].
     Role(Role),
+    /// See [`ManagedKind::RoleBinding`].
     RoleBinding(RoleBinding),
+    /// See [`ManagedKind::ConfigMap`].
+    ConfigMap(ConfigMap),
+    /// See [`ManagedKind::Secret`].
+    Secret(Secret),
 }
 
 impl ChildObject {
-    /// The object's `kind`.
-    pub fn kind(&self) -> &'static str {
+    /// The object's kind.
+    pub fn kind(&self) -> ManagedKind {
         match self {
-            ChildObject::Namespace(_) => "Namespace",
-            ChildObject::NetworkPolicy(_) => "NetworkPolicy",
-            ChildObject::ResourceQuota(_) => "ResourceQuota",
-            ChildObject::LimitRange(_) => "LimitRange",
-            ChildObject::Role(_) => "Role",
-            ChildObject::RoleBinding(_) => "RoleBinding",
+            ChildObject::Namespace(_) => ManagedKind::Namespace,
+            ChildObject::NetworkPolicy(_) => ManagedKind::NetworkPolicy,
+            ChildObject::ResourceQuota(_) => ManagedKind::ResourceQuota,
+            ChildObject::LimitRange(_) => ManagedKind::LimitRange,
+            ChildObject::Role(_) => ManagedKind::Role,
+            ChildObject::RoleBinding(_) => ManagedKind::RoleBinding,
+            ChildObject::ConfigMap(_) => ManagedKind::ConfigMap,
+            ChildObject::Secret(_) => ManagedKind::Secret,
         }
     }
 
@@ -133,6 +157,8 @@ impl ChildObject {
             ChildObject::LimitRange(o) => &o.metadata,
             ChildObject::Role(o) => &o.metadata,
             ChildObject::RoleBinding(o) => &o.metadata,
+            ChildObject::ConfigMap(o) => &o.metadata,
+            ChildObject::Secret(o) => &o.metadata,
         }
     }
 
@@ -161,8 +187,27 @@ impl ChildObject {
             ChildObject::LimitRange(o) => serde_json::to_value(o),
             ChildObject::Role(o) => serde_json::to_value(o),
             ChildObject::RoleBinding(o) => serde_json::to_value(o),
+            ChildObject::ConfigMap(o) => serde_json::to_value(o),
+            ChildObject::Secret(o) => serde_json::to_value(o),
         }
     }
+
+    /// Where the object goes in apply order: cluster-scoped objects (the namespaces) first,
+    /// then by namespace, kind (in [`ManagedKind`] order) and name.
+    fn order_key(&self) -> (bool, &str, ManagedKind, &str) {
+        (
+            self.namespace().is_some(),
+            self.namespace().unwrap_or(self.name()),
+            self.kind(),
+            self.name(),
+        )
+    }
+}
+
+/// Sorts objects in apply order (see [`ChildObject::order_key`]): what `render` returns and
+/// `tenant-operator render` prints.
+pub fn sort_objects(objects: &mut [ChildObject]) {
+    objects.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
 }
 
 /// Why a tenant could not be rendered. Validation catches all of these first; render
@@ -248,31 +293,18 @@ pub fn render(
             .objects
             .extend(access::objects(tenant, ctx.platform, &env));
         desired
+            .objects
+            .push(ChildObject::ConfigMap(ca_bundle::config_map(
+                &env.namespace,
+                env.labels(),
+                ctx.ca_certificate,
+            )));
+        desired
             .certificates
             .extend(tls::certificate_request(tenant, &env));
     }
-    // Namespaces first (what goes in them needs them), then a stable order.
-    desired
-        .objects
-        .sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    sort_objects(&mut desired.objects);
     Ok(desired)
-}
-
-fn sort_key(object: &ChildObject) -> (bool, &str, usize, &str) {
-    let kind_rank = match object {
-        ChildObject::Namespace(_) => 0,
-        ChildObject::NetworkPolicy(_) => 1,
-        ChildObject::ResourceQuota(_) => 2,
-        ChildObject::LimitRange(_) => 3,
-        ChildObject::Role(_) => 4,
-        ChildObject::RoleBinding(_) => 5,
-    };
-    (
-        object.namespace().is_some(),
-        object.namespace().unwrap_or(object.name()),
-        kind_rank,
-        object.name(),
-    )
 }
 
 /// The environment being rendered.

@@ -81,11 +81,13 @@ pub fn validate_set(tenants: &[TenantService], classes: &[TenantClass]) -> Vec<P
 }
 
 /// Validates the set, then renders every tenant with the others as peers (for mutual
-/// `allowFrom`). Warnings do not stop rendering; the caller may print them.
+/// `allowFrom`) and `ca_certificate` in the CA bundles (see [`RenderContext`]). Warnings do
+/// not stop rendering; the caller may print them.
 pub fn render_set(
     tenants: &[TenantService],
     classes: &[TenantClass],
     platform: &Platform,
+    ca_certificate: Option<&str>,
 ) -> Result<RenderedSet, SetError> {
     let problems = validate_set(tenants, classes);
     if problems.iter().any(Problem::is_error) {
@@ -95,6 +97,7 @@ pub fn render_set(
     let ctx = RenderContext {
         platform,
         peers: tenants,
+        ca_certificate,
     };
     let rendered = tenants
         .iter()
@@ -217,7 +220,8 @@ mod tests {
                 &["www.comune.bari.it"],
             ),
         ];
-        let rendered = render_set(&tenants, &[class()], &Platform::default()).expect("renders");
+        let rendered =
+            render_set(&tenants, &[class()], &Platform::default(), None).expect("renders");
         let names: Vec<&str> = rendered.tenants.iter().map(|r| r.tenant.as_str()).collect();
         assert_eq!(names, ["comune-molfetta", "comune-bari"]);
     }
@@ -243,7 +247,7 @@ mod tests {
             comune("comune-c", "072004", "Comune di Altamura", &["prod"], &[]),
         ];
         let Err(SetError::Invalid { problems }) =
-            render_set(&tenants, &[class()], &Platform::default())
+            render_set(&tenants, &[class()], &Platform::default(), None)
         else {
             panic!("the namespace and the hostname are claimed twice")
         };
@@ -272,7 +276,8 @@ mod tests {
             &["prod"],
             &[],
         )];
-        let Err(SetError::Invalid { problems }) = render_set(&tenants, &[], &Platform::default())
+        let Err(SetError::Invalid { problems }) =
+            render_set(&tenants, &[], &Platform::default(), None)
         else {
             panic!("class small is missing")
         };

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::api::{TenantClass, TenantService};
+use crate::kinds::ManagedKind;
 
 fn class(name: &str) -> TenantClass {
     serde_json::from_value(json!({
@@ -54,16 +55,22 @@ fn render_alone(t: &TenantService) -> Desired {
         &RenderContext {
             platform: &platform,
             peers: &[],
+            ca_certificate: None,
         },
     )
     .expect("renders")
 }
 
-fn find<'a>(d: &'a Desired, kind: &str, namespace: Option<&str>, name: &str) -> &'a ChildObject {
+fn find<'a>(
+    d: &'a Desired,
+    kind: ManagedKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> &'a ChildObject {
     d.objects
         .iter()
         .find(|o| o.kind() == kind && o.namespace() == namespace && o.name() == name)
-        .unwrap_or_else(|| panic!("{kind} {namespace:?}/{name} not rendered"))
+        .unwrap_or_else(|| panic!("{kind:?} {namespace:?}/{name} not rendered"))
 }
 
 #[test]
@@ -72,11 +79,11 @@ fn one_namespace_per_environment_first_and_labelled() {
     let namespaces: Vec<&str> = d
         .objects
         .iter()
-        .take_while(|o| o.kind() == "Namespace")
+        .take_while(|o| o.kind() == ManagedKind::Namespace)
         .map(|o| o.name())
         .collect();
     assert_eq!(namespaces, ["comune-molfetta-prod", "comune-molfetta-test"]);
-    let labels = find(&d, "Namespace", None, "comune-molfetta-test").labels();
+    let labels = find(&d, ManagedKind::Namespace, None, "comune-molfetta-test").labels();
     assert_eq!(labels[crate::labels::TENANT], "comune-molfetta");
     assert_eq!(labels[crate::labels::ENVIRONMENT], "test");
     assert_eq!(labels[crate::labels::ENTITY_TYPE], "Comune");
@@ -100,12 +107,118 @@ fn one_namespace_per_environment_first_and_labelled() {
 }
 
 #[test]
+fn each_namespace_gets_the_ca_bundle_with_the_certificate_render_is_given() {
+    let t = tenant("comune-molfetta", json!({}));
+    let platform = Platform::default();
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let ctx = RenderContext {
+        platform: &platform,
+        peers: &[],
+        ca_certificate: Some(pem),
+    };
+    let d = render(&t, &class("standard"), &ctx).expect("renders");
+    for namespace in ["comune-molfetta-prod", "comune-molfetta-test"] {
+        let ChildObject::ConfigMap(bundle) = find(
+            &d,
+            ManagedKind::ConfigMap,
+            Some(namespace),
+            CA_BUNDLE_CONFIG_MAP,
+        ) else {
+            panic!("a ConfigMap")
+        };
+        assert_eq!(bundle.data.clone().unwrap_or_default()[CA_BUNDLE_KEY], pem);
+        assert_eq!(
+            bundle.metadata.labels.clone().unwrap_or_default()[crate::labels::TENANT],
+            "comune-molfetta"
+        );
+    }
+    // Without the certificate (render in a pull request): the same object, no data.
+    let without = render_alone(&t);
+    let ChildObject::ConfigMap(bundle) = find(
+        &without,
+        ManagedKind::ConfigMap,
+        Some("comune-molfetta-prod"),
+        CA_BUNDLE_CONFIG_MAP,
+    ) else {
+        panic!("a ConfigMap")
+    };
+    assert_eq!(bundle.data, None);
+}
+
+#[test]
+fn objects_sort_namespaces_first_then_by_namespace_kind_and_name() {
+    let namespace = |name: &str| {
+        ChildObject::Namespace(k8s_openapi::api::core::v1::Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..Default::default()
+        })
+    };
+    let meta = |namespace: &str, name: &str| ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        ..ObjectMeta::default()
+    };
+    let policy = |ns: &str, name: &str| {
+        ChildObject::NetworkPolicy(k8s_openapi::api::networking::v1::NetworkPolicy {
+            metadata: meta(ns, name),
+            ..Default::default()
+        })
+    };
+    let mut objects = vec![
+        ChildObject::Secret(k8s_openapi::api::core::v1::Secret {
+            metadata: meta("a-prod", "a-tls"),
+            ..Default::default()
+        }),
+        ChildObject::ConfigMap(ca_bundle::config_map("a-prod", Default::default(), None)),
+        ChildObject::RoleBinding(k8s_openapi::api::rbac::v1::RoleBinding {
+            metadata: meta("a-prod", "x"),
+            ..Default::default()
+        }),
+        policy("b-prod", "a"),
+        namespace("b-prod"),
+        policy("a-prod", "z"),
+        policy("a-prod", "b"),
+        namespace("a-prod"),
+    ];
+    sort_objects(&mut objects);
+    let order: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}/{}",
+                o.kind().as_str(),
+                o.namespace().unwrap_or("-"),
+                o.name()
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Namespace/-/a-prod",
+            "Namespace/-/b-prod",
+            "NetworkPolicy/a-prod/b",
+            "NetworkPolicy/a-prod/z",
+            "RoleBinding/a-prod/x",
+            "ConfigMap/a-prod/regional-ca.crt",
+            "Secret/a-prod/a-tls",
+            "NetworkPolicy/b-prod/a",
+        ]
+    );
+}
+
+#[test]
 fn baseline_policies_without_egress_or_peers() {
     let d = render_alone(&tenant("comune-molfetta", json!({})));
     let names: Vec<&str> = d
         .objects
         .iter()
-        .filter(|o| o.kind() == "NetworkPolicy" && o.namespace() == Some("comune-molfetta-prod"))
+        .filter(|o| {
+            o.kind() == ManagedKind::NetworkPolicy && o.namespace() == Some("comune-molfetta-prod")
+        })
         .map(|o| o.name())
         .collect();
     assert_eq!(
@@ -120,7 +233,7 @@ fn baseline_policies_without_egress_or_peers() {
     );
     let ChildObject::NetworkPolicy(deny) = find(
         &d,
-        "NetworkPolicy",
+        ManagedKind::NetworkPolicy,
         Some("comune-molfetta-prod"),
         network::DEFAULT_DENY,
     ) else {
@@ -145,9 +258,12 @@ fn egress_uses_the_destination_or_narrows_it() {
         json!({"network": {"egress": [{"name": "pagopa", "cidrs": ["203.0.113.17/28"], "ports": [443]}]}}),
     ));
     let rule = |d: &Desired| {
-        let ChildObject::NetworkPolicy(p) =
-            find(d, "NetworkPolicy", Some("a-prod"), network::ALLOW_EGRESS)
-        else {
+        let ChildObject::NetworkPolicy(p) = find(
+            d,
+            ManagedKind::NetworkPolicy,
+            Some("a-prod"),
+            network::ALLOW_EGRESS,
+        ) else {
             panic!("not a NetworkPolicy")
         };
         serde_json::to_value(&p.spec.as_ref().expect("spec").egress).expect("json")
@@ -176,6 +292,7 @@ fn unknown_egress_destination_is_an_error_naming_the_field() {
         &RenderContext {
             platform: &platform,
             peers: &[],
+            ca_certificate: None,
         },
     )
     .expect_err("inps is not in the class");
@@ -209,6 +326,7 @@ fn cross_tenant_ingress_needs_consent_on_both_sides() {
             &RenderContext {
                 platform: &platform,
                 peers: std::slice::from_ref(peer),
+                ca_certificate: None,
             },
         )
         .expect("renders")
@@ -225,7 +343,7 @@ fn cross_tenant_ingress_needs_consent_on_both_sides() {
     let mutual = with(&region_consents);
     let ChildObject::NetworkPolicy(p) = find(
         &mutual,
-        "NetworkPolicy",
+        ManagedKind::NetworkPolicy,
         Some("asl-bari-prod"),
         network::ALLOW_FROM_TENANTS,
     ) else {
@@ -244,7 +362,8 @@ fn cross_tenant_ingress_needs_consent_on_both_sides() {
 fn quota_takes_overrides_field_by_field_and_no_load_balancers_unless_allowed() {
     let d = render_alone(&tenant("a", json!({})));
     let hard = |ns: &str| {
-        let ChildObject::ResourceQuota(q) = find(&d, "ResourceQuota", Some(ns), quota::QUOTA_NAME)
+        let ChildObject::ResourceQuota(q) =
+            find(&d, ManagedKind::ResourceQuota, Some(ns), quota::QUOTA_NAME)
         else {
             panic!("not a ResourceQuota")
         };
@@ -263,8 +382,12 @@ fn groups_are_bound_sorted_and_empty_lists_bind_nothing() {
         "a",
         json!({"access": {"adminGroups": ["z-admins", "a-admins", "z-admins"], "viewerGroups": []}}),
     ));
-    let ChildObject::RoleBinding(b) = find(&d, "RoleBinding", Some("a-prod"), "tenancy-admins")
-    else {
+    let ChildObject::RoleBinding(b) = find(
+        &d,
+        ManagedKind::RoleBinding,
+        Some("a-prod"),
+        "tenancy-admins",
+    ) else {
         panic!("not a RoleBinding")
     };
     assert_eq!(b.role_ref.name, access::TENANT_ADMIN_ROLE);
@@ -276,7 +399,12 @@ fn groups_are_bound_sorted_and_empty_lists_bind_nothing() {
         .collect();
     assert_eq!(subjects, ["a-admins", "z-admins"]);
     assert!(d.objects.iter().all(|o| o.name() != "tenancy-viewers"));
-    find(&d, "RoleBinding", Some("a-prod"), access::MONITORING);
+    find(
+        &d,
+        ManagedKind::RoleBinding,
+        Some("a-prod"),
+        access::MONITORING,
+    );
 }
 
 #[test]
@@ -344,6 +472,7 @@ fn the_peer_names_which_of_our_environments_it_talks_to() {
         &RenderContext {
             platform: &platform,
             peers: std::slice::from_ref(&region),
+            ca_certificate: None,
         },
     )
     .expect("renders");
@@ -356,7 +485,7 @@ fn the_peer_names_which_of_our_environments_it_talks_to() {
     assert_eq!(with_policy, ["asl-bari-prod"]);
     let ChildObject::NetworkPolicy(p) = find(
         &d,
-        "NetworkPolicy",
+        ManagedKind::NetworkPolicy,
         Some("asl-bari-prod"),
         network::ALLOW_FROM_TENANTS,
     ) else {
@@ -382,6 +511,7 @@ fn egress_entries_cannot_widen_the_destination() {
             &RenderContext {
                 platform: &platform,
                 peers: &[],
+                ca_certificate: None,
             },
         )
     };
@@ -439,6 +569,7 @@ fn duplicate_environments_are_refused_not_merged() {
         &RenderContext {
             platform: &platform,
             peers: &[],
+            ca_certificate: None,
         },
     )
     .expect_err("prod twice");
@@ -454,7 +585,8 @@ fn duplicate_environments_are_refused_not_merged() {
 #[test]
 fn monitoring_may_discover_targets_and_nothing_else() {
     let d = render_alone(&tenant("a", json!({})));
-    let ChildObject::Role(role) = find(&d, "Role", Some("a-prod"), access::MONITORING) else {
+    let ChildObject::Role(role) = find(&d, ManagedKind::Role, Some("a-prod"), access::MONITORING)
+    else {
         panic!("not a Role")
     };
     assert_eq!(
@@ -464,9 +596,12 @@ fn monitoring_may_discover_targets_and_nothing_else() {
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
         ])
     );
-    let ChildObject::RoleBinding(binding) =
-        find(&d, "RoleBinding", Some("a-prod"), access::MONITORING)
-    else {
+    let ChildObject::RoleBinding(binding) = find(
+        &d,
+        ManagedKind::RoleBinding,
+        Some("a-prod"),
+        access::MONITORING,
+    ) else {
         panic!("not a RoleBinding")
     };
     assert_eq!(binding.role_ref.kind, "Role");
@@ -479,9 +614,12 @@ fn monitoring_may_discover_targets_and_nothing_else() {
 #[test]
 fn limit_range_takes_the_class_defaults_and_maxima() {
     let d = render_alone(&tenant("a", json!({})));
-    let ChildObject::LimitRange(l) =
-        find(&d, "LimitRange", Some("a-test"), quota::LIMIT_RANGE_NAME)
-    else {
+    let ChildObject::LimitRange(l) = find(
+        &d,
+        ManagedKind::LimitRange,
+        Some("a-test"),
+        quota::LIMIT_RANGE_NAME,
+    ) else {
         panic!("not a LimitRange")
     };
     assert_eq!(
@@ -507,15 +645,19 @@ fn service_types_the_class_allows_are_labelled_and_counted() {
         &RenderContext {
             platform: &platform,
             peers: &[],
+            ca_certificate: None,
         },
     )
     .expect("renders");
-    let labels = find(&d, "Namespace", None, "a-prod").labels();
+    let labels = find(&d, ManagedKind::Namespace, None, "a-prod").labels();
     assert_eq!(labels[crate::labels::ALLOW_LOAD_BALANCER], "true");
     assert_eq!(labels[crate::labels::ALLOW_NODE_PORT], "true");
-    let ChildObject::ResourceQuota(q) =
-        find(&d, "ResourceQuota", Some("a-prod"), quota::QUOTA_NAME)
-    else {
+    let ChildObject::ResourceQuota(q) = find(
+        &d,
+        ManagedKind::ResourceQuota,
+        Some("a-prod"),
+        quota::QUOTA_NAME,
+    ) else {
         panic!("not a ResourceQuota")
     };
     let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref()).expect("hard");
@@ -529,6 +671,7 @@ fn odd_input_renders_or_is_refused_without_panicking() {
     let ctx = RenderContext {
         platform: &platform,
         peers: &[],
+        ca_certificate: None,
     };
     // No environments: nothing to create.
     let none = tenant("a", json!({"environments": []}));
@@ -551,6 +694,7 @@ fn odd_input_renders_or_is_refused_without_panicking() {
         &RenderContext {
             platform: &platform,
             peers: std::slice::from_ref(&odd),
+            ca_certificate: None,
         },
     )
     .expect("renders");

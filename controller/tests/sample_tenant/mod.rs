@@ -52,6 +52,7 @@ pub fn rendered() -> (Vec<Value>, Vec<BTreeMap<String, String>>) {
     let ctx = RenderContext {
         platform: &platform,
         peers: &[],
+        ca_certificate: None,
     };
     let desired = render(&tenant, &class, &ctx).expect("sample renders");
     let objects = desired

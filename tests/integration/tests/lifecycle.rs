@@ -342,7 +342,7 @@ async fn certificates_chain_to_the_regional_ca_and_renew_before_expiry() {
         .expect("CA secret");
     let ca_pem = ca_secret.data.as_ref().expect("data")["tls.crt"].0.clone();
     let bundle = Api::<ConfigMap>::namespaced(h.client.clone(), "comune-bisceglie-prod")
-        .get(tenant_operator::pki::CA_BUNDLE_CONFIG_MAP)
+        .get(tenant_operator::render::CA_BUNDLE_CONFIG_MAP)
         .await
         .expect("bundle");
     assert_eq!(

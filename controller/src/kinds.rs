@@ -1,32 +1,49 @@
-//! The kinds of child objects the operator manages: one table that the apply, prune, watch
-//! and RBAC code all read, so that adding a kind is one line here.
+//! The kinds of child objects the operator manages: one table that render (the kinds it
+//! returns and the order it prints them in), the controller (apply, prune, watches) and
+//! the RBAC permission table all read, so that adding a kind starts here.
 
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::ApiResource;
 
-/// A kind of object the operator creates for tenants.
+/// A kind of object the operator creates for tenants. Declared in apply order (the order
+/// `tenant-operator render` prints them in within a namespace): namespaces before what goes
+/// in them, the CA bundle before the TLS Secret it verifies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ManagedKind {
+    /// One per tenant environment.
     Namespace,
+    /// Default deny, baseline allows, egress allowlist, consented cross-tenant ingress.
     NetworkPolicy,
+    /// The environment's quota, from the class.
     ResourceQuota,
+    /// Container defaults and maxima, from the class.
     LimitRange,
+    /// The monitoring Role.
     Role,
+    /// The tenant's groups and the monitoring stack, bound to their roles.
     RoleBinding,
-    Secret,
+    /// The regional CA bundle.
     ConfigMap,
+    /// The environment's TLS certificate.
+    Secret,
 }
 
 /// Which status condition an object of a kind contributes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Concern {
+    /// The namespaces exist with the tenant's labels.
     Namespaces,
+    /// The NetworkPolicies.
     Network,
+    /// The ResourceQuota and the LimitRange.
     Quota,
+    /// The RoleBindings of the tenant's groups.
     Access,
+    /// The TLS Secrets and the CA bundle.
     Certificates,
+    /// What lets the monitoring stack scrape the tenant.
     Monitoring,
 }
 
@@ -55,7 +72,7 @@ impl Concern {
 }
 
 impl ManagedKind {
-    /// Every managed kind. Namespaces come first: they must exist before what goes in them.
+    /// Every managed kind, in apply order (as declared).
     pub const ALL: [ManagedKind; 8] = [
         ManagedKind::Namespace,
         ManagedKind::NetworkPolicy,
@@ -63,8 +80,8 @@ impl ManagedKind {
         ManagedKind::LimitRange,
         ManagedKind::Role,
         ManagedKind::RoleBinding,
-        ManagedKind::Secret,
         ManagedKind::ConfigMap,
+        ManagedKind::Secret,
     ];
 
     /// The kind as in `kind:`.
@@ -81,11 +98,6 @@ impl ManagedKind {
         }
     }
 
-    /// Parses a `kind:` value; `None` for a kind the operator does not manage.
-    pub fn from_kind(kind: &str) -> Option<Self> {
-        ManagedKind::ALL.into_iter().find(|k| k.as_str() == kind)
-    }
-
     /// Group, version and plural, for dynamic API calls.
     pub fn api_resource(self) -> ApiResource {
         match self {
@@ -98,11 +110,6 @@ impl ManagedKind {
             ManagedKind::Secret => ApiResource::erase::<Secret>(&()),
             ManagedKind::ConfigMap => ApiResource::erase::<ConfigMap>(&()),
         }
-    }
-
-    /// Whether objects of this kind live in a namespace.
-    pub fn namespaced(self) -> bool {
-        self != ManagedKind::Namespace
     }
 
     /// The status condition an object of this kind (and name) belongs to. Objects whose
@@ -127,12 +134,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_round_trip_and_resources_match() {
+    fn the_table_lists_every_kind_once_in_apply_order() {
+        let mut sorted = ManagedKind::ALL;
+        sorted.sort();
+        assert_eq!(sorted, ManagedKind::ALL);
+        assert_eq!(ManagedKind::ALL[0], ManagedKind::Namespace);
+        assert!(ManagedKind::ConfigMap < ManagedKind::Secret);
+    }
+
+    #[test]
+    fn kinds_name_their_api_resources() {
         for kind in ManagedKind::ALL {
-            assert_eq!(ManagedKind::from_kind(kind.as_str()), Some(kind));
             assert_eq!(kind.api_resource().kind, kind.as_str());
         }
-        assert_eq!(ManagedKind::from_kind("Deployment"), None);
         assert_eq!(
             ManagedKind::NetworkPolicy.api_resource().group,
             "networking.k8s.io"
