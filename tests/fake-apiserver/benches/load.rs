@@ -68,19 +68,36 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    // The kubeconfig carries the cluster admin's token: every request is
+    // authenticated, and authorized as system:masters.
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "fake-apiserver-bench-{}.kubeconfig",
+        std::process::id()
+    ));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
-        .args(["--listen", "127.0.0.1:0", "--mode", "test"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--mode",
+            "test",
+            "--kubeconfig-out",
+        ])
+        .arg(&kubeconfig)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .context("starting the fake-apiserver binary")?;
     let pid = child.id();
     let stdout = child.stdout.take().context("server stdout")?;
-    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+    std::io::BufRead::lines(std::io::BufReader::new(stdout))
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("listening on ").map(String::from))
+        .find(|l| l.starts_with("listening on "))
         .context("the server printed no address")?;
-    let client = kube::Client::try_from(kube::Config::new(url.parse()?))?;
+    let config = kube::config::Kubeconfig::read_from(&kubeconfig)?;
+    let _ = std::fs::remove_file(&kubeconfig);
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(config, &Default::default()).await?,
+    )?;
     let nss: Api<Namespace> = Api::all(client.clone());
     for i in 0..NAMESPACES {
         nss.create(

@@ -17,6 +17,11 @@ pub const VERBS: &[&str] = &[
     "watch",
 ];
 
+/// The verbs of a resource: `create` alone for reviews, else all eight.
+fn verbs(r: &ResourceInfo) -> &'static [&'static str] {
+    if r.create_only { &["create"] } else { VERBS }
+}
+
 /// Content-Type of an aggregated discovery response.
 pub const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -66,7 +71,7 @@ pub fn api_group(reg: &Registry, group: &str) -> Option<Value> {
 }
 
 fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
-    let mut main = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS});
+    let mut main = json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": verbs(r)});
     if !r.short_names.is_empty() {
         main["shortNames"] = json!(r.short_names);
     }
@@ -117,7 +122,7 @@ pub fn aggregated(reg: &Registry, core: bool) -> Value {
                             let kind = json!({"group": g, "version": v, "kind": r.kind});
                             let mut e = json!({"resource": r.plural, "responseKind": kind,
                                 "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-                                "singularResource": r.singular, "verbs": VERBS});
+                                "singularResource": r.singular, "verbs": verbs(r)});
                             if !r.short_names.is_empty() {
                                 e["shortNames"] = json!(r.short_names);
                             }

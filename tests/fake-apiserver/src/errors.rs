@@ -239,6 +239,31 @@ impl ApiError {
         e
     }
 
+    /// 403 Forbidden as `apierrors.NewForbidden(groupResource, name, err)`:
+    /// `qr "n" is forbidden: why`, `qr is forbidden: why` without a name, and
+    /// `forbidden: why` without a resource (non-resource paths).
+    pub fn forbidden_request(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let t = Target {
+            group,
+            resource,
+            kind: "",
+        };
+        let message = match (resource.is_empty(), name.is_empty()) {
+            (true, _) => format!("forbidden: {why}"),
+            (false, true) => format!("{} is forbidden: {why}", t.qualified_resource()),
+            (false, false) => format!("{} {name:?} is forbidden: {why}", t.qualified_resource()),
+        };
+        let mut e = Self::new(403, "Forbidden", message);
+        e.details = Some(t.details(name));
+        e
+    }
+
+    /// 401 Unauthorized, as kube-apiserver answers a request whose credentials
+    /// it does not recognise.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
     /// 410 Expired.
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)

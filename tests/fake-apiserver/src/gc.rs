@@ -37,6 +37,7 @@ pub async fn run(server: Arc<Server>) {
         for _ in 0..50 {
             let again = {
                 let mut st = server.lock();
+                crate::aggregation::sync(&mut st, &server.clock);
                 pass(&mut st, &server.clock)
             };
             if !again {

@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::authn;
+use crate::authz;
 use crate::discovery;
 use crate::errors::{self, ApiError};
 use crate::faults::Injected;
@@ -72,7 +74,8 @@ impl Query {
             .filter(|k| !Self::KNOWN.contains(k))
     }
 
-    fn parse(q: Option<&str>) -> Self {
+    /// Parses a raw query string.
+    pub fn parse(q: Option<&str>) -> Self {
         Query(
             form_urlencoded::parse(q.unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -244,16 +247,35 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
             )));
         }
     };
+    let query = Query::parse(parts.uri.query());
+    let path = parts.uri.path().to_string();
+    let user = match admit(
+        &server,
+        parts.method.as_str(),
+        &path,
+        &query,
+        &parts.headers,
+    ) {
+        Ok(u) => u,
+        Err((attrs, e)) => {
+            let resource = if attrs.resource_request {
+                attrs.resource.clone()
+            } else {
+                attrs.path.clone()
+            };
+            server.metrics.record(&attrs.verb, &resource, e.code);
+            return error_response(&e);
+        }
+    };
     let ctx = Ctx {
         server: server.clone(),
         method: parts.method,
-        path: parts.uri.path().to_string(),
+        path,
         raw_query: parts.uri.query().unwrap_or("").to_string(),
-        query: Query::parse(parts.uri.query()),
+        query,
         headers: parts.headers,
         body,
-        // Every request is the kubeconfig's cluster admin until authentication exists.
-        user: UserInfo::admin(),
+        user,
     };
     for k in ctx.query.unknown() {
         server.metrics.unknown_param(k);
@@ -269,6 +291,72 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
         .metrics
         .record(&verb, &resource, resp.status().as_u16());
     resp
+}
+
+/// Authentication, impersonation and authorization, in kube-apiserver's filter
+/// order: the user the request acts as, or the refusal (with the attributes
+/// it was refused for, to count it).
+fn admit(
+    server: &Server,
+    method: &str,
+    path: &str,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Result<UserInfo, (rbac::Attributes, ApiError)> {
+    let attrs = || authz::request_attributes(method, path, query);
+    let requestor = server
+        .authn
+        .authenticate(headers)
+        .map_err(|e| (attrs(), e))?;
+    let asked = authn::requested(headers).map_err(|e| (attrs(), e))?;
+    let user = if asked.is_empty() {
+        requestor
+    } else {
+        let mut st = server.lock();
+        for imp in &asked {
+            let imp_attrs = imp.attributes();
+            authz::authorize(&mut st, &requestor, &imp_attrs).map_err(|e| (imp_attrs, e))?;
+        }
+        authn::acting_as(&asked)
+    };
+    // system:masters is allowed everything: skip building the attributes.
+    if !user.is_master() {
+        let a = attrs();
+        authz::authorize(&mut server.lock(), &user, &a).map_err(|e| (a, e))?;
+    }
+    Ok(user)
+}
+
+/// An apply that creates the object also needs `create` (a PUT never creates here)
+/// (`handlers/rest.go` `withAuthorization`; its refusal carries only the
+/// authorizer's reason, as upstream's does).
+fn authorize_create_on_update(
+    ctx: &Ctx,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if ctx.user.is_master() {
+        return Ok(());
+    }
+    let mut st = ctx.server.lock();
+    if st.get(&info.key(), namespace, name).is_some() {
+        return Ok(());
+    }
+    let attrs = rbac::Attributes::resource("create", &info.group, &info.plural)
+        .in_namespace(namespace)
+        .named(name);
+    let d = authz::decide(&authz::policy(&mut st), &ctx.user, &attrs);
+    if d.allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden_request(
+            &info.group,
+            &info.plural,
+            name,
+            &d.reason,
+        ))
+    }
 }
 
 type Outcome = Result<(String, String, Response), Box<(String, String, ApiError)>>;
@@ -544,6 +632,18 @@ async fn serve_resource(
         }
     }
     let format = negotiate(ctx.header(header::ACCEPT))?;
+    if info.create_only {
+        return match (&ctx.method, target) {
+            (&Method::POST, Target::Collection { namespace }) => {
+                let body = parse_body(&body)?;
+                let policy = authz::policy(&mut ctx.server.lock());
+                let ns = namespace.unwrap_or_default();
+                let answer = crate::reviews::answer(&policy, &ctx.user, info, &ns, body)?;
+                Ok(json_response(201, &answer))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     let include = match ctx.query.get("includeObject") {
         Some("None") => IncludeObject::None,
         Some("Object") => IncludeObject::Object,
@@ -641,6 +741,9 @@ async fn serve_resource(
                     } else {
                         ctx.manager()
                     };
+                    if ptype == PatchType::Apply {
+                        authorize_create_on_update(ctx, info, &namespace, &name)?;
+                    }
                     let req = write_req(ctx, info, version, &namespace, &manager, subr)?;
                     let force = ctx.query.get("force").map(|v| v == "true" || v == "1");
                     let w = {

@@ -8,8 +8,12 @@ use serde::Serialize;
 
 /// The group every authenticated request carries.
 pub const AUTHENTICATED: &str = "system:authenticated";
+/// The group of requests without credentials.
+pub const UNAUTHENTICATED: &str = "system:unauthenticated";
+/// The user of requests without credentials.
+pub const ANONYMOUS: &str = "system:anonymous";
 /// The group that bypasses authorization (kube-apiserver's `system:masters`).
-pub const MASTERS: &str = "system:masters";
+pub const MASTERS: &str = rbac::SYSTEM_MASTERS;
 
 /// An authenticated user, as authorization and admission see it
 /// (`authentication.k8s.io/v1` `UserInfo`).
@@ -40,6 +44,31 @@ impl UserInfo {
         }
     }
 
+    /// A user authenticated as `username` in `groups` (`system:authenticated`
+    /// is added, as every authenticator does).
+    pub fn new(username: &str, groups: &[&str]) -> Self {
+        let mut groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        if !groups.iter().any(|g| g == AUTHENTICATED) {
+            groups.push(AUTHENTICATED.into());
+        }
+        Self {
+            username: username.into(),
+            uid: String::new(),
+            groups,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// A request without credentials (kube-apiserver's anonymous authenticator).
+    pub fn anonymous() -> Self {
+        Self {
+            username: ANONYMOUS.into(),
+            uid: String::new(),
+            groups: vec![UNAUTHENTICATED.into()],
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// The server's own identity for writes its internal controllers make
     /// (namespace lifecycle, garbage collection, bootstrap).
     pub fn apiserver() -> Self {
@@ -54,5 +83,19 @@ impl UserInfo {
     /// Whether the user is in `group`.
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
+    }
+
+    /// Whether authorization and the RBAC escalation checks let the user
+    /// through unasked (`system:masters`).
+    pub fn is_master(&self) -> bool {
+        self.in_group(MASTERS)
+    }
+
+    /// The user as the RBAC rules see it.
+    pub fn rbac_user(&self) -> rbac::User {
+        rbac::User {
+            name: self.username.clone(),
+            groups: self.groups.clone(),
+        }
     }
 }

@@ -15,6 +15,10 @@
 //! # Ok(()) }
 //! ```
 
+mod aggregation;
+pub mod authn;
+mod authz;
+mod bootstrap;
 mod clock;
 mod discovery;
 pub mod errors;
@@ -31,13 +35,16 @@ mod metrics;
 mod openapi;
 mod ops;
 mod protobuf;
+mod rbac_writes;
 mod registry;
+mod reviews;
 mod selectors;
 mod server;
 mod store;
 mod stored;
 mod strategic;
 mod table;
+mod tls;
 mod validate;
 mod watch;
 
@@ -46,9 +53,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use serde_json::json;
 
+pub use authn::StaticToken;
 pub use faults::Faults;
+pub use identity::UserInfo;
 pub use metrics::RequestCounts;
 
 /// Clock and identity behaviour.
@@ -84,6 +94,9 @@ pub struct Config {
     pub bookmark_interval: Option<Duration>,
     /// Minor version reported by `/version` (matches k8s-openapi's `v1_34`).
     pub version_minor: u32,
+    /// Users beyond the cluster admin, each with its bearer token
+    /// (kube-apiserver's `--token-auth-file`).
+    pub tokens: Vec<authn::StaticToken>,
 }
 
 impl Default for Config {
@@ -97,6 +110,7 @@ impl Default for Config {
             watch_queue: 16_384,
             bookmark_interval: None,
             version_minor: 34,
+            tokens: Vec::new(),
         }
     }
 }
@@ -120,6 +134,9 @@ pub enum Error {
         /// Why.
         source: axum::http::uri::InvalidUri,
     },
+    /// The TLS certificate could not be made.
+    #[error("setting up TLS: {0}")]
+    Tls(tls::TlsError),
     /// A kube client could not be built.
     #[error("cannot build a kube client for {url}: {source}")]
     Client {
@@ -135,6 +152,8 @@ pub struct ServerHandle {
     server: Arc<server::Server>,
     addr: SocketAddr,
     client: kube::Client,
+    admin_token: String,
+    cert_pem: String,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -166,6 +185,14 @@ pub async fn start(config: Config) -> Result<ServerHandle, Error> {
         version_minor: config.version_minor,
         address: addr.to_string(),
     };
+    // The admin's token: random, so that another local user cannot guess it
+    // (the server listens on loopback only, for tests and `dev`).
+    let admin_token = format!("admin-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let mut tokens = config.tokens.clone();
+    tokens.push(authn::StaticToken {
+        token: admin_token.clone(),
+        user: identity::UserInfo::admin(),
+    });
     let srv = server::Server::new(
         deterministic,
         rv_base,
@@ -173,9 +200,15 @@ pub async fn start(config: Config) -> Result<ServerHandle, Error> {
         config.watch_queue,
         config.faults,
         opts,
+        authn::Authenticator::new(&tokens),
     );
     let url = format!("http://{addr}");
-    let client = build_client(&url)?;
+    let client = build_client(&url, &auth_info(&admin_token, None))?;
+    let tls = tls::ServerTls::generate().map_err(Error::Tls)?;
+    let listener = tls::DualListener::new(listener, &tls).map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let app = http::router(srv.clone());
     let mut stop = srv.shutdown.subscribe();
     let serve = tokio::spawn(async move {
@@ -195,16 +228,34 @@ pub async fn start(config: Config) -> Result<ServerHandle, Error> {
         server: srv,
         addr,
         client,
+        admin_token,
+        cert_pem: tls.cert_pem,
         tasks: vec![serve, gc],
     })
 }
 
-fn build_client(url: &str) -> Result<kube::Client, Error> {
+/// The kubeconfig user: the admin's token, and whom to act as.
+fn auth_info(token: &str, acting_as: Option<(&str, &[&str])>) -> serde_json::Value {
+    let mut user = json!({"token": token});
+    if let Some((name, groups)) = acting_as {
+        user["as"] = json!(name);
+        if !groups.is_empty() {
+            user["as-groups"] = json!(groups);
+        }
+    }
+    user
+}
+
+fn build_client(url: &str, user: &serde_json::Value) -> Result<kube::Client, Error> {
     let uri: axum::http::Uri = url.parse().map_err(|source| Error::Url {
         url: url.to_string(),
         source,
     })?;
     let mut cfg = kube::Config::new(uri);
+    cfg.auth_info = serde_json::from_value(user.clone()).map_err(|e| Error::Client {
+        url: url.to_string(),
+        source: kube::Error::Service(Box::new(e)),
+    })?;
     // Watches stay open up to their timeoutSeconds; do not cut them client-side.
     cfg.read_timeout = None;
     kube::Client::try_from(cfg).map_err(|source| Error::Client {
@@ -214,9 +265,20 @@ fn build_client(url: &str) -> Result<kube::Client, Error> {
 }
 
 impl ServerHandle {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: plain HTTP, for library clients.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://127.0.0.1:PORT`: the same port over TLS, as the kubeconfig
+    /// names it (kubectl sends the token only over TLS).
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The server's certificate (PEM): the CA that trusts [`Self::https_url`].
+    pub fn certificate_pem(&self) -> &str {
+        &self.cert_pem
     }
 
     /// The bound address.
@@ -224,12 +286,34 @@ impl ServerHandle {
         self.addr
     }
 
-    /// A kube client talking to this server.
+    /// A kube client talking to this server as the cluster admin (user
+    /// `admin` in `system:masters`).
     pub fn client(&self) -> kube::Client {
         self.client.clone()
     }
 
-    /// A kubeconfig with one cluster, context and (anonymous) user.
+    /// A kube client acting as `user` in `groups` (`system:authenticated` is
+    /// added), through impersonation by the admin, as `kubectl --as=USER
+    /// --as-group=GROUP` does. A ServiceAccount user
+    /// (`system:serviceaccount:NS:NAME`) without groups gets its ServiceAccount groups.
+    pub fn client_as(&self, user: &str, groups: &[&str]) -> Result<kube::Client, Error> {
+        build_client(
+            &self.url(),
+            &auth_info(&self.admin_token, Some((user, groups))),
+        )
+    }
+
+    /// A kube client without credentials (`system:anonymous`).
+    pub fn anonymous_client(&self) -> Result<kube::Client, Error> {
+        build_client(&self.url(), &json!({}))
+    }
+
+    /// The cluster admin's bearer token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// A kubeconfig with one cluster, context and user: the cluster admin.
     pub fn kubeconfig(&self) -> kube::config::Kubeconfig {
         // The JSON below always matches Kubeconfig's serde shape.
         serde_json::from_value(self.kubeconfig_json()).unwrap_or_default()
@@ -238,8 +322,9 @@ impl ServerHandle {
     fn kubeconfig_json(&self) -> serde_json::Value {
         json!({
             "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "fake-apiserver", "cluster": {"server": self.url()}}],
-            "users": [{"name": "fake-apiserver", "user": {}}],
+            "clusters": [{"name": "fake-apiserver", "cluster": {"server": self.https_url(),
+                "certificate-authority-data": base64::engine::general_purpose::STANDARD.encode(&self.cert_pem)}}],
+            "users": [{"name": "fake-apiserver", "user": {"token": self.admin_token}}],
             "contexts": [{"name": "fake-apiserver", "context": {"cluster": "fake-apiserver", "user": "fake-apiserver", "namespace": "default"}}],
             "current-context": "fake-apiserver",
             "preferences": {},

@@ -101,21 +101,62 @@ pub fn is_dns_label(s: &str) -> bool {
     s.len() <= 63 && !s.contains('.') && is_dns_subdomain(s)
 }
 
-/// Validates metadata.name (and label keys/values) as the apiserver does.
-pub fn validate_meta(obj: &Value, dns_label: bool) -> Vec<Cause> {
+/// DNS-1035 label (Service names): a DNS-1123 label starting with a letter.
+pub fn is_dns1035_label(s: &str) -> bool {
+    is_dns_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// How a kind's `metadata.name` is validated upstream (each kind's
+/// `ValidateXName` in `pkg/apis/*/validation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// `NameIsDNSSubdomain`: most kinds.
+    Dns1123Subdomain,
+    /// `ValidateNamespaceName`: namespaces.
+    Dns1123Label,
+    /// `ValidateServiceName` (`NameIsDNS1035Label`): services.
+    Dns1035Label,
+    /// `path.ValidatePathSegmentName`: the RBAC kinds, whose names such as
+    /// `tenant-operator:tenant-admin` hold colons.
+    PathSegment,
+}
+
+impl NameRule {
+    /// The rule for a built-in resource (custom resources use DNS subdomains).
+    pub fn for_resource(group: &str, plural: &str) -> Self {
+        match (group, plural) {
+            ("", "namespaces") => NameRule::Dns1123Label,
+            ("", "services") => NameRule::Dns1035Label,
+            ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+            _ => NameRule::Dns1123Subdomain,
+        }
+    }
+
+    /// None when `name` is valid, else upstream's explanation.
+    pub fn check(self, name: &str) -> Option<String> {
+        match self {
+            NameRule::Dns1123Label => (!is_dns_label(name)).then(|| "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string()),
+            NameRule::Dns1123Subdomain => (!is_dns_subdomain(name)).then(|| "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()),
+            NameRule::Dns1035Label => (!is_dns1035_label(name)).then(|| "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".to_string()),
+            NameRule::PathSegment => {
+                if name == "." || name == ".." {
+                    Some(format!("may not be '{name}'"))
+                } else {
+                    ["/", "%"]
+                        .into_iter()
+                        .find(|bad| name.contains(bad))
+                        .map(|bad| format!("may not contain '{bad}'"))
+                }
+            }
+        }
+    }
+}
+
+/// Validates metadata.name (by the kind's `rule`) and label values as the apiserver does.
+pub fn validate_meta(obj: &Value, rule: NameRule) -> Vec<Cause> {
     let mut causes = Vec::new();
     let name = meta_str(obj, "name");
-    let ok = if dns_label {
-        is_dns_label(name)
-    } else {
-        is_dns_subdomain(name)
-    };
-    if !ok {
-        let what = if dns_label {
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-        } else {
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-        };
+    if let Some(what) = rule.check(name) {
         causes.push(Cause {
             reason: "FieldValueInvalid".into(),
             message: format!("Invalid value: \"{name}\": {what}"),
@@ -159,12 +200,42 @@ mod tests {
     }
 
     #[test]
+    fn name_rules_per_kind() {
+        let rbac = NameRule::for_resource("rbac.authorization.k8s.io", "clusterroles");
+        assert_eq!(rbac.check("tenant-operator:tenant-admin"), None);
+        assert_eq!(rbac.check("a/b").as_deref(), Some("may not contain '/'"));
+        assert_eq!(rbac.check("..").as_deref(), Some("may not be '..'"));
+        let svc = NameRule::for_resource("", "services");
+        assert_eq!(svc.check("web"), None);
+        assert!(svc.check("1web").is_some());
+        assert!(
+            NameRule::for_resource("", "configmaps")
+                .check("1web")
+                .is_none()
+        );
+        assert!(
+            NameRule::for_resource("", "configmaps")
+                .check("a:b")
+                .is_some()
+        );
+        assert!(
+            NameRule::for_resource("", "namespaces")
+                .check("a.b")
+                .is_some()
+        );
+    }
+
+    #[test]
     fn names() {
         assert!(is_dns_label("comune-bari"));
         assert!(!is_dns_label("Bad_Name"));
         assert!(is_dns_subdomain("widgets.example.io"));
         assert_eq!(
-            validate_meta(&json!({"metadata": {"name": "X"}}), false)[0].field,
+            validate_meta(
+                &json!({"metadata": {"name": "X"}}),
+                NameRule::Dns1123Subdomain
+            )[0]
+            .field,
             "metadata.name"
         );
     }

@@ -238,7 +238,12 @@ fn same_content(a: &Value, b: &Value, info: &ResourceInfo) -> bool {
 }
 
 fn validation_causes(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
-    let mut causes = meta::validate_meta(obj, info.plural == "namespaces" && info.group.is_empty());
+    let rule = if info.builtin {
+        meta::NameRule::for_resource(&info.group, &info.plural)
+    } else {
+        meta::NameRule::Dns1123Subdomain
+    };
+    let mut causes = meta::validate_meta(obj, rule);
     if info.group == "apiextensions.k8s.io"
         && info.plural == "customresourcedefinitions"
         && let Err(c) = registry::from_crd(obj)
@@ -364,6 +369,7 @@ fn create_with(
     }
     kind_hooks(info, &mut obj, true);
     let warnings = validate_object(req, &mut obj, None)?;
+    crate::rbac_writes::check(st, req, &obj, None)?;
     obj["metadata"]["uid"] = json!(clock.new_uid());
     let now = clock.now_rfc3339();
     obj["metadata"]["creationTimestamp"] = json!(now);
@@ -612,6 +618,7 @@ fn finish_update(
         new["metadata"]["generation"] = json!(g + 1);
     }
     let warnings = validate_object(req, &mut new, Some(old))?;
+    crate::rbac_writes::check(st, req, &new, Some(old))?;
     let now = clock.now_rfc3339();
     if !precomputed_mf {
         let gv = info.group_version(req.version);

@@ -73,6 +73,9 @@ pub struct ResourceInfo {
     pub field_labels: &'static [&'static str],
     /// Cross-version reads need a webhook (unsupported).
     pub webhook_conversion: bool,
+    /// A review (`SelfSubjectAccessReview`...): only `create`, answered from
+    /// the request and never stored.
+    pub create_only: bool,
 }
 
 /// Identity of a stored resource: (group, plural).
@@ -154,6 +157,7 @@ struct Builtin {
     status: bool,
     generation: bool,
     field_labels: &'static [&'static str],
+    create_only: bool,
 }
 
 // A table-like constructor: one positional argument per column keeps the
@@ -179,6 +183,20 @@ const fn b(
         status,
         generation,
         field_labels: &[],
+        create_only: false,
+    }
+}
+
+/// A review resource: answered on create, never stored.
+const fn review(
+    group: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> Builtin {
+    Builtin {
+        create_only: true,
+        ..b(group, "v1", plural, kind, &[], namespaced, false, false)
     }
 }
 
@@ -432,6 +450,76 @@ pub fn builtins() -> Vec<ResourceInfo> {
             true,
         ),
         b(
+            "networking.k8s.io",
+            "v1",
+            "ingresses",
+            "Ingress",
+            &["ing"],
+            true,
+            true,
+            true,
+        ),
+        b(
+            "networking.k8s.io",
+            "v1",
+            "ingressclasses",
+            "IngressClass",
+            &[],
+            false,
+            false,
+            true,
+        ),
+        b(
+            "scheduling.k8s.io",
+            "v1",
+            "priorityclasses",
+            "PriorityClass",
+            &["pc"],
+            false,
+            false,
+            false,
+        ),
+        b(
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            &["hpa"],
+            true,
+            true,
+            true,
+        ),
+        review(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            true,
+        ),
+        review(
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            false,
+        ),
+        b(
             "admissionregistration.k8s.io",
             "v1",
             "validatingadmissionpolicies",
@@ -488,6 +576,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             builtin: true,
             field_labels: x.field_labels,
             webhook_conversion: false,
+            create_only: x.create_only,
         })
         .collect()
 }
@@ -644,6 +733,7 @@ pub fn from_crd(crd: &Value) -> Result<ResourceInfo, Vec<Cause>> {
         builtin: false,
         field_labels: &[],
         webhook_conversion: s(crd, &["spec", "conversion", "strategy"]) == "Webhook",
+        create_only: false,
     })
 }
 

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::{Notify, watch};
 
+use crate::authn::Authenticator;
 use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::metrics::Metrics;
@@ -38,10 +38,12 @@ pub struct Server {
     pub gc_notify: Notify,
     /// Flips to true on shutdown.
     pub shutdown: watch::Sender<bool>,
+    /// Bearer tokens and their users.
+    pub authn: Authenticator,
 }
 
 impl Server {
-    /// A server with the built-in resources and the startup namespaces.
+    /// A server with the built-in resources and the startup objects of a new cluster.
     pub fn new(
         deterministic: bool,
         rv_base: u64,
@@ -49,6 +51,7 @@ impl Server {
         watch_queue: usize,
         faults: Faults,
         opts: Options,
+        authn: Authenticator,
     ) -> Arc<Self> {
         let state = State::new(Registry::with_builtins(), rv_base, history, watch_queue);
         let (shutdown, _) = watch::channel(false);
@@ -60,6 +63,7 @@ impl Server {
             faults: Mutex::new(faults),
             gc_notify: Notify::new(),
             shutdown,
+            authn,
         });
         s.bootstrap();
         s
@@ -67,26 +71,7 @@ impl Server {
 
     fn bootstrap(&self) {
         let mut st = self.lock();
-        let Some(info) = st.registry.get("", "namespaces") else {
-            return;
-        };
-        let apiserver = crate::identity::UserInfo::apiserver();
-        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            let req = crate::ops::WriteReq {
-                info: &info,
-                version: "v1",
-                namespace: "",
-                manager: "kube-apiserver",
-                dry_run: false,
-                validation: crate::validate::FieldValidation::Ignore,
-                sub: crate::ops::Sub::Main,
-                user: &apiserver,
-            };
-            if let Err(e) = crate::ops::create(&mut st, &self.clock, &req, body) {
-                tracing::error!(namespace = ns, error = %e, "could not create startup namespace");
-            }
-        }
+        crate::bootstrap::install(&mut st, &self.clock);
     }
 
     /// Takes the write lock. A poisoned lock (a panic while holding it) is

@@ -188,6 +188,10 @@ pub struct State {
     dependents: HashMap<String, BTreeSet<(ResourceKey, ObjKey)>>,
     /// Namespaces and CRDs being deleted (their contents must go first).
     terminating: BTreeSet<(ResourceKey, ObjKey)>,
+    /// The RBAC objects as the authorizer reads them; dropped by every RBAC write.
+    pub rbac_policy: Option<Arc<rbac::Policy>>,
+    /// A ClusterRole changed: aggregated ClusterRoles must be recomputed.
+    pub aggregation_pending: bool,
 }
 
 /// Pending garbage-collector work, filled by writes.
@@ -244,6 +248,8 @@ impl State {
             gc_work: GcWork::default(),
             dependents: HashMap::new(),
             terminating: BTreeSet::new(),
+            rbac_policy: None,
+            aggregation_pending: false,
         }
     }
 
@@ -459,6 +465,10 @@ impl State {
     }
 
     fn record(&mut self, e: Event, new: &Value, old: Option<&Value>) {
+        if e.key.0 == crate::authz::RBAC_GROUP {
+            self.rbac_policy = None;
+            self.aggregation_pending |= e.key.1 == "clusterroles";
+        }
         if let Some(ws) = self.watchers.get_mut(&e.key) {
             ws.retain(|w| match w.filter.view_values(&e, new, old) {
                 None => !w.tx.is_closed(),

@@ -20,6 +20,8 @@ pub async fn server() -> fake_apiserver::ServerHandle {
 /// client retries them with backoff, which a test of those answers must avoid).
 pub fn client_without_retries(server: &fake_apiserver::ServerHandle) -> kube::Client {
     let mut cfg = kube::Config::new(server.url().parse().expect("server URL"));
+    cfg.auth_info =
+        serde_json::from_value(json!({"token": server.admin_token()})).expect("auth info");
     cfg.default_retry = false;
     kube::Client::try_from(cfg).expect("client builds")
 }

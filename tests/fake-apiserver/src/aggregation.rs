@@ -1,0 +1,46 @@
+//! kube-controller-manager's `clusterrole-aggregation` controller: after a
+//! ClusterRole changes, every ClusterRole with an `aggregationRule` gets as
+//! `rules` the union of the rules of the ClusterRoles its selectors match
+//! ([`rbac::aggregate`]). It runs in the server's background loop, so, as in
+//! a real cluster, a new `aggregate-to-*` role shows in `admin`/`edit`/`view`
+//! shortly after it is written, not in the same request.
+
+use serde_json::json;
+
+use crate::authz::RBAC_GROUP;
+use crate::clock::Clock;
+use crate::ops;
+use crate::store::State;
+
+/// The controller's field manager.
+const MANAGER: &str = "clusterrole-aggregation-controller";
+
+/// Recomputes aggregated ClusterRoles if a ClusterRole changed since the last run.
+pub fn sync(st: &mut State, clock: &Clock) {
+    if !std::mem::take(&mut st.aggregation_pending) {
+        return;
+    }
+    let Some(info) = st.registry.get(RBAC_GROUP, "clusterroles") else {
+        return;
+    };
+    let roles: Vec<rbac::ClusterRole> = st
+        .list_values(&info.key(), None)
+        .iter()
+        .filter_map(|v| serde_json::from_value((**v).clone()).ok())
+        .collect();
+    for role in &roles {
+        let Some(rules) = rbac::aggregate(role, &roles) else {
+            continue;
+        };
+        if role.rules.as_ref().unwrap_or(&Vec::new()) == &rules {
+            continue;
+        }
+        let name = role.metadata.name.clone().unwrap_or_default();
+        let rules = json!(rules);
+        if let Err(e) = ops::internal_update(st, clock, &info, "", &name, MANAGER, |o| {
+            o["rules"] = rules;
+        }) {
+            tracing::warn!(%name, error = %e, "could not update an aggregated ClusterRole");
+        }
+    }
+}
