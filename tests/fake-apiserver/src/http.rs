@@ -611,19 +611,20 @@ async fn serve_resource(
         && ctx.method != Method::PATCH
         && (ct.contains("protobuf") || ct.contains("cbor"))
     {
-        // kubectl's `create namespace|configmap|secret|serviceaccount` send protobuf.
-        match ct
-            .starts_with(crate::protobuf::CONTENT_TYPE)
-            .then(|| crate::protobuf::decode_object(&body))
-            .flatten()
-        {
-            Some(obj) => body = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
-            None => {
+        // kubectl's typed clients (`create <kind>`, `auth can-i`) send protobuf.
+        let decoded = if ct.starts_with(crate::protobuf::CONTENT_TYPE) {
+            crate::protobuf::decode_object(&body).map_err(|e| e.to_string())
+        } else {
+            Err("only JSON, YAML and protobuf bodies are decoded".to_string())
+        };
+        match decoded {
+            Ok(obj) => body = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+            Err(why) => {
                 return Err(ApiError {
                     code: 415,
                     reason: "UnsupportedMediaType",
                     message: format!(
-                        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct}; protobuf is only decoded for Namespace, ConfigMap, Secret and ServiceAccount)"
+                        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct}: {why})"
                     ),
                     details: None,
                     retry_after: None,
