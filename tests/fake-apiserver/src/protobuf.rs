@@ -110,6 +110,7 @@ const LOCAL_REF: &[Field] = &[f(1, "name", Kind::Str)];
 const NAMESPACE: &[Field] = &[
     f(1, "metadata", Kind::Msg(OBJECT_META)),
     f(2, "spec", Kind::Msg(&[r(1, "finalizers", Kind::Str)])),
+    f(3, "status", Kind::Dropped),
 ];
 
 const CONFIG_MAP: &[Field] = &[

@@ -1,7 +1,9 @@
 //! The real kubectl against the server (SPEC.md §10): server-side apply of
 //! CRDs and custom resources, table output with printer columns, `-o yaml`,
 //! `get -w` seeing changes, label/annotate, JSON and merge patches, delete
-//! waiting for finalizers, namespace deletion, and explain from OpenAPI v3.
+//! waiting for finalizers, namespace deletion, explain from OpenAPI v3, the
+//! admin kubeconfig over TLS, `kubectl auth` (`can-i`, `--as`, `--list`,
+//! `whoami`) and `kubectl create` of the kinds tenants use (protobuf bodies).
 //! Every kubectl run uses a fresh `--cache-dir`.
 
 mod common;
@@ -309,6 +311,9 @@ async fn suite(bin: &Path) {
         "{watched}"
     );
 
+    who_may_do_what(&k).await;
+    create_what_tenants_use(&k).await;
+
     // Namespace deletion waits until its content is gone.
     // `create namespace|configmap` send protobuf bodies.
     assert_eq!(
@@ -351,6 +356,224 @@ async fn suite(bin: &Path) {
     if let Err(e) = std::fs::remove_dir_all(&k.dir) {
         eprintln!("could not remove {}: {e}", k.dir.display());
     }
+}
+
+/// `kubectl auth` against RBAC: the admin's identity, `can-i` as the admin and
+/// as other users (`--as`, `--as-group`), `--list`, and a refusal worded as upstream's.
+async fn who_may_do_what(k: &Kubectl) {
+    let me = k.ok(&["auth", "whoami"]).await;
+    assert!(
+        me.contains("admin") && me.contains("system:masters"),
+        "{me}"
+    );
+    assert_eq!(
+        k.ok(&["auth", "can-i", "create", "pods"]).await.trim(),
+        "yes"
+    );
+    let no = k
+        .run(&["auth", "can-i", "create", "pods", "--as=bob"])
+        .await;
+    assert_eq!((no.code, no.stdout.trim()), (1, "no"));
+    k.ok(&[
+        "create",
+        "rolebinding",
+        "devs-edit",
+        "--clusterrole=edit",
+        "--group=devs",
+        "-n",
+        "default",
+    ])
+    .await;
+    assert_eq!(
+        k.ok(&[
+            "auth",
+            "can-i",
+            "create",
+            "deployments.apps",
+            "--as=bob",
+            "--as-group=devs",
+            "-n",
+            "default"
+        ])
+        .await
+        .trim(),
+        "yes"
+    );
+    let no = k
+        .run(&[
+            "auth",
+            "can-i",
+            "create",
+            "rolebindings",
+            "--as=bob",
+            "--as-group=devs",
+            "-n",
+            "default",
+        ])
+        .await;
+    assert_eq!(no.stdout.trim(), "no");
+    let list = k
+        .ok(&[
+            "auth",
+            "can-i",
+            "--list",
+            "--as=bob",
+            "--as-group=devs",
+            "-n",
+            "default",
+        ])
+        .await;
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("deployments.apps ") && l.contains("create")),
+        "{list}"
+    );
+    assert!(
+        !list.lines().any(|l| l.starts_with("rolebindings")),
+        "{list}"
+    );
+    let refused = k
+        .run(&[
+            "get",
+            "secrets",
+            "-n",
+            "kube-system",
+            "--as=bob",
+            "--as-group=devs",
+        ])
+        .await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains(r#"secrets is forbidden: User "bob" cannot list resource "secrets" in API group "" in the namespace "kube-system""#),
+        "{}",
+        refused.stderr
+    );
+    k.ok(&[
+        "get",
+        "deployments",
+        "-n",
+        "default",
+        "--as=bob",
+        "--as-group=devs",
+    ])
+    .await;
+    k.ok(&["delete", "rolebinding", "devs-edit", "-n", "default"])
+        .await;
+}
+
+/// `kubectl create` of the kinds tenants use: the generators send protobuf.
+async fn create_what_tenants_use(k: &Kubectl) {
+    let creates: &[&[&str]] = &[
+        &[
+            "deployment",
+            "web",
+            "--image=nginx",
+            "--replicas=2",
+            "--port=80",
+        ],
+        &["job", "once", "--image=busybox", "--", "echo", "hi"],
+        &[
+            "cronjob",
+            "nightly",
+            "--image=busybox",
+            "--schedule=0 3 * * *",
+            "--",
+            "date",
+        ],
+        &["service", "clusterip", "web", "--tcp=80:8080"],
+        &[
+            "role",
+            "reader",
+            "--verb=get,list",
+            "--resource=pods,deployments.apps",
+        ],
+        &[
+            "rolebinding",
+            "reader",
+            "--role=reader",
+            "--user=bob",
+            "--serviceaccount=default:bot",
+        ],
+        &[
+            "clusterrole",
+            "tenant-operator:tenant-admin",
+            "--verb=get",
+            "--resource=namespaces",
+        ],
+        &[
+            "clusterrolebinding",
+            "tenant-operator:tenant-admin",
+            "--clusterrole=tenant-operator:tenant-admin",
+            "--group=admins",
+        ],
+        &["quota", "compute", "--hard=cpu=2,memory=4Gi,pods=10"],
+        &[
+            "priorityclass",
+            "tenant-high",
+            "--value=1000",
+            "--description=tenant workloads",
+        ],
+        &[
+            "ingress",
+            "web",
+            "--class=nginx",
+            "--rule=web.example.com/*=web:80,tls=web-tls",
+        ],
+        &[
+            "poddisruptionbudget",
+            "web",
+            "--selector=app=web",
+            "--min-available=1",
+        ],
+    ];
+    for args in creates {
+        let mut full = vec!["create"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["-n", "default"]);
+        let out = k.ok(&full).await;
+        assert!(out.trim().ends_with(" created"), "{out}");
+    }
+    let deploy = k
+        .ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort}",
+        ])
+        .await;
+    assert_eq!(deploy, "2 80");
+    let ing = k.ok(&["get", "ingress", "web", "-n", "default", "-o", "jsonpath={.spec.rules[0].host} {.spec.rules[0].http.paths[0].backend.service.port.number} {.spec.tls[0].secretName}"]).await;
+    assert_eq!(ing, "web.example.com 80 web-tls");
+    let pcs = k.ok(&["get", "priorityclasses", "-o", "name"]).await;
+    assert!(
+        pcs.contains("system-node-critical") && pcs.contains("system-cluster-critical"),
+        "{pcs}"
+    );
+    k.ok(&[
+        "delete",
+        "-n",
+        "default",
+        "deployment/web",
+        "job/once",
+        "cronjob/nightly",
+        "service/web",
+        "role/reader",
+        "rolebinding/reader",
+        "quota/compute",
+        "ingress/web",
+        "pdb/web",
+    ])
+    .await;
+    k.ok(&[
+        "delete",
+        "clusterrolebinding/tenant-operator:tenant-admin",
+        "clusterrole/tenant-operator:tenant-admin",
+        "priorityclass/tenant-high",
+    ])
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
