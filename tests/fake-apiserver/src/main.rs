@@ -37,6 +37,10 @@ struct Args {
     /// Cut every watch stream after a random time up to this many seconds.
     #[arg(long)]
     fault_watch_cut_secs: Option<u64>,
+    /// Users beyond the cluster admin, as kube-apiserver's static token file:
+    /// one `token,user,uid[,"group1,group2"]` line per user.
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,7 +58,17 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let tokens = match &args.token_auth_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?;
+            fake_apiserver::StaticToken::parse_file(&text)
+                .map_err(|e| anyhow::anyhow!("token file {}: {e}", path.display()))?
+        }
+        None => Vec::new(),
+    };
     let config = fake_apiserver::Config {
+        tokens,
         listen: args.listen,
         mode: match args.mode {
             ModeArg::Test => fake_apiserver::Mode::Test,
