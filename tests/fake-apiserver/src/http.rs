@@ -257,7 +257,8 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
         &parts.headers,
     ) {
         Ok(u) => u,
-        Err((attrs, e)) => {
+        Err(refusal) => {
+            let (attrs, e) = *refusal;
             let resource = if attrs.resource_request {
                 attrs.resource.clone()
             } else {
@@ -293,36 +294,39 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
     resp
 }
 
+/// A refused request: the attributes it was refused for (to count it) and the error.
+type Refusal = Box<(rbac::Attributes, ApiError)>;
+
 /// Authentication, impersonation and authorization, in kube-apiserver's filter
-/// order: the user the request acts as, or the refusal (with the attributes
-/// it was refused for, to count it).
+/// order: the user the request acts as, or the refusal.
 fn admit(
     server: &Server,
     method: &str,
     path: &str,
     query: &Query,
     headers: &HeaderMap,
-) -> Result<UserInfo, (rbac::Attributes, ApiError)> {
+) -> Result<UserInfo, Refusal> {
     let attrs = || authz::request_attributes(method, path, query);
     let requestor = server
         .authn
         .authenticate(headers)
-        .map_err(|e| (attrs(), e))?;
-    let asked = authn::requested(headers).map_err(|e| (attrs(), e))?;
+        .map_err(|e| Box::new((attrs(), e)))?;
+    let asked = authn::requested(headers).map_err(|e| Box::new((attrs(), e)))?;
     let user = if asked.is_empty() {
         requestor
     } else {
         let mut st = server.lock();
         for imp in &asked {
             let imp_attrs = imp.attributes();
-            authz::authorize(&mut st, &requestor, &imp_attrs).map_err(|e| (imp_attrs, e))?;
+            authz::authorize(&mut st, &requestor, &imp_attrs)
+                .map_err(|e| Box::new((imp_attrs, e)))?;
         }
         authn::acting_as(&asked)
     };
     // system:masters is allowed everything: skip building the attributes.
     if !user.is_master() {
         let a = attrs();
-        authz::authorize(&mut server.lock(), &user, &a).map_err(|e| (a, e))?;
+        authz::authorize(&mut server.lock(), &user, &a).map_err(|e| Box::new((a, e)))?;
     }
     Ok(user)
 }

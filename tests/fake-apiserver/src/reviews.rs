@@ -4,8 +4,6 @@
 //! `LocalSubjectAccessReview`, `SelfSubjectRulesReview` (`kubectl auth can-i
 //! --list`) and `SelfSubjectReview` (`kubectl auth whoami`).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::authz;
@@ -84,7 +82,7 @@ fn subject_user(info: &ResourceInfo, spec: &Value) -> Result<UserInfo, ApiError>
         extra: spec["extra"]
             .as_object()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(v))).collect())
-            .unwrap_or_else(BTreeMap::new),
+            .unwrap_or_default(),
     };
     if user.username.is_empty() && user.groups.is_empty() {
         return Err(invalid(
