@@ -15,11 +15,24 @@ use crate::store::State;
 /// The controller's field manager.
 const MANAGER: &str = "clusterrole-aggregation-controller";
 
-/// Recomputes aggregated ClusterRoles if a ClusterRole changed since the last run.
+/// Recomputes aggregated ClusterRoles if a ClusterRole changed since the last
+/// run, until nothing changes: an aggregated role may itself be aggregated
+/// (`view` into `edit` into `admin`), so one pass is not always enough.
 pub fn sync(st: &mut State, clock: &Clock) {
-    if !std::mem::take(&mut st.aggregation_pending) {
-        return;
+    // Each pass that changes something completes at least one more level of nesting.
+    let bound = st
+        .list_values(&(RBAC_GROUP.to_string(), "clusterroles".to_string()), None)
+        .len()
+        + 1;
+    for _ in 0..bound {
+        if !std::mem::take(&mut st.aggregation_pending) {
+            return;
+        }
+        sync_once(st, clock);
     }
+}
+
+fn sync_once(st: &mut State, clock: &Clock) {
     let Some(info) = st.registry.get(RBAC_GROUP, "clusterroles") else {
         return;
     };
