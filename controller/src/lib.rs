@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod kinds;
 pub mod labels;
 pub mod manifest;

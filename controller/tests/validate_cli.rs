@@ -10,14 +10,22 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
 }
 
+/// The default classes, `policies/classes` (as the chart installs them).
+fn default_classes() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../policies/classes")
+        .display()
+        .to_string()
+}
+
 /// Runs `validate` in the fixtures directory (so that file names print short) with the
-/// fixture classes.
+/// default classes.
 fn validate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
         .current_dir(fixtures())
         .arg("validate")
         .args(args)
-        .args(["--classes", "classes"])
+        .args(["--classes", &default_classes()])
         .output()
         .expect("the binary runs")
 }
@@ -43,7 +51,7 @@ fn valid_directory_prints_a_summary_and_exits_0() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(
         stdout(&o),
-        "valid: 3 TenantServices and 1 TenantClass (3 files, 1 document of another kind ignored)\n"
+        "valid: 3 TenantServices and 4 TenantClasses (6 files, 1 document of another kind ignored)\n"
     );
 }
 
@@ -75,7 +83,9 @@ fn typos_are_reported_each_at_its_line_and_exit_1() {
     ));
     assert!(out.contains("codes of LE start with 075"));
     assert!(out.contains("use one of: pagopa"));
-    assert!(out.ends_with("invalid: 10 errors in 2 TenantServices and 1 TenantClass (2 files)\n"));
+    assert!(
+        out.ends_with("invalid: 10 errors in 2 TenantServices and 4 TenantClasses (5 files)\n")
+    );
 }
 
 #[test]
@@ -88,7 +98,8 @@ fn warnings_alone_exit_0() {
     );
     assert!(stdout(&o).contains(": warning: \"Comune di Giovinazzo\""));
     assert!(
-        stdout(&o).ends_with("valid with 1 warning: 1 TenantService and 1 TenantClass (2 files)\n")
+        stdout(&o)
+            .ends_with("valid with 1 warning: 1 TenantService and 4 TenantClasses (5 files)\n")
     );
 }
 
@@ -165,7 +176,7 @@ fn json_output_for_machines() {
 fn standard_input() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
         .current_dir(fixtures())
-        .args(["validate", "-f", "-", "--classes", "classes"])
+        .args(["validate", "-f", "-", "--classes", &default_classes()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

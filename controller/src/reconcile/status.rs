@@ -462,7 +462,7 @@ mod tests {
     }
 
     fn applied_tenant() -> (TenantService, Applied) {
-        use crate::api::validation::testutil::tenant;
+        use crate::fixtures::tenant;
         use crate::kinds::ManagedKind;
         use crate::pki::CertificateInfo;
         use crate::reconcile::inventory::ObjectKey;

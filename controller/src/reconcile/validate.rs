@@ -60,7 +60,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::validation::testutil::{class, named_tenant, tenant};
+    use crate::fixtures::{default_class, named_tenant, tenant};
 
     fn loaded(class: Option<TenantClass>, peers: Vec<TenantService>) -> Loaded {
         Loaded {
@@ -73,8 +73,11 @@ mod tests {
     fn a_valid_tenant_passes_with_its_class_and_peers() {
         // Another tenant with other namespaces and hostnames.
         let peer = named_tenant("comune-bari", json!({"tls": {"hostnames": []}}));
-        let valid = validate(&tenant(json!({})), loaded(Some(class()), vec![peer]))
-            .expect("the fixture tenant is valid");
+        let valid = validate(
+            &tenant(json!({})),
+            loaded(Some(default_class("standard")), vec![peer]),
+        )
+        .expect("the fixture tenant is valid");
         assert_eq!(valid.class.metadata.name.as_deref(), Some("standard"));
         assert_eq!(valid.peers.len(), 1);
     }
@@ -83,10 +86,10 @@ mod tests {
     fn warnings_do_not_stop_a_tenant() {
         let t = tenant(json!({"entity": {"displayName": "Comune di Bari"}}));
         assert!(
-            !validation::validate_tenant(&t, Some(&class())).is_empty(),
+            !validation::validate_tenant(&t, Some(&default_class("standard"))).is_empty(),
             "the display name differs from ISTAT's: a warning"
         );
-        assert!(validate(&t, loaded(Some(class()), vec![])).is_ok());
+        assert!(validate(&t, loaded(Some(default_class("standard")), vec![])).is_ok());
     }
 
     #[test]
@@ -113,7 +116,7 @@ mod tests {
         let t = tenant(json!({"entity": {"displayName": "Comune di Bari"}}));
         let twin = tenant(json!({}));
         let Err(Error::InvalidSpec { problems, .. }) =
-            validate(&t, loaded(Some(class()), vec![twin]))
+            validate(&t, loaded(Some(default_class("standard")), vec![twin]))
         else {
             panic!("two tenants claim the same name and namespaces")
         };

@@ -3,30 +3,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::api::{TenantClass, TenantService};
+use crate::api::TenantService;
+use crate::fixtures::default_class as class;
 use crate::kinds::ManagedKind;
-
-fn class(name: &str) -> TenantClass {
-    serde_json::from_value(json!({
-        "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
-        "kind": "TenantClass",
-        "metadata": {"name": name},
-        "spec": {
-            "quota": {
-                "environmentDefault": {"cpu": "2", "memory": "4Gi", "storage": "20Gi", "pods": 20, "services": 10, "persistentVolumeClaims": 5, "loadBalancers": 1},
-                "environmentMax": {"cpu": "4", "memory": "8Gi", "storage": "50Gi", "pods": 40, "services": 20, "persistentVolumeClaims": 10, "loadBalancers": 1},
-                "tenantMax": {"cpu": "8", "memory": "16Gi", "storage": "100Gi", "pods": 80, "services": 40, "persistentVolumeClaims": 20, "loadBalancers": 2}
-            },
-            "limitRange": {"defaultRequestCpu": "100m", "defaultRequestMemory": "128Mi", "defaultLimitCpu": "500m", "defaultLimitMemory": "512Mi", "maxCpu": "2", "maxMemory": "4Gi"},
-            "allowedDataClassifications": ["ordinario", "critico"],
-            "egressDestinations": [
-                {"name": "pagopa", "cidrs": ["203.0.113.0/24"], "ports": [443, 8443]}
-            ],
-            "services": {"allowLoadBalancer": false}
-        }
-    }))
-    .expect("test class is valid")
-}
 
 fn tenant(name: &str, extra: serde_json::Value) -> TenantService {
     let mut spec = json!({
@@ -270,7 +249,7 @@ fn egress_uses_the_destination_or_narrows_it() {
     };
     assert_eq!(
         rule(&whole),
-        json!([{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 8443}]}])
+        json!([{"to": [{"ipBlock": {"cidr": "203.0.113.0/26"}}], "ports": [{"protocol": "TCP", "port": 443}]}])
     );
     // Host bits are cleared, as the API server would store them.
     assert_eq!(
@@ -302,7 +281,7 @@ fn unknown_egress_destination_is_an_error_naming_the_field() {
             path: "spec.network.egress[1].name".into(),
             name: "inps".into(),
             class: "small".into(),
-            available: "pagopa".into()
+            available: "pagopa, spid-cie, anpr".into()
         }
     );
 }
@@ -369,9 +348,10 @@ fn quota_takes_overrides_field_by_field_and_no_load_balancers_unless_allowed() {
         };
         q.spec.as_ref().and_then(|s| s.hard.clone()).expect("hard")
     };
-    assert_eq!(hard("a-prod")["limits.cpu"].0, "2");
+    // The class default for prod, the override for test, the default for the rest.
+    assert_eq!(hard("a-prod")["limits.cpu"].0, "4");
     assert_eq!(hard("a-test")["limits.cpu"].0, "3");
-    assert_eq!(hard("a-test")["requests.memory"].0, "4Gi");
+    assert_eq!(hard("a-test")["requests.memory"].0, "8Gi");
     assert_eq!(hard("a-test")["services.loadbalancers"].0, "0");
     assert_eq!(hard("a-test")["services.nodeports"].0, "0");
 }
@@ -521,7 +501,7 @@ fn egress_entries_cannot_widen_the_destination() {
             path: "spec.network.egress[0].cidrs[0]".into(),
             value: "203.0.112.0/23".into(),
             destination: "pagopa".into(),
-            allowed: "203.0.113.0/24".into()
+            allowed: "203.0.113.0/26".into()
         })
     );
     assert_eq!(
@@ -530,7 +510,7 @@ fn egress_entries_cannot_widen_the_destination() {
             path: "spec.network.egress[0].ports[1]".into(),
             value: "22".into(),
             destination: "pagopa".into(),
-            allowed: "443, 8443".into()
+            allowed: "443".into()
         })
     );
     assert_eq!(
@@ -626,9 +606,9 @@ fn limit_range_takes_the_class_defaults_and_maxima() {
         serde_json::to_value(&l.spec).expect("json"),
         json!({"limits": [{
             "type": "Container",
-            "default": {"cpu": "500m", "memory": "512Mi"},
+            "default": {"cpu": "1", "memory": "1Gi"},
             "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-            "max": {"cpu": "2", "memory": "4Gi"}
+            "max": {"cpu": "4", "memory": "8Gi"}
         }]})
     );
 }

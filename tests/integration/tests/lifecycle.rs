@@ -58,7 +58,7 @@ async fn updates_follow_the_spec_and_removed_environments_follow_the_policy() {
 
     // Change egress: the network policies change.
     let before = policies(&h, "comune-bitonto").await;
-    tenant["spec"]["network"] = json!({"egress": [{"name": "pagopa"}, {"name": "spid-idp"}]});
+    tenant["spec"]["network"] = json!({"egress": [{"name": "pagopa"}, {"name": "spid-cie"}]});
     h.apply(&tenant).await;
     h.wait_ready("comune-bitonto").await;
     let after = policies(&h, "comune-bitonto").await;
@@ -95,7 +95,7 @@ async fn updates_follow_the_spec_and_removed_environments_follow_the_policy() {
     }
 
     // Change class: the quota follows the new class.
-    h.apply(&class_fixture("large", "12")).await;
+    h.apply(&default_class_value("large")).await;
     let quotas_before: Vec<_> = h
         .children("v1", "ResourceQuota", "comune-bitonto")
         .await

@@ -201,19 +201,20 @@ fn check_limit_range(class: &TenantClass, report: &mut Report) {
 mod tests {
     use serde_json::json;
 
-    use super::super::testutil::{class, merge, paths};
+    use super::super::testutil::paths;
     use super::validate_class;
     use crate::api::TenantClass;
+    use crate::fixtures::{default_class, merge};
 
     fn class_with(patch: serde_json::Value) -> TenantClass {
-        let mut value = serde_json::to_value(class()).unwrap();
+        let mut value = serde_json::to_value(default_class("standard")).unwrap();
         merge(&mut value["spec"], patch);
         serde_json::from_value(value).unwrap()
     }
 
     #[test]
     fn valid_class_has_no_problems() {
-        assert!(validate_class(&class()).is_empty());
+        assert!(validate_class(&default_class("standard")).is_empty());
     }
 
     #[test]

@@ -246,8 +246,9 @@ fn check_override(
 mod tests {
     use serde_json::json;
 
-    use super::super::testutil::{class, paths, problems_with, tenant};
+    use super::super::testutil::{paths, problems_with};
     use super::super::validate_tenant;
+    use crate::fixtures::{class_with, default_class, tenant};
 
     #[test]
     fn environment_names_are_dns_labels() {
@@ -303,11 +304,11 @@ mod tests {
         let name = "a".repeat(50);
         let mut t = tenant(json!({"environments": [{"name": "prod"}, {"name": "dev"}]}));
         t.metadata.name = Some(name.clone());
-        assert!(validate_tenant(&t, Some(&class())).is_empty());
+        assert!(validate_tenant(&t, Some(&default_class("standard"))).is_empty());
         let mut t =
             tenant(json!({"environments": [{"name": "prod"}, {"name": "collaudo-esterno"}]}));
         t.metadata.name = Some(name);
-        let p = validate_tenant(&t, Some(&class()));
+        let p = validate_tenant(&t, Some(&default_class("standard")));
         assert_eq!(paths(&p), ["spec.environments[1].name"]);
         assert!(
             p[0].message.contains("at most 12 characters"),
@@ -370,16 +371,19 @@ mod tests {
 
     #[test]
     fn load_balancers_only_where_the_class_allows_them() {
-        assert!(
-            problems_with(
-                json!({"environments": [{"name": "prod", "quota": {"loadBalancers": 1}}]})
-            )
-            .is_empty()
-        );
         let t = tenant(json!({"environments": [{"name": "prod", "quota": {"loadBalancers": 1}}]}));
-        let mut c = class();
-        c.spec.services.allow_load_balancer = false;
-        let p = validate_tenant(&t, Some(&c));
+        let quota =
+            json!({"environmentMax": {"loadBalancers": 1}, "tenantMax": {"loadBalancers": 1}});
+        let allowed = class_with(
+            "standard",
+            json!({"quota": quota, "services": {"allowLoadBalancer": true}}),
+        );
+        assert_eq!(validate_tenant(&t, Some(&allowed)), []);
+        let refused = class_with(
+            "standard",
+            json!({"quota": quota, "services": {"allowLoadBalancer": false}}),
+        );
+        let p = validate_tenant(&t, Some(&refused));
         assert_eq!(paths(&p), ["spec.environments[0].quota.loadBalancers"]);
     }
 }

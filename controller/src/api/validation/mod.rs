@@ -156,13 +156,14 @@ pub fn validate_tenant(tenant: &TenantService, class: Option<&TenantClass>) -> V
 mod tests {
     use serde_json::json;
 
-    use super::testutil::{class, paths, tenant};
+    use super::testutil::paths;
     use super::*;
+    use crate::fixtures::{default_class, tenant};
 
     #[test]
     fn missing_class_is_a_problem_on_spec_class() {
         let t = tenant(json!({"class": "gold"}));
-        assert!(validate_tenant(&t, Some(&class())).is_empty());
+        assert!(validate_tenant(&t, Some(&default_class("standard"))).is_empty());
         let p = validate_tenant(&t, None);
         assert_eq!(paths(&p), ["spec.class"]);
         assert!(p[0].message.contains("\"gold\" does not exist"));

@@ -128,6 +128,8 @@ mod tests {
     use serde_json::json;
 
     use super::super::testutil::{paths, problems_with};
+    use super::super::validate_tenant;
+    use crate::fixtures::{class_with, tenant};
 
     fn egress(rules: serde_json::Value) -> Vec<super::super::Problem> {
         problems_with(json!({"network": {"egress": rules}}))
@@ -139,7 +141,8 @@ mod tests {
         let p = egress(json!([{"name": "pagopa"}, {"name": "spid"}]));
         assert_eq!(paths(&p), ["spec.network.egress[1].name"]);
         assert!(
-            p[0].message.contains("use one of: pagopa, pec"),
+            p[0].message
+                .contains("use one of: pagopa, spid-cie, anpr, app-io, pec"),
             "{}",
             p[0].message
         );
@@ -153,10 +156,17 @@ mod tests {
 
     #[test]
     fn egress_cidrs_valid_and_inside_the_destination() {
-        assert!(
-            egress(json!([{"name": "pec", "cidrs": ["198.51.100.64/28", "2001:db8:1::/48"]}]))
-                .is_empty()
+        // A destination with an IPv6 range too (the default classes have IPv4 only).
+        let dual_stack = class_with(
+            "standard",
+            json!({"egressDestinations": [
+                {"name": "pec", "cidrs": ["198.51.100.64/27", "2001:db8::/32"], "ports": [465, 993]}
+            ]}),
         );
+        let t = tenant(json!({"network": {"egress": [
+            {"name": "pec", "cidrs": ["198.51.100.64/28", "2001:db8:1::/48"]}
+        ]}}));
+        assert_eq!(validate_tenant(&t, Some(&dual_stack)), []);
         let p = egress(
             json!([{"name": "pec", "cidrs": ["198.51.100.0/24", "198.51.100.65/27", "nope"]}]),
         );

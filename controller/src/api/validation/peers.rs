@@ -166,8 +166,9 @@ pub fn claim_keys(tenant: &TenantService) -> Vec<String> {
 mod tests {
     use serde_json::json;
 
-    use super::super::testutil::{named_tenant, paths};
+    use super::super::testutil::paths;
     use super::validate_against_peers;
+    use crate::fixtures::named_tenant;
 
     #[test]
     fn distinct_tenants_have_no_conflicts() {

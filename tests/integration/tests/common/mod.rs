@@ -14,6 +14,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use serde_json::{Value, json};
 use tenant_operator::api::{TenantClass, TenantService};
+pub use tenant_operator::fixtures::default_class_value;
 use tenant_operator::pki::CaSettings;
 use tenant_operator::reconcile::context::Settings;
 use tenant_operator::reconcile::controller::{self, OperatorConfig, RunError};
@@ -113,34 +114,6 @@ pub fn test_lease(identity: &str) -> LeaseConfig {
     lease
 }
 
-/// The TenantClass the tests use (its own fixture, independent of `policies/classes`).
-pub fn class_fixture(name: &str, env_cpu: &str) -> Value {
-    json!({
-        "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
-        "kind": "TenantClass",
-        "metadata": {"name": name},
-        "spec": {
-            "description": "integration-test class",
-            "quota": {
-                "environmentDefault": {"cpu": env_cpu, "memory": "8Gi", "storage": "50Gi", "pods": 50, "services": 10, "persistentVolumeClaims": 10, "loadBalancers": 0},
-                "environmentMax": {"cpu": "16", "memory": "32Gi", "storage": "200Gi", "pods": 200, "services": 50, "persistentVolumeClaims": 50, "loadBalancers": 0},
-                "tenantMax": {"cpu": "64", "memory": "128Gi", "storage": "800Gi", "pods": 800, "services": 200, "persistentVolumeClaims": 200, "loadBalancers": 0}
-            },
-            "limitRange": {
-                "defaultRequestCpu": "100m", "defaultRequestMemory": "128Mi",
-                "defaultLimitCpu": "500m", "defaultLimitMemory": "512Mi",
-                "maxCpu": "4", "maxMemory": "8Gi"
-            },
-            "podSecurity": "restricted",
-            "allowedDataClassifications": ["ordinario", "critico"],
-            "egressDestinations": [
-                {"name": "pagopa", "description": "PagoPA", "cidrs": ["203.0.113.0/24"], "ports": [443]},
-                {"name": "spid-idp", "description": "SPID identity providers", "cidrs": ["198.51.100.0/24"], "ports": [443, 8443]}
-            ]
-        }
-    })
-}
-
 /// A Comune tenant (Molfetta, ISTAT 072029) with two environments, PagoPA egress, one
 /// hostname and groups.
 pub fn tenant_fixture(name: &str) -> Value {
@@ -164,7 +137,7 @@ pub fn tenant_fixture(name: &str) -> Value {
 
 impl Harness {
     /// A fresh server with CRDs (from the Rust types), the operator namespace and the
-    /// `standard` class.
+    /// default `standard` class of `policies/classes`.
     pub async fn new() -> Harness {
         let server = fake_apiserver::start(Config::default())
             .await
@@ -186,7 +159,7 @@ impl Harness {
             .await
             .expect("create operator namespace");
         let harness = Harness { server, client };
-        harness.apply(&class_fixture("standard", "2")).await;
+        harness.apply(&default_class_value("standard")).await;
         harness
     }
 
