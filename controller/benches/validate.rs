@@ -14,9 +14,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tenant_operator::api::TenantClass;
-use tenant_operator::api::validation::documents::Checker;
 use tenant_operator::api::validation::{validate_against_peers, validate_tenant};
 use tenant_operator::manifest;
+use tenant_operator::manifest::check::Checker;
 use tenant_operator::samples::{self, Scope};
 
 /// Repetitions of each measurement; the best run is reported (least disturbed by other

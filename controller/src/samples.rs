@@ -313,8 +313,8 @@ mod tests {
 
     use super::*;
     use crate::api::TenantClass;
-    use crate::render::Platform;
     use crate::render::set::render_set;
+    use crate::render::{Platform, RenderContext};
 
     fn default_classes() -> Vec<TenantClass> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/classes");
@@ -388,15 +388,20 @@ mod tests {
     #[test]
     fn every_comune_of_italy_is_valid_and_renders_against_the_default_classes() {
         let tenants = comuni_tenants(Scope::Italia);
-        let rendered = render_set(&tenants, &default_classes(), &Platform::default(), None)
-            .unwrap_or_else(|e| match e {
-                crate::render::set::SetError::Invalid { problems } => panic!(
-                    "{} problems, first: {:?}",
-                    problems.len(),
-                    problems.iter().take(5).collect::<Vec<_>>()
-                ),
-                other => panic!("{other}"),
-            });
+        let platform = Platform::default();
+        let ctx = RenderContext {
+            platform: &platform,
+            peers: &[],
+            ca_certificate: None,
+        };
+        let rendered = render_set(&tenants, &default_classes(), &ctx).unwrap_or_else(|e| match e {
+            crate::render::set::SetError::Invalid { problems } => panic!(
+                "{} problems, first: {:?}",
+                problems.len(),
+                problems.iter().take(5).collect::<Vec<_>>()
+            ),
+            other => panic!("{other}"),
+        });
         assert_eq!(rendered.tenants.len(), tenants.len());
         let errors = rendered.warnings.iter().filter(|p| p.is_error()).count();
         assert_eq!(errors, 0);

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,9 +19,9 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
-use serde_json::Value;
 use tenant_operator::api::{Phase, TenantClass, TenantService};
 use tenant_operator::labels;
+use tenant_operator::manifest::{self, Document};
 use tenant_operator::pki::CaSettings;
 use tenant_operator::reconcile::context::Settings;
 use tenant_operator::reconcile::controller::{self, OperatorConfig};
@@ -59,10 +59,11 @@ const DEV_MANAGER: &str = "tenant-operator-dev";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Apply the TenantService and TenantClass manifests of this directory (or file)
-    /// instead of the built-in samples.
-    #[arg(short = 'f', long = "filename")]
-    pub filename: Option<PathBuf>,
+    /// Apply the TenantService and TenantClass manifests of these files, directories (read
+    /// recursively: *.yaml, *.yml, *.json) or `-` (standard input) instead of the built-in
+    /// samples, as `validate` and `render` read them. Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-")]
+    pub filename: Vec<PathBuf>,
 
     /// Address of the in-memory API server.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -99,77 +100,58 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(args))
 }
 
-/// A manifest with where it came from, for error messages.
-struct Manifest {
-    source: String,
-    value: Value,
-}
-
-/// Parses every YAML document of `text`.
-fn parse_manifests(source: &str, text: &str) -> anyhow::Result<Vec<Manifest>> {
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple(text).with_context(|| format!("{source}: not valid YAML"))?;
-    Ok(documents
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .enumerate()
-        .map(|(i, value)| Manifest {
-            source: format!("{source} (document {})", i + 1),
-            value,
-        })
-        .collect())
-}
-
-/// The manifests of a file or of every `.yaml`/`.yml` file of a directory, sorted by name.
-fn read_manifests(path: &Path) -> anyhow::Result<Vec<Manifest>> {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("reading directory {}", path.display()))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-            .collect();
-        files.sort();
-        files
+/// The manifests `dev` applies: the default classes, then the built-in samples or the
+/// manifests of `files` (through the loader of `validate` and `render`). A document that
+/// does not parse stops `dev` with its `file:line`.
+fn manifests(files: &[PathBuf]) -> anyhow::Result<Vec<Document>> {
+    let mut documents = Vec::new();
+    let mut syntax = Vec::new();
+    let embedded = if files.is_empty() {
+        DEFAULT_CLASSES
+            .iter()
+            .chain(EMBEDDED_SAMPLES)
+            .collect::<Vec<_>>()
     } else {
-        vec![path.to_path_buf()]
+        DEFAULT_CLASSES.iter().collect()
     };
-    let mut manifests = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        manifests.extend(parse_manifests(&file.display().to_string(), &text)?);
+    for (source, text) in embedded {
+        let (parsed, errors) = manifest::parse(source, text);
+        documents.extend(parsed);
+        syntax.extend(errors);
     }
-    Ok(manifests)
+    if !files.is_empty() {
+        let (loaded, errors) = manifest::load(files)?;
+        documents.extend(loaded);
+        syntax.extend(errors);
+    }
+    if let Some(error) = syntax.first() {
+        bail!("{error}; fix the syntax (indentation, quotes, ':' after keys)");
+    }
+    Ok(documents)
 }
 
 /// Applies a TenantClass or TenantService manifest.
-async fn apply_manifest(client: &Client, manifest: &Manifest) -> anyhow::Result<()> {
-    let kind = manifest
-        .value
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let name = manifest
-        .value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .with_context(|| format!("{}: metadata.name is missing", manifest.source))?;
+async fn apply_manifest(client: &Client, document: &Document) -> anyhow::Result<()> {
+    let location = format!("{}:{}", document.file, document.line);
+    let kind = document.kind().unwrap_or_default();
+    let name = document
+        .name()
+        .with_context(|| format!("{location}: metadata.name is missing"))?;
     let params = PatchParams::apply(DEV_MANAGER).force();
     let result = match kind {
         "TenantClass" => Api::<TenantClass>::all(client.clone())
-            .patch(name, &params, &Patch::Apply(&manifest.value))
+            .patch(name, &params, &Patch::Apply(&document.value))
             .await
             .map(|_| ()),
         "TenantService" => Api::<TenantService>::all(client.clone())
-            .patch(name, &params, &Patch::Apply(&manifest.value))
+            .patch(name, &params, &Patch::Apply(&document.value))
             .await
             .map(|_| ()),
         other => bail!(
-            "{}: kind {other:?} is not applied by `dev`; use TenantService or TenantClass manifests",
-            manifest.source
+            "{location}: kind {other:?} is not applied by `dev`; use TenantService or TenantClass manifests"
         ),
     };
-    result.with_context(|| format!("{}: applying {kind} {name}", manifest.source))
+    result.with_context(|| format!("{location}: applying {kind} {name}"))
 }
 
 async fn install_crds(client: &Client) -> anyhow::Result<()> {
@@ -232,26 +214,15 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     println!("in-memory API server listening on {}", server.url());
 
     install_crds(&client).await?;
-    let mut manifests = Vec::new();
-    for (source, text) in DEFAULT_CLASSES {
-        manifests.extend(parse_manifests(source, text)?);
-    }
-    match &args.filename {
-        Some(path) => manifests.extend(read_manifests(path)?),
-        None => {
-            for (source, text) in EMBEDDED_SAMPLES {
-                manifests.extend(parse_manifests(source, text)?);
-            }
-        }
-    }
+    let mut manifests = manifests(&args.filename)?;
     // Classes before tenants, so that the first reconcile finds them.
-    manifests.sort_by_key(|m| m.value.get("kind").and_then(Value::as_str) != Some("TenantClass"));
+    manifests.sort_by_key(|m| m.kind() != Some("TenantClass"));
     for manifest in &manifests {
         apply_manifest(&client, manifest).await?;
     }
     let classes = manifests
         .iter()
-        .filter(|m| m.value.get("kind").and_then(Value::as_str) == Some("TenantClass"))
+        .filter(|m| m.kind() == Some("TenantClass"))
         .count();
     println!(
         "installed CRDs, {classes} TenantClasses and {} TenantServices",
@@ -470,6 +441,10 @@ async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Re
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -503,19 +478,42 @@ mod tests {
 
     #[test]
     fn embedded_manifests_parse() {
-        for (source, text) in DEFAULT_CLASSES.iter().chain(EMBEDDED_SAMPLES) {
-            let manifests = parse_manifests(source, text).unwrap();
-            assert!(!manifests.is_empty(), "{source}");
-            for manifest in manifests {
-                assert!(
-                    matches!(
-                        manifest.value.get("kind").and_then(Value::as_str),
-                        Some("TenantClass" | "TenantService")
-                    ),
-                    "{}",
-                    manifest.source
-                );
-            }
+        let documents = manifests(&[]).unwrap();
+        assert_eq!(
+            documents.len(),
+            DEFAULT_CLASSES.len() + EMBEDDED_SAMPLES.len()
+        );
+        for document in documents {
+            assert!(
+                matches!(document.kind(), Some("TenantClass" | "TenantService")),
+                "{}:{}",
+                document.file,
+                document.line
+            );
         }
+    }
+
+    #[test]
+    fn manifests_of_f_are_read_as_validate_reads_them() {
+        let dir = std::env::temp_dir().join(format!("dev-manifests-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let tenant = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/asl-bari.yaml"),
+        )
+        .unwrap();
+        let as_json: Value = serde_saphyr::from_str(&tenant).unwrap();
+        // A directory, recursively, YAML and JSON alike.
+        std::fs::write(dir.join("sub/asl-bari.json"), as_json.to_string()).unwrap();
+        let documents = manifests(std::slice::from_ref(&dir)).unwrap();
+        let names: Vec<Option<&str>> = documents.iter().map(Document::name).collect();
+        assert_eq!(names.len(), DEFAULT_CLASSES.len() + 1);
+        assert_eq!(names.last(), Some(&Some("asl-bari")));
+        // A syntax error names its file and line.
+        std::fs::write(dir.join("broken.yaml"), "kind: [\n").unwrap();
+        let error = manifests(std::slice::from_ref(&dir))
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(error.contains("broken.yaml:1: "), "{error}");
     }
 }

@@ -1,9 +1,10 @@
 //! `tenant-operator render`: every object the operator would create for the given
 //! TenantServices, sorted and ready for `kubectl apply -f -` or a pull-request diff.
 //!
-//! Input goes through the same checks as `tenant-operator validate` and the controller
-//! (the CRD schema with its CEL rules, then the library's validation); an invalid set is
-//! refused with every problem as `file:line: object: field: message`.
+//! Input goes through the checks of `tenant-operator validate` (the same engine: the CRD
+//! schema with its CEL rules, then the rules the controller applies, across the set); an
+//! invalid set is refused with every problem as `file:line: object: field: message`, and
+//! a valid one rendered without checking it again.
 //!
 //! The regional CA is known to the controller at run time. With `--ca-cert` (its public
 //! certificate) the CA bundle ConfigMap of each namespace holds it; without, the
@@ -12,21 +13,18 @@
 //! issue; with `--ca-key` as well they are issued here, their private keys printed only
 //! with `--show-private-keys`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use tenant_operator::api::validation::Problem;
-use tenant_operator::api::validation::documents::Checker;
-use tenant_operator::api::{API_VERSION, TenantClass, TenantService};
-use tenant_operator::manifest::{self, Document};
+use tenant_operator::manifest::{self, check::Checker};
 use tenant_operator::pki::{self, RegionalCa};
-use tenant_operator::render::set::{self, RenderedTenant, SetError};
+use tenant_operator::render::set::{self, RenderedTenant};
 use tenant_operator::render::{
-    CA_BUNDLE_CONFIG_MAP, CertificateRequest, ChildObject, Platform, output, sort_objects,
+    CA_BUNDLE_CONFIG_MAP, CertificateRequest, ChildObject, Platform, RenderContext, output,
+    sort_objects,
 };
 
 use super::{GlobalArgs, OutputFormat};
@@ -85,30 +83,23 @@ pub struct Args {
 /// Runs `render`: exit 0 with the objects on stdout, or 1 with the problems on stderr.
 pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     // As `validate`: unreadable inputs are a usage error (2), not invalid manifests (1).
-    let (documents, syntax_errors) = match manifest::load(&args.files) {
+    if let Err(error) = std::fs::metadata(&args.classes) {
+        eprintln!(
+            "error: --classes {}: {error}; --classes names the TenantClasses directory (default policies/classes, relative to the working directory)",
+            args.classes.display()
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let manifests = match manifest::load_with_library(&args.files, Some(&args.classes)) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("error: {error}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let (class_documents, class_syntax_errors) = match manifest::load(std::slice::from_ref(
-        &args.classes,
-    )) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!(
-                "error: {error}; --classes names the TenantClasses directory (default policies/classes, relative to the working directory)"
-            );
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
-    };
-    // The checks of `tenant-operator validate`: schema, CEL rules, the library's rules.
-    let outcome = Checker::new().check(
-        &documents,
-        &class_documents,
-        &[syntax_errors, class_syntax_errors].concat(),
-    );
+    // The checks of `tenant-operator validate`: schema, CEL rules, the rules of each tenant
+    // with its class and with the others.
+    let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);
     if outcome.errors() > 0 {
         let lines: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
         return Ok(refuse(&lines));
@@ -116,7 +107,7 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     for finding in &outcome.findings {
         eprintln!("{finding}");
     }
-    let inputs = Inputs::read(documents, class_documents)?;
+    let inputs = outcome.inputs;
     if inputs.tenants.is_empty() {
         eprintln!(
             "error: no TenantService in {}; give manifests with -f",
@@ -132,22 +123,15 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     };
     let ca_certificate = ca.as_ref().map(CaInput::certificate_pem);
 
-    let tenants: Vec<TenantService> = inputs.tenants.iter().map(|(t, _)| t.clone()).collect();
-    let classes: Vec<TenantClass> = inputs.classes.values().map(|(c, _)| c.clone()).collect();
-    let rendered = match set::render_set(&tenants, &classes, &Platform::default(), ca_certificate) {
-        Ok(rendered) => rendered,
-        Err(SetError::Invalid { problems: found }) => {
-            let (errors, warnings): (Vec<_>, Vec<_>) = found.iter().partition(|p| p.is_error());
-            let mut lines: Vec<String> = errors.iter().map(|p| inputs.locate(p)).collect();
-            lines.extend(warnings.iter().map(|p| inputs.locate(p)));
-            return Ok(refuse(&lines));
-        }
-        Err(error @ SetError::Render { .. }) => return Err(error.into()),
+    let platform = Platform::default();
+    let ctx = RenderContext {
+        platform: &platform,
+        peers: &[],
+        ca_certificate,
     };
-    // The warnings were printed with the findings above.
+    let rendered = set::render_all(&inputs.tenants, &inputs.classes, &ctx)?;
 
     let mut objects: Vec<ChildObject> = rendered
-        .tenants
         .iter()
         .flat_map(|tenant| tenant.desired.objects.iter().cloned())
         .collect();
@@ -157,7 +141,6 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let requests: Vec<&CertificateRequest> = rendered
-        .tenants
         .iter()
         .flat_map(|t: &RenderedTenant| &t.desired.certificates)
         .collect();
@@ -250,62 +233,6 @@ fn join_paths(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The typed tenants and classes, each with the document it came from (for `file:line`).
-struct Inputs {
-    tenants: Vec<(TenantService, Document)>,
-    classes: BTreeMap<String, (TenantClass, Document)>,
-}
-
-impl Inputs {
-    /// Converts documents that passed [`Checker::check`]; classes of `-f` replace those of
-    /// `--classes` with the same name, as in the check. Other kinds were reported by the
-    /// check and are skipped.
-    fn read(documents: Vec<Document>, class_documents: Vec<Document>) -> anyhow::Result<Inputs> {
-        let mut inputs = Inputs {
-            tenants: Vec::new(),
-            classes: BTreeMap::new(),
-        };
-        let tagged = class_documents
-            .into_iter()
-            .map(|d| (true, d))
-            .chain(documents.into_iter().map(|d| (false, d)));
-        for (from_classes_dir, document) in tagged {
-            let location = format!("{}:{}", document.file, document.line);
-            match (document.api_version(), document.kind()) {
-                (Some(API_VERSION), Some("TenantService")) if !from_classes_dir => {
-                    let tenant = serde_json::from_value(document.value.clone())
-                        .with_context(|| format!("{location}: reading a TenantService"))?;
-                    inputs.tenants.push((tenant, document));
-                }
-                (Some(API_VERSION), Some("TenantClass")) => {
-                    let class: TenantClass = serde_json::from_value(document.value.clone())
-                        .with_context(|| format!("{location}: reading a TenantClass"))?;
-                    inputs.classes.insert(
-                        class.metadata.name.clone().unwrap_or_default(),
-                        (class, document),
-                    );
-                }
-                _ => {}
-            }
-        }
-        Ok(inputs)
-    }
-
-    /// A validation problem as `file:line: object: path: message`.
-    fn locate(&self, problem: &Problem) -> String {
-        let document = self
-            .tenants
-            .iter()
-            .find(|(t, _)| t.metadata.name.as_deref() == Some(problem.object.as_str()))
-            .map(|(_, d)| d)
-            .or_else(|| self.classes.get(&problem.object).map(|(_, d)| d));
-        match document {
-            Some(d) => format!("{}:{}: {problem}", d.file, d.line_of(&problem.path)),
-            None => problem.to_string(),
-        }
-    }
 }
 
 fn load_ca(cert: &Path, key: &Path) -> anyhow::Result<RegionalCa> {

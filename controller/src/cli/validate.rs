@@ -4,15 +4,14 @@
 //! Exit status: 0 when there is no error (warnings alone pass), 1 when there is one,
 //! 2 when the inputs cannot be read (as kubectl does for usage errors).
 
-use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
-use tenant_operator::api::validation::documents::{Checker, Outcome};
 use tenant_operator::manifest;
+use tenant_operator::manifest::check::{Checker, Outcome};
 
 use super::GlobalArgs;
 
@@ -86,7 +85,6 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 /// Loads the inputs and the class library and checks them; also returns the number of
 /// files read.
 fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
-    let files = manifest::collect_files(&args.files)?;
     let class_dir = match &args.classes {
         Some(dir) if !dir.is_dir() => {
             anyhow::bail!("--classes {}: not a directory", dir.display())
@@ -94,26 +92,9 @@ fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
         Some(dir) => Some(dir.clone()),
         None => Some(PathBuf::from(DEFAULT_CLASSES)).filter(|d| d.is_dir()),
     };
-    // A class file also given with -f is read once, as one of the inputs.
-    let given: BTreeSet<PathBuf> = files.iter().filter_map(|f| canonical(f)).collect();
-    let library_files: Vec<PathBuf> = match &class_dir {
-        Some(dir) => manifest::collect_files(std::slice::from_ref(dir))?
-            .into_iter()
-            .filter(|f| canonical(f).is_none_or(|c| !given.contains(&c)))
-            .collect(),
-        None => Vec::new(),
-    };
-    let (documents, mut syntax) = manifest::load(&files)?;
-    let (library, library_syntax) = manifest::load(&library_files)?;
-    syntax.extend(library_syntax);
-    let outcome = Checker::new().check(&documents, &library, &syntax);
-    Ok((outcome, files.len() + library_files.len()))
-}
-
-fn canonical(path: &Path) -> Option<PathBuf> {
-    (path.as_os_str() != "-")
-        .then(|| path.canonicalize().ok())
-        .flatten()
+    let manifests = manifest::load_with_library(&args.files, class_dir.as_deref())?;
+    let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);
+    Ok((outcome, manifests.files))
 }
 
 /// One line per problem, then a summary line.

@@ -1,13 +1,14 @@
-//! Validating and rendering a set of manifests together, as `tenant-operator render`,
-//! the golden tests and the benchmark do: every tenant is checked with the same rules as
-//! the controller (its class, the other tenants it may clash with), and only a set without
-//! errors is rendered, each tenant with the others as its peers.
+//! Rendering a set of tenants together, as `tenant-operator render`, the golden tests and
+//! the benchmark do: each tenant with the others as its peers (for mutual `allowFrom`).
+//! [`render_set`] first checks the set with the rules the controller applies
+//! ([`validation::validate_set`]); [`render_all`] is for a set already checked (by
+//! `tenant-operator render`, through the `validate` engine).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 
-use super::{Desired, Platform, RenderContext, RenderError, render};
+use super::{Desired, RenderContext, RenderError, render};
 use crate::api::validation::{self, Problem};
 use crate::api::{TenantClass, TenantService};
 
@@ -38,6 +39,14 @@ pub enum SetError {
         /// Every problem found, errors and warnings.
         problems: Vec<Problem>,
     },
+    /// A tenant names a class that is not in the set.
+    #[error("TenantService {tenant}: TenantClass {class:?} is not among the classes given")]
+    MissingClass {
+        /// The tenant's name.
+        tenant: String,
+        /// The class it names.
+        class: String,
+    },
     /// A tenant passed validation but render refused it.
     #[error("TenantService {tenant}: {source}")]
     Render {
@@ -54,60 +63,46 @@ fn count_errors(problems: &[Problem]) -> usize {
     problems.iter().filter(|p| p.is_error()).count()
 }
 
-/// Every problem of the set: each class on its own, each tenant with its class and with the
-/// tenants it could clash with (same name, same namespace, same hostname). Peers are found
-/// through indexes, so a set of every Comune of Italy is checked in linear time.
-pub fn validate_set(tenants: &[TenantService], classes: &[TenantClass]) -> Vec<Problem> {
-    let by_name = classes_by_name(classes);
-    let mut problems: Vec<Problem> = classes
-        .iter()
-        .flat_map(validation::validate_class)
-        .collect();
-    let related = clash_candidates(tenants);
-    for (index, tenant) in tenants.iter().enumerate() {
-        let class = by_name.get(tenant.spec.class.as_str()).copied();
-        problems.extend(validation::validate_tenant(tenant, class));
-        let peers: Vec<TenantService> = related
-            .get(&index)
-            .into_iter()
-            .flatten()
-            .filter_map(|&i| tenants.get(i).cloned())
-            .collect();
-        if !peers.is_empty() {
-            problems.extend(validation::validate_against_peers(tenant, &peers));
-        }
-    }
-    problems
-}
-
-/// Validates the set, then renders every tenant with the others as peers (for mutual
-/// `allowFrom`) and `ca_certificate` in the CA bundles (see [`RenderContext`]). Warnings do
-/// not stop rendering; the caller may print them.
+/// Validates the set, then renders it (see [`render_all`]). Warnings do not stop rendering;
+/// the caller may print them.
 pub fn render_set(
     tenants: &[TenantService],
     classes: &[TenantClass],
-    platform: &Platform,
-    ca_certificate: Option<&str>,
+    ctx: &RenderContext,
 ) -> Result<RenderedSet, SetError> {
-    let problems = validate_set(tenants, classes);
-    if problems.iter().any(Problem::is_error) {
-        return Err(SetError::Invalid { problems });
+    let problems = validation::validate_set(tenants, classes);
+    if problems.has_errors() {
+        return Err(SetError::Invalid {
+            problems: problems.into_all(),
+        });
     }
-    let by_name = classes_by_name(classes);
+    Ok(RenderedSet {
+        tenants: render_all(tenants, classes, ctx)?,
+        warnings: problems.into_all(),
+    })
+}
+
+/// Renders every tenant of a set already validated, with its class (the last of that name)
+/// and the other tenants as peers; `ctx.peers` is ignored.
+pub fn render_all(
+    tenants: &[TenantService],
+    classes: &[TenantClass],
+    ctx: &RenderContext,
+) -> Result<Vec<RenderedTenant>, SetError> {
+    let by_name: BTreeMap<String, &TenantClass> =
+        classes.iter().map(|c| (c.name_any(), c)).collect();
     let ctx = RenderContext {
-        platform,
         peers: tenants,
-        ca_certificate,
+        ..*ctx
     };
-    let rendered = tenants
+    tenants
         .iter()
         .map(|tenant| {
             let name = tenant.name_any();
             let Some(class) = by_name.get(tenant.spec.class.as_str()) else {
-                // validate_tenant reports a missing class as an error, so this is not
-                // reached; refuse rather than assume.
-                return Err(SetError::Invalid {
-                    problems: validation::validate_tenant(tenant, None),
+                return Err(SetError::MissingClass {
+                    tenant: name,
+                    class: tenant.spec.class.clone(),
                 });
             };
             render(tenant, class, &ctx)
@@ -120,40 +115,7 @@ pub fn render_set(
                     source: Box::new(source),
                 })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RenderedSet {
-        tenants: rendered,
-        warnings: problems,
-    })
-}
-
-fn classes_by_name(classes: &[TenantClass]) -> BTreeMap<String, &TenantClass> {
-    classes.iter().map(|c| (c.name_any(), c)).collect()
-}
-
-/// For each tenant (by index), the other tenants that share one of its claims (see
-/// [`validation::claim_keys`]): the only ones `validate_against_peers` can object to.
-fn clash_candidates(tenants: &[TenantService]) -> BTreeMap<usize, BTreeSet<usize>> {
-    let mut claims: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (index, tenant) in tenants.iter().enumerate() {
-        let keys = validation::claim_keys(tenant);
-        for key in keys {
-            let holders = claims.entry(key).or_default();
-            if holders.last() != Some(&index) {
-                holders.push(index);
-            }
-        }
-    }
-    let mut related: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-    for holders in claims.values().filter(|h| h.len() > 1) {
-        for &a in holders {
-            related
-                .entry(a)
-                .or_default()
-                .extend(holders.iter().copied().filter(|&b| b != a));
-        }
-    }
-    related
+        .collect()
 }
 
 #[cfg(test)]
@@ -161,131 +123,77 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::fixtures::{default_class, named_tenant};
+    use crate::render::Platform;
 
-    fn class() -> TenantClass {
-        serde_json::from_value(json!({
-            "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
-            "kind": "TenantClass",
-            "metadata": {"name": "small"},
-            "spec": {
-                "quota": {
-                    "environmentDefault": {"cpu": "2", "memory": "4Gi", "storage": "20Gi", "pods": 20, "services": 10, "persistentVolumeClaims": 5, "loadBalancers": 0},
-                    "environmentMax": {"cpu": "4", "memory": "8Gi", "storage": "50Gi", "pods": 40, "services": 20, "persistentVolumeClaims": 10, "loadBalancers": 0},
-                    "tenantMax": {"cpu": "8", "memory": "16Gi", "storage": "100Gi", "pods": 80, "services": 40, "persistentVolumeClaims": 20, "loadBalancers": 0}
-                },
-                "limitRange": {"defaultRequestCpu": "100m", "defaultRequestMemory": "128Mi", "defaultLimitCpu": "500m", "defaultLimitMemory": "512Mi", "maxCpu": "2", "maxMemory": "4Gi"},
-                "allowedDataClassifications": ["ordinario"]
-            }
-        }))
-        .expect("test class is valid")
-    }
-
-    fn comune(
-        name: &str,
-        istat: &str,
-        display: &str,
-        environments: &[&str],
-        hosts: &[&str],
-    ) -> TenantService {
-        serde_json::from_value(json!({
-            "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
-            "kind": "TenantService",
-            "metadata": {"name": name},
-            "spec": {
-                "entity": {"type": "Comune", "displayName": display, "istatCode": istat, "ipaCode": "c_x000", "province": "BA"},
-                "dataClassification": "ordinario",
-                "class": "small",
-                "environments": environments.iter().map(|e| json!({"name": e})).collect::<Vec<_>>(),
-                "tls": {"hostnames": hosts}
-            }
-        }))
-        .expect("test tenant is valid")
-    }
-
-    #[test]
-    fn a_valid_set_renders_every_tenant() {
-        let tenants = [
-            comune(
-                "comune-molfetta",
-                "072029",
-                "Comune di Molfetta",
-                &["prod"],
-                &["www.comune.molfetta.ba.it"],
-            ),
-            comune(
-                "comune-bari",
-                "072006",
-                "Comune di Bari",
-                &["prod", "test"],
-                &["www.comune.bari.it"],
-            ),
-        ];
-        let rendered =
-            render_set(&tenants, &[class()], &Platform::default(), None).expect("renders");
-        let names: Vec<&str> = rendered.tenants.iter().map(|r| r.tenant.as_str()).collect();
-        assert_eq!(names, ["comune-molfetta", "comune-bari"]);
-    }
-
-    #[test]
-    fn clashes_are_found_on_both_sides_and_stop_rendering() {
-        // `comune-a` + `b-prod` and `comune-a-b` + `prod` both make `comune-a-b-prod`.
-        let tenants = [
-            comune(
-                "comune-a",
-                "072029",
-                "Comune di Molfetta",
-                &["b-prod"],
-                &["www.example.it"],
-            ),
-            comune(
-                "comune-a-b",
-                "072006",
-                "Comune di Bari",
-                &["prod"],
-                &["www.example.it"],
-            ),
-            comune("comune-c", "072004", "Comune di Altamura", &["prod"], &[]),
-        ];
-        let Err(SetError::Invalid { problems }) =
-            render_set(&tenants, &[class()], &Platform::default(), None)
-        else {
-            panic!("the namespace and the hostname are claimed twice")
+    fn render_with_defaults(tenants: &[TenantService]) -> Result<RenderedSet, SetError> {
+        let platform = Platform::default();
+        let ctx = RenderContext {
+            platform: &platform,
+            peers: &[],
+            ca_certificate: None,
         };
-        let errors: Vec<(&str, &str)> = problems
+        render_set(tenants, &[default_class("standard")], &ctx)
+    }
+
+    #[test]
+    fn a_valid_set_renders_every_tenant_with_the_others_as_peers() {
+        let region = named_tenant(
+            "regione-puglia",
+            json!({"entity": {"type": "Regione", "displayName": "Regione Puglia", "istatCode": null, "province": null, "ipaCode": "r_puglia"},
+                   "network": {"egress": [], "allowFrom": [{"tenant": "comune-molfetta"}]},
+                   "tls": {"hostnames": []}}),
+        );
+        let tenants = [named_tenant("comune-molfetta", json!({})), region];
+        let rendered = render_with_defaults(&tenants).expect("renders");
+        let names: Vec<&str> = rendered.tenants.iter().map(|r| r.tenant.as_str()).collect();
+        assert_eq!(names, ["comune-molfetta", "regione-puglia"]);
+        // Mutual consent: each tenant admits the other, which only a set render can know.
+        for tenant in &rendered.tenants {
+            assert!(
+                tenant
+                    .desired
+                    .objects
+                    .iter()
+                    .any(|o| o.name() == crate::render::network::ALLOW_FROM_TENANTS),
+                "{}",
+                tenant.tenant
+            );
+        }
+    }
+
+    #[test]
+    fn an_invalid_set_is_refused_with_every_problem() {
+        let tenants = [
+            named_tenant("comune-molfetta", json!({})),
+            named_tenant("comune-molfetta", json!({"class": "gold"})),
+        ];
+        let Err(SetError::Invalid { problems }) = render_with_defaults(&tenants) else {
+            panic!("the name is claimed twice and class gold does not exist")
+        };
+        let paths: Vec<&str> = problems
             .iter()
             .filter(|p| p.is_error())
-            .map(|p| (p.object.as_str(), p.path.as_str()))
+            .map(|p| p.path.as_str())
             .collect();
-        assert_eq!(
-            errors,
-            [
-                ("comune-a", "spec.environments[0].name"),
-                ("comune-a", "spec.tls.hostnames[0]"),
-                ("comune-a-b", "spec.environments[0].name"),
-                ("comune-a-b", "spec.tls.hostnames[0]"),
-            ]
-        );
+        assert_eq!(paths, ["metadata.name", "spec.class", "metadata.name"]);
     }
 
     #[test]
-    fn a_missing_class_is_a_problem_on_spec_class() {
-        let tenants = [comune(
-            "comune-bari",
-            "072006",
-            "Comune di Bari",
-            &["prod"],
-            &[],
-        )];
-        let Err(SetError::Invalid { problems }) =
-            render_set(&tenants, &[], &Platform::default(), None)
-        else {
-            panic!("class small is missing")
+    fn rendering_without_validation_still_names_a_missing_class() {
+        let platform = Platform::default();
+        let ctx = RenderContext {
+            platform: &platform,
+            peers: &[],
+            ca_certificate: None,
         };
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.path == "spec.class" && p.is_error()),
-            "{problems:?}"
+        let tenant = named_tenant("comune-molfetta", json!({}));
+        assert_eq!(
+            render_all(std::slice::from_ref(&tenant), &[], &ctx),
+            Err(SetError::MissingClass {
+                tenant: "comune-molfetta".into(),
+                class: "standard".into()
+            })
         );
     }
 }

@@ -10,12 +10,12 @@
 //! and says what is wrong and what would be valid. All functions are pure.
 
 mod class;
-pub mod documents;
 mod entity;
 mod environments;
 mod names;
 mod network;
 mod peers;
+mod set;
 #[cfg(test)]
 pub(crate) mod testutil;
 mod tls;
@@ -29,6 +29,7 @@ use super::{TenantClass, TenantService};
 pub use class::validate_class;
 pub use names::{is_dns_label, is_dns_subdomain};
 pub use peers::{claim_keys, validate_against_peers};
+pub use set::{SetProblems, validate_set};
 
 /// Longest tenant name: `<tenant>-<environment>` namespaces must fit in 63 characters and
 /// environments have at least one character.

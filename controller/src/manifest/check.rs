@@ -1,23 +1,23 @@
-//! Validation of loaded manifests, as `tenant-operator validate` runs it: for every
-//! TenantService and TenantClass document, the structural schema of its CRD (unknown
-//! fields such as `enviroments`, wrong types, missing fields), the CRD's CEL rules, the
-//! rules of this module's parent, and the rules across documents; every problem located
-//! at `file:line`.
+//! The `validate` engine: every TenantService and TenantClass document checked against the
+//! structural schema of its CRD (unknown fields such as `enviroments`, wrong types, missing
+//! fields), the CRD's CEL rules, the rules of [`crate::api::validation`] with its class, and
+//! the rules across documents ([`validate_set`]); every problem located at `file:line`,
+//! and said once.
 //!
-//! Pure: the documents are loaded by [`crate::manifest`], the results printed by the CLI.
+//! Pure: the documents are loaded by [`super::load`], the results printed by the CLI
+//! (`tenant-operator validate`, and `tenant-operator render` before it renders).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use crd_schema::{self as schema, CelRules, FieldError, FieldErrorKind};
+use crd_schema::{self as schema, CelRules, FieldErrorKind};
 use kube::CustomResourceExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    Problem, Severity, claim_keys, validate_against_peers, validate_class, validate_tenant,
-};
+use super::document::{Document, SyntaxError};
+use super::{hints, repair};
+use crate::api::validation::{Problem, Severity, validate_set};
 use crate::api::{API_VERSION, GROUP, TenantClass, TenantService, crd};
-use crate::manifest::{self, Document, Segment, SyntaxError};
 
 /// A problem located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl std::fmt::Display for Finding {
 }
 
 /// What [`Checker::check`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// Every problem, in file order and then line order.
     pub findings: Vec<Finding>,
@@ -63,6 +63,18 @@ pub struct Outcome {
     pub classes: usize,
     /// Documents of other kinds, skipped: `file:line: kind`.
     pub ignored: Vec<String>,
+    /// The objects checked, typed: what `render` renders when there is no error.
+    pub inputs: Inputs,
+}
+
+/// The TenantServices and TenantClasses of a check, typed.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// The TenantServices that fit the API types, in document order.
+    pub tenants: Vec<TenantService>,
+    /// The TenantClasses in effect: those of the library not replaced by a same-named
+    /// document, then those of the documents.
+    pub classes: Vec<TenantClass>,
 }
 
 impl Outcome {
@@ -107,11 +119,53 @@ enum Kind {
     Class,
 }
 
+impl Kind {
+    /// The resource, as `kubectl explain` takes it.
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Tenant => "tenantservices",
+            Kind::Class => "tenantclasses",
+        }
+    }
+}
+
+/// Where a finding of a document came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The CRD's structural schema or CEL rules, with the kind of error.
+    Schema(FieldErrorKind),
+    /// The conversion into the Rust type.
+    Types,
+    /// The rules of `api::validation`.
+    Rules,
+}
+
+impl Source {
+    /// Whether a rule error at a related path says the same better: the CRD repeats some
+    /// rules (patterns, CEL) in the API server's words, and a whole-object schema error
+    /// or a failed conversion only says that something is wrong.
+    fn repeats_rules(self, path: &str) -> bool {
+        match self {
+            Source::Schema(kind) => {
+                path.is_empty()
+                    || matches!(
+                        kind,
+                        FieldErrorKind::Invalid
+                            | FieldErrorKind::TypeInvalid
+                            | FieldErrorKind::Duplicate
+                    )
+            }
+            Source::Types => true,
+            Source::Rules => false,
+        }
+    }
+}
+
 /// A document of our kinds, parsed into its type when it could be.
 struct Checked<'a> {
     doc: &'a Document,
     object: String,
-    findings: Vec<Finding>,
+    findings: Vec<(Source, Finding)>,
     tenant: Option<TenantService>,
     class: Option<TenantClass>,
     /// Paths the schema found missing or mistyped, filled in to run the Rust rules.
@@ -135,7 +189,8 @@ impl Checker {
     /// Checks `documents` (and their syntax errors) with `library` as the TenantClasses
     /// known besides those among the documents (e.g. `policies/classes/`). A class among
     /// the documents replaces a library class of the same name, so that a pull request
-    /// changing a class is checked with the change. Library classes are checked too.
+    /// changing a class is checked with the change; the library classes in effect are
+    /// checked too.
     pub fn check(
         &self,
         documents: &[Document],
@@ -195,10 +250,11 @@ impl Checker {
                 }
             }
         }
-        let classes = class_index(&mut mine, &mut library_checked);
-        check_tenants(&mut mine, &classes);
+        outcome.inputs = check_set(&mut mine, &mut library_checked);
         for c in mine.into_iter().chain(library_checked) {
-            outcome.findings.extend(c.findings);
+            outcome
+                .findings
+                .extend(c.findings.into_iter().map(|(_, finding)| finding));
         }
         let rank = |file: &str| file_order.iter().position(|f| *f == file);
         // Stable: problems on one line keep the order the rules found them in.
@@ -279,15 +335,18 @@ impl Checker {
         }
         let findings = errors
             .iter()
-            .map(|e| Finding {
-                file: doc.file.clone(),
-                line: doc.line_of(&e.path),
-                object: object.clone(),
-                path: e.path.clone(),
-                message: schema_message(schema, kind, e),
-                severity: Severity::Error,
+            .map(|e| {
+                let finding = Finding {
+                    file: doc.file.clone(),
+                    line: doc.line_of(&e.path),
+                    object: object.clone(),
+                    path: e.path.clone(),
+                    message: hints::schema_message(schema, kind.plural(), e),
+                    severity: Severity::Error,
+                };
+                (Source::Schema(e.kind), finding)
             })
-            .collect::<Vec<_>>();
+            .collect();
         let mut checked = Checked {
             doc,
             object,
@@ -300,7 +359,7 @@ impl Checker {
         // wrong type, a repaired copy (that field set to an empty value of its type) still
         // gets them, so that one run reports every problem; rule problems at the repaired
         // fields are dropped, the schema errors already cover them.
-        let (repaired_value, repaired) = repair(schema, &doc.value, &errors);
+        let (repaired_value, repaired) = repair::repair(schema, &doc.value, &errors);
         checked.repaired = repaired;
         let value = repaired_value.as_ref().unwrap_or(&doc.value);
         let typed_error = match kind {
@@ -315,7 +374,7 @@ impl Checker {
         if let Some(e) = typed_error
             && checked.findings.is_empty()
         {
-            checked.findings.push(Finding {
+            let finding = Finding {
                 file: doc.file.clone(),
                 line: doc.line,
                 object: checked.object.clone(),
@@ -324,136 +383,10 @@ impl Checker {
                     "does not fit the API types: {e}; compare with `tenant-operator crd`"
                 ),
                 severity: Severity::Error,
-            });
+            };
+            checked.findings.push((Source::Types, finding));
         }
         checked
-    }
-}
-
-/// Most rounds of [`repair`]: each round can reveal missing fields inside the objects
-/// the previous one added.
-const REPAIR_ROUNDS: usize = 6;
-
-/// A copy of `value` in which every field that `errors` (and the errors of each repaired
-/// copy) report as missing, of the wrong type or of an unsupported value is set to an
-/// empty value of its schema type (the first allowed value of an enum), with the paths
-/// set; `None` (and no paths) when there is nothing to repair.
-fn repair(schema: &Value, value: &Value, errors: &[FieldError]) -> (Option<Value>, Vec<String>) {
-    let fixable = |e: &FieldError| {
-        !e.path.is_empty()
-            && matches!(
-                e.kind,
-                FieldErrorKind::Required
-                    | FieldErrorKind::TypeInvalid
-                    | FieldErrorKind::NotSupported
-            )
-    };
-    let mut errors: Vec<FieldError> = errors.iter().filter(|e| fixable(e)).cloned().collect();
-    if errors.is_empty() {
-        return (None, Vec::new());
-    }
-    let mut value = value.clone();
-    let mut repaired = Vec::new();
-    for _ in 0..REPAIR_ROUNDS {
-        if errors.is_empty() {
-            break;
-        }
-        for e in &errors {
-            let segments = manifest::parse_path(&e.path);
-            if let Some(node) = schema_at(schema, &segments) {
-                set_at(&mut value, &segments, empty_of(node));
-                repaired.push(e.path.clone());
-            }
-        }
-        errors = schema::check(schema, &value)
-            .into_iter()
-            .filter(|e| fixable(e))
-            .collect();
-        errors.retain(|e| !repaired.contains(&e.path));
-    }
-    (Some(value), repaired)
-}
-
-/// The schema node at a path.
-fn schema_at<'s>(schema: &'s Value, segments: &[Segment]) -> Option<&'s Value> {
-    let mut node = schema;
-    for segment in segments {
-        node = match segment {
-            Segment::Key(k) => node
-                .get("properties")
-                .and_then(|p| p.get(k))
-                .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?,
-            Segment::Index(_) => node.get("items")?,
-        };
-    }
-    Some(node)
-}
-
-/// The empty value of a schema node's type.
-fn empty_of(node: &Value) -> Value {
-    if let Some(first) = node
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-    {
-        return first.clone();
-    }
-    if node
-        .get("x-kubernetes-int-or-string")
-        .and_then(Value::as_bool)
-        == Some(true)
-    {
-        return Value::from(0);
-    }
-    match node.get("type").and_then(Value::as_str) {
-        Some("array") => Value::Array(Vec::new()),
-        Some("object") => Value::Object(serde_json::Map::new()),
-        Some("integer") | Some("number") => Value::from(0),
-        Some("boolean") => Value::Bool(false),
-        _ => Value::String(String::new()),
-    }
-}
-
-/// Sets the value at a path, creating objects on the way; a path through a list item
-/// that does not exist is left alone.
-fn set_at(value: &mut Value, segments: &[Segment], new: Value) {
-    let Some((last, parents)) = segments.split_last() else {
-        *value = new;
-        return;
-    };
-    let mut node = value;
-    for segment in parents {
-        node = match segment {
-            Segment::Key(k) => {
-                if !node.is_object() {
-                    *node = Value::Object(serde_json::Map::new());
-                }
-                match node.as_object_mut() {
-                    Some(map) => map.entry(k.clone()).or_insert(Value::Null),
-                    None => return,
-                }
-            }
-            Segment::Index(i) => match node.get_mut(*i) {
-                Some(item) => item,
-                None => return,
-            },
-        };
-    }
-    match (last, node) {
-        (Segment::Key(k), Value::Object(map)) => {
-            map.insert(k.clone(), new);
-        }
-        (Segment::Index(i), Value::Array(items)) => {
-            if let Some(item) = items.get_mut(*i) {
-                *item = new;
-            }
-        }
-        (Segment::Key(k), node) => {
-            let mut map = serde_json::Map::new();
-            map.insert(k.clone(), new);
-            *node = Value::Object(map);
-        }
-        _ => {}
     }
 }
 
@@ -466,101 +399,73 @@ fn object_name(doc: &Document) -> String {
     }
 }
 
-/// The classes by name: library classes, replaced by same-named document classes;
-/// duplicates within either set are reported, and each class's own rules run.
-fn class_index<'a>(
-    mine: &mut [Checked<'a>],
-    library: &mut [Checked<'a>],
-) -> BTreeMap<String, TenantClass> {
-    let mut index = BTreeMap::new();
-    for set in [library, mine] {
-        let mut seen = BTreeSet::new();
-        for c in set.iter_mut() {
-            let Some(class) = c.class.clone() else {
-                continue;
-            };
-            let problems = validate_class(&class);
-            let name = class.metadata.name.clone().unwrap_or_default();
-            if !seen.insert(name.clone()) {
-                let problem = Problem {
-                    object: name.clone(),
-                    path: "metadata.name".to_string(),
-                    message: format!(
-                        "another TenantClass is also named {name:?}; class names are unique: merge the two or rename one"
-                    ),
-                    severity: Severity::Error,
-                };
-                add_problems(c, vec![problem]);
-            }
-            add_problems(c, problems);
-            index.insert(name, class);
-        }
-    }
-    index
-}
-
-/// Rules of each tenant with its class, then across tenants: each tenant is compared
-/// only with the tenants sharing a claim with it (see [`claim_keys`]; found through an
-/// index), so that thousands of tenants check in linear time.
-fn check_tenants(checked: &mut [Checked<'_>], classes: &BTreeMap<String, TenantClass>) {
-    let mut claims: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in checked.iter().enumerate() {
-        let Some(t) = &c.tenant else { continue };
-        for key in claim_keys(t) {
-            claims.entry(key).or_default().push(i);
-        }
-    }
-    let tenants: Vec<Option<TenantService>> = checked.iter().map(|c| c.tenant.clone()).collect();
-    for (i, c) in checked.iter_mut().enumerate() {
-        let Some(t) = &tenants[i] else { continue };
-        let mut problems = validate_tenant(t, classes.get(&t.spec.class));
-        let mut related: Vec<usize> = claim_keys(t)
+/// The rules of the set ([`validate_set`]): the classes in effect (the library's not
+/// replaced by a document, then the documents'), each tenant with its class and the
+/// others. Each problem goes to the document it concerns; returns the typed objects.
+fn check_set<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) -> Inputs {
+    let replaced: BTreeSet<String> = mine
+        .iter()
+        .filter_map(|c| c.class.as_ref())
+        .filter_map(|class| class.metadata.name.clone())
+        .collect();
+    let library_in_effect = library.iter_mut().filter(|c| {
+        c.class.as_ref().is_some_and(|class| {
+            !replaced.contains(class.metadata.name.as_deref().unwrap_or_default())
+        })
+    });
+    let (mine_classes, mine_tenants): (Vec<_>, Vec<_>) = mine
+        .iter_mut()
+        .filter(|c| c.class.is_some() || c.tenant.is_some())
+        .partition(|c| c.class.is_some());
+    let mut class_docs: Vec<&mut Checked<'a>> = library_in_effect.collect();
+    class_docs.extend(mine_classes);
+    let mut tenant_docs = mine_tenants;
+    let inputs = Inputs {
+        tenants: tenant_docs
             .iter()
-            .flat_map(|k| claims.get(k).into_iter().flatten().copied())
-            .filter(|j| *j != i)
-            .collect();
-        related.sort_unstable();
-        related.dedup();
-        if !related.is_empty() {
-            let peers: Vec<TenantService> =
-                related.iter().filter_map(|j| tenants[*j].clone()).collect();
-            problems.extend(validate_against_peers(t, &peers));
-        }
-        add_problems(c, problems);
+            .filter_map(|c| c.tenant.clone())
+            .collect(),
+        classes: class_docs.iter().filter_map(|c| c.class.clone()).collect(),
+    };
+    let problems = validate_set(&inputs.tenants, &inputs.classes);
+    for (checked, found) in class_docs.iter_mut().zip(problems.classes) {
+        add_problems(checked, found);
     }
+    for (checked, found) in tenant_docs.iter_mut().zip(problems.tenants) {
+        add_problems(checked, found);
+    }
+    inputs
 }
 
-/// Adds the problems of the Rust rules to a document's findings. The CRD's CEL and
-/// pattern rules repeat some of them with less helpful text: such a schema finding is
-/// dropped when a rule error covers a related path (the same field, an ancestor or a
-/// descendant; for a rule on the whole object, any error).
+/// Adds the problems of the Rust rules to a document's findings, dropping the schema
+/// findings they repeat (see [`Source::repeats_rules`]) at a related path (the same field,
+/// an ancestor or a descendant), and the rule problems at fields the schema found missing
+/// or mistyped (its own finding says it first).
 fn add_problems(c: &mut Checked<'_>, problems: Vec<Problem>) {
     let error_paths: Vec<&str> = problems
         .iter()
         .filter(|p| p.is_error())
         .map(|p| p.path.as_str())
         .collect();
-    c.findings.retain(|f| {
-        let repeated = !f.path.is_empty()
-            && (f.message.starts_with("Invalid value") || f.message.starts_with("Duplicate value"))
-            || f.path.is_empty() && !f.message.starts_with("not valid YAML");
-        !(repeated && error_paths.iter().any(|p| related_paths(&f.path, p)))
+    c.findings.retain(|(source, f)| {
+        !(source.repeats_rules(&f.path) && error_paths.iter().any(|p| related_paths(&f.path, p)))
     });
     for p in problems {
         if c.repaired
             .iter()
-            .any(|r| related_paths(r, &p.path) && !r.is_empty())
+            .any(|r| !r.is_empty() && related_paths(r, &p.path))
         {
             continue;
         }
-        c.findings.push(Finding {
+        let finding = Finding {
             file: c.doc.file.clone(),
             line: c.doc.line_of(&p.path),
             object: c.object.clone(),
             path: p.path,
             message: p.message,
             severity: p.severity,
-        });
+        };
+        c.findings.push((Source::Rules, finding));
     }
 }
 
@@ -576,113 +481,11 @@ fn related_paths(a: &str, b: &str) -> bool {
     within(a, b) || within(b, a)
 }
 
-/// A schema error in the CLI's words: unknown fields get the nearest known field name.
-fn schema_message(schema: &Value, kind: Kind, e: &FieldError) -> String {
-    match e.kind {
-        FieldErrorKind::Unknown => {
-            let (parent, field) = match e.path.rfind('.') {
-                Some(i) => (&e.path[..i], &e.path[i + 1..]),
-                None => ("", e.path.as_str()),
-            };
-            let known = known_fields(schema, parent);
-            let hint = match closest(field, &known) {
-                Some(best) => format!("did you mean {best:?}?"),
-                None if known.is_empty() => "remove it".to_string(),
-                None => format!("fields here: {}", known.join(", ")),
-            };
-            format!("unknown field {field:?}; {hint}")
-        }
-        FieldErrorKind::Required => {
-            let resource = match kind {
-                Kind::Tenant => "tenantservices",
-                Kind::Class => "tenantclasses",
-            };
-            // `kubectl explain` takes the path without list indices.
-            let field: String = e
-                .path
-                .split('.')
-                .map(|p| p.split('[').next().unwrap_or(p))
-                .collect::<Vec<_>>()
-                .join(".");
-            format!(
-                "{}; add it (`kubectl explain {resource}.{field}` describes it)",
-                e.message
-                    .replacen("Required value", "required field is missing", 1)
-            )
-        }
-        _ => e.message.clone(),
-    }
-}
-
-/// Property names of the schema node at `path` (list indices skipped).
-fn known_fields(schema: &Value, path: &str) -> Vec<String> {
-    let mut node = schema;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, indexed) = match part.find('[') {
-            Some(i) => (&part[..i], true),
-            None => (part, false),
-        };
-        let Some(next) = node.get("properties").and_then(|p| p.get(key)) else {
-            return Vec::new();
-        };
-        node = next;
-        if indexed && let Some(items) = node.get("items") {
-            node = items;
-        }
-    }
-    node.get("properties")
-        .and_then(Value::as_object)
-        .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-/// The candidate closest to `word` by edit distance, if close enough to be a typo.
-fn closest<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.as_str())
-}
-
-/// Levenshtein distance.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::default_class_yaml;
     use crate::manifest;
-
-    const CLASS: &str = r#"apiVersion: tenancy.innova.puglia.it/v1alpha1
-kind: TenantClass
-metadata:
-  name: standard
-spec:
-  allowedDataClassifications: [ordinario, critico]
-  quota:
-    environmentDefault: { cpu: "4", memory: 8Gi, storage: 50Gi, pods: 50, services: 20, persistentVolumeClaims: 10, loadBalancers: 0 }
-    environmentMax: { cpu: "8", memory: 16Gi, storage: 200Gi, pods: 100, services: 40, persistentVolumeClaims: 20, loadBalancers: 0 }
-    tenantMax: { cpu: "16", memory: 32Gi, storage: 400Gi, pods: 200, services: 80, persistentVolumeClaims: 40, loadBalancers: 0 }
-  limitRange: { defaultRequestCpu: 100m, defaultRequestMemory: 128Mi, defaultLimitCpu: "1", defaultLimitMemory: 1Gi, maxCpu: "4", maxMemory: 8Gi }
-  egressDestinations:
-    - name: pagopa
-      cidrs: ["203.0.113.0/26"]
-      ports: [443]
-"#;
 
     fn tenant_yaml(name: &str, body: &str) -> String {
         format!(
@@ -692,7 +495,7 @@ spec:
 
     fn run(text: &str) -> Outcome {
         let (docs, syntax) = manifest::parse("t.yaml", text);
-        let (library, _) = manifest::parse("classes/standard.yaml", CLASS);
+        let (library, _) = manifest::parse("classes/standard.yaml", default_class_yaml("standard"));
         Checker::new().check(&docs, &library, &syntax)
     }
 
@@ -826,7 +629,7 @@ spec:
 
     #[test]
     fn document_classes_replace_library_classes() {
-        let class = CLASS.replace("[ordinario, critico]", "[critico]");
+        let class = default_class_yaml("standard").replace("[ordinario, critico]", "[critico]");
         let t = tenant_yaml("comune-molfetta", "  environments:\n    - name: prod\n");
         let o = run(&format!("{class}---\n{t}"));
         let l = lines(&o);
@@ -846,18 +649,5 @@ spec:
         assert_eq!(o.errors(), 0);
         assert_eq!(o.warnings(), 1);
         assert!(lines(&o)[0].contains("spec.entity.displayName: warning: "));
-    }
-
-    #[test]
-    fn typo_suggestions() {
-        let known = vec![
-            "environments".to_string(),
-            "entity".to_string(),
-            "class".to_string(),
-        ];
-        assert_eq!(closest("enviroments", &known), Some("environments"));
-        assert_eq!(closest("clas", &known), Some("class"));
-        assert_eq!(closest("zzzzzz", &known), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

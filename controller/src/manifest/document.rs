@@ -1,5 +1,5 @@
-//! Loading manifests from files, directories and standard input, keeping for each
-//! document where it came from, so that problems print as `file:line`.
+//! The documents of a manifest file, each knowing where it came from, so that problems
+//! print as `file:line`.
 //!
 //! A file holds one or more YAML (or JSON) documents separated by `---` lines. Each
 //! document is parsed with serde-saphyr (panic-free, reports line and column) into a
@@ -8,21 +8,13 @@
 //! syntax error is a [`SyntaxError`] with its line, never a crash, and does not stop the
 //! other documents of the file.
 //!
-//! [`parse`] is pure; [`collect_files`] and [`load`] do the I/O.
+//! Pure: [`super::load`] reads the files.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 use serde_saphyr::granit_parser::{Event, Parser};
-
-/// File name extensions read from directories.
-pub const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
-
-/// What `-f -` stands for in messages.
-pub const STDIN_NAME: &str = "<stdin>";
 
 /// One document of a manifest file.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,19 +45,6 @@ pub struct SyntaxError {
     pub line: usize,
     /// What the parser said.
     pub message: String,
-}
-
-/// A file or directory that could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// Reading a file, a directory or standard input failed.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The path (or `<stdin>`).
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
 }
 
 /// One step of a field path: a mapping key or a list index.
@@ -303,86 +282,6 @@ fn field_lines(chunk: &str) -> FieldLines {
     lines
 }
 
-/// Expands the `-f` arguments into files: a file as itself, `-` as standard input, a
-/// directory as every `*.yaml`, `*.yml` and `*.json` below it, sorted by path so that
-/// output is deterministic.
-pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.as_os_str() == "-" {
-            files.push(input.clone());
-            continue;
-        }
-        let meta = std::fs::metadata(input).map_err(|source| io(input, source))?;
-        if meta.is_dir() {
-            let mut found = Vec::new();
-            walk(input, &mut found)?;
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(input.clone());
-        }
-    }
-    Ok(files)
-}
-
-fn io(path: &Path, source: std::io::Error) -> LoadError {
-    LoadError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Every manifest file below `dir`.
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    for entry in std::fs::read_dir(dir).map_err(|source| io(dir, source))? {
-        let path = entry.map_err(|source| io(dir, source))?.path();
-        // `metadata` follows symlinks, as `kubectl apply -f DIR` does.
-        let meta = std::fs::metadata(&path).map_err(|source| io(&path, source))?;
-        if meta.is_dir() {
-            walk(&path, found)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e))
-        {
-            found.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Documents and syntax errors of all inputs (see [`collect_files`]); standard input is
-/// read at most once, however often `-` is given.
-pub fn load(inputs: &[PathBuf]) -> Result<(Vec<Document>, Vec<SyntaxError>), LoadError> {
-    let mut documents = Vec::new();
-    let mut errors = Vec::new();
-    let mut stdin_read = false;
-    for file in collect_files(inputs)? {
-        let (name, text) = if file.as_os_str() == "-" {
-            if stdin_read {
-                continue;
-            }
-            stdin_read = true;
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|source| LoadError::Io {
-                    path: STDIN_NAME.to_string(),
-                    source,
-                })?;
-            (STDIN_NAME.to_string(), text)
-        } else {
-            let text = std::fs::read_to_string(&file).map_err(|source| io(&file, source))?;
-            (file.display().to_string(), text)
-        };
-        let (docs, errs) = parse(&name, &text);
-        documents.extend(docs);
-        errors.extend(errs);
-    }
-    Ok((documents, errors))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,28 +381,5 @@ mod tests {
             ]
         );
         assert!(parse_path("").is_empty());
-    }
-
-    #[test]
-    fn directories_are_walked_recursively_and_sorted() {
-        let dir = std::env::temp_dir().join(format!("manifest-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("sub")).unwrap();
-        for f in ["b.yaml", "a.yml", "sub/c.json", "notes.txt"] {
-            std::fs::write(dir.join(f), "kind: X\n").unwrap();
-        }
-        let files = collect_files(std::slice::from_ref(&dir)).unwrap();
-        let names: Vec<_> = files
-            .iter()
-            .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
-            .collect();
-        assert_eq!(names, ["a.yml", "b.yaml", "sub/c.json"]);
-        let (docs, _) = load(std::slice::from_ref(&dir)).unwrap();
-        assert_eq!(docs.len(), 3);
-        assert!(matches!(
-            collect_files(&[dir.join("missing")]),
-            Err(LoadError::Io { .. })
-        ));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
