@@ -16,7 +16,10 @@
 #  4. checkov on both renders (hack/checkov/*.yaml list each skipped check with its reason);
 #  5. the sample tenants (samples/) rendered by `tenant-operator render`, TLS Secrets
 #     included (issued by a throwaway CA): kubernetes-validate --strict and checkov
-#     (hack/checkov/tenants.yaml).
+#     (hack/checkov/tenants.yaml);
+#  6. the Dockerfile of the image the chart runs: checkov's Dockerfile checks
+#     (hack/checkov/dockerfile.yaml). No machine here can build it (no container engine);
+#     hack/e2e-kind.sh does, where one exists.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -167,5 +170,8 @@ if [[ -d samples ]]; then
 else
   echo "note: samples/ does not exist yet: no tenants to render"
 fi
+
+step "Dockerfile"
+run_checkov hack/checkov/dockerfile.yaml "$ROOT/Dockerfile"
 
 printf '\ncheck-chart: all checks passed\n'

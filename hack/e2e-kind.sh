@@ -11,7 +11,10 @@
 #
 # and uninstalls everything it installed, also on failure.
 #
-# Usage: IMAGE=<operator image> hack/e2e-kind.sh [kind cluster name, default "kind"]
+# Usage: hack/e2e-kind.sh [kind cluster name, default "kind"]
+#   Builds the operator image from the Dockerfile with docker, as
+#   tenant-operator:<the chart's appVersion>, and loads it into the cluster. IMAGE=<image>
+#   tests an image built elsewhere instead (it is loaded, not built).
 #   The cluster's CNI must enforce NetworkPolicy (recent kind releases' kindnet does;
 #   otherwise install Calico first). TENANT_A / TENANT_B pick the two tenants (default: the first two
 #   TenantServices of samples/); they must not consent to each other's traffic.
@@ -19,7 +22,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CLUSTER="${1:-kind}"
-IMAGE="${IMAGE:?set IMAGE to the operator image, e.g. IMAGE=tenant-operator:dev}"
+APP_VERSION="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/tenant-operator/Chart.yaml)"
+[[ -n "$APP_VERSION" ]] || { echo "e2e: no appVersion in charts/tenant-operator/Chart.yaml" >&2; exit 1; }
 NS=tenant-operator
 PROBE_IMAGE=registry.k8s.io/e2e-test-images/agnhost:2.53
 k() { kubectl --context "kind-$CLUSTER" "$@"; }
@@ -37,6 +41,12 @@ cleanup() {
   k delete namespace "$NS" --ignore-not-found --wait=false
 }
 trap cleanup EXIT
+
+if [[ -z "${IMAGE:-}" ]]; then
+  IMAGE="tenant-operator:$APP_VERSION"
+  log "build $IMAGE"
+  docker build --tag "$IMAGE" --build-arg "VERSION=$APP_VERSION" .
+fi
 
 log "install the chart ($IMAGE)"
 kind load docker-image "$IMAGE" --name "$CLUSTER"

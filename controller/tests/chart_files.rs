@@ -229,3 +229,55 @@ fn the_operator_binary_accepts_the_arguments_the_chart_passes() {
         }
     }
 }
+
+/// The value of the first line of `text` that starts with `prefix`, trimmed.
+fn line_value<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix(prefix))
+        .map(str::trim)
+}
+
+#[test]
+fn the_image_the_dockerfile_builds_is_the_one_the_chart_runs() {
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let dockerfile = read(root().join("Dockerfile"));
+    let chart_yaml = read(chart().join("Chart.yaml"));
+    let deployment = read(chart().join("templates/deployment.yaml"));
+    let workspace = read(root().join("Cargo.toml"));
+
+    // The tag: the Dockerfile's version label is the chart's appVersion (its default image
+    // tag) and the workspace version the binary reports.
+    let app_version = line_value(&chart_yaml, "appVersion:").map(|v| v.trim_matches('"'));
+    assert_eq!(line_value(&dockerfile, "ARG VERSION="), app_version);
+    assert_eq!(
+        line_value(&workspace, "version =").map(|v| v.trim_matches('"')),
+        app_version
+    );
+    // The user: the image's is the one the pod's securityContext names, not root.
+    assert_eq!(line_value(&dockerfile, "USER "), Some("65532:65532"));
+    assert_eq!(line_value(&deployment, "runAsUser:"), Some("65532"));
+    assert_eq!(line_value(&deployment, "runAsGroup:"), Some("65532"));
+    // The admin port the probes use.
+    assert_eq!(line_value(&dockerfile, "EXPOSE "), Some("8080"));
+    assert_eq!(line_value(&deployment, "containerPort:"), Some("8080"));
+    // The binary is the entrypoint: the chart passes the subcommand as its first argument.
+    assert_eq!(
+        line_value(&dockerfile, "ENTRYPOINT "),
+        Some(r#"["/usr/local/bin/tenant-operator"]"#)
+    );
+    assert_eq!(
+        deployment
+            .lines()
+            .skip_while(|l| l.trim() != "args:")
+            .nth(1)
+            .map(str::trim),
+        Some("- run")
+    );
+    // The product without test infrastructure: no `dev`, so no in-memory API server.
+    assert!(
+        dockerfile.contains("cargo build --release --locked --no-default-features"),
+        "the image must be built without the dev feature"
+    );
+}
