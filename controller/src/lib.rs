@@ -1,9 +1,23 @@
 //! `tenant-operator`: reconciles `TenantService` custom resources into isolated tenant
 //! namespaces of the Puglia regional datacenter.
 //!
-//! Layout (one concern per module):
-//! - [`api`]: the CRD types and their validation;
-//! - [`labels`]: the labels and names every other module agrees on.
+//! Layout, one concern per module, from the bottom up:
+//! - [`kinds`], [`labels`]: the table of managed kinds, and the labels and names every
+//!   other module agrees on;
+//! - [`api`]: the CRD types, the validation rules (of one tenant, and of a set), the ISTAT
+//!   registry;
+//! - [`pki`]: the regional CA and the TLS certificates it issues;
+//! - [`render`]: pure desired-state builders: spec in, typed objects out (the CA bundle
+//!   included);
+//! - [`manifest`]: manifests on disk: the loader of `validate`, `render` and `dev`, and the
+//!   `validate` engine;
+//! - [`telemetry`]: metrics, tracing, the admin port;
+//! - [`reconcile`]: the controller: a short driver, one module per step, the wiring;
+//! - [`samples`]: generated tenants for scale tests and benchmarks (and, for tests only,
+//!   `fixtures`).
+//!
+//! The binary (`src/main.rs`, subcommands in `src/cli/`) is the only place that uses
+//! `anyhow`.
 #![forbid(unsafe_code)]
 
 pub mod api;

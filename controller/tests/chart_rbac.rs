@@ -1,4 +1,4 @@
-//! The Helm chart's RBAC against what the controller calls (contract 5): every permission in
+//! The Helm chart's RBAC against what the controller calls: every permission in
 //! `tenant_operator::reconcile::rbac::REQUIRED_PERMISSIONS` must be granted by the chart's
 //! ClusterRole (or, for objects that live only in the operator's namespace, its Role), and
 //! the chart must grant nothing more. The tenant roles the operator hands out are checked

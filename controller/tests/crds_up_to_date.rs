@@ -24,7 +24,7 @@ fn crds_dir_matches_the_generated_crds() {
     }
     assert!(
         stale.is_empty(),
-        "{}\nrun hack/update-crds.sh (then hack/update-chart-files.sh) and commit crds/",
+        "{}\nrun hack/update-crds.sh and commit crds/ (the chart links to it)",
         stale.join("\n")
     );
 }

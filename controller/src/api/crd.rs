@@ -20,7 +20,7 @@ pub enum CrdError {
     Yaml {
         /// `metadata.name` of the CRD.
         name: String,
-        /// Why.
+        /// The serializer's error.
         source: serde_saphyr::SerializeError,
     },
     /// JSON serialisation failed (as above, not expected).
@@ -28,7 +28,7 @@ pub enum CrdError {
     Json {
         /// `metadata.name` of the CRD.
         name: String,
-        /// Why.
+        /// The serializer's error.
         source: serde_json::Error,
     },
 }

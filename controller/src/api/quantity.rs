@@ -28,7 +28,7 @@ pub struct QuantityError {
 const NANO: i128 = 1_000_000_000;
 
 impl Amount {
-    /// Zero.
+    /// Nothing: the start of a sum.
     pub const ZERO: Amount = Amount(0);
 
     /// The amount of a plain integer count (`pods: 10`).

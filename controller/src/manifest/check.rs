@@ -4,7 +4,7 @@
 //! the rules across documents ([`validate_set`]); every problem located at `file:line`,
 //! and said once.
 //!
-//! Pure: the documents are loaded by [`super::load`], the results printed by the CLI
+//! Pure: the documents are loaded by [`super::load()`], the results printed by the CLI
 //! (`tenant-operator validate`, and `tenant-operator render` before it renders).
 
 use std::collections::BTreeSet;
@@ -22,9 +22,9 @@ use crate::api::{API_VERSION, GROUP, TenantClass, TenantService, crd};
 /// A problem located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// The file as given.
+    /// The file as given on the command line (`<stdin>` for standard input).
     pub file: String,
-    /// 1-based line.
+    /// 1-based line of the field (or of its nearest written ancestor).
     pub line: usize,
     /// `TenantService/comune-molfetta`, or what identifies the document otherwise
     /// (`document` for one without kind or name).
@@ -33,7 +33,7 @@ pub struct Finding {
     pub path: String,
     /// `what is wrong; what would be valid`.
     pub message: String,
-    /// Error or warning.
+    /// Error (`validate` exits 1) or warning (printed, does not fail).
     pub severity: Severity,
 }
 

@@ -8,7 +8,7 @@
 //! syntax error is a [`SyntaxError`] with its line, never a crash, and does not stop the
 //! other documents of the file.
 //!
-//! Pure: [`super::load`] reads the files.
+//! Pure: [`super::load()`] reads the files.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -39,7 +39,7 @@ pub struct Document {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
 pub struct SyntaxError {
-    /// The file as given.
+    /// The file as given on the command line (`<stdin>` for standard input).
     pub file: String,
     /// 1-based line of the error.
     pub line: usize,

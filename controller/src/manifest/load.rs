@@ -20,9 +20,9 @@ pub enum LoadError {
     /// Reading a file, a directory or standard input failed.
     #[error("cannot read {path}: {source}")]
     Io {
-        /// The path (or `<stdin>`).
+        /// The path as given (`<stdin>` for standard input).
         path: String,
-        /// Why.
+        /// What the operating system said (not found, permission denied, ...).
         source: std::io::Error,
     },
 }

@@ -1,5 +1,5 @@
 //! Manifests on disk, as the pull-request pipeline and `dev` read them: files, directories
-//! and standard input loaded into documents that know their `file:line` ([`load`],
+//! and standard input loaded into documents that know their `file:line` ([`load`](mod@load),
 //! [`document`]), and the `validate` engine that checks them ([`check`]).
 
 pub mod check;

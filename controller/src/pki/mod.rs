@@ -31,7 +31,7 @@ pub enum PkiError {
     Crypto {
         /// What was being done, e.g. `generating the regional CA key`.
         what: &'static str,
-        /// The rcgen error.
+        /// Why rcgen failed.
         #[source]
         source: rcgen::Error,
     },
@@ -40,7 +40,7 @@ pub enum PkiError {
         "cannot issue a certificate for {name:?}: {source}; use a DNS name such as servizi.comune.example.it"
     )]
     InvalidDnsName {
-        /// The rejected name.
+        /// The hostname rcgen refused.
         name: String,
         /// Why rcgen rejected it.
         #[source]
@@ -91,13 +91,13 @@ pub enum CaSecretProblem {
     /// A data key is missing.
     #[error("key `{key}` is missing")]
     MissingKey {
-        /// The data key.
+        /// The key of the Secret's `data`, `tls.crt` or `tls.key`.
         key: &'static str,
     },
     /// A data key does not hold text.
     #[error("key `{key}` is not PEM text ({source})")]
     NotText {
-        /// The data key.
+        /// The key of the Secret's `data`, `tls.crt` or `tls.key`.
         key: &'static str,
         /// Where the bytes stop being UTF-8.
         #[source]

@@ -21,7 +21,7 @@ use crate::render::{CertificateRequest, ChildObject};
 /// What the certificate step did for one request.
 #[derive(Clone, Debug)]
 pub struct CertificateOutcome {
-    /// The TLS Secret.
+    /// The TLS Secret that holds the certificate.
     pub key: ObjectKey,
     /// The certificate now in it.
     pub info: CertificateInfo,
@@ -34,7 +34,7 @@ pub struct CertificateOutcome {
 }
 
 impl CertificateOutcome {
-    /// The status entry.
+    /// The certificate as `status.certificates` lists it.
     pub fn status(&self) -> CertificateStatus {
         CertificateStatus {
             environment: self.environment.clone(),

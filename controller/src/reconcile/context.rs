@@ -61,25 +61,25 @@ impl Settings {
 
 /// Shared state of the controller.
 pub struct Context {
-    /// API client.
+    /// The client every read and write goes through (as the operator's ServiceAccount).
     pub client: Client,
-    /// Metrics registry.
+    /// The metrics `/metrics` serves.
     pub metrics: Arc<Metrics>,
-    /// Tunables.
+    /// Lifetimes, intervals and backoff (see [`Settings`]).
     pub settings: Settings,
-    /// Cluster-wide render settings.
+    /// The datacenter's namespaces and labels that render refers to.
     pub platform: Platform,
-    /// The regional CA.
+    /// The regional CA: signs tenant certificates; its certificate goes in the CA bundles.
     pub ca: RegionalCa,
     /// Live managed objects and what the operator applied to them.
     pub inventory: Arc<Inventory>,
-    /// Tenant relationships.
+    /// Which tenants relate to which (consent, shared names): what a tenant's reconcile loads.
     pub peers: Arc<PeerIndex>,
     /// All TenantServices (the controller's cache).
     pub tenants: Store<TenantService>,
-    /// All TenantClasses.
+    /// All TenantClasses (the controller's cache).
     pub classes: Store<TenantClass>,
-    /// Publishes Events.
+    /// Publishes Events on TenantServices as this replica.
     pub recorder: Recorder,
     /// Consecutive failures per tenant, for exponential backoff.
     pub failures: Mutex<HashMap<String, u32>>,

@@ -55,7 +55,7 @@ pub enum RunError {
         "CRD {crd} is not established after {waited:?}; install it with `tenant-operator crd | kubectl apply -f -` or the Helm chart"
     )]
     CrdNotEstablished {
-        /// The CRD name.
+        /// The CRD's name, e.g. `tenantservices.tenancy.innova.puglia.it`.
         crd: String,
         /// How long it was waited for.
         waited: Duration,
@@ -63,7 +63,7 @@ pub enum RunError {
     /// Watching a CRD for its Established condition failed.
     #[error("watching CRD {crd} until it is established: {source}")]
     CrdWatch {
-        /// The CRD name.
+        /// The CRD's name, e.g. `tenantservices.tenancy.innova.puglia.it`.
         crd: String,
         /// Why the watch failed.
         #[source]
@@ -72,9 +72,9 @@ pub enum RunError {
     /// Publishing the CA bundle in the operator namespace failed.
     #[error("publishing the CA bundle ConfigMap in namespace {namespace}: {source}")]
     CaBundle {
-        /// The operator namespace.
+        /// The operator's namespace.
         namespace: String,
-        /// What failed.
+        /// The failed step of the write (reading, applying, encoding).
         #[source]
         source: Box<Error>,
     },
@@ -85,9 +85,9 @@ pub enum RunError {
 
 /// Everything a replica needs to run.
 pub struct OperatorConfig {
-    /// Controller tunables.
+    /// Lifetimes, intervals and backoff of the controller.
     pub settings: Settings,
-    /// Cluster-wide render settings.
+    /// The datacenter's namespaces and labels that render refers to.
     pub platform: Platform,
     /// Name of the CA Secret in the operator namespace.
     pub ca_secret: String,

@@ -1,6 +1,6 @@
 //! One reconcile of one TenantService, as the pipeline it is:
 //!
-//! [`load`] → [`validate`] → [`render`] (pure) → [`apply`] → [`prune`] → [`status`] and
+//! [`load`](mod@load) → [`validate`](mod@validate) → [`render`](mod@render) (pure) → [`apply`] → [`prune`] → [`status`] and
 //! [`events`]; a deleted tenant goes to [`cleanup`] instead.
 //!
 //! This module only sequences the steps and applies the error policy; each step is its own

@@ -16,7 +16,7 @@ pub enum Error {
         join_problems(.problems)
     )]
     InvalidSpec {
-        /// Tenant name.
+        /// The TenantService's name.
         tenant: String,
         /// The errors found, each naming its field (never empty).
         problems: Vec<Problem>,
@@ -25,7 +25,7 @@ pub enum Error {
     /// through but render rejects).
     #[error("cannot build the objects of TenantService {tenant}: {source}")]
     Render {
-        /// Tenant name.
+        /// The TenantService's name.
         tenant: String,
         /// What render refused (boxed, as the other sources: errors are rare, and the Ok
         /// path should not pay for their size).
@@ -35,78 +35,78 @@ pub enum Error {
     /// Issuing a certificate failed.
     #[error("issuing the certificate in {secret}: {source}")]
     Certificate {
-        /// The TLS Secret.
+        /// The TLS Secret the certificate was for.
         secret: ObjectKey,
-        /// What went wrong.
+        /// Why the CA could not issue it (an invalid DNS name, a signing failure).
         #[source]
         source: Box<PkiError>,
     },
     /// Reading a live object failed.
     #[error("reading {object}: {source}")]
     Read {
-        /// The object.
+        /// The child object, as `Kind namespace/name`.
         object: ObjectKey,
-        /// The API error.
+        /// The API server's answer, or why it could not be reached.
         #[source]
         source: Box<kube::Error>,
     },
     /// Server-side apply of a child object failed.
     #[error("applying {object}: {source}")]
     Apply {
-        /// The object.
+        /// The child object, as `Kind namespace/name`.
         object: ObjectKey,
-        /// The API error.
+        /// The API server's answer, or why it could not be reached.
         #[source]
         source: Box<kube::Error>,
     },
     /// Deleting an object that is no longer desired failed.
     #[error("deleting {object}: {source}")]
     Prune {
-        /// The object.
+        /// The child object, as `Kind namespace/name`.
         object: ObjectKey,
-        /// The API error.
+        /// The API server's answer, or why it could not be reached.
         #[source]
         source: Box<kube::Error>,
     },
     /// Detaching a retained namespace failed.
     #[error("detaching retained {object}: {source}")]
     Detach {
-        /// The namespace.
+        /// The namespace being detached.
         object: ObjectKey,
-        /// The API error.
+        /// The API server's answer, or why it could not be reached.
         #[source]
         source: Box<kube::Error>,
     },
     /// Namespaces of a deleted tenant (`deletionPolicy: Delete`) are still terminating.
     #[error("waiting for namespaces {namespaces:?} to be deleted")]
     NamespacesTerminating {
-        /// The namespaces still present.
+        /// The namespaces still present, being deleted.
         namespaces: Vec<String>,
     },
     /// Writing the TenantService status failed.
     #[error("writing the status of TenantService {tenant}: {source}")]
     Status {
-        /// Tenant name.
+        /// The TenantService's name.
         tenant: String,
-        /// The API error.
+        /// The API server's answer, or why it could not be reached.
         #[source]
         source: Box<kube::Error>,
     },
     /// Adding or removing the finalizer failed.
     #[error("updating the finalizer of TenantService {tenant}: {source}")]
     Finalizer {
-        /// Tenant name.
+        /// The TenantService's name.
         tenant: String,
-        /// The API error.
+        /// The API server's answer, or why it could not be reached.
         #[source]
         source: Box<kube::Error>,
     },
     /// An object could not be converted to or from JSON.
     #[error("encoding {what}: {source}")]
     Serialize {
-        /// What was being encoded.
+        /// What was being encoded, e.g. `NetworkPolicy a-prod/tenancy-default-deny`.
         what: String,
-        /// The serde error.
+        /// The serializer's error.
         #[source]
         source: serde_json::Error,
     },

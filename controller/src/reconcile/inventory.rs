@@ -29,11 +29,11 @@ use crate::pki::CertificateInfo;
 /// Identity of a managed object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
-    /// Its kind.
+    /// Its kind (which API resource it is).
     pub kind: ManagedKind,
-    /// Its namespace (`None` for namespaces themselves).
+    /// Its namespace (`None` for namespaces themselves, which are cluster-scoped).
     pub namespace: Option<String>,
-    /// Its name.
+    /// Its `metadata.name`.
     pub name: String,
 }
 

@@ -60,7 +60,7 @@ pub enum LeaseError {
         holder: String,
     },
     /// The Lease could not be renewed within its duration.
-    #[error("lease {namespace}/{name} not renewed for {elapsed:?}: {last_error}")]
+    #[error("lease {namespace}/{name} not renewed for {elapsed:?}{}", after(.last_error.as_deref()))]
     RenewFailed {
         /// Namespace of the Lease.
         namespace: String,
@@ -68,9 +68,16 @@ pub enum LeaseError {
         name: String,
         /// Time since the last successful renewal.
         elapsed: Duration,
-        /// The last API error.
-        last_error: String,
+        /// Why the last renewal failed (the API server's answer, or why it could not be
+        /// reached), if a renewal failed at all.
+        #[source]
+        last_error: Option<Box<kube::Error>>,
     },
+}
+
+/// `: <error>`, or nothing.
+fn after(error: Option<&kube::Error>) -> String {
+    error.map(|e| format!(": {e}")).unwrap_or_default()
 }
 
 /// What one attempt found.
@@ -121,7 +128,7 @@ impl LeaderElector {
     /// Keeps renewing the Lease; returns only when leadership is lost.
     pub async fn hold(mut self) -> LeaseError {
         let mut last_renewed = Instant::now();
-        let mut last_error = String::new();
+        let mut last_error = None;
         loop {
             tokio::time::sleep(self.config.renew_interval).await;
             match self.try_acquire_or_renew().await {
@@ -133,7 +140,7 @@ impl LeaderElector {
                         holder,
                     };
                 }
-                Err(error) => last_error = error.to_string(),
+                Err(error) => last_error = Some(Box::new(error)),
             }
             let elapsed = last_renewed.elapsed();
             if elapsed >= self.config.lease_duration {

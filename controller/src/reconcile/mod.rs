@@ -1,8 +1,8 @@
 //! The controller: turns each TenantService into its child objects and keeps them so.
 //!
 //! One reconcile ([`driver`]) is a named pipeline, one module per step:
-//! [`load`] (the class and the relevant peers, from caches) → [`validate`] → render
-//! ([`crate::render`], pure) → [`apply`] (server-side apply through [`write`], skipped when
+//! [`load`](mod@load) (the class and the relevant peers, from caches) → [`validate`](mod@validate) → render
+//! ([`crate::render`], pure) → [`apply`] (server-side apply through [`write`](mod@write), skipped when
 //! the live object is known to match; TLS Secrets by [`certificates`]) → [`prune`] →
 //! [`status`] and [`events`]. A deleted tenant goes to [`cleanup`].
 //!

@@ -1,6 +1,6 @@
 //! Every API permission the controller uses, as one table. The Helm chart's ClusterRole is
-//! checked against it (contract 5), so a new API call without a chart change fails a test
-//! rather than a production rollout.
+//! checked against it (`controller/tests/chart_rbac.rs`), so a new API call without a
+//! chart change fails a test rather than a production rollout.
 
 use crate::kinds::ManagedKind;
 

@@ -3,7 +3,7 @@
 //! Pure: the [`Outcome`] of a reconcile (of a successful one only from the [`Applied`] set
 //! the apply step returns) and the status built from it, with `lastTransitionTime`
 //! changing only when a condition's status changes, so that a reconcile that changes
-//! nothing produces an identical status (and writes none). [`write`] is the one I/O.
+//! nothing produces an identical status (and writes none). [`write()`] is the one I/O.
 
 use std::collections::BTreeMap;
 
@@ -44,16 +44,16 @@ impl State {
 /// One condition to report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
-    /// True, False or Unknown.
+    /// The condition's `status`: True, False or Unknown.
     pub state: State,
-    /// CamelCase reason.
+    /// The condition's `reason`: CamelCase, from a fixed set (Events and alerts match on it).
     pub reason: String,
     /// What a person can act on.
     pub message: String,
 }
 
 impl Report {
-    /// A report.
+    /// A report of `state` for `reason`, with `message` for people.
     pub fn new(state: State, reason: &str, message: impl Into<String>) -> Self {
         Report {
             state,
@@ -66,16 +66,16 @@ impl Report {
 /// Everything the status is made from.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// Lifecycle phase.
+    /// The tenant's phase (Pending, Provisioning, Ready, Failed, Terminating).
     pub phase: Phase,
     /// `Ready`.
     pub ready: Report,
     /// One report per concern; a concern without a report keeps its previous condition
     /// (or becomes Unknown if it never had one).
     pub concerns: BTreeMap<Concern, Report>,
-    /// Namespaces of the tenant.
+    /// The tenant's namespaces, for `status.namespaces`.
     pub namespaces: Vec<String>,
-    /// Environment names.
+    /// The environment names of the spec, for `status.environments`.
     pub environments: Vec<String>,
     /// Certificates; `None` keeps the previous list.
     pub certificates: Option<Vec<CertificateStatus>>,

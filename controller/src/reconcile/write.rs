@@ -10,7 +10,7 @@
 //!   each decided by its step.
 //!
 //! Every mutating request is counted here, in `tenant_operator_api_writes_total`, by
-//! [`count`] and nowhere else.
+//! one function (`count`) and nowhere else.
 
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::events::Event;
@@ -45,7 +45,7 @@ pub enum Change {
 /// One object to make as desired.
 #[derive(Clone, Debug)]
 pub struct Desired<'a> {
-    /// Which object.
+    /// The object, as the inventory knows it.
     pub key: &'a ObjectKey,
     /// The complete object (apiVersion, kind, metadata and content).
     pub body: &'a Value,

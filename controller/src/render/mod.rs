@@ -7,17 +7,17 @@
 //!
 //! Per environment the tenant gets (names are fixed: admission policies and the audit rely
 //! on them):
-//! - the Namespace `<tenant>-<environment>` ([`namespace`]);
+//! - the Namespace `<tenant>-<environment>` (`namespace`);
 //! - NetworkPolicies `tenancy-*`: default deny, DNS, same namespace, ingress gateway,
-//!   monitoring, the egress allowlist and consented cross-tenant ingress ([`network`]);
-//! - the ResourceQuota `tenancy-quota` and the LimitRange `tenancy-limits` ([`quota`]);
+//!   monitoring, the egress allowlist and consented cross-tenant ingress (`network`);
+//! - the ResourceQuota `tenancy-quota` and the LimitRange `tenancy-limits` (`quota`);
 //! - RoleBindings of the tenant's groups to the chart's ClusterRoles
 //!   `tenant-operator:tenant-admin`, `-edit`, `-view`, and the monitoring Role and
-//!   RoleBinding ([`access`]);
+//!   RoleBinding (`access`);
 //! - the CA bundle ConfigMap `regional-ca.crt` with the regional CA certificate
 //!   ([`ca_bundle`]);
 //! - a [`CertificateRequest`] for the TLS Secret `<tenant>-tls` when the tenant has
-//!   hostnames ([`tls`]); the controller's `pki` module issues it.
+//!   hostnames (`tls`); the controller's `pki` module issues it.
 //!
 //! Every object is a [`ChildObject`] of a [`ManagedKind`], and [`sort_objects`] is the one
 //! order they are applied and printed in. [`set`] renders many tenants together (the CLI,
@@ -204,7 +204,8 @@ impl ChildObject {
     }
 }
 
-/// Sorts objects in apply order (see [`ChildObject::order_key`]): what `render` returns and
+/// Sorts objects in apply order (cluster-scoped objects, the namespaces, first; then by
+/// namespace, [`ManagedKind`] and name): what `render` returns and
 /// `tenant-operator render` prints.
 pub fn sort_objects(objects: &mut [ChildObject]) {
     objects.sort_by(|a, b| a.order_key().cmp(&b.order_key()));

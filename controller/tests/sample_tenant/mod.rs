@@ -8,7 +8,7 @@ use serde_json::Value;
 use tenant_operator::api::{TenantClass, TenantService};
 use tenant_operator::render::{Platform, RenderContext, render};
 
-/// A tenant as an entity would submit it (see DESIGN.md), rendered with the default
+/// A tenant as an entity would submit it (the README's example), rendered with the default
 /// `standard` class of `policies/classes/`.
 const SAMPLE_TENANT: &str = r#"
 apiVersion: tenancy.innova.puglia.it/v1alpha1

@@ -66,7 +66,7 @@ pub struct Problem {
     pub path: String,
     /// `what is wrong; what would be valid`.
     pub message: String,
-    /// Error or warning.
+    /// Error (the object is refused) or warning (printed, accepted).
     pub severity: Severity,
 }
 
