@@ -255,6 +255,14 @@ fn the_image_the_dockerfile_builds_is_the_one_the_chart_runs() {
         line_value(&workspace, "version =").map(|v| v.trim_matches('"')),
         app_version
     );
+    // The compiler: the release `rust-version` names, which .ci/run insists on.
+    let rust_version = line_value(&workspace, "rust-version =")
+        .map(|v| v.trim_matches('"'))
+        .expect("rust-version in Cargo.toml");
+    assert!(
+        dockerfile.contains(&format!("FROM docker.io/library/rust:{rust_version}.")),
+        "the Dockerfile must build with Rust {rust_version}"
+    );
     // The user: the image's is the one the pod's securityContext names, not root.
     assert_eq!(line_value(&dockerfile, "USER "), Some("65532:65532"));
     assert_eq!(line_value(&deployment, "runAsUser:"), Some("65532"));
