@@ -41,6 +41,25 @@ pub const SYSTEM_MASTERS: &str = "system:masters";
 /// The prefix of ServiceAccount user names (`serviceaccount.ServiceAccountUsernamePrefix`).
 pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 
+/// Every permission: `*` on every resource of every group and on every URL
+/// (cluster-admin's rules; upstream's `fullAuthority`).
+pub fn full_authority() -> Vec<PolicyRule> {
+    let all = Some(vec![ALL.to_string()]);
+    vec![
+        PolicyRule {
+            verbs: vec![ALL.into()],
+            api_groups: all.clone(),
+            resources: all.clone(),
+            ..Default::default()
+        },
+        PolicyRule {
+            verbs: vec![ALL.into()],
+            non_resource_urls: all,
+            ..Default::default()
+        },
+    ]
+}
+
 /// `system:serviceaccount:NS:NAME` for a ServiceAccount.
 pub fn service_account_username(namespace: &str, name: &str) -> String {
     format!("{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}")
@@ -66,6 +85,21 @@ pub fn service_account_groups(namespace: &str) -> [String; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_authority_grants_everything_and_covers_anything() {
+        let all = full_authority();
+        assert!(allows(
+            &all,
+            &Attributes::resource("escalate", "rbac.authorization.k8s.io", "roles")
+        ));
+        assert!(allows(&all, &Attributes::non_resource("get", "/metrics")));
+        assert_eq!(covers(&all, &all), Ok(()));
+        assert!(
+            covers(&all[..1], &all).is_err(),
+            "resource rules do not cover URLs"
+        );
+    }
 
     #[test]
     fn service_account_names_split_as_upstream() {

@@ -165,23 +165,7 @@ pub fn authorize(
 pub fn rules_for(policy: &rbac::Policy, user: &UserInfo, namespace: &str) -> rbac::ResolvedRules {
     let mut resolved = policy.rules_for(&user.rbac_user(), namespace);
     if user.is_master() {
-        let all = Some(vec![rbac::ALL.to_string()]);
-        resolved.rules.splice(
-            0..0,
-            [
-                rbac::PolicyRule {
-                    verbs: vec![rbac::ALL.into()],
-                    api_groups: all.clone(),
-                    resources: all.clone(),
-                    ..Default::default()
-                },
-                rbac::PolicyRule {
-                    verbs: vec![rbac::ALL.into()],
-                    non_resource_urls: all,
-                    ..Default::default()
-                },
-            ],
-        );
+        resolved.rules.splice(0..0, rbac::full_authority());
     }
     resolved
 }

@@ -259,10 +259,11 @@ async fn handle(AxState(server): AxState<Arc<Server>>, req: Request) -> Response
         Ok(u) => u,
         Err(refusal) => {
             let (attrs, e) = *refusal;
-            let resource = if attrs.resource_request {
-                attrs.resource.clone()
-            } else {
-                attrs.path.clone()
+            // The labels of an answered request: `plural[.group]`, or the path.
+            let resource = match (attrs.resource_request, attrs.api_group.is_empty()) {
+                (false, _) => attrs.path.clone(),
+                (true, true) => attrs.resource.clone(),
+                (true, false) => format!("{}.{}", attrs.resource, attrs.api_group),
             };
             server.metrics.record(&attrs.verb, &resource, e.code);
             return error_response(&e);

@@ -57,23 +57,6 @@ fn has_aggregation_rule(obj: &Value) -> bool {
         .is_some_and(|s| !s.is_empty())
 }
 
-fn full_authority() -> Vec<rbac::PolicyRule> {
-    let all = Some(vec![rbac::ALL.to_string()]);
-    vec![
-        rbac::PolicyRule {
-            verbs: vec![rbac::ALL.into()],
-            api_groups: all.clone(),
-            resources: all.clone(),
-            ..Default::default()
-        },
-        rbac::PolicyRule {
-            verbs: vec![rbac::ALL.into()],
-            non_resource_urls: all,
-            ..Default::default()
-        },
-    ]
-}
-
 /// Checks a write of an RBAC object by the request's user; Ok for other kinds.
 pub fn check(
     st: &mut State,
@@ -124,7 +107,7 @@ pub fn check(
             if plural == "clusterroles"
                 && (has_aggregation_rule(new) || old.is_some_and(has_aggregation_rule))
                 && policy
-                    .confirm_no_escalation(&rbac_user, ns, &full_authority())
+                    .confirm_no_escalation(&rbac_user, ns, &rbac::full_authority())
                     .is_err()
             {
                 return Err(refuse(

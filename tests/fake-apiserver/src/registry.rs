@@ -589,7 +589,8 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     cur.as_str().unwrap_or("")
 }
 
-fn strings(v: &Value) -> Vec<String> {
+/// The strings of a JSON array (others skipped), empty when it is not one.
+pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()

@@ -9,20 +9,10 @@ use serde_json::{Value, json};
 use crate::authz;
 use crate::errors::{ApiError, Cause};
 use crate::identity::UserInfo;
-use crate::registry::ResourceInfo;
+use crate::registry::{ResourceInfo, strings};
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn invalid(info: &ResourceInfo, field: &str, message: &str) -> ApiError {
