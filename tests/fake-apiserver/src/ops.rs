@@ -215,6 +215,9 @@ fn kind_hooks(info: &ResourceInfo, obj: &mut Value, creating: bool) {
                 obj["status"] = json!({"phase": "Active"});
             }
         }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            crate::rbac_writes::default_subjects(obj);
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") if creating => {
             let mut f = finalizers(obj);
             if !f.iter().any(|x| x == CRD_FINALIZER) {
@@ -244,6 +247,7 @@ fn validation_causes(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
         meta::NameRule::Dns1123Subdomain
     };
     let mut causes = meta::validate_meta(obj, rule);
+    causes.extend(crate::rbac_writes::validation_causes(info, obj));
     if info.group == "apiextensions.k8s.io"
         && info.plural == "customresourcedefinitions"
         && let Err(c) = registry::from_crd(obj)

@@ -9,14 +9,16 @@
 //!   the writer has `bind` on that role;
 //! - `system:masters` is not checked; writes that only touch ownerReferences
 //!   or finalizers are not checked (so the garbage collector can work);
-//! - a binding's `roleRef` cannot change (`pkg/apis/rbac/validation`).
+//! - a binding's `roleRef` cannot change, and the objects are validated and
+//!   defaulted as `pkg/apis/rbac/validation` and `pkg/apis/rbac/v1/defaults.go` do.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::authz::{self, RBAC_GROUP};
 use crate::errors::{ApiError, Cause};
 use crate::meta::meta_str;
 use crate::ops::WriteReq;
+use crate::registry::ResourceInfo;
 use crate::store::State;
 
 /// Metadata a write may change without being an RBAC change.
@@ -37,6 +39,196 @@ fn only_gc_fields(new: &Value, old: &Value) -> bool {
         v
     };
     strip(new) == strip(old)
+}
+
+fn required(field: String, detail: &str) -> Cause {
+    let message = if detail.is_empty() {
+        "Required value".to_string()
+    } else {
+        format!("Required value: {detail}")
+    };
+    Cause {
+        reason: "FieldValueRequired".into(),
+        message,
+        field,
+    }
+}
+
+fn not_supported(field: String, value: &str, supported: &[&str]) -> Cause {
+    let supported: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+    Cause {
+        reason: "FieldValueNotSupported".into(),
+        message: format!(
+            "Unsupported value: {value:?}: supported values: {}",
+            supported.join(", ")
+        ),
+        field,
+    }
+}
+
+/// Go's `%#v` of a string list, as field errors print it: `[]string{"/a", "/b"}`.
+fn go_strings(list: &[String]) -> String {
+    let items: Vec<String> = list.iter().map(|s| format!("{s:?}")).collect();
+    format!("[]string{{{}}}", items.join(", "))
+}
+
+fn non_empty(v: &Value) -> bool {
+    v.as_array().is_some_and(|a| !a.is_empty())
+}
+
+/// `ValidatePolicyRule`.
+fn rule_causes(rule: &Value, namespaced: bool, at: &str) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if !non_empty(&rule["verbs"]) {
+        causes.push(required(
+            format!("{at}.verbs"),
+            "verbs must contain at least one value",
+        ));
+    }
+    if non_empty(&rule["nonResourceURLs"]) {
+        let urls = go_strings(&crate::registry::strings(&rule["nonResourceURLs"]));
+        let invalid = |detail: &str| Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!("Invalid value: {urls}: {detail}"),
+            field: format!("{at}.nonResourceURLs"),
+        };
+        if namespaced {
+            causes.push(invalid(
+                "namespaced rules cannot apply to non-resource URLs",
+            ));
+        }
+        if ["apiGroups", "resources", "resourceNames"]
+            .iter()
+            .any(|k| non_empty(&rule[*k]))
+        {
+            causes.push(invalid(
+                "rules cannot apply to both regular resources and non-resource URLs",
+            ));
+        }
+        return causes;
+    }
+    if !non_empty(&rule["apiGroups"]) {
+        causes.push(required(
+            format!("{at}.apiGroups"),
+            "resource rules must supply at least one api group",
+        ));
+    }
+    if !non_empty(&rule["resources"]) {
+        causes.push(required(
+            format!("{at}.resources"),
+            "resource rules must supply at least one resource",
+        ));
+    }
+    causes
+}
+
+/// `ValidateRoleBindingSubject`.
+fn subject_causes(subject: &Value, namespaced: bool, at: &str) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let (kind, name, group) = (
+        meta_str_at(subject, "kind"),
+        meta_str_at(subject, "name"),
+        meta_str_at(subject, "apiGroup"),
+    );
+    if name.is_empty() {
+        causes.push(required(format!("{at}.name"), ""));
+    }
+    match kind {
+        "ServiceAccount" => {
+            if !group.is_empty() {
+                causes.push(not_supported(format!("{at}.apiGroup"), group, &[""]));
+            }
+            if !namespaced && meta_str_at(subject, "namespace").is_empty() {
+                causes.push(required(format!("{at}.namespace"), ""));
+            }
+        }
+        "User" | "Group" => {
+            if group != RBAC_GROUP {
+                causes.push(not_supported(
+                    format!("{at}.apiGroup"),
+                    group,
+                    &[RBAC_GROUP],
+                ));
+            }
+        }
+        other => causes.push(not_supported(
+            format!("{at}.kind"),
+            other,
+            &["ServiceAccount", "User", "Group"],
+        )),
+    }
+    causes
+}
+
+fn meta_str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+/// Field errors of an RBAC object (other kinds: none).
+pub fn validation_causes(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
+    if info.group != RBAC_GROUP {
+        return Vec::new();
+    }
+    let mut causes = Vec::new();
+    match info.plural.as_str() {
+        "roles" | "clusterroles" => {
+            for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
+                causes.extend(rule_causes(
+                    rule,
+                    info.plural == "roles",
+                    &format!("rules[{i}]"),
+                ));
+            }
+        }
+        "rolebindings" | "clusterrolebindings" => {
+            let namespaced = info.plural == "rolebindings";
+            let role_ref = &obj["roleRef"];
+            let group = meta_str_at(role_ref, "apiGroup");
+            if group != RBAC_GROUP {
+                causes.push(not_supported(
+                    "roleRef.apiGroup".into(),
+                    group,
+                    &[RBAC_GROUP],
+                ));
+            }
+            let kinds: &[&str] = if namespaced {
+                &["Role", "ClusterRole"]
+            } else {
+                &["ClusterRole"]
+            };
+            let kind = meta_str_at(role_ref, "kind");
+            if !kinds.contains(&kind) {
+                causes.push(not_supported("roleRef.kind".into(), kind, kinds));
+            }
+            let name = meta_str_at(role_ref, "name");
+            if name.is_empty() {
+                causes.push(required("roleRef.name".into(), ""));
+            } else if let Some(why) = crate::meta::NameRule::PathSegment.check(name) {
+                causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!("Invalid value: {name:?}: {why}"),
+                    field: "roleRef.name".into(),
+                });
+            }
+            for (i, s) in obj["subjects"].as_array().into_iter().flatten().enumerate() {
+                causes.extend(subject_causes(s, namespaced, &format!("subjects[{i}]")));
+            }
+        }
+        _ => {}
+    }
+    causes
+}
+
+/// Defaults a binding's User and Group subjects to the RBAC API group
+/// (`SetDefaults_Subject`).
+pub fn default_subjects(obj: &mut Value) {
+    for s in obj["subjects"].as_array_mut().into_iter().flatten() {
+        if matches!(s["kind"].as_str(), Some("User" | "Group"))
+            && meta_str_at(s, "apiGroup").is_empty()
+        {
+            s["apiGroup"] = json!(RBAC_GROUP);
+        }
+    }
 }
 
 fn rules_of(obj: &Value) -> Result<Vec<rbac::PolicyRule>, ApiError> {

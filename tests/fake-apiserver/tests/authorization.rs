@@ -568,3 +568,61 @@ async fn access_reviews_answer_for_self_and_others() {
     );
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn rbac_objects_are_validated_and_defaulted() {
+    let s = common::server().await;
+    let admin = s.client();
+    let invalid = |r: Result<Role, kube::Error>| match r {
+        Err(kube::Error::Api(st)) if st.code == 422 => st.message,
+        other => panic!("expected 422, got {other:?}"),
+    };
+    let roles = Api::<Role>::namespaced(admin.clone(), "default");
+    let msg = invalid(
+        roles
+            .create(&PostParams::default(), &obj(json!({"metadata": {"name": "r"}, "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]})))
+            .await,
+    );
+    assert_eq!(
+        msg,
+        r#"Role.rbac.authorization.k8s.io "r" is invalid: rules[0].nonResourceURLs: Invalid value: []string{"/metrics"}: namespaced rules cannot apply to non-resource URLs"#
+    );
+    let msg = invalid(roles.create(&PostParams::default(), &obj(json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}]}))).await);
+    assert!(
+        msg.ends_with("rules[0].verbs: Required value: verbs must contain at least one value"),
+        "{msg}"
+    );
+    // A User subject without apiGroup is defaulted to the RBAC group; a ClusterRoleBinding
+    // may not name a Role.
+    let rbs = Api::<RoleBinding>::namespaced(admin.clone(), "default");
+    let rb = rbs
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "b"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "User", "name": "jo"}]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rb.subjects.unwrap()[0].api_group.as_deref(),
+        Some("rbac.authorization.k8s.io")
+    );
+    let crb: k8s_openapi::api::rbac::v1::ClusterRoleBinding = obj(
+        json!({"metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "view"}, "subjects": [user("jo")]}),
+    );
+    match Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(admin)
+        .create(&PostParams::default(), &crb)
+        .await
+    {
+        Err(kube::Error::Api(st)) => assert!(
+            st.message.contains(
+                r#"roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole""#
+            ),
+            "{}",
+            st.message
+        ),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    s.shutdown().await;
+}
