@@ -626,3 +626,28 @@ async fn rbac_objects_are_validated_and_defaulted() {
     }
     s.shutdown().await;
 }
+
+/// The kubeconfig the server writes (what `tenant-operator dev` prints) reaches
+/// the server over TLS as the cluster admin, from kube-rs as from kubectl.
+#[tokio::test]
+async fn the_written_kubeconfig_is_the_admin_over_tls() {
+    let s = common::server().await;
+    let dir = common::scratch_dir("kubeconfig");
+    let path = dir.join("kubeconfig");
+    s.write_kubeconfig(&path).unwrap();
+    let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(cfg.cluster_url.scheme_str(), Some("https"));
+    let client = Client::try_from(cfg).unwrap();
+    let review: SelfSubjectReview = Api::all(client)
+        .create(&PostParams::default(), &obj(json!({})))
+        .await
+        .unwrap();
+    let info = review.status.unwrap().user_info.unwrap();
+    assert_eq!(info.username.as_deref(), Some("admin"));
+    assert!(info.groups.unwrap().contains(&"system:masters".to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+    s.shutdown().await;
+}
