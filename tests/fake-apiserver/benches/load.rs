@@ -89,15 +89,17 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the fake-apiserver binary")?;
     let pid = child.id();
     let stdout = child.stdout.take().context("server stdout")?;
-    std::io::BufRead::lines(std::io::BufReader::new(stdout))
+    let url = std::io::BufRead::lines(std::io::BufReader::new(stdout))
         .map_while(Result::ok)
-        .find(|l| l.starts_with("listening on "))
+        .find_map(|l| l.strip_prefix("listening on ").map(String::from))
         .context("the server printed no address")?;
     let config = kube::config::Kubeconfig::read_from(&kubeconfig)?;
     let _ = std::fs::remove_file(&kubeconfig);
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(config, &Default::default()).await?,
-    )?;
+    // The admin's token from the kubeconfig, over the plain-HTTP side of the
+    // port as the library clients use it: the figures measure the server, not TLS.
+    let mut config = kube::Config::from_custom_kubeconfig(config, &Default::default()).await?;
+    config.cluster_url = url.parse()?;
+    let client = kube::Client::try_from(config)?;
     let nss: Api<Namespace> = Api::all(client.clone());
     for i in 0..NAMESPACES {
         nss.create(

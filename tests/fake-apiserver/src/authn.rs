@@ -88,7 +88,11 @@ fn split_csv(line: &str) -> Vec<String> {
         match c {
             '"' => quoted = !quoted,
             ',' if !quoted => fields.push(String::new()),
-            c => fields.last_mut().map(|f| f.push(c)).unwrap_or(()),
+            c => {
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
+            }
         }
     }
     fields.into_iter().map(|f| f.trim().to_string()).collect()
