@@ -36,8 +36,10 @@ pub fn default_class_yaml(name: &str) -> &'static str {
     DEFAULT_CLASSES
         .iter()
         .find(|(path, _)| *path == file)
-        .map(|(_, text)| *text)
-        .unwrap_or_else(|| panic!("{file} is not a default class"))
+        .map_or_else(
+            || panic!("{file} is not a default class"),
+            |(_, text)| *text,
+        )
 }
 
 /// The default class `name` as JSON, ready to apply.

@@ -18,7 +18,6 @@
 //!
 //! The binary (`src/main.rs`, subcommands in `src/cli/`) is the only place that uses
 //! `anyhow`.
-#![forbid(unsafe_code)]
 
 pub mod api;
 #[cfg(any(test, feature = "fixtures"))]

@@ -1,6 +1,5 @@
 //! The `tenant-operator` binary: a thin CLI over the library. Each subcommand lives in
 //! its own module under `cli/`; errors become `anyhow` only here, at the edge.
-#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(tenants.len(), istat::all().len());
         let samone: Vec<String> = tenants
             .iter()
-            .map(|t| t.name_any())
+            .map(kube::ResourceExt::name_any)
             .filter(|n| n.ends_with("-samone"))
             .collect();
         assert_eq!(samone.len(), 2, "{samone:?}");

@@ -64,9 +64,13 @@ fn load(file: &str) -> Policy {
 fn policy_files() -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(admission_dir())
         .expect("policies/admission exists")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".yaml"))
+        .filter(|name| {
+            std::path::Path::new(name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("yaml"))
+        })
         .collect();
     files.sort();
     files
@@ -107,13 +111,19 @@ impl Request {
             object: None,
             old_object: None,
             username: TENANT_USER.to_string(),
-            groups: TENANT_GROUPS.iter().map(|g| g.to_string()).collect(),
+            groups: TENANT_GROUPS
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             namespace_object: None,
         }
     }
     fn by(mut self, username: &str, groups: &[&str]) -> Self {
         self.username = username.to_string();
-        self.groups = groups.iter().map(|g| g.to_string()).collect();
+        self.groups = groups
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         self
     }
     fn object(mut self, object: Value) -> Self {

@@ -132,7 +132,7 @@ fn assert_structural(node: &Value, path: &str, problems: &mut Vec<String>) {
         {
             problems.push(format!(
                 "{path}: object with no properties (would prune everything)"
-            ))
+            ));
         }
         _ => {}
     }

@@ -37,7 +37,7 @@ fn crds_dir_holds_no_other_files() {
         .collect();
     let mut extra: Vec<String> = std::fs::read_dir(crds_dir())
         .expect("crds/ exists")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| !expected.contains(name))
         .collect();

@@ -86,8 +86,10 @@ fn check_golden(input: &str, golden: &str) -> String {
             .zip(expected.lines())
             .enumerate()
             .find(|(_, (a, b))| a != b)
-            .map(|(i, (a, b))| format!("line {}: rendered {a:?}, expected {b:?}", i + 1))
-            .unwrap_or_else(|| "one output is a prefix of the other".to_string());
+            .map_or_else(
+                || "one output is a prefix of the other".to_string(),
+                |(i, (a, b))| format!("line {}: rendered {a:?}, expected {b:?}", i + 1),
+            );
         panic!(
             "render -f {input} differs from {} ({first_difference}); if the change is intended, run UPDATE_GOLDEN=1 cargo test -p tenant-operator --test render_golden and review the diff",
             path.display()
@@ -412,9 +414,10 @@ fn kubernetes_validate() -> Option<PathBuf> {
 #[test]
 fn rendered_objects_pass_kubernetes_validate_strict_for_1_34() {
     let Some(tool) = kubernetes_validate() else {
-        if std::env::var_os("REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-            panic!("kubernetes-validate not installed (run hack/install-tools.sh)");
-        }
+        assert!(
+            std::env::var_os("REQUIRE_TOOLS").is_none_or(|v| v != "1"),
+            "kubernetes-validate not installed (run hack/install-tools.sh)"
+        );
         eprintln!("skipped: kubernetes-validate not installed (run hack/install-tools.sh)");
         return;
     };

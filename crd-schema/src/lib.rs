@@ -272,7 +272,9 @@ fn fingerprint(value: &Value) -> u64 {
             Value::String(s) => (3u8, s).hash(h),
             Value::Array(items) => {
                 (4u8, items.len()).hash(h);
-                items.iter().for_each(|i| feed(i, h));
+                for item in items {
+                    feed(item, h);
+                }
             }
             Value::Object(map) => {
                 (5u8, map.len()).hash(h);
@@ -487,12 +489,10 @@ fn check_object(
             check_node(s, child, &join(path, key), errors);
         } else if let Some(s) = additional.filter(|a| a.is_object()) {
             check_node(s, child, &format!("{path}[{key}]"), errors);
-        } else if additional == Some(&Value::Bool(true))
+        } else if !(additional == Some(&Value::Bool(true))
             || preserves_unknown(schema)
-            || (embedded && ROOT_FIELDS.contains(&key.as_str()))
+            || (embedded && ROOT_FIELDS.contains(&key.as_str())))
         {
-            continue;
-        } else {
             let p = join(path, key);
             errors.push(FieldError {
                 message: format!("unknown field \"{p}\""),

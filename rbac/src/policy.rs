@@ -30,7 +30,10 @@ impl User {
     pub fn new(name: &str, groups: &[&str]) -> Self {
         User {
             name: name.into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
+            groups: groups
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 }

@@ -60,7 +60,12 @@ mod tests {
             match_expressions: Some(vec![LabelSelectorRequirement {
                 key: "tier".into(),
                 operator: op.into(),
-                values: Some(values.iter().map(|v| v.to_string()).collect()),
+                values: Some(
+                    values
+                        .iter()
+                        .map(std::string::ToString::to_string)
+                        .collect(),
+                ),
             }]),
             ..Default::default()
         };

@@ -115,6 +115,10 @@ pub struct Entity {
 }
 
 /// Kind of public body.
+// The variants have no doc comments on purpose: schemars would turn documented variants
+// into a `oneOf` of constants in the CRD schema instead of a plain `enum`; the values are
+// their own documentation (a Comune, an ASL, ...).
+#[allow(missing_docs)]
 #[derive(
     schemars::JsonSchema,
     Serialize,

@@ -184,8 +184,7 @@ fn phase_counts(tenants: &[TenantService]) -> BTreeMap<&'static str, usize> {
             .status
             .as_ref()
             .and_then(|s| s.phase)
-            .map(Phase::as_str)
-            .unwrap_or("Pending");
+            .map_or("Pending", Phase::as_str);
         *counts.entry(phase).or_insert(0) += 1;
     }
     counts
@@ -196,7 +195,7 @@ fn settled(tenants: &[TenantService]) -> bool {
     tenants.iter().all(|t| {
         t.status.as_ref().is_some_and(|s| {
             s.observed_generation == t.metadata.generation
-                && matches!(s.phase, Some(Phase::Ready) | Some(Phase::Failed))
+                && matches!(s.phase, Some(Phase::Ready | Phase::Failed))
         })
     })
 }
@@ -419,11 +418,7 @@ async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Re
                 .map(|ready| format!("{}: {}", ready.reason, ready.message));
             let cells = [
                 name.clone(),
-                status
-                    .phase
-                    .map(Phase::as_str)
-                    .unwrap_or("Pending")
-                    .to_string(),
+                status.phase.map_or("Pending", Phase::as_str).to_string(),
                 status.namespaces.join(","),
                 policies.get(&name).copied().unwrap_or(0).to_string(),
                 bindings.get(&name).copied().unwrap_or(0).to_string(),

@@ -226,7 +226,7 @@ impl Checker {
         let mut library_checked = Vec::new();
         for (docs, from_library) in [(documents, false), (library, true)] {
             for doc in docs {
-                match self.classify(doc, &mut outcome) {
+                match Self::classify(doc, &mut outcome) {
                     Some(Kind::Tenant) if !from_library => {
                         outcome.tenants += 1;
                         mine.push(self.check_document(doc, Kind::Tenant));
@@ -264,7 +264,7 @@ impl Checker {
 
     /// Whether a document is one of ours; reports documents that are not objects or use
     /// an unknown version of our group, and records other kinds as ignored.
-    fn classify(&self, doc: &Document, outcome: &mut Outcome) -> Option<Kind> {
+    fn classify(doc: &Document, outcome: &mut Outcome) -> Option<Kind> {
         let object = object_name(doc);
         let mut fail = |path: &str, message: String| {
             outcome.findings.push(Finding {
@@ -500,7 +500,11 @@ mod tests {
     }
 
     fn lines(outcome: &Outcome) -> Vec<String> {
-        outcome.findings.iter().map(|f| f.to_string()).collect()
+        outcome
+            .findings
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect()
     }
 
     #[test]

@@ -244,13 +244,12 @@ fn field_lines(chunk: &str) -> FieldLines {
                 lines.insert(p.clone(), line);
                 Some(p)
             }
-            Some(Frame::Map { path, key }) => match key.take() {
-                Some(k) => {
+            Some(Frame::Map { path, key }) => {
+                if let Some(k) = key.take() {
                     let mut p = path.clone();
                     p.push(k);
                     Some(p)
-                }
-                None => {
+                } else {
                     let k = match &event {
                         Event::Scalar(text, ..) => text.to_string(),
                         // A complex key: its own events are skipped below.
@@ -262,7 +261,7 @@ fn field_lines(chunk: &str) -> FieldLines {
                     *key = Some(Segment::Key(k));
                     None
                 }
-            },
+            }
         };
         match (opens, path) {
             (Some(true), Some(path)) => stack.push(Frame::Map { path, key: None }),

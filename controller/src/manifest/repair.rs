@@ -88,7 +88,7 @@ fn empty_of(node: &Value) -> Value {
     match node.get("type").and_then(Value::as_str) {
         Some("array") => Value::Array(Vec::new()),
         Some("object") => Value::Object(serde_json::Map::new()),
-        Some("integer") | Some("number") => Value::from(0),
+        Some("integer" | "number") => Value::from(0),
         Some("boolean") => Value::Bool(false),
         _ => Value::String(String::new()),
     }

@@ -85,7 +85,7 @@ impl fmt::Debug for RegionalCa {
         f.debug_struct("RegionalCa")
             .field("not_after", &self.not_after)
             .field("key", &"[elided]")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -245,7 +245,7 @@ mod tests {
         );
         assert_eq!(
             cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp(),
-            CaSettings::default().lifetime.as_secs() as i64
+            i64::try_from(CaSettings::default().lifetime.as_secs()).unwrap()
         );
         // Self-signed: the CA issued its own certificate.
         assert!(ca.issued(&cert));

@@ -49,7 +49,7 @@ impl std::fmt::Debug for IssuedCertificate {
         f.debug_struct("IssuedCertificate")
             .field("info", &self.info)
             .field("key_pem", &"[elided]")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -210,8 +210,8 @@ pub fn needs_renewal(
         return Renewal::Renew(RenewReason::KeyMismatch);
     }
     let validity = info.not_after.as_second() - info.not_before.as_second();
-    let allowed = (lifetime + backdate(lifetime)).as_secs() as i64;
-    if validity > allowed + 1 {
+    let allowed = i64::try_from((lifetime + backdate(lifetime)).as_secs()).unwrap_or(i64::MAX);
+    if validity > allowed.saturating_add(1) {
         return Renewal::Renew(RenewReason::LifetimeShortened);
     }
     let renew_at = info.not_before.as_second() + validity * 2 / 3;
@@ -269,7 +269,7 @@ mod tests {
     const DAY: Duration = Duration::from_secs(86_400);
 
     fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+        list.iter().map(std::string::ToString::to_string).collect()
     }
 
     fn secret_data(issued: &IssuedCertificate) -> BTreeMap<String, ByteString> {

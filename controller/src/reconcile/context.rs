@@ -99,7 +99,10 @@ impl Context {
 
     /// Records a failure of `tenant` and returns the retry delay.
     pub fn next_backoff(&self, tenant: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let attempt = failures.entry(tenant.to_string()).or_insert(0);
         *attempt = attempt.saturating_add(1);
         self.settings.backoff(*attempt)
@@ -107,7 +110,10 @@ impl Context {
 
     /// Clears the failure count of `tenant` after a success.
     pub fn reset_backoff(&self, tenant: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         failures.remove(tenant);
     }
 
@@ -116,7 +122,7 @@ impl Context {
         let written = self
             .written_statuses
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         written.get(tenant).copied()
     }
 
@@ -125,7 +131,7 @@ impl Context {
         let mut written = self
             .written_statuses
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         written.insert(tenant.to_string(), fingerprint);
     }
 
@@ -135,7 +141,7 @@ impl Context {
         let mut written = self
             .written_statuses
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         written.remove(tenant);
     }
 }

@@ -253,10 +253,10 @@ pub async fn run(
     .await?;
     match origin {
         CaOrigin::Created => {
-            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "generated the regional CA")
+            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "generated the regional CA");
         }
         CaOrigin::Loaded => {
-            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "loaded the regional CA")
+            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "loaded the regional CA");
         }
     }
 

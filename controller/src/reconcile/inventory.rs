@@ -212,11 +212,15 @@ impl Inventory {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, InventoryState> {
         // A panic while holding the lock leaves consistent entries: each update is one
         // insert or remove.
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, InventoryState> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Applies one watch event of `kind`.

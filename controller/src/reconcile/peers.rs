@@ -101,7 +101,10 @@ impl PeerIndex {
     pub fn update(&self, tenant: &TenantService) -> BTreeSet<String> {
         let name = tenant.name_any();
         let facts = Facts::of(tenant);
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.facts.get(&name) == Some(&facts) {
             return BTreeSet::new();
         }
@@ -116,7 +119,10 @@ impl PeerIndex {
 
     /// Forgets a deleted tenant; returns the tenants related to it.
     pub fn remove(&self, name: &str) -> BTreeSet<String> {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match state.remove(name) {
             Some(old) => state.related(name, &old),
             None => BTreeSet::new(),
@@ -125,7 +131,10 @@ impl PeerIndex {
 
     /// Names of the tenants relevant to `tenant` now (for validation and render).
     pub fn peers_of(&self, tenant: &TenantService) -> BTreeSet<String> {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.related(&tenant.name_any(), &Facts::of(tenant))
     }
 }

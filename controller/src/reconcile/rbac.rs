@@ -177,7 +177,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for permission in REQUIRED_PERMISSIONS {
             let mut sorted = permission.verbs.to_vec();
-            sorted.sort();
+            sorted.sort_unstable();
             assert_eq!(sorted, permission.verbs, "{}", permission.resource);
             assert!(seen.insert((permission.api_group, permission.resource)));
         }

@@ -26,8 +26,11 @@ pub const READY: &str = "Ready";
 /// Tri-state status of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// The concern is as the spec says.
     True,
+    /// It is not, and the reason says why.
     False,
+    /// Not known yet (not reconciled since the condition appeared).
     Unknown,
 }
 
@@ -266,7 +269,7 @@ pub fn build_status(
     now: jiff::Timestamp,
 ) -> TenantServiceStatus {
     let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
-    let old_conditions: &[Condition] = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
+    let old_conditions: &[Condition] = previous.map_or(&[], |s| s.conditions.as_slice());
     let mut conditions = Vec::with_capacity(Concern::ALL.len() + 1);
     conditions.push(condition(
         old_conditions,
@@ -328,8 +331,7 @@ fn condition(
     let last_transition_time = old
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
+        .map_or(Time(now), |c| c.last_transition_time.clone());
     Condition {
         type_: type_.to_string(),
         status: status.to_string(),

@@ -220,30 +220,53 @@ pub enum RenderError {
         "{path}: egress destination {name:?} is not declared by TenantClass {class:?}; use one of: {available}"
     )]
     UnknownEgressDestination {
+        /// The field, e.g. `spec.network.egress[1].name`.
         path: String,
+        /// The destination named.
         name: String,
+        /// The tenant's class.
         class: String,
+        /// The destinations the class declares, comma-separated.
         available: String,
     },
     /// An egress CIDR does not parse.
     #[error("{path}: {cidr:?} is not a CIDR; use e.g. 203.0.113.0/24")]
-    InvalidCidr { path: String, cidr: String },
+    InvalidCidr {
+        /// The field, e.g. `spec.network.egress[0].cidrs[1]`.
+        path: String,
+        /// The text given.
+        cidr: String,
+    },
     /// An egress port is outside 1-65535.
     #[error("{path}: port {port} is not a TCP port; use 1-65535")]
-    InvalidPort { path: String, port: i32 },
+    InvalidPort {
+        /// The field, e.g. `spec.network.egress[0].ports[0]`.
+        path: String,
+        /// The number given.
+        port: i32,
+    },
     /// An egress entry lists a network or port outside its class destination.
     #[error(
         "{path}: {value} is outside egress destination {destination:?}; use values within: {allowed}"
     )]
     EgressWidens {
+        /// The field of the network or port.
         path: String,
+        /// The network or port given.
         value: String,
+        /// The class destination it narrows.
         destination: String,
+        /// The networks or ports of the destination, comma-separated.
         allowed: String,
     },
     /// Two environments have the same name, so they would share one namespace.
     #[error("{path}: environment {name:?} is listed twice; environment names must be unique")]
-    DuplicateEnvironment { path: String, name: String },
+    DuplicateEnvironment {
+        /// The field of the second entry, e.g. `spec.environments[2].name`.
+        path: String,
+        /// The environment's name.
+        name: String,
+    },
 }
 
 /// Builds every child object of `tenant`.

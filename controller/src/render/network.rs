@@ -214,7 +214,7 @@ fn egress_rules(
             }
             &entry.ports
         };
-        let mut nets: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+        let mut nets: Vec<String> = nets.iter().map(std::string::ToString::to_string).collect();
         nets.sort();
         nets.dedup();
         let peers = nets

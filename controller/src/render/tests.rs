@@ -59,7 +59,7 @@ fn one_namespace_per_environment_first_and_labelled() {
         .objects
         .iter()
         .take_while(|o| o.kind() == ManagedKind::Namespace)
-        .map(|o| o.name())
+        .map(super::ChildObject::name)
         .collect();
     assert_eq!(namespaces, ["comune-molfetta-prod", "comune-molfetta-test"]);
     let labels = find(&d, ManagedKind::Namespace, None, "comune-molfetta-test").labels();
@@ -198,7 +198,7 @@ fn baseline_policies_without_egress_or_peers() {
         .filter(|o| {
             o.kind() == ManagedKind::NetworkPolicy && o.namespace() == Some("comune-molfetta-prod")
         })
-        .map(|o| o.name())
+        .map(super::ChildObject::name)
         .collect();
     assert_eq!(
         names,

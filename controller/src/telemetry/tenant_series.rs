@@ -67,7 +67,9 @@ pub struct TenantSeries {
 impl TenantSeries {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, TenantEntry>> {
         // A panic while holding the lock leaves plain numbers behind, still worth exporting.
-        self.tenants.lock().unwrap_or_else(|p| p.into_inner())
+        self.tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn environment<'a>(

@@ -164,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "paged list (limit=500): {items} items in {pages} requests, {:.2?} = {:.0} requests/s",
         t,
-        pages as f64 / t.as_secs_f64()
+        f64::from(pages) / t.as_secs_f64()
     );
 
     // Initial events of a watch from resourceVersion 0.

@@ -73,7 +73,7 @@ impl StaticToken {
                 })
                 .unwrap_or_default();
             let mut t = StaticToken::new(token, user, &groups);
-            t.user.uid = uid.to_string();
+            t.user.uid.clone_from(uid);
             out.push(t);
         }
         Ok(out)
@@ -277,7 +277,7 @@ pub fn acting_as(requests: &[Impersonation]) -> UserInfo {
     };
     for r in requests {
         match r {
-            Impersonation::User(u) => user.username = u.clone(),
+            Impersonation::User(u) => user.username.clone_from(u),
             Impersonation::ServiceAccount { namespace, name } => {
                 user.username = rbac::service_account_username(namespace, name);
                 if !groups_specified {
@@ -285,7 +285,7 @@ pub fn acting_as(requests: &[Impersonation]) -> UserInfo {
                 }
             }
             Impersonation::Group(g) => user.groups.push(g.clone()),
-            Impersonation::Uid(u) => user.uid = u.clone(),
+            Impersonation::Uid(u) => user.uid.clone_from(u),
             Impersonation::Extra { key, value } => user
                 .extra
                 .entry(key.clone())

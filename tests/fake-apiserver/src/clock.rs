@@ -89,7 +89,9 @@ pub fn format_seconds(s: i64) -> String {
 
 /// Parses an RFC 3339 timestamp into epoch seconds.
 pub fn parse_seconds(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(jiff::Timestamp::as_second)
 }
 
 /// Go's `duration.HumanDuration`, as kubectl prints ages.

@@ -294,10 +294,10 @@ impl FieldSet {
                     let mut node = FieldSet::new();
                     match c {
                         Value::Object(cm) if cm.is_empty() || child_shape.atomic_map() => {
-                            node.member = true
+                            node.member = true;
                         }
                         Value::Object(_) => {
-                            node.fill(c, child_shape, false, root && k == "metadata")
+                            node.fill(c, child_shape, false, root && k == "metadata");
                         }
                         Value::Array(items) => node.fill_list(items, child_shape),
                         _ => node.member = true,

@@ -25,8 +25,8 @@ pub async fn run(server: Arc<Server>) {
     let mut shutdown = server.shutdown.subscribe();
     loop {
         tokio::select! {
-            _ = server.gc_notify.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = server.gc_notify.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {

@@ -136,7 +136,7 @@ fn negotiate(accept: &str) -> Result<Format, ApiError> {
             Some("PartialObjectMetadata" | "PartialObjectMetadataList") => {
                 return Ok(Format::Partial);
             }
-            Some(_) => continue,
+            Some(_) => {}
         }
     }
     if only_binary {
@@ -1012,7 +1012,7 @@ fn decode_token(t: &str) -> Option<(u64, u64, usize)> {
     Some((
         v["rv"].as_u64()?,
         v["id"].as_u64()?,
-        v["start"].as_u64()? as usize,
+        usize::try_from(v["start"].as_u64()?).ok()?,
     ))
 }
 
@@ -1035,39 +1035,36 @@ fn list(
     };
     let (rv, items, start, snap_id) = {
         let st = ctx.server.lock();
-        match cont {
-            Some(t) => {
-                if q.get("resourceVersion")
-                    .is_some_and(|r| !r.is_empty() && r != "0")
-                {
-                    return Err(ApiError::bad_request(
-                        "specifying resource version is not allowed when using continue",
-                    ));
-                }
-                let (rv, id, start) = decode_token(t).ok_or_else(|| {
-                    ApiError::bad_request(
-                        "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
-                    )
-                })?;
-                let (srv, items) = st.snapshot(id).ok_or_else(expired)?;
-                if srv != rv {
-                    return Err(expired());
-                }
-                (rv, items, start, Some(id))
+        if let Some(t) = cont {
+            if q.get("resourceVersion")
+                .is_some_and(|r| !r.is_empty() && r != "0")
+            {
+                return Err(ApiError::bad_request(
+                    "specifying resource version is not allowed when using continue",
+                ));
             }
-            None => {
-                check_rv_params(q, st.rv(), false)?;
-                let ns_opt = (!ns.is_empty()).then_some(ns);
-                let all = st.list(&info.key(), ns_opt);
-                let items: Vec<Obj> = if filter.labels.is_empty() && filter.fields.is_empty() {
-                    all
-                } else {
-                    all.into_iter()
-                        .filter(|o| filter.matches_stored(o))
-                        .collect()
-                };
-                (st.rv(), Arc::new(items), 0, None)
+            let (rv, id, start) = decode_token(t).ok_or_else(|| {
+                ApiError::bad_request(
+                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                )
+            })?;
+            let (srv, items) = st.snapshot(id).ok_or_else(expired)?;
+            if srv != rv {
+                return Err(expired());
             }
+            (rv, items, start, Some(id))
+        } else {
+            check_rv_params(q, st.rv(), false)?;
+            let ns_opt = (!ns.is_empty()).then_some(ns);
+            let all = st.list(&info.key(), ns_opt);
+            let items: Vec<Obj> = if filter.labels.is_empty() && filter.fields.is_empty() {
+                all
+            } else {
+                all.into_iter()
+                    .filter(|o| filter.matches_stored(o))
+                    .collect()
+            };
+            (st.rv(), Arc::new(items), 0, None)
         }
     };
     let end = if limit > 0 {
@@ -1160,7 +1157,7 @@ fn delete_collection(
             let (ons, name) = (o.namespace().to_string(), o.name().to_string());
             match ops::delete(&mut st, &ctx.server.clock, info, &ons, &name, &opts)? {
                 ops::Deleted::Gone(x) | ops::Deleted::Pending(x) => {
-                    affected.push(ops::served(&x, info, version))
+                    affected.push(ops::served(&x, info, version));
                 }
             }
         }
@@ -1224,7 +1221,7 @@ mod tests {
         assert_eq!(
             t,
             Target::Object {
-                namespace: "".into(),
+                namespace: String::new(),
                 name: "demo".into(),
                 sub: Some("status".into())
             }
@@ -1233,7 +1230,7 @@ mod tests {
         assert_eq!(
             t,
             Target::Object {
-                namespace: "".into(),
+                namespace: String::new(),
                 name: "demo".into(),
                 sub: None
             }

@@ -47,7 +47,10 @@ impl UserInfo {
     /// A user authenticated as `username` in `groups` (`system:authenticated`
     /// is added, as every authenticator does).
     pub fn new(username: &str, groups: &[&str]) -> Self {
-        let mut groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let mut groups: Vec<String> = groups
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         if !groups.iter().any(|g| g == AUTHENTICATED) {
             groups.push(AUTHENTICATED.into());
         }

@@ -190,7 +190,7 @@ pub fn after_update(
     if let Some(p) = prev {
         mine = entries.remove(p);
     }
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         e.set = e.set.difference(&lost);
     }
     if !changed.is_empty() || !removed.is_empty() {
@@ -231,7 +231,7 @@ pub fn apply(
     // Conflicts: other owners of fields whose value this apply changes.
     let (changed, _) = changes(live, &merged, shape);
     let mut conflicts: Vec<(String, Vec<String>)> = Vec::new();
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         if e.manager == w.manager && e.operation == "Apply" {
             continue;
         }
@@ -264,7 +264,7 @@ pub fn apply(
         }
     }
     let (_, removed) = changes(live, &merged, shape);
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         e.set = e.set.difference(&removed);
     }
     let object_changed = !without_mf_equal(live, &merged);
@@ -376,7 +376,7 @@ pub fn equal_ignoring_times(a: &Value, b: &Value) -> bool {
 mod tests {
     use super::*;
 
-    fn w<'a>(m: &'a str) -> Writer<'a> {
+    fn w(m: &str) -> Writer<'_> {
         Writer {
             manager: m,
             api_version: "example.io/v1",

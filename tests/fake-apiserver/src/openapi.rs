@@ -48,13 +48,10 @@ pub fn group_version_doc(reg: &Registry, group: &str, version: &str) -> Option<V
             group.split('.').rev().collect()
         };
         let schema_name = format!("{}.{}.{}", reversed.join("."), version, r.kind);
-        let mut schema = r
-            .schema(version)
-            .filter(|_| !r.builtin)
-            .map(|s| (*s).clone())
-            .unwrap_or_else(
-                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-            );
+        let mut schema = r.schema(version).filter(|_| !r.builtin).map_or_else(
+            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            |s| (*s).clone(),
+        );
         if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
             props.entry("apiVersion").or_insert(json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
             props.entry("kind").or_insert(json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));

@@ -392,8 +392,8 @@ fn create_with(
         Some(mf) => {
             obj["metadata"]["managedFields"] = mf;
             let mut entries = managed::read_entries(&obj);
-            for e in entries.iter_mut() {
-                e.time = now.clone();
+            for e in &mut entries {
+                e.time.clone_from(&now);
             }
             managed::write_entries(&mut obj, entries);
         }
@@ -802,44 +802,43 @@ pub fn patch(
     }
     check_namespace(st, info, req.namespace, name, false)?;
     let old = st.get(&info.key(), req.namespace, name);
-    match ptype {
-        PatchType::Apply => apply(st, clock, req, name, old, body, force.unwrap_or(false)),
-        _ => {
-            let Some(old) = old else {
-                return Err(ApiError::not_found(info.target(), name));
-            };
-            let mut doc = served(&old, info, req.version);
-            match ptype {
-                PatchType::Merge => {
-                    let p: Value = parse_json(body)?;
-                    json_patch::merge(&mut doc, &p);
-                }
-                PatchType::Strategic => {
-                    let p: Value = parse_json(body)?;
-                    crate::strategic::apply(
-                        &mut doc,
-                        &p,
-                        Shape::root(shape_schema(info, req.version).as_deref()),
-                    )?;
-                }
-                _ => json_patch_apply(&mut doc, body)?,
+    if ptype == PatchType::Apply {
+        apply(st, clock, req, name, old, body, force.unwrap_or(false))
+    } else {
+        let Some(old) = old else {
+            return Err(ApiError::not_found(info.target(), name));
+        };
+        let mut doc = served(&old, info, req.version);
+        match ptype {
+            PatchType::Merge => {
+                let p: Value = parse_json(body)?;
+                json_patch::merge(&mut doc, &p);
             }
-            check_rv(info, &old, &doc, name, false)?;
-            // managedFields: [{}] clears all entries.
-            let clear = doc["metadata"]["managedFields"]
-                .as_array()
-                .is_some_and(|a| a.len() == 1 && a[0] == json!({}));
-            let mut w = finish_update(st, clock, req, &old, doc, false)?;
-            if clear && !req.dry_run {
-                let mut v = (*w.obj).clone();
-                if let Some(m) = v["metadata"].as_object_mut() {
-                    m.remove("managedFields");
-                }
-                let cur = w.obj.clone();
-                w.obj = st.put(&info.key(), v, Some(cur));
+            PatchType::Strategic => {
+                let p: Value = parse_json(body)?;
+                crate::strategic::apply(
+                    &mut doc,
+                    &p,
+                    Shape::root(shape_schema(info, req.version).as_deref()),
+                )?;
             }
-            Ok(w)
+            _ => json_patch_apply(&mut doc, body)?,
         }
+        check_rv(info, &old, &doc, name, false)?;
+        // managedFields: [{}] clears all entries.
+        let clear = doc["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0] == json!({}));
+        let mut w = finish_update(st, clock, req, &old, doc, false)?;
+        if clear && !req.dry_run {
+            let mut v = (*w.obj).clone();
+            if let Some(m) = v["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+            let cur = w.obj.clone();
+            w.obj = st.put(&info.key(), v, Some(cur));
+        }
+        Ok(w)
     }
 }
 
@@ -910,14 +909,13 @@ fn apply(
             }],
         ));
     }
-    let mut config: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) => {
-            let text = std::str::from_utf8(body)
-                .map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
-            serde_saphyr::from_str(text)
-                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
-        }
+    let mut config: Value = if let Ok(v) = serde_json::from_slice(body) {
+        v
+    } else {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("apply patch is not UTF-8"))?;
+        serde_saphyr::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     };
     if !config.is_object() {
         return Err(ApiError::bad_request("apply patch must be an object"));

@@ -831,7 +831,8 @@ impl std::fmt::Display for DecodeError {
 
 fn scalar(rd: &mut Reader<'_>, kind: Kind) -> Option<Value> {
     Some(match kind {
-        Kind::Int => json!(rd.varint()? as i64),
+        // int64 is the varint's bits read as two's complement.
+        Kind::Int => json!(rd.varint()?.cast_signed()),
         Kind::Bool => json!(rd.varint()? != 0),
         Kind::Str => string(rd.bytes()?)?,
         Kind::Bytes => json!(base64::engine::general_purpose::STANDARD.encode(rd.bytes()?)),
@@ -1009,7 +1010,9 @@ mod tests {
     use super::*;
 
     fn field(num: u64, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![((num << 3) | 2) as u8, payload.len() as u8];
+        let tag = u8::try_from((num << 3) | 2).expect("a one-byte tag");
+        let len = u8::try_from(payload.len()).expect("a one-byte length");
+        let mut v = vec![tag, len];
         v.extend_from_slice(payload);
         v
     }

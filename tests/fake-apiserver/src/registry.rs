@@ -120,7 +120,7 @@ impl ResourceInfo {
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
     fn parse(v: &str) -> Option<(u64, u8, u64)> {
         let rest = v.strip_prefix('v')?;
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
         let major: u64 = digits.parse().ok()?;
         let tail = &rest[digits.len()..];
         if tail.is_empty() {
@@ -553,7 +553,11 @@ pub fn builtins() -> Vec<ResourceInfo> {
             singular: x.kind.to_lowercase(),
             kind: x.kind.into(),
             list_kind: format!("{}List", x.kind),
-            short_names: x.short.iter().map(|s| s.to_string()).collect(),
+            short_names: x
+                .short
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             categories: if matches!(
                 x.plural,
                 "pods"
@@ -609,7 +613,7 @@ pub fn from_crd(crd: &Value) -> Result<ResourceInfo, Vec<Cause>> {
             reason: "FieldValueRequired".into(),
             message: format!("Required value: {msg}"),
             field: field.into(),
-        })
+        });
     };
     let group = s(crd, &["spec", "group"]);
     let kind = s(crd, &["spec", "names", "kind"]);

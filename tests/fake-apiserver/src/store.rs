@@ -143,7 +143,7 @@ impl WatchFilter {
 /// The previous state of an object, stamped with the resourceVersion of the
 /// change that made it stop matching.
 fn old_at(old: Option<&StoredObject>, rv: u64) -> Obj {
-    let mut v = old.map(StoredObject::value).unwrap_or(Value::Null);
+    let mut v = old.map_or(Value::Null, StoredObject::value);
     v["metadata"]["resourceVersion"] = json!(rv.to_string());
     Arc::new(StoredObject::new(&v))
 }

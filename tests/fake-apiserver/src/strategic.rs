@@ -54,7 +54,7 @@ pub fn apply(doc: &mut Value, patch: &Value, shape: Shape<'_>) -> Result<(), Api
         let child = shape.field(k);
         match (obj.get_mut(k), v) {
             (Some(cur @ Value::Object(_)), Value::Object(_)) if !child.atomic_map() => {
-                apply(cur, v, child)?
+                apply(cur, v, child)?;
             }
             (Some(Value::Array(cur)), Value::Array(items)) => {
                 if let ListType::Map(_) = child.list_type() {

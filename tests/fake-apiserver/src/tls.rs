@@ -158,7 +158,7 @@ impl DualListener {
                             let _ = tx.send((conn, peer)).await;
                         }
                         Err(e) => {
-                            tracing::debug!(%peer, error = %e, "connection dropped before its first request")
+                            tracing::debug!(%peer, error = %e, "connection dropped before its first request");
                         }
                     }
                 });

@@ -26,7 +26,7 @@ impl FieldValidation {
     /// Parses the parameter; absent means `Warn`, as on a real apiserver.
     pub fn parse(v: Option<&str>) -> Result<Self, ApiError> {
         match v {
-            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            None | Some("" | "Warn") => Ok(FieldValidation::Warn),
             Some("Strict") => Ok(FieldValidation::Strict),
             Some("Ignore") => Ok(FieldValidation::Ignore),
             Some(other) => Err(ApiError::bad_request(format!(

@@ -161,8 +161,7 @@ pub fn start(
         .and_then(|t| t.parse::<u64>().ok())
         // 0 means "no timeout given", as on the apiserver.
         .filter(|t| *t > 0)
-        .map(Duration::from_secs)
-        .unwrap_or(MAX_WATCH);
+        .map_or(MAX_WATCH, Duration::from_secs);
     let faults = server.faults();
     let key = info.key();
     let mut pending = VecDeque::new();
@@ -284,8 +283,8 @@ async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, std::io::Error>, Str
                 // Closed by the store (queue overflow, resource gone, shutdown).
                 None => return None,
             },
-            _ = tokio::time::sleep_until(s.deadline) => return None,
-            _ = tokio::time::sleep_until(bookmark_at) => {
+            () = tokio::time::sleep_until(s.deadline) => return None,
+            () = tokio::time::sleep_until(bookmark_at) => {
                 // Everything up to `rv` is already queued, since events are queued under the lock.
                 let rv = s.server.lock().rv();
                 while let Ok((t, o)) = rx.try_recv() {
@@ -294,7 +293,7 @@ async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, std::io::Error>, Str
                 s.pending.push_back(Line::Bookmark(rv, false));
                 s.next_bookmark = next_bookmark(Instant::now(), s.bookmark_every.unwrap_or(MAX_WATCH), s.deadline);
             }
-            _ = tokio::time::sleep_until(cut_at) => {
+            () = tokio::time::sleep_until(cut_at) => {
                 s.done = true;
                 return Some((Err(std::io::Error::other("injected fault: watch stream cut")), s));
             }

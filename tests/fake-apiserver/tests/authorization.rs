@@ -98,7 +98,7 @@ async fn requests_without_credentials_are_anonymous() {
     let wrong = token_client(&s, "nope", None);
     match wrong.apiserver_version().await {
         Err(kube::Error::Api(st)) => {
-            assert_eq!((st.code, st.reason.as_str()), (401, "Unauthorized"))
+            assert_eq!((st.code, st.reason.as_str()), (401, "Unauthorized"));
         }
         other => panic!("expected 401, got {other:?}"),
     }

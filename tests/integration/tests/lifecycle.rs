@@ -306,7 +306,7 @@ async fn invalid_spec_creates_nothing_and_fixing_it_makes_it_ready() {
             .status
             .as_ref()
             .and_then(|s| s.phase)
-            .map(|p| p.as_str()),
+            .map(tenant_operator::api::Phase::as_str),
         Some("Failed")
     );
     assert!(
@@ -375,7 +375,7 @@ async fn certificates_chain_to_the_regional_ca_and_renew_before_expiry() {
         .value
         .general_names
         .iter()
-        .map(|n| n.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert!(
         sans.iter()
@@ -393,13 +393,11 @@ async fn certificates_chain_to_the_regional_ca_and_renew_before_expiry() {
             Duration::from_secs(15),
             "renewed",
             |t| {
-                t.and_then(|t| t.status.as_ref())
-                    .map(|s| {
-                        s.certificates.iter().all(|c| {
-                            c.serial != old_serial && !first.iter().any(|f| f.serial == c.serial)
-                        })
+                t.and_then(|t| t.status.as_ref()).is_some_and(|s| {
+                    s.certificates.iter().all(|c| {
+                        c.serial != old_serial && !first.iter().any(|f| f.serial == c.serial)
                     })
-                    .unwrap_or(false)
+                })
             },
         )
         .await

@@ -20,7 +20,10 @@ async fn create_provisions_every_child_and_reports_ready_with_events() {
 
     // Status: phase, every concern True with a reason, namespaces, environments, certificates.
     let status = tenant.status.clone().expect("status");
-    assert_eq!(status.phase.map(|p| p.as_str()), Some("Ready"));
+    assert_eq!(
+        status.phase.map(tenant_operator::api::Phase::as_str),
+        Some("Ready")
+    );
     assert_eq!(status.environments.as_deref(), Some("prod,test"));
     assert_eq!(
         status.namespaces,

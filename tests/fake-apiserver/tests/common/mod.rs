@@ -232,11 +232,10 @@ pub fn kubectls() -> Vec<std::path::PathBuf> {
         out.push(p);
     }
     if out.is_empty() {
-        if std::env::var("REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!(
-                "kubectl is required (REQUIRE_TOOLS=1) but not installed (run hack/install-tools.sh)"
-            );
-        }
+        assert!(
+            std::env::var("REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "kubectl is required (REQUIRE_TOOLS=1) but not installed (run hack/install-tools.sh)"
+        );
         println!("skipped: kubectl not installed (run hack/install-tools.sh)");
     }
     out

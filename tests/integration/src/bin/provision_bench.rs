@@ -327,8 +327,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let operator_pid = operator.0.id();
     let mut last_report = Instant::now();
     let ready_after = loop {
-        let ready = metric(&admin, "tenant_operator_tenants{phase=\"Ready\"}").await as usize;
-        if ready == n {
+        let ready = metric(&admin, "tenant_operator_tenants{phase=\"Ready\"}").await;
+        if ready == n as f64 {
             break started.elapsed();
         }
         if last_report.elapsed() > Duration::from_secs(10) {

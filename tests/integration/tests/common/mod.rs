@@ -68,8 +68,9 @@ impl Operator {
         let text = self.metrics.encode().expect("metrics encode");
         text.lines()
             .filter(|l| l.starts_with("tenant_operator_api_writes_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
+            // Counters of whole writes: printed as integers.
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 
     /// Value of a metric line that starts with `prefix` (name and labels).
@@ -237,12 +238,11 @@ impl Harness {
             if predicate(tenant.as_ref()) {
                 return tenant;
             }
-            if Instant::now() > deadline {
-                panic!(
-                    "tenant {name}: not {what} after {timeout:?}; last seen: {}",
-                    serde_json::to_string_pretty(&tenant.map(|t| t.status)).unwrap_or_default()
-                );
-            }
+            assert!(
+                Instant::now() <= deadline,
+                "tenant {name}: not {what} after {timeout:?}; last seen: {}",
+                serde_json::to_string_pretty(&tenant.map(|t| t.status)).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -259,7 +259,7 @@ impl Harness {
     /// Objects of `kind` (plural, group/version) labelled with the tenant.
     pub async fn children(&self, api_version: &str, kind: &str, tenant: &str) -> Vec<Value> {
         let resource = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            api_version.split_once('/').map(|(g, _)| g).unwrap_or(""),
+            api_version.split_once('/').map_or("", |(g, _)| g),
             api_version.rsplit('/').next().unwrap_or(api_version),
             kind,
         ));
@@ -292,9 +292,7 @@ impl Harness {
     {
         let deadline = Instant::now() + timeout;
         while !check().await {
-            if Instant::now() > deadline {
-                panic!("not {what} after {timeout:?}");
-            }
+            assert!(Instant::now() <= deadline, "not {what} after {timeout:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
