@@ -217,7 +217,11 @@ impl Quantity {
 
     /// The sum, or `None` on overflow.
     pub fn checked_add(self, other: Quantity) -> Option<Quantity> {
-        let format = if self.is_zero() { other.format } else { self.format };
+        let format = if self.is_zero() {
+            other.format
+        } else {
+            self.format
+        };
         Some(Quantity {
             amount: self.amount.checked_add(other.amount)?,
             format,
@@ -226,16 +230,15 @@ impl Quantity {
 
     /// The difference, or `None` on overflow.
     pub fn checked_sub(self, other: Quantity) -> Option<Quantity> {
-        let format = if self.is_zero() { other.format } else { self.format };
+        let format = if self.is_zero() {
+            other.format
+        } else {
+            self.format
+        };
         Some(Quantity {
             amount: Amount(self.amount.0.checked_sub(other.amount.0)?),
             format,
         })
-    }
-
-    /// The larger of two quantities (the first on a tie).
-    pub fn max(self, other: Quantity) -> Quantity {
-        if other > self { other } else { self }
     }
 }
 
@@ -421,7 +424,10 @@ mod tests {
         assert_eq!(sum("100m", "1"), "1100m");
         assert_eq!(sum("0", "1Gi"), "1Gi");
         assert_eq!(sum("1G", "1Gi"), "2073741824");
-        assert_eq!(Quantity::parse("1Gi").unwrap(), Quantity::parse("1024Mi").unwrap());
+        assert_eq!(
+            Quantity::parse("1Gi").unwrap(),
+            Quantity::parse("1024Mi").unwrap()
+        );
         assert!(Quantity::parse("1Gi").unwrap() > Quantity::parse("1G").unwrap());
     }
 

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::authz::RBAC_GROUP;
 use crate::clock::Clock;
+use crate::identity::UserInfo;
 use crate::ops;
 use crate::store::State;
 
@@ -50,7 +51,11 @@ fn sync_once(st: &mut State, clock: &Clock) {
         }
         let name = role.metadata.name.clone().unwrap_or_default();
         let rules = json!(rules);
-        if let Err(e) = ops::internal_update(st, clock, &info, "", &name, MANAGER, |o| {
+        // Kept as the server's own identity: the controller's ServiceAccount would need
+        // the `escalate` grant kube-controller-manager's bootstrap policy gives it.
+        let apiserver = UserInfo::apiserver();
+        let req = ops::controller_write(&info, "", MANAGER, &apiserver);
+        if let Err(e) = ops::internal_update(st, clock, &req, &name, |o| {
             o["rules"] = rules;
         }) {
             tracing::warn!(%name, error = %e, "could not update an aggregated ClusterRole");

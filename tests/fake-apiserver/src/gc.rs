@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::clock::Clock;
+use crate::identity::UserInfo;
 use crate::meta::{deleting, finalizers, meta_str, set_finalizers};
 use crate::ops::{self, CRD_FINALIZER, DeleteOpts};
 use crate::registry::{ResourceInfo, ResourceKey};
@@ -19,6 +20,16 @@ use crate::store::{ObjKey, State};
 
 /// Field manager of the garbage collector's updates.
 const GC_MANAGER: &str = "generic-garbage-collector";
+
+/// The identities kube-controller-manager's controllers and kube-apiserver's CRD cleanup
+/// use; admission (e.g. a policy that exempts the garbage collector) sees these.
+fn garbage_collector() -> UserInfo {
+    UserInfo::service_account("kube-system", "generic-garbage-collector")
+}
+
+fn namespace_controller() -> UserInfo {
+    UserInfo::service_account("kube-system", "namespace-controller")
+}
 
 /// Runs until shutdown.
 pub async fn run(server: Arc<Server>) {
@@ -53,13 +64,12 @@ pub async fn run(server: Arc<Server>) {
 fn update(
     st: &mut State,
     clock: &Clock,
-    info: &Arc<ResourceInfo>,
-    ns: &str,
-    name: &str,
-    manager: &str,
+    (info, ns, name): (&Arc<ResourceInfo>, &str, &str),
+    (manager, user): (&str, &UserInfo),
     f: impl FnOnce(&mut Value),
 ) {
-    if let Err(e) = ops::internal_update(st, clock, info, ns, name, manager, f) {
+    let req = ops::controller_write(info, ns, manager, user);
+    if let Err(e) = ops::internal_update(st, clock, &req, name, f) {
         tracing::warn!(%manager, namespace = %ns, %name, error = %e, "internal update failed");
     }
 }
@@ -110,14 +120,23 @@ fn empty_namespace(st: &mut State, clock: &Clock, ns: &str) {
             remaining += 1;
             if !deleting(&o) {
                 let name = meta_str(&o, "name").to_string();
-                if let Err(e) = ops::delete(st, clock, &info, ns, &name, &background()) {
+                let deleted = ops::delete(
+                    st,
+                    clock,
+                    &info,
+                    (ns, &name),
+                    &background(),
+                    &namespace_controller(),
+                );
+                if let Err(e) = deleted {
                     tracing::warn!(namespace = %ns, name = %name, error = %e, "namespace cleanup could not delete");
                 }
             }
         }
     }
     if remaining == 0 {
-        update(st, clock, &ns_info, "", ns, "namespace-controller", |o| {
+        let who = ("namespace-controller", &namespace_controller());
+        update(st, clock, (&ns_info, "", ns), who, |o| {
             let fins: Vec<Value> = o["spec"]["finalizers"]
                 .as_array()
                 .cloned()
@@ -153,28 +172,22 @@ fn empty_crd(st: &mut State, clock: &Clock, name: &str) {
             if !deleting(&o) {
                 let ns = meta_str(&o, "namespace").to_string();
                 let n = meta_str(&o, "name").to_string();
-                if let Err(e) = ops::delete(st, clock, &info, &ns, &n, &background()) {
+                let cleanup = UserInfo::apiserver();
+                if let Err(e) = ops::delete(st, clock, &info, (&ns, &n), &background(), &cleanup) {
                     tracing::warn!(crd = %plural, name = %n, error = %e, "CRD cleanup could not delete");
                 }
             }
         }
     }
     if remaining == 0 {
-        update(
-            st,
-            clock,
-            &crd_info,
-            "",
-            name,
-            "apiextensions-controller",
-            |o| {
-                let f: Vec<String> = finalizers(o)
-                    .into_iter()
-                    .filter(|f| f != CRD_FINALIZER)
-                    .collect();
-                set_finalizers(o, &f);
-            },
-        );
+        let who = ("apiextensions-controller", &UserInfo::apiserver());
+        update(st, clock, (&crd_info, "", name), who, |o| {
+            let f: Vec<String> = finalizers(o)
+                .into_iter()
+                .filter(|f| f != CRD_FINALIZER)
+                .collect();
+            set_finalizers(o, &f);
+        });
     }
 }
 
@@ -268,15 +281,21 @@ fn check_dependent(st: &mut State, clock: &Clock, loc: &(ResourceKey, ObjKey)) {
         } else {
             background()
         };
-        if let Err(e) = ops::delete(st, clock, &info, ns, name, &opts) {
+        if let Err(e) = ops::delete(st, clock, &info, (ns, name), &opts, &garbage_collector()) {
             tracing::debug!(name = %name, error = %e, "garbage collector could not delete");
         }
     } else if !dangling.is_empty() {
-        update(st, clock, &info, ns, name, GC_MANAGER, |o| {
-            if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
-                refs.retain(|r| !dangling.iter().any(|u| r["uid"].as_str() == Some(u)));
-            }
-        });
+        update(
+            st,
+            clock,
+            (&info, ns, name),
+            (GC_MANAGER, &garbage_collector()),
+            |o| {
+                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| !dangling.iter().any(|u| r["uid"].as_str() == Some(u)));
+                }
+            },
+        );
     }
 }
 
@@ -319,13 +338,19 @@ fn release_owner(st: &mut State, clock: &Clock, uid: &str) {
     let Some(info) = st.registry.get(&key.0, &key.1) else {
         return;
     };
-    update(st, clock, &info, &ns, &name, GC_MANAGER, |o| {
-        let f: Vec<String> = finalizers(o)
-            .into_iter()
-            .filter(|f| {
-                !(release_fg && f == "foregroundDeletion" || release_orphan && f == "orphan")
-            })
-            .collect();
-        set_finalizers(o, &f);
-    });
+    update(
+        st,
+        clock,
+        (&info, &ns, &name),
+        (GC_MANAGER, &garbage_collector()),
+        |o| {
+            let f: Vec<String> = finalizers(o)
+                .into_iter()
+                .filter(|f| {
+                    !(release_fg && f == "foregroundDeletion" || release_orphan && f == "orphan")
+                })
+                .collect();
+            set_finalizers(o, &f);
+        },
+    );
 }

@@ -775,7 +775,14 @@ async fn serve_resource(
                     let opts = delete_opts(ctx)?;
                     let r = {
                         let mut st = ctx.server.lock();
-                        ops::delete(&mut st, &ctx.server.clock, info, &namespace, &name, &opts)?
+                        ops::delete(
+                            &mut st,
+                            &ctx.server.clock,
+                            info,
+                            (&namespace, &name),
+                            &opts,
+                            &ctx.user,
+                        )?
                     };
                     ctx.server.gc_notify.notify_one();
                     match r {
@@ -812,19 +819,20 @@ fn finalize_namespace(
 ) -> Result<Response, ApiError> {
     let body = parse_body(&ctx.body)?;
     let wanted = body["spec"]["finalizers"].clone();
+    let manager = ctx.manager();
+    let req = write_req(
+        ctx,
+        info,
+        &info.storage_version,
+        "",
+        &manager,
+        Sub::Finalize,
+    )?;
     {
         let mut st = ctx.server.lock();
-        ops::internal_update(
-            &mut st,
-            &ctx.server.clock,
-            info,
-            "",
-            name,
-            &ctx.manager(),
-            |o| {
-                o["spec"]["finalizers"] = if wanted.is_null() { json!([]) } else { wanted };
-            },
-        )?;
+        ops::internal_update(&mut st, &ctx.server.clock, &req, name, |o| {
+            o["spec"]["finalizers"] = if wanted.is_null() { json!([]) } else { wanted };
+        })?;
     }
     ctx.server.gc_notify.notify_one();
     let obj = ctx.server.lock().get(&info.key(), "", name);
@@ -1155,7 +1163,14 @@ fn delete_collection(
             .collect();
         for o in items {
             let (ons, name) = (o.namespace().to_string(), o.name().to_string());
-            match ops::delete(&mut st, &ctx.server.clock, info, &ons, &name, &opts)? {
+            match ops::delete(
+                &mut st,
+                &ctx.server.clock,
+                info,
+                (&ons, &name),
+                &opts,
+                &ctx.user,
+            )? {
                 ops::Deleted::Gone(x) | ops::Deleted::Pending(x) => {
                     affected.push(ops::served(&x, info, version));
                 }

@@ -83,6 +83,22 @@ impl UserInfo {
         }
     }
 
+    /// A ServiceAccount as the token authenticator presents it: user
+    /// `system:serviceaccount:NS:NAME` in `system:serviceaccounts`,
+    /// `system:serviceaccounts:NS` and `system:authenticated`.
+    pub fn service_account(namespace: &str, name: &str) -> Self {
+        Self {
+            username: format!("system:serviceaccount:{namespace}:{name}"),
+            uid: String::new(),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+                AUTHENTICATED.into(),
+            ],
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// Whether the user is in `group`.
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)

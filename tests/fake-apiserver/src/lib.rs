@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod aggregation;
 pub mod authn;
 mod authz;
@@ -36,6 +37,7 @@ mod openapi;
 mod ops;
 mod protobuf;
 mod rbac_writes;
+mod quota;
 mod registry;
 mod reviews;
 mod selectors;
@@ -56,6 +58,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
+pub use admission::{AuditRecord, Operation};
 pub use authn::StaticToken;
 pub use faults::Faults;
 pub use identity::UserInfo;
@@ -367,6 +370,12 @@ impl ServerHandle {
     /// reconnect from their last resourceVersion.
     pub fn close_watches(&self) {
         self.server.lock().close_all_watchers();
+    }
+
+    /// Audit annotations that admission recorded (Pod Security audit violations, a
+    /// ValidatingAdmissionPolicy's `auditAnnotations` and `Audit` failures), oldest first.
+    pub fn audit_records(&self) -> Vec<AuditRecord> {
+        self.server.lock().admission.audit_records()
     }
 
     /// The current global resourceVersion.

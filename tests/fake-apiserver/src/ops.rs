@@ -8,12 +8,14 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::admission::{self, Attributes, Operation};
 use crate::clock::Clock;
 use crate::errors::{ApiError, Cause};
 use crate::fieldset::Shape;
 use crate::identity::UserInfo;
 use crate::managed::{self, Writer};
 use crate::meta::{self, deleting, finalizers, meta_str, normalize, set_finalizers};
+use crate::quota;
 use crate::registry::{self, ResourceInfo};
 use crate::store::State;
 use crate::validate::{self, FieldValidation, Rejection};
@@ -30,6 +32,19 @@ pub enum Sub {
     Main,
     /// `/status`.
     Status,
+    /// A namespace's `/finalize`.
+    Finalize,
+}
+
+impl Sub {
+    /// The subresource as admission names it (`""` for the object itself).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sub::Main => "",
+            Sub::Status => "status",
+            Sub::Finalize => "finalize",
+        }
+    }
 }
 
 /// The request context of a write.
@@ -288,6 +303,42 @@ fn validate_object(
     }
 }
 
+/// Validating admission of a create or update (see [`crate::admission`]): the one
+/// place where the write paths below ask it.
+fn admit(
+    st: &mut State,
+    req: &WriteReq<'_>,
+    operation: Operation,
+    name: &str,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<Vec<String>, ApiError> {
+    admission::admit(
+        st,
+        &Attributes {
+            info: req.info,
+            version: req.version,
+            operation,
+            subresource: req.sub.name(),
+            namespace: req.namespace,
+            name,
+            object: Some(object),
+            old_object: old,
+            user: req.user,
+            dry_run: req.dry_run,
+            manager: req.manager,
+        },
+    )
+}
+
+/// Stores a write and keeps what the server derives from it current (quota usage).
+fn commit(st: &mut State, info: &ResourceInfo, obj: Value, old: Option<Arc<Value>>) -> Arc<Value> {
+    let ns = meta_str(&obj, "namespace").to_string();
+    let stored = st.put(&info.key(), obj, old.clone());
+    quota::record(st, info, &ns, old.as_deref(), Some(&stored));
+    stored
+}
+
 /// POST to a collection (spec §3.1).
 pub fn create(
     st: &mut State,
@@ -372,7 +423,7 @@ fn create_with(
         m.remove("status");
     }
     kind_hooks(info, &mut obj, true);
-    let warnings = validate_object(req, &mut obj, None)?;
+    let mut warnings = validate_object(req, &mut obj, None)?;
     crate::rbac_writes::check(st, req, &obj, None)?;
     obj["metadata"]["uid"] = json!(clock.new_uid());
     let now = clock.now_rfc3339();
@@ -406,6 +457,7 @@ fn create_with(
         }
     }
     normalize(&mut obj);
+    warnings.extend(admit(st, req, Operation::Create, &name, &obj, None)?);
     if req.dry_run {
         return Ok(Written {
             obj: Arc::new(obj),
@@ -413,7 +465,7 @@ fn create_with(
             warnings,
         });
     }
-    let stored = st.put(&info.key(), obj, None);
+    let stored = commit(st, info, obj, None);
     after_commit(st, clock, info, &stored);
     // A real server answers a CRD create without the status written right after.
     Ok(Written {
@@ -621,7 +673,7 @@ fn finish_update(
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
         new["metadata"]["generation"] = json!(g + 1);
     }
-    let warnings = validate_object(req, &mut new, Some(old))?;
+    let mut warnings = validate_object(req, &mut new, Some(old))?;
     crate::rbac_writes::check(st, req, &new, Some(old))?;
     let now = clock.now_rfc3339();
     if !precomputed_mf {
@@ -645,6 +697,7 @@ fn finish_update(
     }
     normalize(&mut new);
     new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+    warnings.extend(admit(st, req, Operation::Update, &name, &new, Some(old))?);
     if managed::equal_ignoring_times(old, &new) {
         return Ok(Written {
             obj: old.clone(),
@@ -668,7 +721,7 @@ fn finish_update(
             warnings,
         });
     }
-    let stored = st.put(&info.key(), new, Some(old.clone()));
+    let stored = commit(st, info, new, Some(old.clone()));
     after_commit(st, clock, info, &stored);
     let stored = st.get(&info.key(), req.namespace, &name).unwrap_or(stored);
     Ok(Written {
@@ -696,6 +749,7 @@ pub fn remove_object(
     last: Option<Value>,
 ) -> Option<Arc<Value>> {
     let gone = st.remove_with(&info.key(), ns, name, last)?;
+    quota::record(st, info, ns, Some(&gone), None);
     if info.group == "apiextensions.k8s.io"
         && info.plural == "customresourcedefinitions"
         && let Ok(ri) = registry::from_crd(&gone)
@@ -836,7 +890,7 @@ pub fn patch(
                 m.remove("managedFields");
             }
             let cur = w.obj.clone();
-            w.obj = st.put(&info.key(), v, Some(cur));
+            w.obj = commit(st, info, v, Some(cur));
         }
         Ok(w)
     }
@@ -1005,14 +1059,14 @@ fn apply(
     }
 }
 
-/// DELETE of one object (spec §6.1).
+/// DELETE of one object (spec §6.1), asked by `user`.
 pub fn delete(
     st: &mut State,
     clock: &Clock,
     info: &Arc<ResourceInfo>,
-    ns: &str,
-    name: &str,
+    (ns, name): (&str, &str),
     opts: &DeleteOpts,
+    user: &UserInfo,
 ) -> Result<Deleted, ApiError> {
     check_namespace(st, info, ns, name, false)?;
     let Some(old) = st.get(&info.key(), ns, name) else {
@@ -1049,6 +1103,22 @@ pub fn delete(
             None,
         ));
     }
+    admission::admit(
+        st,
+        &Attributes {
+            info,
+            version: &info.storage_version,
+            operation: Operation::Delete,
+            subresource: "",
+            namespace: ns,
+            name,
+            object: None,
+            old_object: Some(&old),
+            user,
+            dry_run: opts.dry_run,
+            manager: "",
+        },
+    )?;
     let mut fins = finalizers(&old);
     let had_orphan = fins.iter().any(|f| f == "orphan");
     let had_fg = fins.iter().any(|f| f == "foregroundDeletion");
@@ -1125,31 +1195,38 @@ pub fn delete(
     if opts.dry_run {
         return Ok(Deleted::Pending(Arc::new(next)));
     }
-    let stored = st.put(&info.key(), next, Some(old));
+    let stored = commit(st, info, next, Some(old));
     Ok(Deleted::Pending(stored))
 }
 
-/// Internal update used by controllers of this server (GC, namespace and CRD
-/// cleanup): applies `f` to the stored object and records an Update entry for
-/// `manager`.
+/// An update that changes the stored object with `f` instead of taking a body: the
+/// server's own controllers (GC, namespace and CRD cleanup) and the namespace
+/// `/finalize` subresource. Internal controllers change metadata and spec only
+/// (finalizers, owner references, namespace spec.finalizers): the main endpoint's rules
+/// apply, and admission sees `req.user`.
 pub fn internal_update(
     st: &mut State,
     clock: &Clock,
-    info: &Arc<ResourceInfo>,
-    ns: &str,
+    req: &WriteReq<'_>,
     name: &str,
-    manager: &str,
     f: impl FnOnce(&mut Value),
-) -> Result<(), ApiError> {
+) -> Result<Written, ApiError> {
     let old = st
-        .get(&info.key(), ns, name)
-        .ok_or_else(|| ApiError::not_found(info.target(), name))?;
+        .get(&req.info.key(), req.namespace, name)
+        .ok_or_else(|| ApiError::not_found(req.info.target(), name))?;
     let mut new = (*old).clone();
     f(&mut new);
-    // Internal controllers change metadata and spec only (finalizers, owner
-    // references, namespace spec.finalizers): the main endpoint's rules apply.
-    let apiserver = UserInfo::apiserver();
-    let req = WriteReq {
+    finish_update(st, clock, req, &old, new, false)
+}
+
+/// The request context of a write by one of the server's own controllers.
+pub fn controller_write<'a>(
+    info: &'a Arc<ResourceInfo>,
+    ns: &'a str,
+    manager: &'a str,
+    user: &'a UserInfo,
+) -> WriteReq<'a> {
+    WriteReq {
         info,
         version: &info.storage_version,
         namespace: ns,
@@ -1157,7 +1234,6 @@ pub fn internal_update(
         dry_run: false,
         validation: FieldValidation::Ignore,
         sub: Sub::Main,
-        user: &apiserver,
-    };
-    finish_update(st, clock, &req, &old, new, false).map(|_| ())
+        user,
+    }
 }

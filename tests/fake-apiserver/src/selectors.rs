@@ -117,6 +117,60 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    /// A `metav1.LabelSelector` object (`matchLabels` and `matchExpressions` with `In`,
+    /// `NotIn`, `Exists`, `DoesNotExist`), as admission policies, quota scope selectors and
+    /// paramRefs carry it. An absent or empty selector matches everything (the API server
+    /// defaults an unset admission selector to `{}`). Errors name the wrong part.
+    pub fn from_json(selector: &Value) -> Result<Self, String> {
+        let mut reqs = Vec::new();
+        if selector.is_null() {
+            return Ok(LabelSelector(reqs));
+        }
+        for (k, v) in selector["matchLabels"].as_object().into_iter().flatten() {
+            let v = v
+                .as_str()
+                .ok_or_else(|| format!("matchLabels[{k}]: must be a string"))?;
+            reqs.push(LabelReq::Eq(k.clone(), v.to_string()));
+        }
+        for (i, e) in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let key = e["key"].as_str().unwrap_or("").to_string();
+            let values: BTreeSet<String> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect();
+            let op = e["operator"].as_str().unwrap_or("");
+            reqs.push(match op {
+                "In" if !values.is_empty() => LabelReq::In(key, values),
+                "NotIn" if !values.is_empty() => LabelReq::NotIn(key, values),
+                "Exists" if values.is_empty() => LabelReq::Exists(key),
+                "DoesNotExist" if values.is_empty() => LabelReq::NotExists(key),
+                "In" | "NotIn" => {
+                    return Err(format!(
+                        "matchExpressions[{i}].values: must be non-empty for operator {op}"
+                    ));
+                }
+                "Exists" | "DoesNotExist" => {
+                    return Err(format!(
+                        "matchExpressions[{i}].values: must be empty for operator {op}"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "matchExpressions[{i}].operator: \"{other}\" is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"
+                    ));
+                }
+            });
+        }
+        Ok(LabelSelector(reqs))
+    }
+
     /// Whether the selector is empty (matches everything).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -231,6 +285,26 @@ mod tests {
         let t = LabelSelector::parse("tier!=x,env,k==v").unwrap();
         assert!(t.matches(&json!({"metadata": {"labels": {"env": "p", "k": "v"}}})));
         assert!(LabelSelector::parse("a in b").is_err());
+    }
+
+    #[test]
+    fn label_selector_objects() {
+        let s = LabelSelector::from_json(&json!({"matchLabels": {"app": "a"},
+            "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["x"]},
+                {"key": "env", "operator": "Exists"}]}))
+        .unwrap();
+        assert!(s.matches(&json!({"metadata": {"labels": {"app": "a", "env": "p"}}})));
+        assert!(
+            !s.matches(&json!({"metadata": {"labels": {"app": "a", "env": "p", "tier": "x"}}}))
+        );
+        assert!(!s.matches(&json!({"metadata": {"labels": {"app": "a"}}})));
+        assert!(LabelSelector::from_json(&json!({})).unwrap().is_empty());
+        assert!(LabelSelector::from_json(&Value::Null).unwrap().is_empty());
+        let e = LabelSelector::from_json(
+            &json!({"matchExpressions": [{"key": "k", "operator": "Is"}]}),
+        )
+        .unwrap_err();
+        assert!(e.contains("matchExpressions[0].operator"), "{e}");
     }
 
     #[test]

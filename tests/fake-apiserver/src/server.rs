@@ -53,7 +53,8 @@ impl Server {
         opts: Options,
         authn: Authenticator,
     ) -> Arc<Self> {
-        let state = State::new(Registry::with_builtins(), rv_base, history, watch_queue);
+        let mut state = State::new(Registry::with_builtins(), rv_base, history, watch_queue);
+        state.admission = crate::admission::Memory::new(opts.version_minor);
         let (shutdown, _) = watch::channel(false);
         let s = Arc::new(Server {
             state: Mutex::new(state),

@@ -192,6 +192,8 @@ pub struct State {
     pub rbac_policy: Option<Arc<rbac::Policy>>,
     /// A ClusterRole changed: aggregated ClusterRoles must be recomputed.
     pub aggregation_pending: bool,
+    /// What admission keeps between requests (compiled policies, audit records).
+    pub admission: crate::admission::Memory,
 }
 
 /// Pending garbage-collector work, filled by writes.
@@ -250,6 +252,7 @@ impl State {
             terminating: BTreeSet::new(),
             rbac_policy: None,
             aggregation_pending: false,
+            admission: crate::admission::Memory::default(),
         }
     }
 
