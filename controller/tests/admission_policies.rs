@@ -1,29 +1,20 @@
-//! The ValidatingAdmissionPolicies in `policies/admission/` evaluated with the CEL engine
-//! behind kube's `cel` feature (the `cel` crate plus kube-cel's Kubernetes function library)
-//! against requests each policy must allow and requests it must deny.
-//!
-//! The API server's admission steps are reproduced here, in its order: `matchConstraints`
-//! (resourceRules, objectSelector, namespaceSelector), `matchConditions`, `variables`
-//! (bound as `variables.<name>`, evaluated in order), then `validations` and their
-//! `messageExpression` (see <https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/>).
-//!
-//! Why not kube-cel's `VapEvaluator`: it converts every JSON object key with the CRD
-//! property-name escaping (`app.kubernetes.io/managed-by` becomes
-//! `app__dot__kubernetes__dot__io__slash__managed__dash__by`), which Kubernetes applies to
-//! schema property names only, never to map keys such as labels; and it does not bind
-//! `variables`. Both matter for policies that read labels, so the bindings are built here
-//! from the same engine, as the API server builds them.
+//! The ValidatingAdmissionPolicies in `policies/admission/` against requests each policy
+//! must allow and requests it must deny, evaluated by the in-memory API server's admission
+//! (`fake_apiserver::PolicyReview`): the same evaluator that `tenant-operator dev` and the
+//! integration tests run on every write, following kube-apiserver's steps and order
+//! (`matchConstraints`, the binding, `matchConditions`, lazily evaluated `variables`,
+//! `validations` with `messageExpression`). Requests here come from users the tests
+//! could not impersonate and objects in states a server would not reach, so they are
+//! reviewed without being sent.
 //!
 //! Not reproduced: the API server's static type check and cost estimation of the
 //! expressions (they run when the policy is created on a real cluster: `hack/e2e-kind.sh`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use kube::core::cel::KubeCelExt;
-use kube::core::cel::cel::objects::{Key, Map};
-use kube::core::cel::cel::{Context, Program, Value as Cel};
+use fake_apiserver::identity::UserInfo;
+use fake_apiserver::{Operation, PolicyReview, ReviewRequest};
 use serde_json::{Value, json};
 use tenant_operator::labels;
 
@@ -162,213 +153,81 @@ impl Request {
 
 #[derive(Debug, PartialEq)]
 enum Decision {
-    /// matchConstraints or matchConditions exclude the request: the policy does not apply.
+    /// matchConstraints, the binding or matchConditions exclude the request: the policy
+    /// does not apply.
     NotMatched,
     Allowed,
     Denied(Vec<String>),
 }
 
-fn labels_of(object: Option<&Value>) -> BTreeMap<String, String> {
-    object
-        .and_then(|o| o["metadata"]["labels"].as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn strings(value: &Value) -> Vec<&str> {
-    value
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
-/// A metav1.LabelSelector (matchLabels, matchExpressions) against a label set.
-fn selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let match_labels = selector["matchLabels"].as_object().into_iter().flatten();
-    let labels_ok = match_labels
-        .clone()
-        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    let expressions = selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten();
-    let expressions_ok = expressions.clone().all(|e| {
-        let key = e["key"].as_str().unwrap_or_default();
-        let values = strings(&e["values"]);
-        match e["operator"].as_str() {
-            Some("In") => labels
-                .get(key)
-                .is_some_and(|v| values.contains(&v.as_str())),
-            Some("NotIn") => labels
-                .get(key)
-                .is_none_or(|v| !values.contains(&v.as_str())),
-            Some("Exists") => labels.contains_key(key),
-            Some("DoesNotExist") => !labels.contains_key(key),
-            other => panic!("unsupported selector operator {other:?}"),
-        }
-    });
-    labels_ok && expressions_ok
-}
-
-fn matches_constraints(constraints: &Value, request: &Request) -> bool {
-    let resource = if request.subresource.is_empty() {
-        request.resource.to_string()
-    } else {
-        format!("{}/{}", request.resource, request.subresource)
+/// The request as the server's admission sees it.
+fn review_request(request: &Request) -> ReviewRequest {
+    let operation = match request.operation {
+        "CREATE" => Operation::Create,
+        "UPDATE" => Operation::Update,
+        "DELETE" => Operation::Delete,
+        other => panic!("unknown operation {other}"),
     };
-    let rule_matches = constraints["resourceRules"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|rule| {
-            let any_or = |field: &str, value: &str| {
-                strings(&rule[field])
-                    .iter()
-                    .any(|v| *v == "*" || *v == value)
-            };
-            any_or("apiGroups", request.group)
-                && any_or("resources", &resource)
-                && any_or("operations", request.operation)
-        });
-    if !rule_matches {
-        return false;
-    }
-    // objectSelector: the new or the old object's labels (either matching is enough).
-    if !constraints["objectSelector"].is_null() {
-        let selector = &constraints["objectSelector"];
-        let new = request
-            .object
-            .as_ref()
-            .is_some_and(|o| selector_matches(selector, &labels_of(Some(o))));
-        let old = request
-            .old_object
-            .as_ref()
-            .is_some_and(|o| selector_matches(selector, &labels_of(Some(o))));
-        if !new && !old {
-            return false;
-        }
-    }
-    // namespaceSelector: the labels of the request's namespace.
-    if !constraints["namespaceSelector"].is_null() {
-        let labels = labels_of(request.namespace_object.as_ref());
-        if !selector_matches(&constraints["namespaceSelector"], &labels) {
-            return false;
-        }
-    }
-    true
-}
-
-/// The `request` variable as the API server binds it.
-fn request_json(request: &Request) -> Value {
-    json!({
-        "operation": request.operation,
-        "name": request.name,
-        "namespace": request.namespace,
-        "dryRun": false,
-        "kind": { "group": request.group, "version": "v1", "kind": request.kind },
-        "resource": { "group": request.group, "version": "v1", "resource": request.resource },
-        "subResource": request.subresource,
-        "userInfo": { "username": request.username, "uid": "", "groups": request.groups },
-    })
-}
-
-/// A CEL context with Kubernetes' functions and the admission variables of `request`
-/// (`object`, `oldObject`, `request`, `namespaceObject`, and the `variables` so far).
-fn context(request: &Request, variables: &HashMap<Key, Cel>) -> Context<'static> {
-    let to_cel =
-        |value: &Value| kube::core::cel::cel::to_value(value).expect("JSON converts to CEL");
-    let mut ctx = Context::default();
-    ctx.register_all();
-    ctx.add_variable_from_value("object", request.object.as_ref().map_or(Cel::Null, to_cel));
-    ctx.add_variable_from_value(
-        "oldObject",
-        request.old_object.as_ref().map_or(Cel::Null, to_cel),
-    );
-    ctx.add_variable_from_value(
-        "namespaceObject",
-        request.namespace_object.as_ref().map_or(Cel::Null, to_cel),
-    );
-    ctx.add_variable_from_value("request", to_cel(&request_json(request)));
-    ctx.add_variable_from_value(
-        "variables",
-        Cel::Map(Map {
-            map: Arc::new(variables.clone()),
-        }),
-    );
-    ctx
-}
-
-/// Evaluates one expression; compile and runtime errors are returned as text.
-fn eval(file: &str, expression: &str, ctx: &Context<'static>) -> Result<Cel, String> {
-    let program = Program::compile(expression)
-        .map_err(|e| format!("{file}: does not compile: {expression}: {e}"))?;
-    program
-        .execute(ctx)
-        .map_err(|e| format!("{file}: evaluation error in {expression}: {e}"))
-}
-
-fn eval_bool(file: &str, expression: &str, ctx: &Context<'static>) -> Result<bool, String> {
-    match eval(file, expression, ctx)? {
-        Cel::Bool(b) => Ok(b),
-        other => Err(format!(
-            "{file}: {expression} returned {other:?}, not a bool"
-        )),
+    ReviewRequest {
+        operation,
+        api_version: if request.group.is_empty() {
+            "v1".to_string()
+        } else {
+            format!("{}/v1", request.group)
+        },
+        resource: request.resource.to_string(),
+        subresource: request.subresource.to_string(),
+        name: request.name.clone(),
+        namespace: request.namespace.clone(),
+        object: request.object.clone(),
+        old_object: request.old_object.clone(),
+        user: UserInfo {
+            username: request.username.clone(),
+            uid: String::new(),
+            groups: request.groups.clone(),
+            extra: BTreeMap::new(),
+        },
     }
 }
 
 fn admit(policy: &Policy, request: &Request) -> Decision {
     let file = policy.file.as_str();
-    let spec = &policy.policy["spec"];
     assert_eq!(
-        spec["failurePolicy"], "Fail",
+        policy.policy["spec"]["failurePolicy"], "Fail",
         "{file}: policies fail closed"
     );
-    if !matches_constraints(&spec["matchConstraints"], request) {
+    assert_eq!(
+        request.kind,
+        request
+            .object
+            .as_ref()
+            .or(request.old_object.as_ref())
+            .map_or(request.kind, |o| o["kind"].as_str().unwrap_or(request.kind)),
+        "{file}: the request's kind is its object's"
+    );
+    let mut review = PolicyReview::new();
+    for object in [&policy.policy, &policy.binding]
+        .into_iter()
+        .chain(request.namespace_object.as_ref())
+    {
+        review.add(object).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    let decided = review
+        .review(&review_request(request))
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    // Every expression must decide: an error would deny for the wrong reason.
+    for r in &decided {
+        assert!(
+            r.errors.is_empty(),
+            "{file}: evaluation errors: {:?}",
+            r.errors
+        );
+    }
+    // Each pair listed matched the request; no failed validation means admitted.
+    if decided.is_empty() {
         return Decision::NotMatched;
     }
-    let text = |v: &Value, field: &str| v[field].as_str().unwrap_or_default().to_string();
-    let mut variables: HashMap<Key, Cel> = HashMap::new();
-    for condition in spec["matchConditions"].as_array().into_iter().flatten() {
-        // An error is decided by failurePolicy (Fail): deny. `false` skips the policy.
-        match eval_bool(
-            file,
-            &text(condition, "expression"),
-            &context(request, &variables),
-        ) {
-            Ok(true) => {}
-            Ok(false) => return Decision::NotMatched,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    for variable in spec["variables"].as_array().into_iter().flatten() {
-        let value = eval(
-            file,
-            &text(variable, "expression"),
-            &context(request, &variables),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        variables.insert(Key::String(Arc::new(text(variable, "name"))), value);
-    }
-    let ctx = context(request, &variables);
-    let mut denied = Vec::new();
-    for validation in spec["validations"].as_array().into_iter().flatten() {
-        // Every expression must decide: an error would deny for the wrong reason.
-        if !eval_bool(file, &text(validation, "expression"), &ctx).unwrap_or_else(|e| panic!("{e}"))
-        {
-            let message = match validation["messageExpression"].as_str() {
-                Some(m) => match eval(file, m, &ctx).unwrap_or_else(|e| panic!("{e}")) {
-                    Cel::String(s) => s.to_string(),
-                    other => panic!("{file}: messageExpression returned {other:?}"),
-                },
-                None => text(validation, "message"),
-            };
-            denied.push(message);
-        }
-    }
+    let denied: Vec<String> = decided.into_iter().flat_map(|r| r.failed).collect();
     if denied.is_empty() {
         Decision::Allowed
     } else {

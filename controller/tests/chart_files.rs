@@ -179,6 +179,66 @@ fn admission_policies_exempt_the_release_service_account() {
     assert!(audit.contains("validationActions:\n  - Warn\n  - Audit"));
 }
 
+/// The policies as the chart installs them, evaluated by the in-memory API server's
+/// admission: a managed NetworkPolicy may be deleted by the release's ServiceAccount and
+/// by nobody else, the default identity of the policy files included.
+#[test]
+fn the_installed_policies_let_only_the_release_service_account_change_managed_objects() {
+    use fake_apiserver::identity::UserInfo;
+    use fake_apiserver::{Operation, PolicyReview, ReviewRequest};
+    let Some(helm) = helm() else { return };
+    let out = template(
+        &helm,
+        "platform-tenancy",
+        &["serviceAccount.name=tenancy-controller"],
+    )
+    .expect("renders");
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_str_multiple(&out).expect("helm output is YAML");
+    let mut review = PolicyReview::new();
+    let mut installed = 0;
+    for doc in docs.iter().filter(|d| {
+        d["apiVersion"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("admissionregistration.k8s.io/"))
+    }) {
+        review.add(doc).expect("a served admission kind");
+        installed += 1;
+    }
+    assert!(installed >= 6, "policies and their bindings are installed");
+    let managed = serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "comune-bari-prod",
+            "labels": {"app.kubernetes.io/managed-by": "tenant-operator"}}});
+    let delete_as = |review: &mut PolicyReview, namespace: &str, name: &str| {
+        let request = ReviewRequest {
+            operation: Operation::Delete,
+            api_version: "networking.k8s.io/v1".into(),
+            resource: "networkpolicies".into(),
+            subresource: String::new(),
+            name: "default-deny".into(),
+            namespace: "comune-bari-prod".into(),
+            object: None,
+            old_object: Some(managed.clone()),
+            user: UserInfo::service_account(namespace, name),
+        };
+        review.review(&request).expect("a served resource")
+    };
+    assert!(
+        delete_as(&mut review, "platform-tenancy", "tenancy-controller").is_empty(),
+        "the release's ServiceAccount is exempt"
+    );
+    let other = delete_as(&mut review, "tenant-operator", "tenant-operator");
+    assert!(
+        other
+            .iter()
+            .any(|r| r.policy == "tenant-operator-protect-managed-objects"
+                && r.failed
+                    .iter()
+                    .any(|m| m.contains("is managed by tenant-operator"))),
+        "the default identity of the files is not exempt once the chart renamed it: {other:?}"
+    );
+}
+
 /// The container args of the Deployment in a rendered chart.
 fn deployment_args(manifests: &str) -> Vec<String> {
     let docs: Vec<serde_json::Value> =

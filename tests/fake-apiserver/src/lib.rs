@@ -35,9 +35,10 @@ mod meta;
 mod metrics;
 mod openapi;
 mod ops;
+mod policy_review;
 mod protobuf;
-mod rbac_writes;
 mod quota;
+mod rbac_writes;
 mod registry;
 mod reviews;
 mod selectors;
@@ -58,11 +59,13 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
+pub use admission::policy::BindingReview;
 pub use admission::{AuditRecord, Operation};
 pub use authn::StaticToken;
 pub use faults::Faults;
 pub use identity::UserInfo;
 pub use metrics::RequestCounts;
+pub use policy_review::{PolicyReview, ReviewRequest};
 
 /// Clock and identity behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -771,28 +771,45 @@ fn collect_params(
     Ok(found)
 }
 
-/// The plugin: every binding of every matching policy, in name order; the first denial
-/// refuses the request, after warnings and audit annotations of all of them are collected.
-pub fn admit(
-    st: &mut State,
-    attrs: &Attributes<'_>,
-    verdict: &mut Verdict,
-) -> Result<(), ApiError> {
+/// What one binding of a policy decided for a request.
+enum Outcome {
+    /// Constraints, the binding's matchResources or matchConditions exclude the request
+    /// (or no param was found under `parameterNotFoundAction: Allow`).
+    NotMatched,
+    /// The policy or binding cannot be used (under `failurePolicy: Fail`).
+    ConfigError(String),
+    /// The failed validations and evaluation errors (none: admitted).
+    Decided(Vec<Decision>),
+}
+
+/// The stored policies and bindings, compiled (cached in the state).
+fn current(st: &mut State) -> (Vec<Arc<CompiledPolicy>>, Vec<Arc<Binding>>) {
     let policy_objs = st.list(&(GROUP.into(), "validatingadmissionpolicies".into()), None);
     if policy_objs.is_empty() {
-        return Ok(());
+        return (Vec::new(), Vec::new());
     }
     let binding_objs = st.list(
         &(GROUP.into(), "validatingadmissionpolicybindings".into()),
         None,
     );
     st.admission.policies.refresh(policy_objs, binding_objs);
-    let policies = st.admission.policies.policies.clone();
-    let bindings = st.admission.policies.bindings.clone();
+    (
+        st.admission.policies.policies.clone(),
+        st.admission.policies.bindings.clone(),
+    )
+}
+
+/// Evaluates every binding of every policy, in name order, calling `each` with the
+/// outcome of each (policy, binding) pair; audit annotations go to `annotations`.
+fn evaluate_all(
+    st: &mut State,
+    attrs: &Attributes<'_>,
+    annotations: &mut BTreeMap<String, String>,
+    mut each: impl FnMut(&CompiledPolicy, Option<&Binding>, Outcome),
+) {
+    let (policies, bindings) = current(st);
     let st: &State = st;
     let mut inputs: Option<Inputs> = None;
-    let mut denials: Vec<Denial> = Vec::new();
-    let mut audit_failures: Vec<Value> = Vec::new();
     for policy in &policies {
         let mut bound = bindings
             .iter()
@@ -801,85 +818,125 @@ pub fn admit(
         if bound.peek().is_none() {
             continue;
         }
-        let config_error = |binding: Option<&Binding>, e: String, denials: &mut Vec<Denial>| {
-            if policy.ignore_errors {
-                return;
-            }
-            let (what, with) = match binding {
-                Some(b) => ("binding", format!(" with binding '{}'", b.name)),
-                None => ("policy", String::new()),
-            };
-            denials.push(Denial {
-                message: format!(
-                    "ValidatingAdmissionPolicy '{}'{with} denied request: failed to configure {what}: {e}",
-                    policy.name
-                ),
-                reason: "Invalid".into(),
-            });
-        };
         match &policy.constraints {
             Err(e) => {
-                config_error(None, e.clone(), &mut denials);
+                each(policy, None, Outcome::ConfigError(e.clone()));
                 continue;
             }
             Ok(m) if !m.matches(st, attrs) => continue,
             Ok(_) => {}
         }
         for binding in bound {
-            match &binding.match_resources {
-                Some(Err(e)) => {
-                    config_error(Some(binding), e.clone(), &mut denials);
-                    continue;
-                }
-                Some(Ok(m)) if !m.matches(st, attrs) => continue,
-                _ => {}
-            }
-            let params = match collect_params(st, attrs, policy, binding) {
-                Ok(p) => p,
-                Err(e) => {
-                    config_error(Some(binding), e, &mut denials);
-                    continue;
-                }
-            };
-            let inputs = inputs.get_or_insert_with(|| Inputs::new(st, attrs));
-            for param in params {
-                let mut ev = Evaluation::new(policy, inputs, param);
-                let Some(decisions) = validate(&mut ev, &mut verdict.annotations) else {
-                    continue;
-                };
-                for d in decisions {
-                    let (message, reason, index) = match d {
-                        Decision::Deny {
-                            message,
-                            reason,
-                            index,
-                        } => (message, reason, Some(index)),
-                        Decision::Error { message } => (message, "Invalid".to_string(), None),
-                    };
-                    for action in &binding.actions {
-                        match action.as_str() {
-                            "Deny" => denials.push(Denial {
-                                message: format!(
-                                    "ValidatingAdmissionPolicy '{}' with binding '{}' denied request: {message}",
-                                    policy.name, binding.name
-                                ),
-                                reason: reason.clone(),
-                            }),
-                            "Warn" => verdict.warnings.push(format!(
-                                "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
-                                policy.name, binding.name
-                            )),
-                            "Audit" => audit_failures.push(json!({
-                                "message": message, "policy": policy.name, "binding": binding.name,
-                                "expressionIndex": index, "validationActions": binding.actions,
-                            })),
-                            _ => {}
-                        }
-                    }
-                }
-            }
+            let outcome = evaluate_binding(st, attrs, policy, binding, &mut inputs, annotations);
+            each(policy, Some(binding), outcome);
         }
     }
+}
+
+/// One binding of a policy whose constraints match: its matchResources, params,
+/// matchConditions and validations.
+fn evaluate_binding(
+    st: &State,
+    attrs: &Attributes<'_>,
+    policy: &CompiledPolicy,
+    binding: &Binding,
+    inputs: &mut Option<Inputs>,
+    annotations: &mut BTreeMap<String, String>,
+) -> Outcome {
+    match &binding.match_resources {
+        Some(Err(e)) => return Outcome::ConfigError(e.clone()),
+        Some(Ok(m)) if !m.matches(st, attrs) => return Outcome::NotMatched,
+        _ => {}
+    }
+    let params = match collect_params(st, attrs, policy, binding) {
+        Ok(p) => p,
+        Err(e) => return Outcome::ConfigError(e),
+    };
+    let inputs = inputs.get_or_insert_with(|| Inputs::new(st, attrs));
+    let mut matched = false;
+    let mut decisions = Vec::new();
+    for param in params {
+        let mut ev = Evaluation::new(policy, inputs, param);
+        if let Some(d) = validate(&mut ev, annotations) {
+            matched = true;
+            decisions.extend(d);
+        }
+    }
+    if matched {
+        Outcome::Decided(decisions)
+    } else {
+        Outcome::NotMatched
+    }
+}
+
+/// The plugin: every binding of every matching policy, in name order; the first denial
+/// refuses the request, after warnings and audit annotations of all of them are collected.
+pub fn admit(
+    st: &mut State,
+    attrs: &Attributes<'_>,
+    verdict: &mut Verdict,
+) -> Result<(), ApiError> {
+    let mut denials: Vec<Denial> = Vec::new();
+    let mut audit_failures: Vec<Value> = Vec::new();
+    let mut warnings = Vec::new();
+    evaluate_all(
+        st,
+        attrs,
+        &mut verdict.annotations,
+        |policy, binding, outcome| {
+            let decisions = match outcome {
+                Outcome::NotMatched => return,
+                Outcome::ConfigError(_) if policy.ignore_errors => return,
+                Outcome::ConfigError(e) => {
+                    let (what, with) = match binding {
+                        Some(b) => ("binding", format!(" with binding '{}'", b.name)),
+                        None => ("policy", String::new()),
+                    };
+                    denials.push(Denial {
+                    message: format!(
+                        "ValidatingAdmissionPolicy '{}'{with} denied request: failed to configure {what}: {e}",
+                        policy.name
+                    ),
+                    reason: "Invalid".into(),
+                });
+                    return;
+                }
+                Outcome::Decided(d) => d,
+            };
+            let Some(binding) = binding else { return };
+            for d in decisions {
+                let (message, reason, index) = match d {
+                    Decision::Deny {
+                        message,
+                        reason,
+                        index,
+                    } => (message, reason, Some(index)),
+                    Decision::Error { message } => (message, "Invalid".to_string(), None),
+                };
+                for action in &binding.actions {
+                    match action.as_str() {
+                    "Deny" => denials.push(Denial {
+                        message: format!(
+                            "ValidatingAdmissionPolicy '{}' with binding '{}' denied request: {message}",
+                            policy.name, binding.name
+                        ),
+                        reason: reason.clone(),
+                    }),
+                    "Warn" => warnings.push(format!(
+                        "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
+                        policy.name, binding.name
+                    )),
+                    "Audit" => audit_failures.push(json!({
+                        "message": message, "policy": policy.name, "binding": binding.name,
+                        "expressionIndex": index, "validationActions": binding.actions,
+                    })),
+                    _ => {}
+                }
+                }
+            }
+        },
+    );
+    verdict.warnings.extend(warnings);
     if !audit_failures.is_empty() {
         verdict.annotations.insert(
             VALIDATION_FAILURE_ANNOTATION.into(),
@@ -898,6 +955,50 @@ pub fn admit(
             Err(e)
         }
     }
+}
+
+/// What one (policy, binding) pair decided, for [`crate::PolicyReview`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingReview {
+    /// The policy.
+    pub policy: String,
+    /// The binding (empty when the policy itself cannot be used).
+    pub binding: String,
+    /// The binding's `validationActions`.
+    pub actions: Vec<String>,
+    /// Messages of the validations that failed.
+    pub failed: Vec<String>,
+    /// Evaluation and configuration errors (decided by `failurePolicy`).
+    pub errors: Vec<String>,
+}
+
+/// Every (policy, binding) pair that matched the request, with what it decided.
+pub fn review(st: &mut State, attrs: &Attributes<'_>) -> Vec<BindingReview> {
+    let mut out = Vec::new();
+    let mut annotations = BTreeMap::new();
+    evaluate_all(st, attrs, &mut annotations, |policy, binding, outcome| {
+        let mut r = BindingReview {
+            policy: policy.name.clone(),
+            binding: binding.map(|b| b.name.clone()).unwrap_or_default(),
+            actions: binding.map(|b| b.actions.clone()).unwrap_or_default(),
+            failed: Vec::new(),
+            errors: Vec::new(),
+        };
+        match outcome {
+            Outcome::NotMatched => return,
+            Outcome::ConfigError(e) => r.errors.push(e),
+            Outcome::Decided(decisions) => {
+                for d in decisions {
+                    match d {
+                        Decision::Deny { message, .. } => r.failed.push(message),
+                        Decision::Error { message } => r.errors.push(message),
+                    }
+                }
+            }
+        }
+        out.push(r);
+    });
+    out
 }
 
 /// The Status reason of a validation's `reason` (the ones the API allows; others Invalid).
