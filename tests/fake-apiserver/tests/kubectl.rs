@@ -3,7 +3,9 @@
 //! `get -w` seeing changes, label/annotate, JSON and merge patches, delete
 //! waiting for finalizers, namespace deletion, explain from OpenAPI v3, the
 //! admin kubeconfig over TLS, `kubectl auth` (`can-i`, `--as`, `--list`,
-//! `whoami`) and `kubectl create` of the kinds tenants use (protobuf bodies).
+//! `whoami`), `kubectl create` of the kinds tenants use (protobuf bodies), and
+//! admission refusals (Pod Security, a ValidatingAdmissionPolicy, quota) with
+//! `describe quota`.
 //! Every kubectl run uses a fresh `--cache-dir`.
 
 mod common;
@@ -336,6 +338,8 @@ async fn suite(bin: &Path) {
     let gone = k.run(&["get", "namespace", "demo"]).await;
     assert_ne!(gone.code, 0);
 
+    admission(&k).await;
+
     let explain = k.ok(&["explain", "widgets.spec.size"]).await;
     assert!(
         explain.contains("How big the widget is, in centimetres."),
@@ -574,6 +578,129 @@ async fn create_what_tenants_use(k: &Kubectl) {
         "priorityclass/tenant-high",
     ])
     .await;
+}
+
+const SECURE_NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: secure\n  labels: {pod-security.kubernetes.io/enforce: restricted}\n";
+const ROOT_POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: root, namespace: secure}\nspec:\n  containers: [{name: app, image: nginx}]\n";
+const POLICY: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-forbidden-key}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}
+  validations:
+  - expression: "!has(object.data) || !('forbidden' in object.data)"
+    reason: Forbidden
+    message: the key forbidden is not allowed
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-forbidden-key}
+spec: {policyName: no-forbidden-key, validationActions: [Deny]}
+"#;
+const QUOTA: &str = "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: compute, namespace: secure}\nspec:\n  hard: {pods: \"1\", count/configmaps: \"5\", limits.memory: 1Gi}\n";
+const SIZED_POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME, namespace: secure}\nspec:\n  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  containers:\n  - name: app\n    image: nginx\n    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n    resources: {limits: {memory: 256Mi}}\n";
+
+/// Admission refusals as kubectl prints them (exit code 1, the server's message), and
+/// quota usage as `kubectl describe quota` shows it.
+async fn admission(k: &Kubectl) {
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &k.file("secure.yaml", SECURE_NS),
+    ])
+    .await;
+    let refused = k
+        .run(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &k.file("root.yaml", ROOT_POD),
+        ])
+        .await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("pods \"root\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false)"),
+        "{}",
+        refused.stderr
+    );
+
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &k.file("policy.yaml", POLICY),
+    ])
+    .await;
+    // `create configmap` sends protobuf: decoded, then admitted like any other body.
+    let refused = k
+        .run(&[
+            "create",
+            "configmap",
+            "bad",
+            "-n",
+            "secure",
+            "--from-literal=forbidden=x",
+        ])
+        .await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("configmaps \"bad\" is forbidden: ValidatingAdmissionPolicy 'no-forbidden-key' with binding 'no-forbidden-key' denied request: the key forbidden is not allowed"),
+        "{}",
+        refused.stderr
+    );
+    k.ok(&[
+        "create",
+        "configmap",
+        "good",
+        "-n",
+        "secure",
+        "--from-literal=a=b",
+    ])
+    .await;
+
+    k.ok(&["apply", "--server-side", "-f", &k.file("quota.yaml", QUOTA)])
+        .await;
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &k.file("p1.yaml", &SIZED_POD.replace("NAME", "p1")),
+    ])
+    .await;
+    let refused = k
+        .run(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &k.file("p2.yaml", &SIZED_POD.replace("NAME", "p2")),
+        ])
+        .await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("pods \"p2\" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=1, limited: pods=1"),
+        "{}",
+        refused.stderr
+    );
+    let described = k
+        .ok(&["describe", "quota", "compute", "-n", "secure"])
+        .await;
+    for row in [
+        ("count/configmaps", "1", "5"),
+        ("limits.memory", "256Mi", "1Gi"),
+        ("pods", "1", "1"),
+    ] {
+        assert!(
+            described.lines().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols == [row.0, row.1, row.2]
+            }),
+            "{row:?} in\n{described}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
