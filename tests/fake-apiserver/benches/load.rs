@@ -4,6 +4,11 @@
 //! process's resident memory growth, and JSON size). The server runs as its own
 //! process (the `fake-apiserver` binary) so that its memory is measured alone.
 //! Run with `cargo bench -p fake-apiserver --bench load`.
+//!
+//! `BENCH_POLICIES=<dir>` first installs the ValidatingAdmissionPolicies and bindings of
+//! the YAML files in `<dir>` (e.g. `policies/admission`) and labels every ConfigMap
+//! `app.kubernetes.io/managed-by: tenant-operator`, so that each write is matched by the
+//! project's policies and runs their CEL match conditions: the cost of enforcement.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +18,7 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const NAMESPACES: usize = 10;
 const CONCURRENCY: usize = 32;
@@ -62,6 +67,42 @@ where
     start.elapsed()
 }
 
+/// Creates the ValidatingAdmissionPolicies and bindings of every YAML file in `dir`.
+async fn install_policies(client: &kube::Client, dir: &std::path::Path) -> anyhow::Result<usize> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let mut installed = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text)
+            .with_context(|| format!("{}: not YAML", path.display()))?;
+        for doc in docs {
+            let plural = match doc["kind"].as_str() {
+                Some("ValidatingAdmissionPolicy") => "validatingadmissionpolicies",
+                Some("ValidatingAdmissionPolicyBinding") => "validatingadmissionpolicybindings",
+                other => anyhow::bail!("{}: unexpected kind {other:?}", path.display()),
+            };
+            let gvk = GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                doc["kind"].as_str().unwrap_or_default(),
+            );
+            let api: Api<DynamicObject> = Api::all_with(
+                client.clone(),
+                &ApiResource::from_gvk_with_plural(&gvk, plural),
+            );
+            api.create(&PostParams::default(), &serde_json::from_value(doc)?)
+                .await
+                .with_context(|| format!("{}: create", path.display()))?;
+            installed += 1;
+        }
+    }
+    Ok(installed)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::var("BENCH_OBJECTS")
@@ -108,14 +149,28 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     }
+    let managed = match std::env::var_os("BENCH_POLICIES") {
+        Some(dir) => {
+            let installed = install_policies(&client, std::path::Path::new(&dir)).await?;
+            println!("installed {installed} admission policies and bindings from {dir:?}");
+            true
+        }
+        None => false,
+    };
     let rss_before = rss_bytes(pid);
 
     let c = client.clone();
     let took = run_parallel(n, move |i| {
         let api: Api<ConfigMap> = Api::namespaced(c.clone(), &format!("bench-{}", i % NAMESPACES));
         async move {
-            let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}"), "labels": {"app": "bench", "shard": (i % 7).to_string()}},
-                "data": {"key": format!("value-{i}")}}))
+            let mut labels = json!({"app": "bench", "shard": (i % 7).to_string()});
+            if managed {
+                labels["app.kubernetes.io/managed-by"] = json!("tenant-operator");
+            }
+            let cm: ConfigMap = serde_json::from_value(
+                json!({"metadata": {"name": format!("cm-{i}"), "labels": labels},
+                "data": {"key": format!("value-{i}")}}),
+            )
             .unwrap_or_default();
             if let Err(e) = api.create(&PostParams::default(), &cm).await {
                 eprintln!("create cm-{i}: {e}");
