@@ -1440,3 +1440,106 @@ fn run_as_user(_meta: &Value, spec: &Value) -> Option<Violation> {
         format!("{} must not set runAsUser=0", setters.join(" and ")),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reasons(level: Level, minor: Option<u32>, spec: Value) -> Vec<String> {
+        check_pod(LevelVersion { level, minor }, &json!({}), &spec, 34)
+            .into_iter()
+            .map(|v| v.reason)
+            .collect()
+    }
+
+    #[test]
+    fn labels_to_policy() {
+        let labels = |pairs: &[(&str, &str)]| {
+            let m: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
+                .collect();
+            policy_of(|k| m.get(k).map(String::as_str))
+        };
+        let (p, errors) = labels(&[("enforce", "baseline"), ("enforce-version", "v1.25")]);
+        assert!(errors.is_empty());
+        assert_eq!(p.enforce.to_string(), "baseline:v1.25");
+        assert_eq!(
+            p.warn.to_string(),
+            "baseline:v1.25",
+            "warn follows a stricter enforce"
+        );
+        assert_eq!(p.audit.to_string(), "privileged:latest");
+        let (p, errors) = labels(&[("enforce", "nope"), ("warn-version", "1.2")]);
+        assert_eq!(
+            p.enforce.level,
+            Level::Restricted,
+            "an invalid enforce fails closed"
+        );
+        assert_eq!(errors.len(), 2);
+        assert_eq!(
+            errors[1].message,
+            "Invalid value: \"1.2\": must be \"latest\" or \"v1.x\""
+        );
+        assert_eq!(parse_version("v1.0"), Ok(Some(0)));
+        assert!(parse_version("v1.01").is_err());
+    }
+
+    #[test]
+    fn checks_follow_their_versions() {
+        let spec = json!({"containers": [{"name": "a", "image": "x",
+            "securityContext": {"runAsUser": 0},
+            "livenessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80}}}]});
+        let at = |minor| reasons(Level::Restricted, Some(minor), spec.clone());
+        assert!(!at(21).contains(&"unrestricted capabilities".to_string()));
+        assert!(at(22).contains(&"unrestricted capabilities".to_string()));
+        assert!(!at(22).contains(&"runAsUser=0".to_string()));
+        assert!(at(23).contains(&"runAsUser=0".to_string()));
+        assert!(!at(33).contains(&"probe or lifecycle host".to_string()));
+        assert_eq!(
+            reasons(Level::Baseline, None, spec.clone()),
+            ["probe or lifecycle host"],
+            "latest is this server's minor (34)"
+        );
+        // A version beyond the server's is evaluated as the server's.
+        assert_eq!(at(40), at(34));
+    }
+
+    #[test]
+    fn restricted_checks_replace_the_baseline_ones_they_override() {
+        let spec = json!({"volumes": [{"name": "host", "hostPath": {"path": "/"}}],
+            "containers": [{"name": "a", "image": "x", "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}]});
+        assert_eq!(
+            reasons(Level::Baseline, None, spec.clone()),
+            ["non-default capabilities", "hostPath volumes"]
+        );
+        let restricted = check_pod(
+            LevelVersion {
+                level: Level::Restricted,
+                minor: None,
+            },
+            &json!({}),
+            &spec,
+            34,
+        );
+        assert_eq!(
+            detail(&restricted),
+            "allowPrivilegeEscalation != false (container \"a\" must set securityContext.allowPrivilegeEscalation=false), \
+             unrestricted capabilities (container \"a\" must set securityContext.capabilities.drop=[\"ALL\"]; container \"a\" must not include \"SYS_ADMIN\" in securityContext.capabilities.add), \
+             restricted volume types (volume \"host\" uses restricted volume type \"hostPath\"), \
+             runAsNonRoot != true (pod or container \"a\" must set securityContext.runAsNonRoot=true), \
+             seccompProfile (pod or container \"a\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+        );
+    }
+
+    #[test]
+    fn pod_level_settings_cover_the_containers() {
+        let spec = json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "Localhost", "localhostProfile": "p"}},
+            "containers": [{"name": "a", "image": "x", "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}]});
+        assert!(reasons(Level::Restricted, None, spec).is_empty());
+        let windows = json!({"os": {"name": "windows"}, "securityContext": {"runAsNonRoot": true},
+            "containers": [{"name": "a", "image": "x"}]});
+        assert!(reasons(Level::Restricted, None, windows).is_empty());
+    }
+}

@@ -23,6 +23,7 @@
 //! reports it in the policy's status); a wrong one fails at evaluation, like a runtime
 //! error. Compiled programs are cached per policy uid and generation.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
@@ -49,6 +50,30 @@ struct Expression {
     program: Result<Program, String>,
     /// The `variables.<name>` it reads.
     refs: Refs,
+    /// The admission variables (`object`, `request`, ...) it names: only those are bound.
+    inputs: Vec<Input>,
+}
+
+/// The variables of an admission request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    Object,
+    OldObject,
+    Request,
+    NamespaceObject,
+    Params,
+    Variables,
+}
+
+impl Input {
+    const ALL: [(Input, &'static str); 6] = [
+        (Input::Object, "object"),
+        (Input::OldObject, "oldObject"),
+        (Input::Request, "request"),
+        (Input::NamespaceObject, "namespaceObject"),
+        (Input::Params, "params"),
+        (Input::Variables, "variables"),
+    ];
 }
 
 /// Which composited variables an expression reads.
@@ -70,16 +95,24 @@ impl Expression {
                 } else {
                     Refs::All
                 };
+                let used = program.references();
+                let inputs = Input::ALL
+                    .iter()
+                    .filter(|(_, name)| used.has_variable(name))
+                    .map(|(i, _)| *i)
+                    .collect();
                 Expression {
                     text,
                     program: Ok(program),
                     refs,
+                    inputs,
                 }
             }
             Err(e) => Expression {
                 program: Err(format!("compilation failed: {e}")),
                 text,
                 refs: Refs::Names(BTreeSet::new()),
+                inputs: Vec::new(),
             },
         }
     }
@@ -443,34 +476,55 @@ fn to_cel(v: &Value) -> Cel {
     }
 }
 
-/// The variables every policy of one request sees, converted once.
-struct Inputs {
-    object: Cel,
-    old_object: Cel,
-    request: Cel,
-    namespace_object: Cel,
+/// The variables every policy of one request sees, each converted once and only when
+/// an expression names it.
+struct Inputs<'a> {
+    st: &'a State,
+    attrs: &'a Attributes<'a>,
+    object: OnceCell<Cel>,
+    old_object: OnceCell<Cel>,
+    request: OnceCell<Cel>,
+    namespace_object: OnceCell<Cel>,
 }
 
-impl Inputs {
-    fn new(st: &State, attrs: &Attributes<'_>) -> Inputs {
-        let opt = |o: Option<&Value>| o.map_or(Cel::Null, to_cel);
-        // The namespace of a Namespace object is itself: upstream unsets it (dispatcher.go).
-        let namespace_object = if attrs.is_namespace() || attrs.request_namespace().is_empty() {
-            Cel::Null
-        } else {
-            st.get(
-                &(String::new(), "namespaces".into()),
-                "",
-                attrs.request_namespace(),
-            )
-            .map_or(Cel::Null, |n| to_cel(&n))
-        };
+impl<'a> Inputs<'a> {
+    fn new(st: &'a State, attrs: &'a Attributes<'a>) -> Self {
         Inputs {
-            object: opt(attrs.object),
-            old_object: opt(attrs.old_object),
-            request: to_cel(&request_json(attrs)),
-            namespace_object,
+            st,
+            attrs,
+            object: OnceCell::new(),
+            old_object: OnceCell::new(),
+            request: OnceCell::new(),
+            namespace_object: OnceCell::new(),
         }
+    }
+
+    fn get(&self, input: Input) -> Cel {
+        let (st, attrs) = (self.st, self.attrs);
+        let opt = |o: Option<&Value>| o.map_or(Cel::Null, to_cel);
+        let cell = match input {
+            Input::Object => &self.object,
+            Input::OldObject => &self.old_object,
+            Input::Request => &self.request,
+            Input::NamespaceObject => &self.namespace_object,
+            Input::Params | Input::Variables => return Cel::Null,
+        };
+        cell.get_or_init(|| match input {
+            Input::Object => opt(attrs.object),
+            Input::OldObject => opt(attrs.old_object),
+            Input::Request => to_cel(&request_json(attrs)),
+            // The namespace of a Namespace object is itself: upstream unsets it
+            // (dispatcher.go); cluster-scoped requests have none.
+            _ if attrs.is_namespace() || attrs.request_namespace().is_empty() => Cel::Null,
+            _ => st
+                .get(
+                    &(String::new(), "namespaces".into()),
+                    "",
+                    attrs.request_namespace(),
+                )
+                .map_or(Cel::Null, |n| to_cel(&n)),
+        })
+        .clone()
     }
 }
 
@@ -510,13 +564,13 @@ fn request_json(attrs: &Attributes<'_>) -> Value {
 /// the composited variables evaluated so far.
 struct Evaluation<'a> {
     policy: &'a CompiledPolicy,
-    inputs: &'a Inputs,
+    inputs: &'a Inputs<'a>,
     params: Cel,
     variables: HashMap<String, Result<Cel, String>>,
 }
 
 impl<'a> Evaluation<'a> {
-    fn new(policy: &'a CompiledPolicy, inputs: &'a Inputs, params: Cel) -> Self {
+    fn new(policy: &'a CompiledPolicy, inputs: &'a Inputs<'a>, params: Cel) -> Self {
         Evaluation {
             policy,
             inputs,
@@ -570,22 +624,28 @@ impl<'a> Evaluation<'a> {
     fn run(&self, expr: &Expression) -> Result<Cel, String> {
         let program = expr.program.as_ref().map_err(Clone::clone)?;
         let mut scope = functions().new_inner_scope();
-        scope.add_variable_from_value("object", self.inputs.object.clone());
-        scope.add_variable_from_value("oldObject", self.inputs.old_object.clone());
-        scope.add_variable_from_value("request", self.inputs.request.clone());
-        scope.add_variable_from_value("namespaceObject", self.inputs.namespace_object.clone());
-        scope.add_variable_from_value("params", self.params.clone());
-        let known: HashMap<Key, Cel> = self
-            .variables
-            .iter()
-            .filter_map(|(k, v)| Some((Key::String(Arc::new(k.clone())), v.clone().ok()?)))
-            .collect();
-        scope.add_variable_from_value(
-            "variables",
-            Cel::Map(Map {
-                map: Arc::new(known),
-            }),
-        );
+        for (input, name) in Input::ALL {
+            if !expr.inputs.contains(&input) {
+                continue;
+            }
+            let value = match input {
+                Input::Params => self.params.clone(),
+                Input::Variables => {
+                    let known: HashMap<Key, Cel> = self
+                        .variables
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            Some((Key::String(Arc::new(k.clone())), v.clone().ok()?))
+                        })
+                        .collect();
+                    Cel::Map(Map {
+                        map: Arc::new(known),
+                    })
+                }
+                other => self.inputs.get(other),
+            };
+            scope.add_variable_from_value(name, value);
+        }
         program.execute(&scope).map_err(|e| {
             // A failed variable explains the failure better than "no such key".
             let failed = self
@@ -809,7 +869,7 @@ fn evaluate_all(
 ) {
     let (policies, bindings) = current(st);
     let st: &State = st;
-    let mut inputs: Option<Inputs> = None;
+    let inputs = Inputs::new(st, attrs);
     for policy in &policies {
         let mut bound = bindings
             .iter()
@@ -827,7 +887,7 @@ fn evaluate_all(
             Ok(_) => {}
         }
         for binding in bound {
-            let outcome = evaluate_binding(st, attrs, policy, binding, &mut inputs, annotations);
+            let outcome = evaluate_binding(st, attrs, policy, binding, &inputs, annotations);
             each(policy, Some(binding), outcome);
         }
     }
@@ -840,7 +900,7 @@ fn evaluate_binding(
     attrs: &Attributes<'_>,
     policy: &CompiledPolicy,
     binding: &Binding,
-    inputs: &mut Option<Inputs>,
+    inputs: &Inputs<'_>,
     annotations: &mut BTreeMap<String, String>,
 ) -> Outcome {
     match &binding.match_resources {
@@ -852,7 +912,6 @@ fn evaluate_binding(
         Ok(p) => p,
         Err(e) => return Outcome::ConfigError(e),
     };
-    let inputs = inputs.get_or_insert_with(|| Inputs::new(st, attrs));
     let mut matched = false;
     let mut decisions = Vec::new();
     for param in params {
