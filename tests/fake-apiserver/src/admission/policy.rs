@@ -512,7 +512,7 @@ impl<'a> Inputs<'a> {
         cell.get_or_init(|| match input {
             Input::Object => opt(attrs.object),
             Input::OldObject => opt(attrs.old_object),
-            Input::Request => to_cel(&request_json(attrs)),
+            Input::Request => request_cel(attrs),
             // The namespace of a Namespace object is itself: upstream unsets it
             // (dispatcher.go); cluster-scoped requests have none.
             _ if attrs.is_namespace() || attrs.request_namespace().is_empty() => Cel::Null,
@@ -528,11 +528,37 @@ impl<'a> Inputs<'a> {
     }
 }
 
-/// The `request` variable (`admission/v1` AdmissionRequest as CEL sees it).
-fn request_json(attrs: &Attributes<'_>) -> Value {
+/// A CEL string.
+fn text_cel(s: &str) -> Cel {
+    Cel::String(Arc::new(s.to_string()))
+}
+
+/// A CEL map with string keys.
+fn map_cel<const N: usize>(entries: [(&str, Cel); N]) -> Cel {
+    Cel::Map(Map {
+        map: Arc::new(
+            entries
+                .into_iter()
+                .map(|(k, v)| (Key::String(Arc::new(k.to_string())), v))
+                .collect(),
+        ),
+    })
+}
+
+/// The `request` variable (`admission/v1` AdmissionRequest as CEL sees it), built as
+/// CEL values directly: it is made for every request a policy evaluates.
+fn request_cel(attrs: &Attributes<'_>) -> Cel {
     let info = attrs.info;
-    let kind = json!({"group": info.group, "version": attrs.version, "kind": info.kind});
-    let resource = json!({"group": info.group, "version": attrs.version, "resource": info.plural});
+    let kind = map_cel([
+        ("group", text_cel(&info.group)),
+        ("version", text_cel(attrs.version)),
+        ("kind", text_cel(&info.kind)),
+    ]);
+    let resource = map_cel([
+        ("group", text_cel(&info.group)),
+        ("version", text_cel(attrs.version)),
+        ("resource", text_cel(&info.plural)),
+    ]);
     let options_kind = match attrs.operation {
         Operation::Create => "CreateOptions",
         Operation::Update => "UpdateOptions",
@@ -545,19 +571,32 @@ fn request_json(attrs: &Attributes<'_>) -> Value {
     if attrs.operation != Operation::Delete && !attrs.manager.is_empty() {
         options["fieldManager"] = json!(attrs.manager);
     }
-    json!({
-        "uid": "",
-        "kind": kind, "resource": resource, "subResource": attrs.subresource,
-        "requestKind": kind, "requestResource": resource, "requestSubResource": attrs.subresource,
-        "name": attrs.name, "namespace": attrs.request_namespace(),
-        "operation": attrs.operation.as_str(),
-        "userInfo": {
-            "username": attrs.user.username, "uid": attrs.user.uid,
-            "groups": attrs.user.groups, "extra": attrs.user.extra,
-        },
-        "dryRun": attrs.dry_run,
-        "options": options,
-    })
+    let user = attrs.user;
+    let groups = Cel::List(Arc::new(user.groups.iter().map(|g| text_cel(g)).collect()));
+    let extra = to_cel(&json!(user.extra));
+    map_cel([
+        ("uid", text_cel("")),
+        ("kind", kind.clone()),
+        ("resource", resource.clone()),
+        ("subResource", text_cel(attrs.subresource)),
+        ("requestKind", kind),
+        ("requestResource", resource),
+        ("requestSubResource", text_cel(attrs.subresource)),
+        ("name", text_cel(attrs.name)),
+        ("namespace", text_cel(attrs.request_namespace())),
+        ("operation", text_cel(attrs.operation.as_str())),
+        (
+            "userInfo",
+            map_cel([
+                ("username", text_cel(&user.username)),
+                ("uid", text_cel(&user.uid)),
+                ("groups", groups),
+                ("extra", extra),
+            ]),
+        ),
+        ("dryRun", Cel::Bool(attrs.dry_run)),
+        ("options", to_cel(&options)),
+    ])
 }
 
 /// One evaluation of a policy (for one binding and one param): the base variables and
