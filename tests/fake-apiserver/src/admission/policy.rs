@@ -606,6 +606,11 @@ struct Evaluation<'a> {
     inputs: &'a Inputs<'a>,
     params: Cel,
     variables: HashMap<String, Result<Cel, String>>,
+    /// The admission variables bound so far. Binding converts a value into the CEL
+    /// interpreter's representation, so each is bound once, when an expression first
+    /// names it, and shared by the following expressions.
+    scope: Context<'static>,
+    bound: Vec<Input>,
 }
 
 impl<'a> Evaluation<'a> {
@@ -615,11 +620,16 @@ impl<'a> Evaluation<'a> {
             inputs,
             params,
             variables: HashMap::new(),
+            scope: functions().new_inner_scope(),
+            bound: Vec::new(),
         }
     }
 
     /// Evaluates the variables `refs` names (and those they read), in declaration order.
     fn resolve(&mut self, refs: &Refs) {
+        if matches!(refs, Refs::Names(names) if names.is_empty()) {
+            return;
+        }
         let wanted: Vec<usize> = match refs {
             Refs::All => (0..self.policy.variables.len()).collect(),
             Refs::Names(names) => self
@@ -660,32 +670,45 @@ impl<'a> Evaluation<'a> {
         self.run(expr)
     }
 
-    fn run(&self, expr: &Expression) -> Result<Cel, String> {
-        let program = expr.program.as_ref().map_err(Clone::clone)?;
-        let mut scope = functions().new_inner_scope();
+    /// Binds the admission variables `expr` names that are not bound yet.
+    fn bind(&mut self, expr: &Expression) {
         for (input, name) in Input::ALL {
-            if !expr.inputs.contains(&input) {
+            if input == Input::Variables
+                || !expr.inputs.contains(&input)
+                || self.bound.contains(&input)
+            {
                 continue;
             }
             let value = match input {
                 Input::Params => self.params.clone(),
-                Input::Variables => {
-                    let known: HashMap<Key, Cel> = self
-                        .variables
-                        .iter()
-                        .filter_map(|(k, v)| {
-                            Some((Key::String(Arc::new(k.clone())), v.clone().ok()?))
-                        })
-                        .collect();
-                    Cel::Map(Map {
-                        map: Arc::new(known),
-                    })
-                }
                 other => self.inputs.get(other),
             };
-            scope.add_variable_from_value(name, value);
+            self.scope.add_variable_from_value(name, value);
+            self.bound.push(input);
         }
-        program.execute(&scope).map_err(|e| {
+    }
+
+    fn run(&mut self, expr: &Expression) -> Result<Cel, String> {
+        let program = expr.program.as_ref().map_err(Clone::clone)?;
+        self.bind(expr);
+        let result = if expr.inputs.contains(&Input::Variables) {
+            let known: HashMap<Key, Cel> = self
+                .variables
+                .iter()
+                .filter_map(|(k, v)| Some((Key::String(Arc::new(k.clone())), v.clone().ok()?)))
+                .collect();
+            let mut scope = self.scope.new_inner_scope();
+            scope.add_variable_from_value(
+                "variables",
+                Cel::Map(Map {
+                    map: Arc::new(known),
+                }),
+            );
+            program.execute(&scope)
+        } else {
+            program.execute(&self.scope)
+        };
+        result.map_err(|e| {
             // A failed variable explains the failure better than "no such key".
             let failed = self
                 .variables
