@@ -50,8 +50,9 @@ struct Expression {
     program: Result<Program, String>,
     /// The `variables.<name>` it reads.
     refs: Refs,
-    /// The admission variables (`object`, `request`, ...) it names: only those are bound.
-    inputs: Vec<Input>,
+    /// The admission variables (`object`, `request`, ...) it names, with the top-level
+    /// fields it reads of each: only those are bound.
+    inputs: Vec<(Input, Refs)>,
 }
 
 /// The variables of an admission request.
@@ -89,17 +90,12 @@ impl Expression {
         let text = text.trim().to_string();
         match Program::compile(&text) {
             Ok(program) => {
-                let mut names = BTreeSet::new();
-                let refs = if variable_refs(program.expression(), &mut names) {
-                    Refs::Names(names)
-                } else {
-                    Refs::All
-                };
+                let refs = fields_of(&program, "variables");
                 let used = program.references();
                 let inputs = Input::ALL
                     .iter()
                     .filter(|(_, name)| used.has_variable(name))
-                    .map(|(i, _)| *i)
+                    .map(|(i, name)| (*i, fields_of(&program, name)))
                     .collect();
                 Expression {
                     text,
@@ -118,22 +114,21 @@ impl Expression {
     }
 }
 
-/// Collects `variables.<name>` selections; false when `variables` appears otherwise.
-fn variable_refs(e: &IdedExpr, names: &mut BTreeSet<String>) -> bool {
+/// Collects the fields selected on identifier `ident` (`request.userInfo` → `userInfo`);
+/// false when `ident` appears otherwise (used whole, indexed, passed to a function).
+fn field_refs(e: &IdedExpr, ident: &str, names: &mut BTreeSet<String>) -> bool {
+    let mut walk = |x: &IdedExpr| field_refs(x, ident, names);
     match &e.expr {
         Expr::Select(s) => {
-            if matches!(&s.operand.expr, Expr::Ident(i) if i == "variables") {
+            if matches!(&s.operand.expr, Expr::Ident(i) if i == ident) {
                 names.insert(s.field.clone());
                 true
             } else {
-                variable_refs(&s.operand, names)
+                walk(&s.operand)
             }
         }
-        Expr::Ident(i) => i != "variables",
-        Expr::Call(c) => {
-            c.target.as_deref().is_none_or(|t| variable_refs(t, names))
-                && c.args.iter().all(|a| variable_refs(a, names))
-        }
+        Expr::Ident(i) => i != ident,
+        Expr::Call(c) => c.target.as_deref().is_none_or(&mut walk) && c.args.iter().all(&mut walk),
         Expr::Comprehension(c) => [
             &c.iter_range,
             &c.accu_init,
@@ -142,21 +137,45 @@ fn variable_refs(e: &IdedExpr, names: &mut BTreeSet<String>) -> bool {
             &c.result,
         ]
         .into_iter()
-        .all(|x| variable_refs(x, names)),
-        Expr::List(l) => l.elements.iter().all(|x| variable_refs(x, names)),
-        Expr::Map(m) => m.entries.iter().all(|x| match &x.expr {
-            EntryExpr::MapEntry(me) => {
-                variable_refs(&me.key, names) && variable_refs(&me.value, names)
-            }
-            EntryExpr::StructField(f) => variable_refs(&f.value, names),
-        }),
-        Expr::Struct(s) => s.entries.iter().all(|x| match &x.expr {
-            EntryExpr::MapEntry(me) => {
-                variable_refs(&me.key, names) && variable_refs(&me.value, names)
-            }
-            EntryExpr::StructField(f) => variable_refs(&f.value, names),
-        }),
+        .all(walk),
+        Expr::List(l) => l.elements.iter().all(walk),
+        Expr::Map(m) => m.entries.iter().all(|x| entry_refs(&x.expr, &mut walk)),
+        Expr::Struct(s) => s.entries.iter().all(|x| entry_refs(&x.expr, &mut walk)),
         Expr::Literal(_) | Expr::Unspecified => true,
+    }
+}
+
+fn entry_refs(e: &EntryExpr, walk: &mut impl FnMut(&IdedExpr) -> bool) -> bool {
+    match e {
+        EntryExpr::MapEntry(me) => walk(&me.key) && walk(&me.value),
+        EntryExpr::StructField(f) => walk(&f.value),
+    }
+}
+
+/// The top-level fields of `input` an expression reads.
+fn fields_of(program: &Program, name: &str) -> Refs {
+    let mut names = BTreeSet::new();
+    if field_refs(program.expression(), name, &mut names) {
+        Refs::Names(names)
+    } else {
+        Refs::All
+    }
+}
+
+impl Refs {
+    fn merge(&mut self, other: &Refs) {
+        match (&mut *self, other) {
+            (Refs::All, _) => {}
+            (_, Refs::All) => *self = Refs::All,
+            (Refs::Names(a), Refs::Names(b)) => a.extend(b.iter().cloned()),
+        }
+    }
+
+    fn includes(&self, field: &str) -> bool {
+        match self {
+            Refs::All => true,
+            Refs::Names(n) => n.contains(field),
+        }
     }
 }
 
@@ -181,6 +200,8 @@ struct CompiledPolicy {
     variables: Vec<(String, Expression)>,
     validations: Vec<Validation>,
     audit_annotations: Vec<(String, Expression)>,
+    /// For each admission variable, the top-level fields any expression reads.
+    fields: Vec<(Input, Refs)>,
 }
 
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -240,7 +261,46 @@ impl CompiledPolicy {
                 })
                 .collect(),
             audit_annotations: named(&spec["auditAnnotations"], "valueExpression", "key"),
+            fields: Vec::new(),
         }
+        .with_fields()
+    }
+
+    /// Every expression of the policy.
+    fn expressions(&self) -> impl Iterator<Item = &Expression> {
+        fn second((_, e): &(String, Expression)) -> &Expression {
+            e
+        }
+        self.conditions
+            .iter()
+            .map(second)
+            .chain(self.variables.iter().map(second))
+            .chain(
+                self.validations.iter().flat_map(|v| {
+                    std::iter::once(&v.expression).chain(v.message_expression.as_ref())
+                }),
+            )
+            .chain(self.audit_annotations.iter().map(second))
+    }
+
+    fn with_fields(mut self) -> Self {
+        let mut fields: Vec<(Input, Refs)> = Vec::new();
+        for (input, refs) in self.expressions().flat_map(|e| e.inputs.iter()) {
+            match fields.iter_mut().find(|(i, _)| i == input) {
+                Some((_, have)) => have.merge(refs),
+                None => fields.push((*input, refs.clone())),
+            }
+        }
+        self.fields = fields;
+        self
+    }
+
+    fn fields(&self, input: Input) -> &Refs {
+        const ALL: &Refs = &Refs::All;
+        self.fields
+            .iter()
+            .find(|(i, _)| *i == input)
+            .map_or(ALL, |(_, r)| r)
     }
 }
 
@@ -476,15 +536,30 @@ fn to_cel(v: &Value) -> Cel {
     }
 }
 
-/// The variables every policy of one request sees, each converted once and only when
-/// an expression names it.
+/// The variables of one request, converted when an evaluation first names them and
+/// only as far as its policy reads them: the CEL interpreter copies a variable's whole
+/// value when it is bound, so an object is bound with the top-level fields the
+/// policy's expressions select (`metadata` for a policy on labels), not its whole spec.
 struct Inputs<'a> {
     st: &'a State,
     attrs: &'a Attributes<'a>,
-    object: OnceCell<Cel>,
-    old_object: OnceCell<Cel>,
     request: OnceCell<Cel>,
-    namespace_object: OnceCell<Cel>,
+    namespace_object: OnceCell<Option<Arc<Value>>>,
+}
+
+/// A JSON object as CEL, keeping only the top-level `fields`.
+fn to_cel_fields(v: &Value, fields: &Refs) -> Cel {
+    match (v, fields) {
+        (Value::Object(m), Refs::Names(names)) => Cel::Map(Map {
+            map: Arc::new(
+                m.iter()
+                    .filter(|(k, _)| names.contains(*k))
+                    .map(|(k, v)| (Key::String(Arc::new(k.clone())), to_cel(v)))
+                    .collect(),
+            ),
+        }),
+        _ => to_cel(v),
+    }
 }
 
 impl<'a> Inputs<'a> {
@@ -492,39 +567,50 @@ impl<'a> Inputs<'a> {
         Inputs {
             st,
             attrs,
-            object: OnceCell::new(),
-            old_object: OnceCell::new(),
             request: OnceCell::new(),
             namespace_object: OnceCell::new(),
         }
     }
 
-    fn get(&self, input: Input) -> Cel {
+    /// An admission variable, with the top-level `fields` that will be read.
+    fn get(&self, input: Input, fields: &Refs) -> Cel {
         let (st, attrs) = (self.st, self.attrs);
-        let opt = |o: Option<&Value>| o.map_or(Cel::Null, to_cel);
-        let cell = match input {
-            Input::Object => &self.object,
-            Input::OldObject => &self.old_object,
-            Input::Request => &self.request,
-            Input::NamespaceObject => &self.namespace_object,
-            Input::Params | Input::Variables => return Cel::Null,
-        };
-        cell.get_or_init(|| match input {
-            Input::Object => opt(attrs.object),
-            Input::OldObject => opt(attrs.old_object),
-            Input::Request => request_cel(attrs),
-            // The namespace of a Namespace object is itself: upstream unsets it
-            // (dispatcher.go); cluster-scoped requests have none.
-            _ if attrs.is_namespace() || attrs.request_namespace().is_empty() => Cel::Null,
-            _ => st
-                .get(
-                    &(String::new(), "namespaces".into()),
-                    "",
-                    attrs.request_namespace(),
-                )
-                .map_or(Cel::Null, |n| to_cel(&n)),
-        })
-        .clone()
+        let json = |o: Option<&Value>| o.map_or(Cel::Null, |v| to_cel_fields(v, fields));
+        match input {
+            Input::Object => json(attrs.object),
+            Input::OldObject => json(attrs.old_object),
+            Input::Request => {
+                let full = self.request.get_or_init(|| request_cel(attrs));
+                match full {
+                    Cel::Map(m) => Cel::Map(Map {
+                        map: Arc::new(
+                            m.map
+                                .iter()
+                                .filter(|(k, _)| matches!(k, Key::String(s) if fields.includes(s)))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                        ),
+                    }),
+                    other => other.clone(),
+                }
+            }
+            Input::NamespaceObject => {
+                let ns = self.namespace_object.get_or_init(|| {
+                    // The namespace of a Namespace object is itself: upstream unsets it
+                    // (dispatcher.go); cluster-scoped requests have none.
+                    if attrs.is_namespace() || attrs.request_namespace().is_empty() {
+                        return None;
+                    }
+                    st.get(
+                        &(String::new(), "namespaces".into()),
+                        "",
+                        attrs.request_namespace(),
+                    )
+                });
+                json(ns.as_deref())
+            }
+            Input::Params | Input::Variables => Cel::Null,
+        }
     }
 }
 
@@ -674,14 +760,14 @@ impl<'a> Evaluation<'a> {
     fn bind(&mut self, expr: &Expression) {
         for (input, name) in Input::ALL {
             if input == Input::Variables
-                || !expr.inputs.contains(&input)
+                || !expr.inputs.iter().any(|(i, _)| *i == input)
                 || self.bound.contains(&input)
             {
                 continue;
             }
             let value = match input {
                 Input::Params => self.params.clone(),
-                other => self.inputs.get(other),
+                other => self.inputs.get(other, self.policy.fields(other)),
             };
             self.scope.add_variable_from_value(name, value);
             self.bound.push(input);
@@ -691,7 +777,7 @@ impl<'a> Evaluation<'a> {
     fn run(&mut self, expr: &Expression) -> Result<Cel, String> {
         let program = expr.program.as_ref().map_err(Clone::clone)?;
         self.bind(expr);
-        let result = if expr.inputs.contains(&Input::Variables) {
+        let result = if expr.inputs.iter().any(|(i, _)| *i == Input::Variables) {
             let known: HashMap<Key, Cel> = self
                 .variables
                 .iter()
@@ -1150,6 +1236,27 @@ mod tests {
         );
         assert_eq!(refs("size(variables) > 0"), Refs::All);
         assert_eq!(refs("object.metadata.name == 'x'"), names(&[]));
+    }
+
+    #[test]
+    fn only_the_top_level_fields_read_are_bound() {
+        let names = |v: &[&str]| Refs::Names(v.iter().map(|s| s.to_string()).collect());
+        let p = Program::compile(
+            "has(object.spec) && object.metadata.name == 'x' && request.userInfo.username != ''",
+        )
+        .unwrap();
+        assert_eq!(fields_of(&p, "object"), names(&["metadata", "spec"]));
+        assert_eq!(fields_of(&p, "request"), names(&["userInfo"]));
+        let whole = Program::compile("object == null || object.kind == 'Pod'").unwrap();
+        assert_eq!(fields_of(&whole, "object"), Refs::All);
+        let pruned = to_cel_fields(
+            &json!({"metadata": {"name": "x"}, "spec": {"big": [1, 2, 3]}, "status": {}}),
+            &names(&["metadata"]),
+        );
+        let mut ctx = functions().new_inner_scope();
+        ctx.add_variable_from_value("object", pruned);
+        let p = Program::compile("object.metadata.name == 'x' && !has(object.spec)").unwrap();
+        assert_eq!(p.execute(&ctx).unwrap(), Cel::Bool(true));
     }
 
     #[test]
