@@ -543,7 +543,6 @@ fn to_cel(v: &Value) -> Cel {
 struct Inputs<'a> {
     st: &'a State,
     attrs: &'a Attributes<'a>,
-    request: OnceCell<Cel>,
     namespace_object: OnceCell<Option<Arc<Value>>>,
 }
 
@@ -567,7 +566,6 @@ impl<'a> Inputs<'a> {
         Inputs {
             st,
             attrs,
-            request: OnceCell::new(),
             namespace_object: OnceCell::new(),
         }
     }
@@ -579,21 +577,7 @@ impl<'a> Inputs<'a> {
         match input {
             Input::Object => json(attrs.object),
             Input::OldObject => json(attrs.old_object),
-            Input::Request => {
-                let full = self.request.get_or_init(|| request_cel(attrs));
-                match full {
-                    Cel::Map(m) => Cel::Map(Map {
-                        map: Arc::new(
-                            m.map
-                                .iter()
-                                .filter(|(k, _)| matches!(k, Key::String(s) if fields.includes(s)))
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect(),
-                        ),
-                    }),
-                    other => other.clone(),
-                }
-            }
+            Input::Request => request_cel(attrs, fields),
             Input::NamespaceObject => {
                 let ns = self.namespace_object.get_or_init(|| {
                     // The namespace of a Namespace object is itself: upstream unsets it
@@ -632,57 +616,75 @@ fn map_cel<const N: usize>(entries: [(&str, Cel); N]) -> Cel {
 }
 
 /// The `request` variable (`admission/v1` AdmissionRequest as CEL sees it), built as
-/// CEL values directly: it is made for every request a policy evaluates.
-fn request_cel(attrs: &Attributes<'_>) -> Cel {
+/// CEL values directly and only with the top-level `fields` that will be read: it is made
+/// for every request a policy evaluates.
+fn request_cel(attrs: &Attributes<'_>, fields: &Refs) -> Cel {
     let info = attrs.info;
-    let kind = map_cel([
-        ("group", text_cel(&info.group)),
-        ("version", text_cel(attrs.version)),
-        ("kind", text_cel(&info.kind)),
-    ]);
-    let resource = map_cel([
-        ("group", text_cel(&info.group)),
-        ("version", text_cel(attrs.version)),
-        ("resource", text_cel(&info.plural)),
-    ]);
-    let options_kind = match attrs.operation {
-        Operation::Create => "CreateOptions",
-        Operation::Update => "UpdateOptions",
-        Operation::Delete => "DeleteOptions",
+    let kind = || {
+        map_cel([
+            ("group", text_cel(&info.group)),
+            ("version", text_cel(attrs.version)),
+            ("kind", text_cel(&info.kind)),
+        ])
     };
-    let mut options = json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1"});
-    if attrs.dry_run {
-        options["dryRun"] = json!(["All"]);
-    }
-    if attrs.operation != Operation::Delete && !attrs.manager.is_empty() {
-        options["fieldManager"] = json!(attrs.manager);
-    }
-    let user = attrs.user;
-    let groups = Cel::List(Arc::new(user.groups.iter().map(|g| text_cel(g)).collect()));
-    let extra = to_cel(&json!(user.extra));
-    map_cel([
-        ("uid", text_cel("")),
-        ("kind", kind.clone()),
-        ("resource", resource.clone()),
-        ("subResource", text_cel(attrs.subresource)),
-        ("requestKind", kind),
-        ("requestResource", resource),
-        ("requestSubResource", text_cel(attrs.subresource)),
-        ("name", text_cel(attrs.name)),
-        ("namespace", text_cel(attrs.request_namespace())),
-        ("operation", text_cel(attrs.operation.as_str())),
-        (
-            "userInfo",
-            map_cel([
-                ("username", text_cel(&user.username)),
-                ("uid", text_cel(&user.uid)),
-                ("groups", groups),
-                ("extra", extra),
-            ]),
+    let resource = || {
+        map_cel([
+            ("group", text_cel(&info.group)),
+            ("version", text_cel(attrs.version)),
+            ("resource", text_cel(&info.plural)),
+        ])
+    };
+    let options = || {
+        let kind = match attrs.operation {
+            Operation::Create => "CreateOptions",
+            Operation::Update => "UpdateOptions",
+            Operation::Delete => "DeleteOptions",
+        };
+        let mut options = json!({"kind": kind, "apiVersion": "meta.k8s.io/v1"});
+        if attrs.dry_run {
+            options["dryRun"] = json!(["All"]);
+        }
+        if attrs.operation != Operation::Delete && !attrs.manager.is_empty() {
+            options["fieldManager"] = json!(attrs.manager);
+        }
+        to_cel(&options)
+    };
+    let user_info = || {
+        let user = attrs.user;
+        map_cel([
+            ("username", text_cel(&user.username)),
+            ("uid", text_cel(&user.uid)),
+            (
+                "groups",
+                Cel::List(Arc::new(user.groups.iter().map(|g| text_cel(g)).collect())),
+            ),
+            ("extra", to_cel(&json!(user.extra))),
+        ])
+    };
+    let entries: [(&str, &dyn Fn() -> Cel); 13] = [
+        ("uid", &|| text_cel("")),
+        ("kind", &kind),
+        ("resource", &resource),
+        ("subResource", &|| text_cel(attrs.subresource)),
+        ("requestKind", &kind),
+        ("requestResource", &resource),
+        ("requestSubResource", &|| text_cel(attrs.subresource)),
+        ("name", &|| text_cel(attrs.name)),
+        ("namespace", &|| text_cel(attrs.request_namespace())),
+        ("operation", &|| text_cel(attrs.operation.as_str())),
+        ("userInfo", &user_info),
+        ("dryRun", &|| Cel::Bool(attrs.dry_run)),
+        ("options", &options),
+    ];
+    Cel::Map(Map {
+        map: Arc::new(
+            entries
+                .iter()
+                .filter(|(k, _)| fields.includes(k))
+                .map(|(k, make)| (Key::String(Arc::new(k.to_string())), make()))
+                .collect(),
         ),
-        ("dryRun", Cel::Bool(attrs.dry_run)),
-        ("options", to_cel(&options)),
-    ])
+    })
 }
 
 /// One evaluation of a policy (for one binding and one param): the base variables and
