@@ -36,6 +36,21 @@ fn rss_bytes(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// CPU time (user + system) a process has used, from `/proc/<pid>/stat`: the server's
+/// cost per request, which other work on the machine does not inflate as it does rates.
+fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may contain spaces) start at ") ".
+            let rest = s.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 async fn run_parallel<F, Fut>(n: usize, f: F) -> Duration
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -158,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         None => false,
     };
     let rss_before = rss_bytes(pid);
+    let cpu_before = cpu_seconds(pid);
 
     let c = client.clone();
     let took = run_parallel(n, move |i| {
@@ -179,10 +195,15 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     let rss_after = rss_bytes(pid);
+    let create_cpu = cpu_seconds(pid) - cpu_before;
     println!(
         "create: {n} objects in {:.2?} = {:.0} requests/s (client and server on the same cores)",
         took,
         n as f64 / took.as_secs_f64()
+    );
+    println!(
+        "create: server CPU {:.1} µs/request",
+        create_cpu * 1e6 / n as f64
     );
     println!(
         "memory: {:.0} bytes/object (server resident growth; {} MiB total)",

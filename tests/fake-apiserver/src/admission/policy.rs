@@ -171,6 +171,15 @@ impl Refs {
         }
     }
 
+    /// Whether every field `other` reads is in `self`.
+    fn covers(&self, other: &Refs) -> bool {
+        match (self, other) {
+            (Refs::All, _) => true,
+            (Refs::Names(_), Refs::All) => false,
+            (Refs::Names(a), Refs::Names(b)) => b.is_subset(a),
+        }
+    }
+
     fn includes(&self, field: &str) -> bool {
         match self {
             Refs::All => true,
@@ -200,8 +209,6 @@ struct CompiledPolicy {
     variables: Vec<(String, Expression)>,
     validations: Vec<Validation>,
     audit_annotations: Vec<(String, Expression)>,
-    /// For each admission variable, the top-level fields any expression reads.
-    fields: Vec<(Input, Refs)>,
 }
 
 fn text<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -261,46 +268,7 @@ impl CompiledPolicy {
                 })
                 .collect(),
             audit_annotations: named(&spec["auditAnnotations"], "valueExpression", "key"),
-            fields: Vec::new(),
         }
-        .with_fields()
-    }
-
-    /// Every expression of the policy.
-    fn expressions(&self) -> impl Iterator<Item = &Expression> {
-        fn second((_, e): &(String, Expression)) -> &Expression {
-            e
-        }
-        self.conditions
-            .iter()
-            .map(second)
-            .chain(self.variables.iter().map(second))
-            .chain(
-                self.validations.iter().flat_map(|v| {
-                    std::iter::once(&v.expression).chain(v.message_expression.as_ref())
-                }),
-            )
-            .chain(self.audit_annotations.iter().map(second))
-    }
-
-    fn with_fields(mut self) -> Self {
-        let mut fields: Vec<(Input, Refs)> = Vec::new();
-        for (input, refs) in self.expressions().flat_map(|e| e.inputs.iter()) {
-            match fields.iter_mut().find(|(i, _)| i == input) {
-                Some((_, have)) => have.merge(refs),
-                None => fields.push((*input, refs.clone())),
-            }
-        }
-        self.fields = fields;
-        self
-    }
-
-    fn fields(&self, input: Input) -> &Refs {
-        const ALL: &Refs = &Refs::All;
-        self.fields
-            .iter()
-            .find(|(i, _)| *i == input)
-            .map_or(ALL, |(_, r)| r)
     }
 }
 
@@ -694,11 +662,12 @@ struct Evaluation<'a> {
     inputs: &'a Inputs<'a>,
     params: Cel,
     variables: HashMap<String, Result<Cel, String>>,
-    /// The admission variables bound so far. Binding converts a value into the CEL
-    /// interpreter's representation, so each is bound once, when an expression first
-    /// names it, and shared by the following expressions.
+    /// The admission variables bound so far, with the top-level fields bound. Binding
+    /// converts a value into the CEL interpreter's representation (a deep copy), so each
+    /// is bound when an expression first reads it, with the fields it reads, and bound
+    /// again only when a later expression reads more.
     scope: Context<'static>,
-    bound: Vec<Input>,
+    bound: Vec<(Input, Refs)>,
 }
 
 impl<'a> Evaluation<'a> {
@@ -761,18 +730,28 @@ impl<'a> Evaluation<'a> {
     /// Binds the admission variables `expr` names that are not bound yet.
     fn bind(&mut self, expr: &Expression) {
         for (input, name) in Input::ALL {
-            if input == Input::Variables
-                || !expr.inputs.iter().any(|(i, _)| *i == input)
-                || self.bound.contains(&input)
-            {
+            let Some((_, wanted)) = expr.inputs.iter().find(|(i, _)| *i == input) else {
+                continue;
+            };
+            if input == Input::Variables {
                 continue;
             }
+            let fields = match self.bound.iter_mut().find(|(i, _)| *i == input) {
+                Some((_, have)) if have.covers(wanted) => continue,
+                Some((_, have)) => {
+                    have.merge(wanted);
+                    have.clone()
+                }
+                None => {
+                    self.bound.push((input, wanted.clone()));
+                    wanted.clone()
+                }
+            };
             let value = match input {
                 Input::Params => self.params.clone(),
-                other => self.inputs.get(other, self.policy.fields(other)),
+                other => self.inputs.get(other, &fields),
             };
             self.scope.add_variable_from_value(name, value);
-            self.bound.push(input);
         }
     }
 
