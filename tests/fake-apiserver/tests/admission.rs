@@ -261,11 +261,38 @@ async fn a02_policy_sees_the_user_and_the_old_object() {
         ),
         "{message}"
     );
-    // An unlabelled ConfigMap is not selected.
+    // The same refusal for another user, whose RBAC allows the delete: the policy sees
+    // who asks; an unlabelled ConfigMap beside it is not selected.
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "devs-edit"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "devs"}]}))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(c.clone(), "default")
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let alice: Api<ConfigMap> =
+        Api::namespaced(s.client_as("alice", &["devs"]).unwrap(), "default");
+    let (code, _, message) = refusal(
+        alice
+            .delete("v", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message
+            .ends_with("denied request: alice may not delete v (groups devs,system:authenticated)"),
+        "{message}"
+    );
     cms.create(&PostParams::default(), &cm("free", json!({})))
         .await
         .unwrap();
-    cms.delete("free", &DeleteParams::default()).await.unwrap();
+    alice
+        .delete("free", &DeleteParams::default())
+        .await
+        .expect("an unlabelled ConfigMap is not selected");
     // The garbage collector is let through by the matchCondition: deleting the owner
     // takes the protected ConfigMap with it.
     cms.delete("owner", &DeleteParams::default()).await.unwrap();
