@@ -166,8 +166,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let managed = match std::env::var_os("BENCH_POLICIES") {
         Some(dir) => {
-            let installed = install_policies(&client, std::path::Path::new(&dir)).await?;
-            println!("installed {installed} admission policies and bindings from {dir:?}");
+            let dir = std::path::PathBuf::from(dir);
+            let installed = install_policies(&client, &dir).await?;
+            println!(
+                "installed {installed} admission policies and bindings from {}",
+                dir.display()
+            );
             true
         }
         None => false,

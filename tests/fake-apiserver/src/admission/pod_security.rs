@@ -171,19 +171,15 @@ fn policy_of<'a>(label: impl Fn(&str) -> Option<&'a str>) -> (Policy, Vec<Cause>
 }
 
 /// The workload kinds whose pod template is checked (`DefaultPodSpecExtractor`).
-fn pod_template(attrs: &Attributes<'_>, obj: &Value) -> Option<Option<(Value, Value)>> {
-    let template = match (attrs.info.group.as_str(), attrs.info.plural.as_str()) {
+/// Where the pod template of a workload kind is; `None` for other kinds.
+fn template_path(attrs: &Attributes<'_>) -> Option<&'static [&'static str]> {
+    match (attrs.info.group.as_str(), attrs.info.plural.as_str()) {
         ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets")
         | ("batch", "jobs")
-        | ("", "replicationcontrollers" | "podtemplates") => &obj["spec"]["template"],
-        ("batch", "cronjobs") => &obj["spec"]["jobTemplate"]["spec"]["template"],
-        _ => return None,
-    };
-    Some(
-        template
-            .is_object()
-            .then(|| (template["metadata"].clone(), template["spec"].clone())),
-    )
+        | ("", "replicationcontrollers" | "podtemplates") => Some(&["spec", "template"]),
+        ("batch", "cronjobs") => Some(&["spec", "jobTemplate", "spec", "template"]),
+        _ => None,
+    }
 }
 
 /// Pod subresources that never change the pod spec (`ignoredPodSubresources`).
@@ -221,12 +217,15 @@ pub fn admit(
         }
         None
     } else {
-        match pod_template(attrs, obj) {
-            None => return Ok(()),
-            Some(_) if !attrs.subresource.is_empty() => return Ok(()),
-            Some(None) => return Ok(()),
-            Some(Some(t)) => Some(t),
+        let Some(path) = template_path(attrs) else {
+            return Ok(());
+        };
+        let template = path.iter().fold(obj, |v, k| &v[*k]);
+        // A workload without a template has nothing to check; its subresources neither.
+        if !template.is_object() || !attrs.subresource.is_empty() {
+            return Ok(());
         }
+        Some((template["metadata"].clone(), template["spec"].clone()))
     };
     let (policy, errors) = {
         let Some(ns) = st.get_stored(&(String::new(), "namespaces".into()), "", attrs.namespace)

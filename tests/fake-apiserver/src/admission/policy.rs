@@ -711,7 +711,7 @@ impl<'a> Evaluation<'a> {
                         .map(|(n, _)| n.clone())
                         .collect(),
                 ),
-                r => r.clone(),
+                r @ Refs::Names(_) => r.clone(),
             };
             self.resolve(&refs);
             let value = self
@@ -935,21 +935,21 @@ fn collect_params(
         (true, true) => attrs.request_namespace().to_string(),
     };
     let name = text(param_ref, "name");
-    let found: Vec<Cel> = if !name.is_empty() {
-        if param_ref["selector"].is_object() {
-            return Err("paramRef.name and paramRef.selector are mutually exclusive".into());
-        }
-        st.get(&info.key(), &namespace, name)
-            .map(|p| to_cel(&p))
-            .into_iter()
-            .collect()
-    } else {
+    let found: Vec<Cel> = if name.is_empty() {
         let selector = LabelSelector::from_json(&param_ref["selector"])
             .map_err(|e| format!("paramRef.selector.{e}"))?;
         st.list(&info.key(), info.namespaced.then_some(namespace.as_str()))
             .into_iter()
             .filter(|o| selector.matches_with(|k| o.label(k)))
             .map(|o| to_cel(&o.value()))
+            .collect()
+    } else {
+        if param_ref["selector"].is_object() {
+            return Err("paramRef.name and paramRef.selector are mutually exclusive".into());
+        }
+        st.get(&info.key(), &namespace, name)
+            .map(|p| to_cel(&p))
+            .into_iter()
             .collect()
     };
     if found.is_empty() && param_ref["parameterNotFoundAction"] == "Deny" {
@@ -1209,7 +1209,7 @@ mod tests {
 
     #[test]
     fn variable_references_are_found_through_macros() {
-        let names = |v: &[&str]| Refs::Names(v.iter().map(|s| s.to_string()).collect());
+        let names = |v: &[&str]| Refs::Names(v.iter().map(ToString::to_string).collect());
         assert_eq!(refs("variables.a && object.x"), names(&["a"]));
         assert_eq!(
             refs("variables.keys.all(k, k in variables.allowed)"),
@@ -1221,7 +1221,7 @@ mod tests {
 
     #[test]
     fn only_the_top_level_fields_read_are_bound() {
-        let names = |v: &[&str]| Refs::Names(v.iter().map(|s| s.to_string()).collect());
+        let names = |v: &[&str]| Refs::Names(v.iter().map(ToString::to_string).collect());
         let p = Program::compile(
             "has(object.spec) && object.metadata.name == 'x' && request.userInfo.username != ''",
         )

@@ -203,10 +203,7 @@ fn validate_hard(attrs: &Attributes<'_>, q: &Value) -> Result<(), ApiError> {
         .into_iter()
         .flatten()
         .filter_map(|(k, v)| {
-            let text = v
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| v.to_string());
+            let text = v.as_str().map_or_else(|| v.to_string(), String::from);
             let problem = match Quantity::parse(&text) {
                 Err(e) => e.to_string(),
                 Ok(quantity) if quantity.is_negative() => {
