@@ -9,7 +9,8 @@
 //! on them):
 //! - the Namespace `<tenant>-<environment>` (`namespace`);
 //! - NetworkPolicies `tenancy-*`: default deny, DNS, same namespace, ingress gateway,
-//!   monitoring, the egress allowlist and consented cross-tenant ingress (`network`);
+//!   monitoring, the egress allowlist, and consented cross-tenant traffic: ingress on the
+//!   receiving side and egress on the calling side (`network`);
 //! - the ResourceQuota `tenancy-quota` and the LimitRange `tenancy-limits` (`quota`);
 //! - RoleBindings of the tenant's groups to the chart's ClusterRoles
 //!   `tenant-operator:tenant-admin`, `-edit`, `-view`, and the monitoring Role and

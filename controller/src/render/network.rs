@@ -30,6 +30,10 @@ pub const ALLOW_MONITORING: &str = "tenancy-allow-monitoring";
 pub const ALLOW_EGRESS: &str = "tenancy-allow-egress";
 /// Ingress from tenants that consented on both sides.
 pub const ALLOW_FROM_TENANTS: &str = "tenancy-allow-from-tenants";
+/// Egress to tenants that consented on both sides: the calling side of the same consent,
+/// without which the receiving side's ingress rule would never see a packet (every
+/// namespace denies egress by default).
+pub const ALLOW_TO_TENANTS: &str = "tenancy-allow-to-tenants";
 
 /// Every NetworkPolicy of one environment.
 pub(super) fn policies(
@@ -68,13 +72,22 @@ pub(super) fn policies(
     if !egress.is_empty() {
         policies.push(policy(env, ALLOW_EGRESS, Vec::new(), egress));
     }
-    let from_tenants = consented_peers(tenant, env.environment, ctx.peers);
-    if !from_tenants.is_empty() {
+    // Consent is one relation between namespaces, symmetric by construction (see
+    // `consented_peers`): the peers this environment accepts traffic from are exactly the
+    // peers it may call, so both directions get the same selectors.
+    let peers = consented_peers(tenant, env.environment, ctx.peers);
+    if !peers.is_empty() {
         policies.push(policy(
             env,
             ALLOW_FROM_TENANTS,
-            vec![ingress_from(from_tenants)],
+            vec![ingress_from(peers.clone())],
             Vec::new(),
+        ));
+        policies.push(policy(
+            env,
+            ALLOW_TO_TENANTS,
+            Vec::new(),
+            vec![egress_to(peers, Vec::new())],
         ));
     }
     Ok(policies
@@ -267,6 +280,11 @@ fn join_ports(ports: &[i32]) -> String {
 /// environment: this tenant's entry picks the peer environments that may connect, the
 /// peer's entry picks the environments of this tenant it agrees to talk to, so a namespace
 /// the peer did not name gets no policy for it.
+///
+/// The relation is symmetric: `T:e` and `P:x` are paired when T's entry for P admits `x`
+/// and P's entry for T admits `e`, which is the same condition read from P's side. So the
+/// result serves both as the sources this environment accepts and as the destinations it
+/// may call, and the peer renders the mirror image.
 fn consented_peers(
     tenant: &TenantService,
     environment: &str,

@@ -316,7 +316,8 @@ fn cross_tenant_ingress_needs_consent_on_both_sides() {
         one_sided
             .objects
             .iter()
-            .all(|o| o.name() != network::ALLOW_FROM_TENANTS)
+            .all(|o| o.name() != network::ALLOW_FROM_TENANTS
+                && o.name() != network::ALLOW_TO_TENANTS)
     );
 
     let mutual = with(&region_consents);
@@ -335,6 +336,77 @@ fn cross_tenant_ingress_needs_consent_on_both_sides() {
             "matchExpressions": [{"key": "tenancy.innova.puglia.it/environment", "operator": "In", "values": ["prod"]}]
         }}]}])
     );
+}
+
+#[test]
+fn mutual_consent_opens_egress_on_the_calling_side_for_the_same_namespaces() {
+    // Without the egress rule the caller's default deny drops what both sides agreed to.
+    let asl = tenant(
+        "asl-bari",
+        json!({"network": {"allowFrom": [{"tenant": "regione-puglia", "environments": ["prod"]}]}}),
+    );
+    let region = tenant(
+        "regione-puglia",
+        json!({"network": {"allowFrom": [{"tenant": "asl-bari", "environments": ["prod"]}]}}),
+    );
+    let platform = Platform::default();
+    let render_with = |t: &TenantService, peer: &TenantService| {
+        render(
+            t,
+            &class("standard"),
+            &RenderContext {
+                platform: &platform,
+                peers: std::slice::from_ref(peer),
+                ca_certificate: None,
+            },
+        )
+        .expect("renders")
+    };
+    let policy_spec = |d: &Desired, namespace: &str, name: &str| {
+        let ChildObject::NetworkPolicy(p) =
+            find(d, ManagedKind::NetworkPolicy, Some(namespace), name)
+        else {
+            panic!("not a NetworkPolicy")
+        };
+        p.spec.clone().expect("spec")
+    };
+    let asl_objects = render_with(&asl, &region);
+    let region_objects = render_with(&region, &asl);
+
+    // Both sides narrowed to prod: only the two prod namespaces are paired, each way.
+    for (d, namespace, peer) in [
+        (&asl_objects, "asl-bari-prod", "regione-puglia"),
+        (&region_objects, "regione-puglia-prod", "asl-bari"),
+    ] {
+        let egress = policy_spec(d, namespace, network::ALLOW_TO_TENANTS);
+        assert_eq!(egress.policy_types, Some(vec!["Egress".to_string()]));
+        assert_eq!(
+            serde_json::to_value(&egress.egress).expect("json"),
+            json!([{"to": [{"namespaceSelector": {
+                "matchLabels": {"app.kubernetes.io/managed-by": "tenant-operator", "tenancy.innova.puglia.it/tenant": peer},
+                "matchExpressions": [{"key": "tenancy.innova.puglia.it/environment", "operator": "In", "values": ["prod"]}]
+            }}]}])
+        );
+        let ingress = policy_spec(d, namespace, network::ALLOW_FROM_TENANTS);
+        assert_eq!(
+            serde_json::to_value(&ingress.ingress.expect("ingress")[0].from).expect("json"),
+            serde_json::to_value(&egress.egress.expect("egress")[0].to).expect("json"),
+            "the same namespaces in both directions"
+        );
+    }
+    for (d, namespace) in [
+        (&asl_objects, "asl-bari-test"),
+        (&region_objects, "regione-puglia-test"),
+    ] {
+        assert!(
+            d.objects
+                .iter()
+                .filter(|o| o.namespace() == Some(namespace))
+                .all(|o| o.name() != network::ALLOW_TO_TENANTS
+                    && o.name() != network::ALLOW_FROM_TENANTS),
+            "{namespace} was not named by the peer"
+        );
+    }
 }
 
 #[test]
