@@ -27,7 +27,7 @@
 mod access;
 pub mod ca_bundle;
 mod namespace;
-mod network;
+pub mod network;
 pub mod output;
 mod quota;
 pub mod set;

@@ -147,17 +147,59 @@ fn allow_dns(platform: &Platform, env: &EnvironmentRef) -> NetworkPolicy {
     )
 }
 
-/// The egress allowlist: one rule per entry, the class destination narrowed to the
-/// tenant's CIDRs and ports when it lists some. Validation refuses a widening entry first;
-/// render refuses it again because this policy is the last line of defence.
+/// One entry of a tenant's egress allowlist, resolved against its class: the class
+/// destination, narrowed to the tenant's CIDRs and ports when it lists some.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressDestination {
+    /// The destination's name in the class catalogue.
+    pub name: String,
+    /// Its networks, canonical (host bits cleared), sorted, without duplicates.
+    pub cidrs: Vec<ipnet::IpNet>,
+    /// Its TCP ports, sorted, without duplicates.
+    pub ports: Vec<u16>,
+}
+
+/// The egress allowlist: one rule per entry.
 fn egress_rules(
     tenant: &TenantService,
     class: &TenantClass,
 ) -> Result<Vec<NetworkPolicyEgressRule>, RenderError> {
+    Ok(egress_destinations(tenant, class)?
+        .into_iter()
+        .map(|destination| {
+            let peers = destination
+                .cidrs
+                .iter()
+                .map(|cidr| NetworkPolicyPeer {
+                    ip_block: Some(IPBlock {
+                        cidr: cidr.to_string(),
+                        except: None,
+                    }),
+                    ..NetworkPolicyPeer::default()
+                })
+                .collect();
+            let ports = destination
+                .ports
+                .iter()
+                .map(|p| port("TCP", i32::from(*p)))
+                .collect();
+            egress_to(peers, ports)
+        })
+        .collect())
+}
+
+/// The tenant's egress entries resolved against its class, in the order of the spec.
+/// Validation refuses a widening entry first; render refuses it again because the policy
+/// built from this is the last line of defence. The audit uses the same resolution to know
+/// what a tenant is entitled to reach.
+pub fn egress_destinations(
+    tenant: &TenantService,
+    class: &TenantClass,
+) -> Result<Vec<EgressDestination>, RenderError> {
     let Some(network) = &tenant.spec.network else {
         return Ok(Vec::new());
     };
-    let mut rules = Vec::with_capacity(network.egress.len());
+    let mut resolved = Vec::with_capacity(network.egress.len());
     for (index, entry) in network.egress.iter().enumerate() {
         let path = format!("spec.network.egress[{index}]");
         let (destination_index, destination) = class
@@ -188,7 +230,7 @@ fn egress_rules(
             .enumerate()
             .map(|(i, cidr)| parse_cidr(cidr, &format!("{class_path}.cidrs[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        let nets = if entry.cidrs.is_empty() {
+        let mut nets = if entry.cidrs.is_empty() {
             destination_nets
         } else {
             let mut nets = Vec::with_capacity(entry.cidrs.len());
@@ -207,15 +249,19 @@ fn egress_rules(
             }
             nets
         };
-        for (i, p) in destination.ports.iter().enumerate() {
-            check_port(*p, &format!("{class_path}.ports[{i}]"))?;
-        }
-        let port_numbers = if entry.ports.is_empty() {
-            &destination.ports
+        let class_ports = destination
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| check_port(*p, &format!("{class_path}.ports[{i}]")))
+            .collect::<Result<Vec<u16>, _>>()?;
+        let mut ports = if entry.ports.is_empty() {
+            class_ports
         } else {
+            let mut ports = Vec::with_capacity(entry.ports.len());
             for (i, p) in entry.ports.iter().enumerate() {
                 let port_path = format!("{path}.ports[{i}]");
-                check_port(*p, &port_path)?;
+                let number = check_port(*p, &port_path)?;
                 if !destination.ports.contains(p) {
                     return Err(RenderError::EgressWidens {
                         path: port_path,
@@ -224,26 +270,22 @@ fn egress_rules(
                         allowed: join_ports(&destination.ports),
                     });
                 }
+                ports.push(number);
             }
-            &entry.ports
+            ports
         };
-        let mut nets: Vec<String> = nets.iter().map(std::string::ToString::to_string).collect();
-        nets.sort();
+        // Sorted as text, the order the API server's clients have always seen.
+        nets.sort_by_key(ToString::to_string);
         nets.dedup();
-        let peers = nets
-            .into_iter()
-            .map(|cidr| NetworkPolicyPeer {
-                ip_block: Some(IPBlock { cidr, except: None }),
-                ..NetworkPolicyPeer::default()
-            })
-            .collect();
-        let mut port_numbers = port_numbers.clone();
-        port_numbers.sort_unstable();
-        port_numbers.dedup();
-        let ports = port_numbers.into_iter().map(|p| port("TCP", p)).collect();
-        rules.push(egress_to(peers, ports));
+        ports.sort_unstable();
+        ports.dedup();
+        resolved.push(EgressDestination {
+            name: entry.name.clone(),
+            cidrs: nets,
+            ports,
+        });
     }
-    Ok(rules)
+    Ok(resolved)
 }
 
 /// A CIDR in its canonical form (host bits cleared), which is what the API server stores.
@@ -256,15 +298,14 @@ fn parse_cidr(cidr: &str, path: &str) -> Result<ipnet::IpNet, RenderError> {
         })
 }
 
-fn check_port(port: i32, path: &str) -> Result<(), RenderError> {
-    if (1..=65535).contains(&port) {
-        Ok(())
-    } else {
-        Err(RenderError::InvalidPort {
+fn check_port(port: i32, path: &str) -> Result<u16, RenderError> {
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| RenderError::InvalidPort {
             path: path.to_string(),
             port,
         })
-    }
 }
 
 fn join_ports(ports: &[i32]) -> String {
@@ -290,49 +331,14 @@ fn consented_peers(
     environment: &str,
     peers: &[TenantService],
 ) -> Vec<NetworkPolicyPeer> {
-    let name = tenant.name_any();
-    let Some(network) = &tenant.spec.network else {
-        return Vec::new();
-    };
-    let peer_consents = |entry: &AllowFrom| {
-        peers.iter().any(|peer| {
-            peer.name_any() == entry.tenant
-                && peer.spec.network.as_ref().is_some_and(|n| {
-                    n.allow_from.iter().any(|back| {
-                        back.tenant == name
-                            && (back.environments.is_empty()
-                                || back.environments.iter().any(|e| e == environment))
-                    })
-                })
-        })
-    };
-    // One peer per name; several entries for the same peer widen each other.
-    let mut allowed: BTreeMap<&str, Option<Vec<String>>> = BTreeMap::new();
-    for entry in network
-        .allow_from
-        .iter()
-        .filter(|entry| entry.tenant != name)
-        .filter(|entry| peer_consents(entry))
-    {
-        let environments = allowed
-            .entry(entry.tenant.as_str())
-            .or_insert(Some(Vec::new()));
-        match (environments.as_mut(), entry.environments.is_empty()) {
-            (_, true) => *environments = None,
-            (Some(list), false) => list.extend(entry.environments.iter().cloned()),
-            (None, false) => {}
-        }
-    }
-    allowed
+    consents(tenant, environment, peers)
         .into_iter()
         .map(|(peer, environments)| {
             let mut selector = match_labels([
-                (labels::TENANT, peer),
+                (labels::TENANT, peer.as_str()),
                 (labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE),
             ]);
-            if let Some(mut environments) = environments {
-                environments.sort();
-                environments.dedup();
+            if let Some(environments) = environments {
                 selector.match_expressions = Some(vec![LabelSelectorRequirement {
                     key: labels::ENVIRONMENT.to_string(),
                     operator: "In".to_string(),
@@ -345,6 +351,55 @@ fn consented_peers(
             }
         })
         .collect()
+}
+
+/// The consent of `tenant`'s environment `environment`: the peers it is paired with, as
+/// `consented_peers` pairs them, each by name with the peer's environments on the other end
+/// of the pairs (`None` for every environment of the peer; sorted, without duplicates
+/// otherwise). The audit compares the traffic the policies allow with this.
+pub fn consents(
+    tenant: &TenantService,
+    environment: &str,
+    peers: &[TenantService],
+) -> BTreeMap<String, Option<Vec<String>>> {
+    let name = tenant.name_any();
+    let Some(network) = &tenant.spec.network else {
+        return BTreeMap::new();
+    };
+    let peer_consents = |entry: &AllowFrom| {
+        peers.iter().any(|peer| {
+            peer.metadata.name.as_deref() == Some(entry.tenant.as_str())
+                && peer.spec.network.as_ref().is_some_and(|n| {
+                    n.allow_from.iter().any(|back| {
+                        back.tenant == name
+                            && (back.environments.is_empty()
+                                || back.environments.iter().any(|e| e == environment))
+                    })
+                })
+        })
+    };
+    // One peer per name; several entries for the same peer widen each other.
+    let mut allowed: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+    for entry in network
+        .allow_from
+        .iter()
+        .filter(|entry| entry.tenant != name)
+        .filter(|entry| peer_consents(entry))
+    {
+        let environments = allowed
+            .entry(entry.tenant.clone())
+            .or_insert(Some(Vec::new()));
+        match (environments.as_mut(), entry.environments.is_empty()) {
+            (_, true) => *environments = None,
+            (Some(list), false) => list.extend(entry.environments.iter().cloned()),
+            (None, false) => {}
+        }
+    }
+    for environments in allowed.values_mut().flatten() {
+        environments.sort();
+        environments.dedup();
+    }
+    allowed
 }
 
 fn match_labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> LabelSelector {
