@@ -11,6 +11,8 @@
 //!   included);
 //! - [`manifest`]: manifests on disk: the loader of `validate`, `render` and `dev`, and the
 //!   `validate` engine;
+//! - [`audit`]: the effective isolation of a set of objects (NetworkPolicy and RBAC
+//!   evaluators, the Multi-Tenancy Benchmark checks, the report);
 //! - [`telemetry`]: metrics, tracing, the admin port;
 //! - [`reconcile`]: the controller: a short driver, one module per step, the wiring;
 //! - [`samples`]: generated tenants for scale tests and benchmarks (and, for tests only,
@@ -20,6 +22,7 @@
 //! `anyhow`.
 
 pub mod api;
+pub mod audit;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod kinds;

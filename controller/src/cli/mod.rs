@@ -1,5 +1,6 @@
 //! Subcommands of the `tenant-operator` binary, one module each.
 
+pub mod audit;
 pub mod crd;
 #[cfg(feature = "dev")]
 pub mod dev;

@@ -132,8 +132,10 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(args))
 }
 
-async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let config = match &args.kubeconfig {
+/// A client for the cluster of `kubeconfig`, else of `KUBECONFIG` or the pod's in-cluster
+/// configuration.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -145,7 +147,11 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             "no cluster configuration: run in a cluster, set KUBECONFIG or pass --kubeconfig",
         )?,
     };
-    let client = kube::Client::try_from(config).context("creating the Kubernetes client")?;
+    kube::Client::try_from(config).context("creating the Kubernetes client")
+}
+
+async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
+    let client = client(args.kubeconfig.as_deref()).await?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let readiness = Arc::new(Readiness::default());
     let admin = telemetry::serve(args.admin_addr, metrics.clone(), readiness.clone()).await?;

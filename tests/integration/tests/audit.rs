@@ -1,0 +1,174 @@
+//! The audit of a live cluster agrees with the audit of what render would create: the
+//! controller provisions the samples on a fresh in-memory API server (with the platform
+//! objects the chart installs), then the cluster is read as `audit --kubeconfig` reads it
+//! (a client from the written kubeconfig, list calls only) and its reachability, access and
+//! check outcomes are compared with `audit -f samples/`'s.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use kube::api::Patch;
+use serde_json::Value;
+use tenant_operator::api::{TenantClass, TenantService};
+use tenant_operator::audit::report::Report;
+use tenant_operator::audit::{self, Settings, Snapshot, platform};
+use tenant_operator::samples::DEFAULT_CLASSES;
+
+fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples")
+}
+
+/// The samples' TenantServices, as manifests.
+fn sample_manifests() -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(samples_dir())
+        .expect("samples/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).expect("readable sample");
+            serde_saphyr::from_str(&text).expect("a sample parses")
+        })
+        .collect()
+}
+
+fn class_manifests() -> Vec<Value> {
+    DEFAULT_CLASSES
+        .iter()
+        .map(|(_, text)| serde_saphyr::from_str(text).expect("a class parses"))
+        .collect()
+}
+
+/// The offline audit: the samples rendered with the default classes, on the chart's
+/// platform objects.
+fn offline() -> Report {
+    let tenants: Vec<TenantService> = sample_manifests()
+        .into_iter()
+        .map(|v| serde_json::from_value(v).expect("a TenantService"))
+        .collect();
+    let classes: Vec<TenantClass> = class_manifests()
+        .into_iter()
+        .map(|v| serde_json::from_value(v).expect("a TenantClass"))
+        .collect();
+    let settings = Settings::default();
+    let snapshot = Snapshot::render(tenants, classes, &settings.platform).expect("samples render");
+    audit::audit(&snapshot, &settings).expect("audits")
+}
+
+/// What both audits must agree on: reachability and access whole, and each check's
+/// outcome (the evidence may name objects differently, e.g. the live cluster's extra
+/// namespaces in notes).
+fn comparable(report: &Report) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let reach = report
+        .reachability
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("serialises"))
+        .collect();
+    let access = report
+        .access
+        .iter()
+        .map(|a| serde_json::to_string(a).expect("serialises"))
+        .collect();
+    let checks = report
+        .checks
+        .iter()
+        .map(|c| format!("{} {} {:?} {:?}", c.id, c.title, c.namespace, c.result))
+        .collect();
+    (reach, access, checks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_audit_matches_the_offline_audit_of_the_samples() {
+    let h = Harness::new().await;
+    // The platform the chart installs, then the classes and tenants a GitOps tool applies.
+    for document in platform::documents().expect("embedded platform") {
+        h.apply(&document.value).await;
+    }
+    for class in class_manifests() {
+        h.apply(&class).await;
+    }
+    let operator = h.start_operator(test_config());
+    let tenants = sample_manifests();
+    for tenant in &tenants {
+        h.apply(tenant).await;
+    }
+    for tenant in &tenants {
+        let name = tenant["metadata"]["name"].as_str().expect("named");
+        h.wait_ready(name).await;
+    }
+
+    // Read the cluster as `audit --kubeconfig` does.
+    let kubeconfig =
+        std::env::temp_dir().join(format!("audit-live-{}.kubeconfig", std::process::id()));
+    h.server
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
+    let config = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig reads");
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(config, &Default::default())
+            .await
+            .expect("config"),
+    )
+    .expect("client");
+    let reads_before = h.writes();
+    let (snapshot, notes) = audit::live::snapshot(&client)
+        .await
+        .expect("the cluster lists");
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(h.writes(), reads_before, "the audit only reads");
+    let live = audit::audit(&snapshot, &Settings::default()).expect("audits");
+    let offline = offline();
+
+    let (live_reach, live_access, live_checks) = comparable(&live);
+    let (offline_reach, offline_access, offline_checks) = comparable(&offline);
+    assert_eq!(live_reach, offline_reach, "reachability");
+    assert_eq!(live_access, offline_access, "access");
+    assert_eq!(live_checks, offline_checks, "check outcomes");
+    assert_eq!(live.summary, offline.summary);
+    assert!(
+        live.passed(),
+        "{:#?}",
+        live.checks
+            .iter()
+            .filter(|c| !matches!(c.result, audit::report::Outcome::Pass))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        live.summary.tenant_pairs_allowed, 4,
+        "the consenting pair, both ways"
+    );
+
+    // A hand edit of the live cluster shows up in the next audit (before the operator
+    // reverts it): drop the caller's egress towards the Region.
+    let api = dynamic_api(
+        &h.client,
+        &serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"namespace": "asl-bari-prod"}}),
+    );
+    operator.stop().await.expect("operator stops");
+    api.patch(
+        "tenancy-allow-to-tenants",
+        &kube::api::PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"egress": [{"to": [{"podSelector": {}}]}]}})),
+    )
+    .await
+    .expect("hand edit");
+    let (snapshot, _) = audit::live::snapshot(&client)
+        .await
+        .expect("the cluster lists");
+    let edited = audit::audit(&snapshot, &Settings::default()).expect("audits");
+    assert_eq!(edited.summary.tenant_pairs_allowed, 3);
+    let broken: Vec<_> = edited
+        .checks
+        .iter()
+        .filter(|c| c.id == "TENANCY-NET-3" && c.result == audit::report::Outcome::Fail)
+        .filter_map(|c| c.namespace.clone())
+        .collect();
+    assert_eq!(broken, ["asl-bari-prod", "regione-puglia-prod"]);
+    let _ = std::fs::remove_file(&kubeconfig);
+}
