@@ -207,6 +207,7 @@ fn no_rbac_rule_of_the_chart_uses_a_wildcard() {
         "operator-clusterrole.yaml",
         "operator-role.yaml",
         "tenant-clusterroles.yaml",
+        "auditor-clusterrole.yaml",
     ] {
         for role in roles_in(file) {
             for rule in &role.rules {
@@ -401,4 +402,29 @@ fn the_operator_may_create_every_role_and_binding_render_produces() {
         bindings >= 3,
         "the sample tenant has admin, edit and view groups"
     );
+}
+
+#[test]
+fn the_auditor_role_reads_exactly_what_the_audit_lists() {
+    let mut roles = roles_in("auditor-clusterrole.yaml");
+    assert_eq!(roles.len(), 1, "one ClusterRole for auditors");
+    let role = roles.remove(0);
+    assert_eq!(
+        (role.kind.as_str(), role.name.as_str()),
+        ("ClusterRole", "tenant-operator:auditor")
+    );
+    let expected: BTreeSet<(String, String, String)> = tenant_operator::audit::live::READS
+        .iter()
+        .flat_map(|(group, resource)| {
+            ["get", "list"]
+                .into_iter()
+                .map(move |verb| (group.to_string(), resource.to_string(), verb.to_string()))
+        })
+        .collect();
+    assert_eq!(
+        grants(&role.rules),
+        expected,
+        "the auditor role is read-only and grants what `audit --kubeconfig` lists, nothing more"
+    );
+    assert!(role.rules.iter().all(|r| r.resource_names.is_empty()));
 }
