@@ -8,6 +8,9 @@
 //! reaching DNS and the catalogue destinations its TenantService names, nothing else; each
 //! group's rights inside its own tenant.
 //!
+//! `audit --kubeconfig` is run against an in-memory API server holding the same objects,
+//! and must agree with `audit -f`.
+//!
 //! `UPDATE_GOLDEN=1 cargo test -p tenant-operator --test audit_golden` rewrites the files.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -445,4 +448,103 @@ fn unreadable_input_exits_2_naming_the_file_and_field() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+/// `audit --kubeconfig` through the binary, against an in-memory API server holding what
+/// `render -f samples/` prints, the chart's platform objects, the default classes and the
+/// samples themselves: the same reachability, the same access in tenant namespaces and the
+/// same check outcomes as `audit -f samples/`. (The controller provisioning such a server
+/// is tested in `tests/integration/tests/audit.rs`.)
+#[test]
+fn the_live_audit_of_the_rendered_samples_matches_the_offline_audit() {
+    use kube::CustomResourceExt;
+    use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+    use kube::discovery::Discovery;
+
+    let objects: Value = serde_json::from_str(&{
+        let out = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+            .current_dir(workspace())
+            .args(["render", "-f", "samples/", "-o", "json"])
+            .output()
+            .expect("render runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    })
+    .expect("a v1 List");
+    let mut manifests: Vec<Value> = Vec::new();
+    for document in tenant_operator::audit::platform::documents().expect("platform") {
+        manifests.push(document.value);
+    }
+    for (_, class) in tenant_operator::samples::DEFAULT_CLASSES {
+        manifests.push(serde_saphyr::from_str(class).expect("a class"));
+    }
+    manifests.extend(sample_tenants().into_values());
+    manifests.extend(objects["items"].as_array().expect("items").iter().cloned());
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let kubeconfig =
+        std::env::temp_dir().join(format!("audit-cli-{}.kubeconfig", std::process::id()));
+    let server = runtime.block_on(async {
+        let server = fake_apiserver::start(fake_apiserver::Config::default())
+            .await
+            .expect("server starts");
+        let client = server.client();
+        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+            Api::all(client.clone());
+        for crd in [tenant_operator::api::TenantService::crd(), tenant_operator::api::TenantClass::crd()] {
+            crds.create(&PostParams::default(), &crd).await.expect("CRD created");
+        }
+        // Namespaces first, then everything else, each kind found through discovery.
+        manifests.sort_by_key(|m| m["kind"] != "Namespace");
+        for attempt in 0.. {
+            let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+            let known = |m: &Value| {
+                let (group, version) = m["apiVersion"].as_str().unwrap_or_default().split_once('/').unwrap_or(("", m["apiVersion"].as_str().unwrap_or_default()));
+                discovery.resolve_gvk(&kube::core::GroupVersionKind::gvk(group, version, m["kind"].as_str().unwrap_or_default()))
+            };
+            if manifests.iter().all(|m| known(m).is_some()) {
+                for manifest in &manifests {
+                    let (resource, _) = known(manifest).expect("resolved");
+                    let name = manifest["metadata"]["name"].as_str().expect("named");
+                    let api: Api<DynamicObject> = match manifest["metadata"]["namespace"].as_str() {
+                        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                        None => Api::all_with(client.clone(), &resource),
+                    };
+                    api.patch(name, &PatchParams::apply("audit-test").force(), &Patch::Apply(manifest))
+                        .await
+                        .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+                }
+                break;
+            }
+            assert!(attempt < 50, "the CRDs are never served");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        server
+    });
+    let kubeconfig_arg = kubeconfig.to_str().expect("utf-8 path");
+    let live = json(&["--kubeconfig", kubeconfig_arg], 0);
+    let offline = json(&["-f", "samples/"], 0);
+    assert_eq!(live["reachability"], offline["reachability"]);
+    let in_tenant_namespaces = |report: &Value| -> Vec<Value> {
+        report["access"]
+            .as_array()
+            .expect("access")
+            .iter()
+            .filter(|a| a["namespace"] != "*")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(in_tenant_namespaces(&live), in_tenant_namespaces(&offline));
+    let outcomes = |report: &Value| -> Vec<(Value, Value, Value)> {
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .map(|c| (c["id"].clone(), c["namespace"].clone(), c["result"].clone()))
+            .collect()
+    };
+    assert_eq!(outcomes(&live), outcomes(&offline));
+    runtime.block_on(server.shutdown());
+    let _ = std::fs::remove_file(&kubeconfig);
 }

@@ -124,9 +124,7 @@ impl Rights<'_> {
 
 /// Cluster-scoped resources, as (API group, resource): requests for them carry no
 /// namespace, so only ClusterRoleBindings grant them. The built-in kinds of Kubernetes
-/// 1.34 that hold state, and this project's kinds. The review APIs (`selfsubjectreviews`,
-/// `tokenreviews`, ...) are left out: creating one reveals nothing about others, and every
-/// authenticated user may.
+/// 1.34 that hold state, and this project's kinds; the review APIs are in [`REVIEWS`].
 pub const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("", "namespaces"),
     ("", "nodes"),
@@ -177,6 +175,33 @@ pub const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("tenancy.innova.puglia.it", "tenantservices"),
     ("tenancy.innova.puglia.it", "tenantclasses"),
 ];
+
+/// The review APIs: cluster-scoped like [`CLUSTER_SCOPED`], but creating one reveals
+/// nothing about others and kube-apiserver's bootstrap policy lets every authenticated
+/// user create the self reviews, so the benchmark's access check leaves them out.
+pub const REVIEWS: &[(&str, &str)] = &[
+    ("authentication.k8s.io", "selfsubjectreviews"),
+    ("authentication.k8s.io", "tokenreviews"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
+];
+
+/// Whether a rule grants something on a namespaced resource (or on every resource).
+pub fn grants_namespaced(rule: &PolicyRule) -> bool {
+    rule.resources.iter().flatten().any(|resource| {
+        let base = resource.split('/').next().unwrap_or(resource);
+        resource == "*"
+            || !CLUSTER_SCOPED.iter().chain(REVIEWS).any(|(g, r)| {
+                *r == base
+                    && rule
+                        .api_groups
+                        .iter()
+                        .flatten()
+                        .any(|rg| rg == g || rg == "*")
+            })
+    })
+}
 
 /// The verbs of the benchmark's access checks.
 pub const VERBS: [&str; 8] = [

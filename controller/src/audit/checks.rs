@@ -1155,22 +1155,6 @@ fn quota_modification(namespace: &str, holders: &[Holder]) -> Verdict {
     }
 }
 
-/// Whether a rule grants something on a namespaced resource.
-fn grants_namespaced(rule: &k8s_openapi::api::rbac::v1::PolicyRule) -> bool {
-    rule.resources.iter().flatten().any(|resource| {
-        let base = resource.split('/').next().unwrap_or(resource);
-        resource == "*"
-            || !access::CLUSTER_SCOPED.iter().any(|(g, r)| {
-                *r == base
-                    && rule
-                        .api_groups
-                        .iter()
-                        .flatten()
-                        .any(|rg| rg == g || rg == "*")
-            })
-    })
-}
-
 fn other_tenants(model: &Model, rbac: &Rbac, n: usize, holders: &[Holder]) -> Verdict {
     if let Some(v) = no_subjects(holders) {
         return v;
@@ -1192,7 +1176,7 @@ fn other_tenants(model: &Model, rbac: &Rbac, n: usize, holders: &[Holder]) -> Ve
                 names(model, &elsewhere)
             ));
         }
-        if rights.cluster.iter().any(grants_namespaced) {
+        if rights.cluster.iter().any(access::grants_namespaced) {
             let bindings = rbac
                 .cluster_wide
                 .get(*subject)
@@ -1239,7 +1223,7 @@ fn system_groups_cluster_wide(rbac: &Rbac) -> Vec<String> {
     rbac.cluster_wide
         .iter()
         .filter(|(s, _)| s.is_system_group())
-        .filter(|(s, _)| rbac.cluster_rules(s).iter().any(grants_namespaced))
+        .filter(|(s, _)| rbac.cluster_rules(s).iter().any(access::grants_namespaced))
         .map(|(s, bindings)| {
             format!(
                 "{s} holds rights in every namespace through ClusterRoleBinding {}",

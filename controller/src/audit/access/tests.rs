@@ -247,3 +247,22 @@ fn nested_aggregation_settles() {
     );
     assert_eq!(rules_of("edit").len(), 1);
 }
+
+#[test]
+fn rules_on_namespaced_resources_are_told_from_cluster_scoped_ones() {
+    let rule = |groups: &[&str], resources: &[&str]| PolicyRule {
+        api_groups: Some(groups.iter().map(ToString::to_string).collect()),
+        resources: Some(resources.iter().map(ToString::to_string).collect()),
+        verbs: vec!["get".to_string()],
+        ..PolicyRule::default()
+    };
+    assert!(grants_namespaced(&rule(&[""], &["pods"])));
+    assert!(grants_namespaced(&rule(&["apps"], &["*"])));
+    assert!(grants_namespaced(&rule(&["*"], &["secrets"])));
+    assert!(!grants_namespaced(&rule(&[""], &["nodes", "namespaces"])));
+    assert!(!grants_namespaced(&rule(
+        &["authorization.k8s.io"],
+        &["selfsubjectaccessreviews"]
+    )));
+    assert!(!grants_namespaced(&rule(&["*"], &["persistentvolumes"])));
+}

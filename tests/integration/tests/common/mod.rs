@@ -321,6 +321,7 @@ pub fn dynamic_api(client: &Client, manifest: &Value) -> Api<kube::api::DynamicO
     let plural = match kind {
         "TenantClass" => "tenantclasses".to_string(),
         "NetworkPolicy" => "networkpolicies".to_string(),
+        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_string(),
         other => format!("{}s", other.to_lowercase()),
     };
     let resource = kube::core::ApiResource::from_gvk_with_plural(&gvk, &plural);
