@@ -9,11 +9,14 @@
 //! Run: `cargo bench -p tenant-operator --bench audit_italy` (prints seconds and the ratio
 //! to the target).
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use tenant_operator::audit::{self, Settings, Snapshot};
 use tenant_operator::samples::{self, Scope};
 
+use common::best_of;
 /// Repetitions of each measurement; the best run is reported (least disturbed by other
 /// processes on a shared machine).
 const RUNS: usize = 3;
@@ -28,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let namespaces = snapshot.namespaces.len();
     let policies = snapshot.network_policies.len();
 
-    let (time, report) = best_of(|| audit::audit(&snapshot, &settings));
+    let (time, report) = best_of(RUNS, || audit::audit(&snapshot, &settings));
     let report = report?;
     print("audit", tenants.len(), namespaces, policies, time);
     println!(
@@ -41,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.summary.tenant_pairs
     );
 
-    let (time, bytes) = best_of(|| -> Result<usize, Box<dyn std::error::Error>> {
+    let (time, bytes) = best_of(RUNS, || -> Result<usize, Box<dyn std::error::Error>> {
         let snapshot = Snapshot::render(tenants.clone(), classes.clone(), &settings.platform)?;
         let report = audit::audit(&snapshot, &settings)?;
         Ok(audit::output::json(&report)?.len())
@@ -56,22 +59,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  ({:.1} MB of JSON)", bytes as f64 / 1e6);
     Ok(())
-}
-
-/// Runs `f` [`RUNS`] times; the shortest time and the last result.
-fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut result = None;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let r = f();
-        best = best.min(start.elapsed());
-        result = Some(r);
-    }
-    match result {
-        Some(r) => (best, r),
-        None => unreachable!("RUNS is positive"),
-    }
 }
 
 fn print(what: &str, tenants: usize, namespaces: usize, policies: usize, time: Duration) {

@@ -10,12 +10,15 @@
 //!
 //! Run: `cargo bench -p tenant-operator --bench render_italy` (prints tenants per second).
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use tenant_operator::render::set::{RenderedSet, render_set};
 use tenant_operator::render::{Platform, RenderContext};
 use tenant_operator::samples::{self, Scope};
 
+use common::best_of;
 /// Repetitions of each measurement; the best run is reported (least disturbed by other
 /// processes on a shared machine).
 const RUNS: usize = 5;
@@ -31,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let n = tenants.len();
 
-    let (time, rendered) = best_of(|| render_set(&tenants, &classes, &ctx));
+    let (time, rendered) = best_of(RUNS, || render_set(&tenants, &classes, &ctx));
     let rendered: RenderedSet = rendered?;
     let objects: usize = rendered
         .tenants
@@ -40,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sum();
     report("validate + render", n, objects, time);
 
-    let (time, bytes) = best_of(|| -> Result<usize, Box<dyn std::error::Error>> {
+    let (time, bytes) = best_of(RUNS, || -> Result<usize, Box<dyn std::error::Error>> {
         let set = render_set(&tenants, &classes, &ctx)?;
         let mut bytes = 0;
         for tenant in &set.tenants {
@@ -54,22 +57,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report("validate + render + JSON", n, objects, time);
     println!("  ({:.1} MB of JSON)", bytes as f64 / 1e6);
     Ok(())
-}
-
-/// Runs `f` [`RUNS`] times; the shortest time and the last result.
-fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut result = None;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let r = f();
-        best = best.min(start.elapsed());
-        result = Some(r);
-    }
-    match result {
-        Some(r) => (best, r),
-        None => unreachable!("RUNS is positive"),
-    }
 }
 
 fn report(what: &str, tenants: usize, objects: usize, time: Duration) {

@@ -10,8 +10,10 @@
 //! Run: `cargo bench -p tenant-operator --bench validate` (single-threaded; prints
 //! tenants per second).
 
+mod common;
+
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tenant_operator::api::TenantClass;
 use tenant_operator::api::validation::{validate_against_peers, validate_tenant};
@@ -19,6 +21,7 @@ use tenant_operator::manifest;
 use tenant_operator::manifest::check::Checker;
 use tenant_operator::samples::{self, Scope};
 
+use common::best_of;
 /// Repetitions of each measurement; the best run is reported (least disturbed by other
 /// processes on a shared machine).
 const RUNS: usize = 3;
@@ -36,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tenants = samples::comuni_tenants(Scope::Italia);
     let n = tenants.len();
 
-    let (rules_time, problems) = best_of(|| {
+    let (rules_time, problems) = best_of(RUNS, || {
         let mut problems = 0;
         for t in &tenants {
             let class = classes
@@ -55,9 +58,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, _>>()?
         .join("---\n");
     let checker = Checker::new();
-    let (parse_time, docs) = best_of(|| manifest::parse("italia.yaml", &text).0);
+    let (parse_time, docs) = best_of(RUNS, || manifest::parse("italia.yaml", &text).0);
     report("parse YAML (line maps on demand)", n, parse_time, 0);
-    let (check_time, errors) = best_of(|| checker.check(&docs, &class_docs, &[]).findings.len());
+    let (check_time, errors) = best_of(RUNS, || {
+        checker.check(&docs, &class_docs, &[]).findings.len()
+    });
     report("schema + CEL + rules + cross-file", n, check_time, errors);
     report(
         "validate total (parse + check)",
@@ -69,19 +74,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{} problems in generated tenants", problems + errors).into());
     }
     Ok(())
-}
-
-/// Runs `f` [`RUNS`] times; the shortest time and the last result.
-fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
-    let start = Instant::now();
-    let mut result = f();
-    let mut best = start.elapsed();
-    for _ in 1..RUNS {
-        let start = Instant::now();
-        result = f();
-        best = best.min(start.elapsed());
-    }
-    (best, result)
 }
 
 fn report(what: &str, n: usize, time: Duration, problems: usize) {

@@ -256,30 +256,18 @@ pub struct Inputs<'a> {
 pub fn run(model: &Model, index: &mut NamespaceIndex, inputs: &Inputs) -> Vec<CheckResult> {
     let quotas = by_namespace(&model.snapshot.resource_quotas);
     let limit_ranges = by_namespace(&model.snapshot.limit_ranges);
-    let allowed_in: HashMap<usize, Vec<usize>> = {
-        let mut map: HashMap<usize, Vec<usize>> = HashMap::new();
-        for pair in inputs
-            .reachability
-            .pairs
-            .iter()
-            .filter(|p| p.verdict.allowed())
-        {
-            map.entry(pair.to).or_default().push(pair.from);
-        }
-        map
-    };
-    let allowed_out: HashMap<usize, Vec<usize>> = {
-        let mut map: HashMap<usize, Vec<usize>> = HashMap::new();
-        for pair in inputs
-            .reachability
-            .pairs
-            .iter()
-            .filter(|p| p.verdict.allowed())
-        {
-            map.entry(pair.from).or_default().push(pair.to);
-        }
-        map
-    };
+    // For each tenant namespace, the tenant namespaces it is reached from and reaches.
+    let mut allowed_in: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut allowed_out: HashMap<usize, Vec<usize>> = HashMap::new();
+    for pair in inputs
+        .reachability
+        .pairs
+        .iter()
+        .filter(|p| p.verdict.allowed())
+    {
+        allowed_in.entry(pair.to).or_default().push(pair.from);
+        allowed_out.entry(pair.from).or_default().push(pair.to);
+    }
     let no_partners = BTreeSet::new();
     let managed_objects_protected =
         enforced(model, super::platform::MANAGED_OBJECTS_POLICY).is_some();

@@ -115,13 +115,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::audit::selector::tests::labels;
 
     fn selector(match_labels: &[(&str, &str)], expressions: &[(&str, &str, &[&str])]) -> Selector {
         Selector::from_k8s(&LabelSelector {

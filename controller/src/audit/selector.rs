@@ -247,12 +247,13 @@ fn join(values: &BTreeSet<String>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
+    /// Labels from pairs (also used by the other test modules of the audit).
+    pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

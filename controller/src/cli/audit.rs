@@ -122,12 +122,7 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     };
     let locate = |source: &Source| locate(&head.documents, source);
     let Some(base_dir) = &args.compare else {
-        print(&match args.output {
-            Format::Text => output::text(&head.report),
-            Format::Markdown => output::markdown(&head.report),
-            Format::Json => output::json(&head.report).context("writing JSON")?,
-            Format::Sarif => output::sarif(&head.report, &locate).context("writing SARIF")?,
-        })?;
+        print(&formatted(&head.report, args.output, &locate)?)?;
         return Ok(exit(head.report.passed()));
     };
     let base = match offline(std::slice::from_ref(base_dir), &args.classes, &settings) {
@@ -145,6 +140,20 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         Format::Sarif => output::comparison_sarif(&comparison, &locate).context("writing SARIF")?,
     })?;
     Ok(exit(!comparison.adds_failures()))
+}
+
+/// The report in the format asked for; `locate` places SARIF results in files.
+fn formatted(
+    report: &Report,
+    format: Format,
+    locate: &dyn Fn(&Source) -> Option<Location>,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Text => output::text(report),
+        Format::Markdown => output::markdown(report),
+        Format::Json => output::json(report).context("writing JSON")?,
+        Format::Sarif => output::sarif(report, locate).context("writing SARIF")?,
+    })
 }
 
 fn exit(passed: bool) -> ExitCode {
@@ -276,12 +285,6 @@ fn live(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     };
     report.notes.extend(notes);
     // No files to point at: SARIF results carry the namespace as a logical location.
-    let nowhere = |_: &Source| None;
-    print(&match args.output {
-        Format::Text => output::text(&report),
-        Format::Markdown => output::markdown(&report),
-        Format::Json => output::json(&report).context("writing JSON")?,
-        Format::Sarif => output::sarif(&report, &nowhere).context("writing SARIF")?,
-    })?;
+    print(&formatted(&report, args.output, &|_: &Source| None)?)?;
     Ok(exit(report.passed()))
 }

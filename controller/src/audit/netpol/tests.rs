@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::*;
+use crate::audit::selector::tests::labels;
 
 fn policy(yaml: &str) -> Policy {
     let np: NetworkPolicy = serde_saphyr::from_str(yaml).expect("test policy parses");
@@ -16,13 +17,6 @@ fn policy(yaml: &str) -> Policy {
 fn refused(yaml: &str) -> PolicyError {
     let np: NetworkPolicy = serde_saphyr::from_str(yaml).expect("test policy parses");
     Policy::from_k8s(&np).expect_err("invalid policy")
-}
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// A namespace with its name label, as the API server sets it.
