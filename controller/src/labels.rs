@@ -20,6 +20,8 @@ pub const CLASS: &str = "tenancy.innova.puglia.it/class";
 pub const ALLOW_LOAD_BALANCER: &str = "tenancy.innova.puglia.it/allow-load-balancer";
 /// `"true"` on namespaces whose class allows Services of type NodePort.
 pub const ALLOW_NODE_PORT: &str = "tenancy.innova.puglia.it/allow-node-port";
+/// `"true"` on namespaces whose class allows Services of type ExternalName.
+pub const ALLOW_EXTERNAL_NAME: &str = "tenancy.innova.puglia.it/allow-external-name";
 /// `"true"` on namespaces kept after their tenant or environment was removed
 /// (`deletionPolicy: Retain`); the operator no longer manages them.
 pub const RETAINED: &str = "tenancy.innova.puglia.it/retained";

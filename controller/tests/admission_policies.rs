@@ -23,6 +23,20 @@ mod sample_tenant;
 const OPERATOR: &str = "system:serviceaccount:tenant-operator:tenant-operator";
 const TENANT_USER: &str = "oidc:mario.rossi@comune.bari.it";
 const TENANT_GROUPS: &[&str] = &["comune-bari-admins", "system:authenticated"];
+/// A member of the tenant's edit group (`access.editGroups`).
+const TENANT_EDITOR: &str = "oidc:luca.bianchi@comune.bari.it";
+const TENANT_EDITOR_GROUPS: &[&str] = &["comune-bari-sviluppatori", "system:authenticated"];
+/// A CI robot whose group is (mistakenly) bound to the built-in `edit`/`admin` roles
+/// cluster-wide: RBAC lets it write every namespaced kind everywhere.
+const CLUSTER_EDITOR: &str = "system:serviceaccount:ci:deploy-robot";
+const CLUSTER_EDITOR_GROUPS: &[&str] = &[
+    "system:serviceaccounts",
+    "system:serviceaccounts:ci",
+    "platform-editors",
+];
+const NAMESPACE_CONTROLLER: &str = "system:serviceaccount:kube-system:namespace-controller";
+const GARBAGE_COLLECTOR: &str = "system:serviceaccount:kube-system:generic-garbage-collector";
+const BREAK_GLASS: (&str, &[&str]) = ("kubernetes-admin", &["system:masters"]);
 
 fn admission_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/admission")
@@ -275,6 +289,25 @@ fn plain_namespace(name: &str, extra: &[(&str, &str)]) -> Value {
         labels[*k] = json!(v);
     }
     json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name, "labels": labels } })
+}
+
+/// A namespace as the API server stores it once its deletion started.
+fn terminating(mut namespace: Value) -> Value {
+    namespace["metadata"]["deletionTimestamp"] = json!("2026-12-02T23:00:00Z");
+    namespace["status"] = json!({ "phase": "Terminating" });
+    namespace
+}
+
+fn with_annotation(mut object: Value, key: &str, value: Option<&str>) -> Value {
+    match value {
+        Some(v) => object["metadata"]["annotations"][key] = json!(v),
+        None => {
+            if let Some(a) = object["metadata"]["annotations"].as_object_mut() {
+                a.remove(key);
+            }
+        }
+    }
+    object
 }
 
 fn with_label(mut object: Value, key: &str, value: Option<&str>) -> Value {
@@ -553,37 +586,58 @@ fn the_operator_break_glass_admins_and_namespace_cleanup_may_write_managed_objec
         Decision::NotMatched
     );
 
+    // The namespace controller empties a namespace being deleted...
     let cleanup = Request::new(
         "DELETE",
         "networking.k8s.io",
         "networkpolicies",
         "NetworkPolicy",
     )
-    .old(np);
-    for controller in [
-        "system:serviceaccount:kube-system:namespace-controller",
-        "system:serviceaccount:kube-system:generic-garbage-collector",
-        "system:kube-controller-manager",
-    ] {
+    .old(np.clone());
+    let terminating = terminating(tenant_namespace("comune-bari-prod", "comune-bari", &[]));
+    for controller in [NAMESPACE_CONTROLLER, "system:kube-controller-manager"] {
         assert_eq!(
-            admit(&p, &cleanup.clone().by(controller, &[])),
+            admit(
+                &p,
+                &cleanup
+                    .clone()
+                    .in_namespace(terminating.clone())
+                    .by(controller, &[])
+            ),
             Decision::NotMatched,
             "{controller}"
         );
     }
-    // The garbage collector also patches ownerReferences when it orphans children...
-    let mut orphaned = np_without_owner(&update);
-    orphaned.username = "system:serviceaccount:kube-system:generic-garbage-collector".into();
-    assert_eq!(admit(&p, &orphaned), Decision::NotMatched);
-    // ...but the namespace controller only deletes: it may not edit managed objects.
+    // ...and only such a namespace: in a live one its identity is nobody special.
+    let live = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
     assert_denied(
         &p,
-        &update.clone().by(
-            "system:serviceaccount:kube-system:namespace-controller",
-            &[],
-        ),
+        &cleanup
+            .clone()
+            .in_namespace(live.clone())
+            .by(NAMESPACE_CONTROLLER, &[]),
         "is managed by tenant-operator",
     );
+    // It only deletes: it may not edit managed objects, terminating namespace or not.
+    assert_denied(
+        &p,
+        &update
+            .clone()
+            .in_namespace(terminating)
+            .by(NAMESPACE_CONTROLLER, &[]),
+        "is managed by tenant-operator",
+    );
+    // The garbage collector is not exempt (the operator sets no ownerReferences): an
+    // ownerReference added by someone else cannot get a managed object collected...
+    assert_denied(
+        &p,
+        &cleanup.in_namespace(live).by(GARBAGE_COLLECTOR, &[]),
+        "is managed by tenant-operator",
+    );
+    // ...nor may it edit ownerReferences of managed objects.
+    let mut orphaned = np_without_owner(&update);
+    orphaned.username = GARBAGE_COLLECTOR.into();
+    assert_denied(&p, &orphaned, "is managed by tenant-operator");
 }
 
 /// The UPDATE the garbage collector makes when it orphans an object: ownerReferences removed.
@@ -637,7 +691,7 @@ fn objects_the_operator_does_not_manage_and_status_updates_are_not_touched() {
         ),
         Decision::NotMatched
     );
-    // The quota controller writes ResourceQuota status: a subresource the policy does not match.
+    // The quota controller writes ResourceQuota status: matched (for label changes), admitted.
     let quota = namespaced(
         "ResourceQuota",
         "v1",
@@ -645,15 +699,17 @@ fn objects_the_operator_does_not_manage_and_status_updates_are_not_touched() {
         "comune-bari-prod",
         managed_labels("comune-bari"),
     );
+    let mut used = quota.clone();
+    used["status"] = json!({ "used": { "pods": "3" } });
     let status = Request::new("UPDATE", "", "resourcequotas", "ResourceQuota")
         .subresource("status")
         .old(quota.clone())
-        .object(quota)
+        .object(used)
         .by(
             "system:serviceaccount:kube-system:resourcequota-controller",
             &[],
         );
-    assert_eq!(admit(&p, &status), Decision::NotMatched);
+    assert_eq!(admit(&p, &status), Decision::Allowed);
     // A workload kind the operator never creates.
     let deployment = namespaced(
         "Deployment",
@@ -823,10 +879,14 @@ fn managed_namespaces_are_deleted_only_by_the_operator() {
         ),
         Decision::NotMatched
     );
-    // Under deletionPolicy: Delete the garbage collector deletes namespaces owned by the
-    // deleted TenantService; it may not relabel them.
-    let gc = "system:serviceaccount:kube-system:generic-garbage-collector";
-    assert_eq!(admit(&p, &delete.by(gc, &[])), Decision::NotMatched);
+    // The garbage collector is not exempt: the operator sets no ownerReferences, so a
+    // collected managed namespace would be one someone else gave an owner.
+    let gc = GARBAGE_COLLECTOR;
+    assert_denied(
+        &p,
+        &delete.by(gc, &[]),
+        "namespace comune-bari-prod is managed by tenant-operator",
+    );
     let tenant_ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
     let relabel = Request::new("UPDATE", "", "namespaces", "Namespace")
         .old(tenant_ns.clone())
@@ -1052,4 +1112,771 @@ fn rendered_namespaces_carry_what_the_exposure_policy_reads() {
             .in_namespace(ns);
         assert_eq!(admit(&exposure, &cluster_ip), Decision::Allowed);
     }
+}
+
+// ----- restrict-isolation-writes ---------------------------------------------------------
+
+/// A NetworkPolicy that lets every pod of the namespace receive from and send to anywhere:
+/// added beside default deny, it undoes it (NetworkPolicies are additive).
+fn allow_all(namespace: &str) -> Value {
+    let mut np = namespaced(
+        "NetworkPolicy",
+        "networking.k8s.io/v1",
+        "allow-all",
+        namespace,
+        json!({}),
+    );
+    np["spec"] = json!({ "podSelector": {}, "ingress": [{}], "egress": [{}],
+        "policyTypes": ["Ingress", "Egress"] });
+    np
+}
+
+/// (apiGroup, resource, kind, apiVersion) of each kind only the operator writes in
+/// tenant namespaces.
+const ISOLATION_KINDS: [(&str, &str, &str, &str); 5] = [
+    (
+        "networking.k8s.io",
+        "networkpolicies",
+        "NetworkPolicy",
+        "networking.k8s.io/v1",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "roles",
+        "Role",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "RoleBinding",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    ("", "resourcequotas", "ResourceQuota", "v1"),
+    ("", "limitranges", "LimitRange", "v1"),
+];
+
+#[test]
+fn nobody_but_the_operator_adds_changes_or_removes_isolation_objects_in_tenant_namespaces() {
+    let p = load("restrict-isolation-writes.yaml");
+    let ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    // The attack of issue 10: an allow-all NetworkPolicy beside default deny, by the
+    // tenant's own admin, its editor and a mis-bound cluster-wide editor.
+    let add = Request::new(
+        "CREATE",
+        "networking.k8s.io",
+        "networkpolicies",
+        "NetworkPolicy",
+    )
+    .object(allow_all("comune-bari-prod"))
+    .in_namespace(ns.clone());
+    for (user, groups) in [
+        (TENANT_USER, TENANT_GROUPS),
+        (TENANT_EDITOR, TENANT_EDITOR_GROUPS),
+        (CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS),
+    ] {
+        assert_denied(
+            &p,
+            &add.clone().by(user, groups),
+            &format!(
+                "networkpolicies comune-bari-prod/allow-all: namespace comune-bari-prod is a tenant namespace; its NetworkPolicies, Roles, RoleBindings, ResourceQuotas and LimitRanges are written only by tenant-operator from the TenantService (operation CREATE by {user} denied)"
+            ),
+        );
+    }
+    // Every kind, every operation, whatever labels the object carries.
+    for (group, resource, kind, api_version) in ISOLATION_KINDS {
+        let object = namespaced(
+            kind,
+            api_version,
+            "extra",
+            "comune-bari-prod",
+            json!({"team": "ci"}),
+        );
+        for request in [
+            Request::new("CREATE", group, resource, kind).object(object.clone()),
+            Request::new("UPDATE", group, resource, kind)
+                .old(object.clone())
+                .object(object.clone()),
+            Request::new("DELETE", group, resource, kind).old(object.clone()),
+        ] {
+            assert_denied(
+                &p,
+                &request
+                    .in_namespace(ns.clone())
+                    .by(CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS),
+                "is a tenant namespace",
+            );
+        }
+    }
+    // A RoleBinding granting the built-in admin role to an outsider: the RBAC escalation
+    // check would let a tenant admin do it; the policy does not.
+    let mut grant = namespaced(
+        "RoleBinding",
+        "rbac.authorization.k8s.io/v1",
+        "friend",
+        "comune-bari-prod",
+        json!({}),
+    );
+    grant["roleRef"] =
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"});
+    grant["subjects"] =
+        json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "someone"}]);
+    assert_denied(
+        &p,
+        &Request::new(
+            "CREATE",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "RoleBinding",
+        )
+        .object(grant)
+        .in_namespace(ns),
+        "rolebindings comune-bari-prod/friend",
+    );
+}
+
+#[test]
+fn tenant_work_beside_the_isolation_objects_and_other_namespaces_are_not_restricted() {
+    let p = load("restrict-isolation-writes.yaml");
+    let ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    // The tenant's legitimate work: deploy, scale, a Secret, a ConfigMap, an Ingress, a Service.
+    let mut deployment = namespaced(
+        "Deployment",
+        "apps/v1",
+        "web",
+        "comune-bari-prod",
+        json!({"app": "web"}),
+    );
+    deployment["spec"] = json!({"replicas": 2});
+    let mut scaled = deployment.clone();
+    scaled["spec"]["replicas"] = json!(5);
+    for request in [
+        Request::new("CREATE", "apps", "deployments", "Deployment").object(deployment.clone()),
+        Request::new("UPDATE", "apps", "deployments", "Deployment")
+            .old(deployment)
+            .object(scaled),
+        Request::new("CREATE", "", "secrets", "Secret").object(namespaced(
+            "Secret",
+            "v1",
+            "db",
+            "comune-bari-prod",
+            json!({}),
+        )),
+        Request::new("CREATE", "", "configmaps", "ConfigMap").object(namespaced(
+            "ConfigMap",
+            "v1",
+            "settings",
+            "comune-bari-prod",
+            json!({}),
+        )),
+        Request::new("CREATE", "networking.k8s.io", "ingresses", "Ingress").object(namespaced(
+            "Ingress",
+            "networking.k8s.io/v1",
+            "web",
+            "comune-bari-prod",
+            json!({}),
+        )),
+        Request::new("CREATE", "", "services", "Service").object(service("comune-bari-prod", None)),
+    ] {
+        assert_eq!(
+            admit(
+                &p,
+                &request
+                    .in_namespace(ns.clone())
+                    .by(TENANT_EDITOR, TENANT_EDITOR_GROUPS)
+            ),
+            Decision::NotMatched
+        );
+    }
+    // The same NetworkPolicy in a namespace outside tenancy is its owners' business.
+    let plain = plain_namespace("team-sandbox", &[]);
+    let elsewhere = Request::new(
+        "CREATE",
+        "networking.k8s.io",
+        "networkpolicies",
+        "NetworkPolicy",
+    )
+    .object(allow_all("team-sandbox"))
+    .in_namespace(plain)
+    .by(CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS);
+    assert_eq!(admit(&p, &elsewhere), Decision::NotMatched);
+    // Retained namespaces are no longer managed: their owners take over.
+    let retained = with_label(
+        tenant_namespace(
+            "comune-bari-old",
+            "comune-bari",
+            &[(labels::RETAINED, "true")],
+        ),
+        labels::MANAGED_BY_KEY,
+        None,
+    );
+    let in_retained = Request::new(
+        "CREATE",
+        "networking.k8s.io",
+        "networkpolicies",
+        "NetworkPolicy",
+    )
+    .object(allow_all("comune-bari-old"))
+    .in_namespace(retained);
+    assert_eq!(admit(&p, &in_retained), Decision::NotMatched);
+}
+
+#[test]
+fn the_operator_break_glass_and_namespace_cleanup_write_isolation_objects() {
+    let p = load("restrict-isolation-writes.yaml");
+    let ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let np = namespaced(
+        "NetworkPolicy",
+        "networking.k8s.io/v1",
+        "default-deny",
+        "comune-bari-prod",
+        managed_labels("comune-bari"),
+    );
+    let create = Request::new(
+        "CREATE",
+        "networking.k8s.io",
+        "networkpolicies",
+        "NetworkPolicy",
+    )
+    .object(np.clone())
+    .in_namespace(ns.clone());
+    assert_eq!(
+        admit(
+            &p,
+            &create.clone().by(OPERATOR, &["system:serviceaccounts"])
+        ),
+        Decision::NotMatched
+    );
+    assert_eq!(
+        admit(&p, &create.by(BREAK_GLASS.0, BREAK_GLASS.1)),
+        Decision::NotMatched
+    );
+    let delete = Request::new(
+        "DELETE",
+        "networking.k8s.io",
+        "networkpolicies",
+        "NetworkPolicy",
+    )
+    .old(np);
+    assert_eq!(
+        admit(
+            &p,
+            &delete
+                .clone()
+                .in_namespace(terminating(ns.clone()))
+                .by(NAMESPACE_CONTROLLER, &[])
+        ),
+        Decision::NotMatched
+    );
+    assert_denied(
+        &p,
+        &delete
+            .clone()
+            .in_namespace(ns.clone())
+            .by(NAMESPACE_CONTROLLER, &[]),
+        "is a tenant namespace",
+    );
+    assert_denied(
+        &p,
+        &delete.in_namespace(ns).by(GARBAGE_COLLECTOR, &[]),
+        "is a tenant namespace",
+    );
+}
+
+// ----- protect-managed-objects: quota status ---------------------------------------------
+
+#[test]
+fn status_writes_cannot_strip_the_managed_label_of_a_quota() {
+    let p = load("protect-managed-objects.yaml");
+    let quota = namespaced(
+        "ResourceQuota",
+        "v1",
+        labels::MANAGED_BY_VALUE,
+        "comune-bari-prod",
+        managed_labels("comune-bari"),
+    );
+    let stripped = with_label(quota.clone(), labels::MANAGED_BY_KEY, None);
+    let strip = Request::new("UPDATE", "", "resourcequotas", "ResourceQuota")
+        .subresource("status")
+        .old(quota.clone())
+        .object(stripped);
+    for (user, groups) in [
+        (TENANT_USER, TENANT_GROUPS),
+        (CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS),
+        (
+            "system:serviceaccount:kube-system:resourcequota-controller",
+            &[][..],
+        ),
+    ] {
+        assert_denied(
+            &p,
+            &strip.clone().by(user, groups),
+            "labels of an object managed by tenant-operator cannot change through its status",
+        );
+    }
+    // Relabelling to another tenant through status is the same.
+    let moved = with_label(quota.clone(), labels::TENANT, Some("asl-ba"));
+    assert_denied(
+        &p,
+        &Request::new("UPDATE", "", "resourcequotas", "ResourceQuota")
+            .subresource("status")
+            .old(quota)
+            .object(moved),
+        "cannot change through its status",
+    );
+    // The operator may.
+    assert_eq!(admit(&p, &strip.by(OPERATOR, &[])), Decision::NotMatched);
+}
+
+// ----- protect-tenant-namespaces: subresources, annotations, owners -----------------------
+
+#[test]
+fn namespace_status_and_finalize_cannot_carry_tenancy_label_changes() {
+    let p = load("protect-tenant-namespaces.yaml");
+    let ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    for subresource in ["status", "finalize"] {
+        let request = Request::new("UPDATE", "", "namespaces", "Namespace")
+            .subresource(subresource)
+            .old(ns.clone());
+        assert_denied(
+            &p,
+            &request
+                .clone()
+                .object(with_label(ns.clone(), labels::TENANT, Some("asl-ba"))),
+            labels::TENANT,
+        );
+        assert_denied(
+            &p,
+            &request.clone().object(with_label(
+                ns.clone(),
+                labels::POD_SECURITY_ENFORCE,
+                Some("privileged"),
+            )),
+            labels::POD_SECURITY_ENFORCE,
+        );
+        assert_denied(
+            &p,
+            &request.object(with_label(ns.clone(), labels::MANAGED_BY_KEY, None)),
+            labels::MANAGED_BY_KEY,
+        );
+    }
+    // The namespace controller's own writes pass: spec.finalizers through finalize,
+    // conditions through status.
+    let mut with_finalizer = terminating(ns.clone());
+    with_finalizer["spec"] = json!({"finalizers": ["kubernetes"]});
+    let mut finalized = with_finalizer.clone();
+    finalized["spec"]["finalizers"] = json!([]);
+    let finalize = Request::new("UPDATE", "", "namespaces", "Namespace")
+        .subresource("finalize")
+        .old(with_finalizer.clone())
+        .object(finalized)
+        .by(NAMESPACE_CONTROLLER, &[]);
+    assert_eq!(admit(&p, &finalize), Decision::Allowed);
+    let mut conditions = with_finalizer.clone();
+    conditions["status"]["conditions"] =
+        json!([{"type": "NamespaceContentRemaining", "status": "False"}]);
+    let status = Request::new("UPDATE", "", "namespaces", "Namespace")
+        .subresource("status")
+        .old(with_finalizer)
+        .object(conditions)
+        .by(NAMESPACE_CONTROLLER, &[]);
+    assert_eq!(admit(&p, &status), Decision::Allowed);
+}
+
+#[test]
+fn owner_references_and_finalizers_of_managed_namespaces_are_the_operators() {
+    let p = load("protect-tenant-namespaces.yaml");
+    let ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let mut owned = ns.clone();
+    owned["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap",
+        "name": "bait", "uid": "7f1c9a52-0000-4000-8000-000000000001"}]);
+    let mut held = ns.clone();
+    held["metadata"]["finalizers"] = json!(["example.com/never"]);
+    for (user, groups) in [
+        (TENANT_USER, TENANT_GROUPS),
+        (CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS),
+        (GARBAGE_COLLECTOR, &[][..]),
+    ] {
+        for changed in [&owned, &held] {
+            let request = Request::new("UPDATE", "", "namespaces", "Namespace")
+                .old(ns.clone())
+                .object(changed.clone())
+                .by(user, groups);
+            assert_denied(
+                &p,
+                &request,
+                "only the operator may change its metadata.ownerReferences or metadata.finalizers",
+            );
+        }
+        // Removing them is a change too.
+        let request = Request::new("UPDATE", "", "namespaces", "Namespace")
+            .old(owned.clone())
+            .object(ns.clone())
+            .by(user, groups);
+        assert_denied(&p, &request, "metadata.ownerReferences");
+    }
+    // The operator may; on namespaces outside tenancy they are free.
+    let by_operator = Request::new("UPDATE", "", "namespaces", "Namespace")
+        .old(ns)
+        .object(owned)
+        .by(OPERATOR, &[]);
+    assert_eq!(admit(&p, &by_operator), Decision::NotMatched);
+    let plain = plain_namespace("team-sandbox", &[]);
+    let mut plain_owned = plain.clone();
+    plain_owned["metadata"]["finalizers"] = json!(["example.com/keep"]);
+    let free = Request::new("UPDATE", "", "namespaces", "Namespace")
+        .old(plain)
+        .object(plain_owned)
+        .by(CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS);
+    assert_eq!(admit(&p, &free), Decision::Allowed);
+}
+
+#[test]
+fn tenancy_annotations_of_namespaces_are_written_only_by_the_operator() {
+    let p = load("protect-tenant-namespaces.yaml");
+    let ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let update = |new: Value| {
+        Request::new("UPDATE", "", "namespaces", "Namespace")
+            .old(ns.clone())
+            .object(new)
+            .by(CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS)
+    };
+    for key in [
+        "tenancy.innova.puglia.it/ingress-hosts",
+        "tenancy.innova.puglia.it/display-name",
+        "scheduler.alpha.kubernetes.io/node-selector",
+        "scheduler.alpha.kubernetes.io/defaultTolerations",
+    ] {
+        assert_denied(
+            &p,
+            &update(with_annotation(ns.clone(), key, Some("x"))),
+            &format!("may set, change or remove the annotations {key}"),
+        );
+    }
+    // Forging the operator's annotations on a new namespace is refused too.
+    let forged = with_annotation(
+        plain_namespace("bari-shadow", &[]),
+        "tenancy.innova.puglia.it/ingress-hosts",
+        Some("www.comune.bari.it"),
+    );
+    assert_denied(
+        &p,
+        &Request::new("CREATE", "", "namespaces", "Namespace").object(forged),
+        "tenancy.innova.puglia.it/ingress-hosts",
+    );
+    // Other annotations stay free, and scheduling defaults of namespaces outside tenancy too.
+    assert_eq!(
+        admit(
+            &p,
+            &update(with_annotation(
+                ns.clone(),
+                "owner",
+                Some("servizi-demografici")
+            ))
+        ),
+        Decision::Allowed
+    );
+    let plain = plain_namespace("team-sandbox", &[]);
+    let scheduling = Request::new("UPDATE", "", "namespaces", "Namespace")
+        .old(plain.clone())
+        .object(with_annotation(
+            plain,
+            "scheduler.alpha.kubernetes.io/node-selector",
+            Some("pool=batch"),
+        ));
+    assert_eq!(admit(&p, &scheduling), Decision::Allowed);
+    // The operator writes them.
+    assert_eq!(
+        admit(
+            &p,
+            &update(with_annotation(
+                ns.clone(),
+                "tenancy.innova.puglia.it/ingress-hosts",
+                Some("www.comune.bari.it")
+            ))
+            .by(OPERATOR, &[])
+        ),
+        Decision::NotMatched
+    );
+}
+
+// ----- confine-operator ------------------------------------------------------------------
+
+const OPERATOR_NAMESPACE: &str = "tenant-operator";
+
+#[test]
+fn the_operator_writes_only_in_namespaces_it_manages_and_its_own() {
+    let p = load("confine-operator.yaml");
+    let tenant_ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let kube_system = plain_namespace("kube-system", &[]);
+    let own = plain_namespace(OPERATOR_NAMESPACE, &[]);
+    let default = plain_namespace("default", &[]);
+    let secret = |ns: &str| namespaced("Secret", "v1", "tls", ns, managed_labels("comune-bari"));
+    let write = |request: Request, ns: &Value| {
+        admit(
+            &p,
+            &request
+                .in_namespace(ns.clone())
+                .by(OPERATOR, &["system:serviceaccounts"]),
+        )
+    };
+    // Its work: children in tenant namespaces, its lease and CA in its own, Events in default.
+    assert_eq!(
+        write(
+            Request::new("CREATE", "", "secrets", "Secret").object(secret("comune-bari-prod")),
+            &tenant_ns
+        ),
+        Decision::Allowed
+    );
+    assert_eq!(
+        write(
+            Request::new(
+                "DELETE",
+                "networking.k8s.io",
+                "networkpolicies",
+                "NetworkPolicy"
+            )
+            .old(allow_all("comune-bari-prod")),
+            &tenant_ns
+        ),
+        Decision::Allowed
+    );
+    let lease = namespaced(
+        "Lease",
+        "coordination.k8s.io/v1",
+        "tenant-operator",
+        OPERATOR_NAMESPACE,
+        json!({}),
+    );
+    assert_eq!(
+        write(
+            Request::new("UPDATE", "coordination.k8s.io", "leases", "Lease")
+                .old(lease.clone())
+                .object(lease),
+            &own
+        ),
+        Decision::Allowed
+    );
+    assert_eq!(
+        write(
+            Request::new("CREATE", "", "secrets", "Secret").object(secret(OPERATOR_NAMESPACE)),
+            &own
+        ),
+        Decision::Allowed
+    );
+    let event = namespaced(
+        "Event",
+        "events.k8s.io/v1",
+        "comune-bari.1",
+        "default",
+        json!({}),
+    );
+    assert_eq!(
+        write(
+            Request::new("CREATE", "events.k8s.io", "events", "Event").object(event),
+            &default
+        ),
+        Decision::Allowed
+    );
+    // The attacks of a compromised operator: Secrets, RoleBindings and NetworkPolicies
+    // outside tenancy, Events anywhere else.
+    assert_denied(
+        &p,
+        &Request::new("CREATE", "", "secrets", "Secret")
+            .object(secret("kube-system"))
+            .in_namespace(kube_system.clone())
+            .by(OPERATOR, &[]),
+        "tenant-operator may write only in the namespaces it manages and in its own (tenant-operator): CREATE of secrets kube-system/tls denied",
+    );
+    let mut binding = namespaced(
+        "RoleBinding",
+        "rbac.authorization.k8s.io/v1",
+        "tenant-admins",
+        "kube-system",
+        managed_labels("comune-bari"),
+    );
+    binding["roleRef"] = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+        "name": "tenant-operator:tenant-admin"});
+    assert_denied(
+        &p,
+        &Request::new(
+            "CREATE",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "RoleBinding",
+        )
+        .object(binding)
+        .in_namespace(kube_system.clone())
+        .by(OPERATOR, &[]),
+        "CREATE of rolebindings kube-system/tenant-admins denied",
+    );
+    assert_denied(
+        &p,
+        &Request::new(
+            "DELETE",
+            "networking.k8s.io",
+            "networkpolicies",
+            "NetworkPolicy",
+        )
+        .old(allow_all("default"))
+        .in_namespace(default)
+        .by(OPERATOR, &[]),
+        "DELETE of networkpolicies default/allow-all denied",
+    );
+    let stray_event = namespaced("Event", "events.k8s.io/v1", "x.1", "kube-system", json!({}));
+    assert_denied(
+        &p,
+        &Request::new("CREATE", "events.k8s.io", "events", "Event")
+            .object(stray_event)
+            .in_namespace(kube_system)
+            .by(OPERATOR, &[]),
+        "may write only in the namespaces it manages",
+    );
+    // A retained namespace (detached, no longer managed) is out of its reach too.
+    let retained = with_label(
+        tenant_namespace(
+            "comune-bari-old",
+            "comune-bari",
+            &[(labels::RETAINED, "true")],
+        ),
+        labels::MANAGED_BY_KEY,
+        None,
+    );
+    assert_denied(
+        &p,
+        &Request::new("CREATE", "", "secrets", "Secret")
+            .object(secret("comune-bari-old"))
+            .in_namespace(retained)
+            .by(OPERATOR, &[]),
+        "CREATE of secrets comune-bari-old/tls denied",
+    );
+}
+
+#[test]
+fn the_operator_creates_changes_and_deletes_only_namespaces_it_manages() {
+    let p = load("confine-operator.yaml");
+    let tenant_ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let kube_system = plain_namespace("kube-system", &[]);
+    let by_operator = |r: Request| r.by(OPERATOR, &["system:serviceaccounts"]);
+    let ns_request = |op: &'static str| Request::new(op, "", "namespaces", "Namespace");
+    assert_eq!(
+        admit(
+            &p,
+            &by_operator(ns_request("CREATE").object(tenant_ns.clone()))
+        ),
+        Decision::Allowed
+    );
+    let mut relabelled = tenant_ns.clone();
+    relabelled["metadata"]["labels"][labels::CLASS] = json!("large");
+    assert_eq!(
+        admit(
+            &p,
+            &by_operator(
+                ns_request("UPDATE")
+                    .old(tenant_ns.clone())
+                    .object(relabelled)
+            )
+        ),
+        Decision::Allowed
+    );
+    // Detaching (deletionPolicy Retain) removes the managed-by label: the old object is managed.
+    let detached = with_label(tenant_ns.clone(), labels::MANAGED_BY_KEY, None);
+    assert_eq!(
+        admit(
+            &p,
+            &by_operator(ns_request("UPDATE").old(tenant_ns.clone()).object(detached))
+        ),
+        Decision::Allowed
+    );
+    assert_eq!(
+        admit(&p, &by_operator(ns_request("DELETE").old(tenant_ns))),
+        Decision::Allowed
+    );
+    // Taking over kube-system by labelling it, deleting it, or creating an unmanaged namespace.
+    let claimed = with_label(
+        kube_system.clone(),
+        labels::MANAGED_BY_KEY,
+        Some(labels::MANAGED_BY_VALUE),
+    );
+    assert_denied(
+        &p,
+        &by_operator(
+            ns_request("UPDATE")
+                .old(kube_system.clone())
+                .object(claimed),
+        ),
+        "UPDATE of namespace kube-system denied",
+    );
+    assert_denied(
+        &p,
+        &by_operator(ns_request("DELETE").old(kube_system)),
+        "DELETE of namespace kube-system denied",
+    );
+    assert_denied(
+        &p,
+        &by_operator(ns_request("CREATE").object(plain_namespace("payments", &[]))),
+        "CREATE of namespace payments denied",
+    );
+}
+
+#[test]
+fn the_operator_confinement_applies_to_the_operator_only() {
+    let p = load("confine-operator.yaml");
+    let kube_system = plain_namespace("kube-system", &[]);
+    let create = Request::new("CREATE", "", "secrets", "Secret")
+        .object(namespaced("Secret", "v1", "x", "kube-system", json!({})))
+        .in_namespace(kube_system);
+    assert_eq!(
+        admit(&p, &create.clone().by(BREAK_GLASS.0, BREAK_GLASS.1)),
+        Decision::NotMatched
+    );
+    // A ServiceAccount of the same name in another namespace is someone else.
+    assert_eq!(
+        admit(
+            &p,
+            &create.by(
+                "system:serviceaccount:comune-bari-prod:tenant-operator",
+                &[]
+            )
+        ),
+        Decision::NotMatched
+    );
+}
+
+// ----- restrict-service-exposure: ExternalName -------------------------------------------
+
+#[test]
+fn external_name_services_are_refused_in_tenant_namespaces_unless_the_class_allows_them() {
+    let p = load("restrict-service-exposure.yaml");
+    let plain = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let mut alias = service("comune-bari-prod", Some("ExternalName"));
+    // The confused deputy: the gateway follows the alias to another tenant's Service.
+    alias["spec"]["externalName"] = json!("db.asl-bari-prod.svc.cluster.local");
+    let create = |ns: &Value| {
+        Request::new("CREATE", "", "services", "Service")
+            .object(alias.clone())
+            .in_namespace(ns.clone())
+    };
+    for (user, groups) in [
+        (TENANT_EDITOR, TENANT_EDITOR_GROUPS),
+        (CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS),
+    ] {
+        assert_denied(
+            &p,
+            &create(&plain).by(user, groups),
+            "type ExternalName is not allowed by the TenantClass of this namespace",
+        );
+    }
+    let allowing = tenant_namespace(
+        "comune-bari-prod",
+        "comune-bari",
+        &[(labels::ALLOW_EXTERNAL_NAME, "true")],
+    );
+    assert_eq!(admit(&p, &create(&allowing)), Decision::Allowed);
+    // Turning a ClusterIP Service into an alias is the same request.
+    let update = Request::new("UPDATE", "", "services", "Service")
+        .old(service("comune-bari-prod", None))
+        .object(alias.clone())
+        .in_namespace(plain);
+    assert_denied(&p, &update, "type ExternalName is not allowed");
 }

@@ -206,36 +206,97 @@ fn the_installed_policies_let_only_the_release_service_account_change_managed_ob
         installed += 1;
     }
     assert!(installed >= 6, "policies and their bindings are installed");
+    // The tenant namespace the requests are about (the policies read its labels).
+    review
+        .add(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "comune-bari-prod", "labels": {
+                "app.kubernetes.io/managed-by": "tenant-operator",
+                "tenancy.innova.puglia.it/tenant": "comune-bari"}}}))
+        .expect("a namespace");
     let managed = serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": "default-deny", "namespace": "comune-bari-prod",
             "labels": {"app.kubernetes.io/managed-by": "tenant-operator"}}});
-    let delete_as = |review: &mut PolicyReview, namespace: &str, name: &str| {
-        let request = ReviewRequest {
-            operation: Operation::Delete,
-            api_version: "networking.k8s.io/v1".into(),
-            resource: "networkpolicies".into(),
+    let request = |user: UserInfo, operation: Operation, namespace: &str, resource: &str| {
+        let mut object = managed.clone();
+        object["metadata"]["namespace"] = namespace.into();
+        let (api_version, kind) = match resource {
+            "networkpolicies" => ("networking.k8s.io/v1", "NetworkPolicy"),
+            _ => ("v1", "Secret"),
+        };
+        object["apiVersion"] = api_version.into();
+        object["kind"] = kind.into();
+        let delete = operation == Operation::Delete;
+        ReviewRequest {
+            operation,
+            api_version: api_version.into(),
+            resource: resource.into(),
             subresource: String::new(),
             name: "default-deny".into(),
-            namespace: "comune-bari-prod".into(),
-            object: None,
-            old_object: Some(managed.clone()),
-            user: UserInfo::service_account(namespace, name),
-        };
-        review.review(&request).expect("a served resource")
+            namespace: namespace.into(),
+            object: (!delete).then(|| object.clone()),
+            old_object: delete.then_some(object),
+            user,
+        }
     };
-    assert!(
-        delete_as(&mut review, "platform-tenancy", "tenancy-controller").is_empty(),
-        "the release's ServiceAccount is exempt"
+    let failures = |review: &mut PolicyReview, request: &ReviewRequest| -> Vec<String> {
+        review
+            .review(request)
+            .expect("a served resource")
+            .into_iter()
+            .flat_map(|r| {
+                r.failed
+                    .into_iter()
+                    .map(move |m| format!("{}: {m}", r.policy))
+            })
+            .collect()
+    };
+    let release = UserInfo::service_account("platform-tenancy", "tenancy-controller");
+    let delete = request(
+        release.clone(),
+        Operation::Delete,
+        "comune-bari-prod",
+        "networkpolicies",
     );
-    let other = delete_as(&mut review, "tenant-operator", "tenant-operator");
+    assert_eq!(
+        failures(&mut review, &delete),
+        Vec::<String>::new(),
+        "the release's ServiceAccount manages tenant objects"
+    );
+    let other = failures(
+        &mut review,
+        &request(
+            UserInfo::service_account("tenant-operator", "tenant-operator"),
+            Operation::Delete,
+            "comune-bari-prod",
+            "networkpolicies",
+        ),
+    );
     assert!(
-        other
-            .iter()
-            .any(|r| r.policy == "tenant-operator-protect-managed-objects"
-                && r.failed
-                    .iter()
-                    .any(|m| m.contains("is managed by tenant-operator"))),
+        other.iter().any(
+            |m| m.starts_with("tenant-operator-protect-managed-objects: ")
+                && m.contains("is managed by tenant-operator")
+        ),
         "the default identity of the files is not exempt once the chart renamed it: {other:?}"
+    );
+    // The confinement follows the release too: its own namespace is the release's, not the
+    // files' default.
+    let own = request(
+        release.clone(),
+        Operation::Create,
+        "platform-tenancy",
+        "secrets",
+    );
+    assert_eq!(failures(&mut review, &own), Vec::<String>::new());
+    let default_ns = failures(
+        &mut review,
+        &request(release, Operation::Create, "tenant-operator", "secrets"),
+    );
+    assert!(
+        default_ns
+            .iter()
+            .any(|m| m.starts_with("tenant-operator-confine-operator: ")
+                && m.contains("in its own (platform-tenancy)")),
+        "{default_ns:?}"
     );
 }
 

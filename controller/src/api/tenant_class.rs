@@ -185,7 +185,7 @@ pub struct EgressDestination {
     pub ports: Vec<i32>,
 }
 
-/// Which Service types tenants may create besides ClusterIP. Enforced by the admission
+/// Which Service types tenants may create besides ClusterIP (and headless). Enforced by the admission
 /// policy in `policies/admission/` through namespace labels.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -196,4 +196,7 @@ pub struct ServicePolicy {
     /// Allow Services of type NodePort.
     #[serde(default)]
     pub allow_node_port: bool,
+    /// Allow Services of type ExternalName (DNS aliases the ingress gateway would follow).
+    #[serde(default)]
+    pub allow_external_name: bool,
 }

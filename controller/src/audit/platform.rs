@@ -15,12 +15,20 @@ pub const TENANT_ROLES: (&str, &str) = (
 /// The admission policies and bindings the chart installs (`policies/admission/`).
 pub const ADMISSION_POLICIES: &[(&str, &str)] = &[
     (
+        "policies/admission/confine-operator.yaml",
+        include_str!("../../../policies/admission/confine-operator.yaml"),
+    ),
+    (
         "policies/admission/protect-managed-objects.yaml",
         include_str!("../../../policies/admission/protect-managed-objects.yaml"),
     ),
     (
         "policies/admission/protect-tenant-namespaces.yaml",
         include_str!("../../../policies/admission/protect-tenant-namespaces.yaml"),
+    ),
+    (
+        "policies/admission/restrict-isolation-writes.yaml",
+        include_str!("../../../policies/admission/restrict-isolation-writes.yaml"),
     ),
     (
         "policies/admission/restrict-service-exposure.yaml",
@@ -117,7 +125,7 @@ mod tests {
             );
         }
         let names = admission_policy_names().expect("parse");
-        assert_eq!(names.len(), 3);
+        assert_eq!(names.len(), ADMISSION_POLICIES.len());
         assert!(names.iter().any(|n| n == MANAGED_OBJECTS_POLICY));
     }
 

@@ -58,6 +58,9 @@ pub(super) fn namespace(
     if class.spec.services.allow_node_port {
         labels.insert(labels::ALLOW_NODE_PORT.to_string(), "true".to_string());
     }
+    if class.spec.services.allow_external_name {
+        labels.insert(labels::ALLOW_EXTERNAL_NAME.to_string(), "true".to_string());
+    }
     let annotations = BTreeMap::from([
         (
             DISPLAY_NAME_ANNOTATION.to_string(),

@@ -690,6 +690,7 @@ fn service_types_the_class_allows_are_labelled_and_counted() {
     let mut allowing = class("large");
     allowing.spec.services.allow_load_balancer = true;
     allowing.spec.services.allow_node_port = true;
+    allowing.spec.services.allow_external_name = true;
     let platform = Platform::default();
     let d = render(
         &tenant("a", json!({})),
@@ -704,6 +705,7 @@ fn service_types_the_class_allows_are_labelled_and_counted() {
     let labels = find(&d, ManagedKind::Namespace, None, "a-prod").labels();
     assert_eq!(labels[crate::labels::ALLOW_LOAD_BALANCER], "true");
     assert_eq!(labels[crate::labels::ALLOW_NODE_PORT], "true");
+    assert_eq!(labels[crate::labels::ALLOW_EXTERNAL_NAME], "true");
     let ChildObject::ResourceQuota(q) = find(
         &d,
         ManagedKind::ResourceQuota,
