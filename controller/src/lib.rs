@@ -11,6 +11,7 @@
 //!   included);
 //! - [`manifest`]: manifests on disk: the loader of `validate`, `render` and `dev`, and the
 //!   `validate` engine;
+//! - [`chart`]: the Helm chart's RBAC rendered without helm (for `dev` and the tests);
 //! - [`audit`]: the effective isolation of a set of objects (NetworkPolicy and RBAC
 //!   evaluators, the Multi-Tenancy Benchmark checks, the report);
 //! - [`telemetry`]: metrics, tracing, the admin port;
@@ -23,6 +24,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod chart;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod kinds;

@@ -414,3 +414,58 @@ fn the_image_the_dockerfile_builds_is_the_one_the_chart_runs() {
         "the image must be built without the dev feature"
     );
 }
+
+/// The RBAC objects of rendered manifests, without the chart's labels (which the built-in
+/// renderer leaves out), sorted by kind, namespace and name.
+fn rbac_without_labels(objects: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let mut rbac: Vec<serde_json::Value> = objects
+        .into_iter()
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some("Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding")
+            )
+        })
+        .map(|mut o| {
+            if let Some(metadata) = o["metadata"].as_object_mut() {
+                metadata.remove("labels");
+            }
+            o
+        })
+        .collect();
+    rbac.sort_by_key(|o| {
+        (
+            o["kind"].to_string(),
+            o["metadata"]["namespace"].to_string(),
+            o["metadata"]["name"].to_string(),
+        )
+    });
+    rbac
+}
+
+/// `tenant-operator dev` and the integration tests install the chart's RBAC through the
+/// built-in renderer (`tenant_operator::chart`), on machines without helm: it must give
+/// exactly the Roles, ClusterRoles and bindings `helm template` gives, in any namespace.
+#[test]
+fn the_built_in_renderer_gives_the_rbac_helm_template_gives() {
+    let Some(helm) = helm() else { return };
+    for namespace in ["tenant-operator", "platform-system"] {
+        let manifests = template(&helm, namespace, &[]).expect("renders");
+        let rendered: Vec<serde_json::Value> =
+            serde_saphyr::from_str_multiple(&manifests).expect("helm output is YAML");
+        let from_helm =
+            rbac_without_labels(rendered.into_iter().filter(|d| !d.is_null()).collect());
+        let release = tenant_operator::chart::Release {
+            name: "tenant-operator",
+            namespace,
+        };
+        let built_in = rbac_without_labels(
+            tenant_operator::chart::rbac_objects(release).expect("the built-in renderer renders"),
+        );
+        assert!(!built_in.is_empty());
+        assert_eq!(
+            built_in, from_helm,
+            "namespace {namespace}: the built-in renderer and helm template disagree on the chart's RBAC"
+        );
+    }
+}
