@@ -18,8 +18,12 @@ pub struct Permission {
 }
 
 /// Verbs on every child kind: watched (metadata), read when drift is suspected,
-/// server-side applied (create on first apply, patch after), deleted when pruned.
-const CHILD_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "watch"];
+/// server-side applied (create on first apply, patch after), replaced whole (`update`) when
+/// another manager added fields that apply cannot take back (`reconcile::write`), deleted
+/// when pruned.
+const CHILD_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 /// The rights of the monitoring Role that render puts in every tenant namespace.
 const MONITORING_VERBS: &[&str] = &["get", "list", "watch"];
