@@ -61,21 +61,26 @@ pub fn documents() -> Result<Vec<Document>, PlatformError> {
     Ok(documents)
 }
 
-/// Names of the admission policies the project ships (the audit checks they are in force).
-pub fn admission_policy_names() -> Result<Vec<String>, PlatformError> {
-    let mut names = Vec::new();
+/// The admission policies and their bindings, as documents of `policies/admission/`.
+pub fn admission_policies() -> Result<Vec<Document>, PlatformError> {
+    let mut documents = Vec::new();
     for (path, text) in ADMISSION_POLICIES {
         let (docs, errors) = manifest::parse(path, text);
         if let Some(error) = errors.first() {
             return Err(PlatformError(error.to_string()));
         }
-        names.extend(
-            docs.iter()
-                .filter(|d| d.kind() == Some("ValidatingAdmissionPolicy"))
-                .filter_map(|d| d.name().map(str::to_string)),
-        );
+        documents.extend(docs);
     }
-    Ok(names)
+    Ok(documents)
+}
+
+/// Names of the admission policies the project ships (the audit checks they are in force).
+pub fn admission_policy_names() -> Result<Vec<String>, PlatformError> {
+    Ok(admission_policies()?
+        .iter()
+        .filter(|d| d.kind() == Some("ValidatingAdmissionPolicy"))
+        .filter_map(|d| d.name().map(str::to_string))
+        .collect())
 }
 
 /// A chart template without its Helm directives: `{{/* comments */}}` and every line that

@@ -1,5 +1,8 @@
-//! Test harness: a fresh in-memory API server with the CRDs, the operator namespace and a
-//! TenantClass, and the real controller running in-process against it.
+//! Test harness: a fresh in-memory API server with the CRDs, the operator namespace, the
+//! chart's RBAC, the admission policies of `policies/admission` and a TenantClass, and the
+//! real controller running in-process against it as its own ServiceAccount
+//! (`system:serviceaccount:tenant-operator:tenant-operator`), so that a permission missing
+//! from the chart, or a policy that blocks the operator, fails the tests.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
@@ -14,6 +17,8 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use serde_json::{Value, json};
 use tenant_operator::api::{TenantClass, TenantService};
+use tenant_operator::audit::platform::admission_policies;
+use tenant_operator::chart;
 pub use tenant_operator::fixtures::default_class_value;
 use tenant_operator::pki::CaSettings;
 use tenant_operator::reconcile::context::Settings;
@@ -31,7 +36,11 @@ pub const TEST_MANAGER: &str = "integration-test";
 /// A fresh API server prepared for the operator.
 pub struct Harness {
     pub server: ServerHandle,
+    /// The cluster admin (`system:masters`): the tests' own writes, playing the datacenter
+    /// operator or a GitOps tool.
     pub client: Client,
+    /// The operator's ServiceAccount, bound by the chart's RBAC: what the controller uses.
+    pub operator_client: Client,
 }
 
 /// A running operator replica.
@@ -137,8 +146,8 @@ pub fn tenant_fixture(name: &str) -> Value {
 }
 
 impl Harness {
-    /// A fresh server with CRDs (from the Rust types), the operator namespace and the
-    /// default `standard` class of `policies/classes`.
+    /// A fresh server with CRDs (from the Rust types), the operator namespace, the chart's
+    /// RBAC, the admission policies and the default `standard` class of `policies/classes`.
     pub async fn new() -> Harness {
         let server = fake_apiserver::start(Config::default())
             .await
@@ -159,7 +168,15 @@ impl Harness {
             )
             .await
             .expect("create operator namespace");
-        let harness = Harness { server, client };
+        install_platform(&client).await;
+        let operator_client = server
+            .client_as(&operator_username(), &[])
+            .expect("client for the operator's ServiceAccount");
+        let harness = Harness {
+            server,
+            client,
+            operator_client,
+        };
         harness.apply(&default_class_value("standard")).await;
         harness
     }
@@ -170,7 +187,7 @@ impl Harness {
         let readiness = Arc::new(Readiness::default());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(controller::run(
-            self.client.clone(),
+            self.operator_client.clone(),
             config,
             metrics.clone(),
             readiness.clone(),
@@ -296,6 +313,63 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The operator's user name: its ServiceAccount in [`OPERATOR_NS`], as the chart names it.
+pub fn operator_username() -> String {
+    chart::operator_username(chart_release()).expect("the chart's values name a ServiceAccount")
+}
+
+/// The chart's release the tests install: the default one, in [`OPERATOR_NS`].
+pub fn chart_release() -> chart::Release<'static> {
+    chart::Release {
+        name: "tenant-operator",
+        namespace: OPERATOR_NS,
+    }
+}
+
+/// Installs, as the cluster admin, what the chart installs around the operator: its RBAC
+/// (rendered from the chart's templates) and the admission policies of `policies/admission`.
+pub async fn install_platform(admin: &Client) {
+    let rbac = chart::rbac_objects(chart_release()).expect("the chart's RBAC renders");
+    chart::install(admin, &rbac, TEST_MANAGER)
+        .await
+        .expect("install the chart's RBAC");
+    let policies: Vec<Value> = admission_policies()
+        .expect("policies/admission parses")
+        .into_iter()
+        .map(|d| d.value)
+        .collect();
+    chart::install(admin, &policies, TEST_MANAGER)
+        .await
+        .expect("install the admission policies");
+}
+
+/// The samples' TenantServices (`samples/*.yaml`), as manifests, by file name.
+pub fn sample_manifests() -> Vec<Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .expect("samples/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).expect("readable sample");
+            serde_saphyr::from_str(&text).expect("a sample parses")
+        })
+        .collect()
+}
+
+/// The default TenantClasses (`policies/classes`), as manifests.
+pub fn class_manifests() -> Vec<Value> {
+    tenant_operator::samples::DEFAULT_CLASSES
+        .iter()
+        .map(|(_, text)| serde_saphyr::from_str(text).expect("a class parses"))
+        .collect()
 }
 
 /// Labels a TenantClass (a change that triggers every tenant of the class, changing
