@@ -1,9 +1,13 @@
 //! `tenant-operator dev`: the whole system on one machine. Starts the in-memory API server,
-//! installs the CRDs (from the Rust types) and the default TenantClasses, applies the sample
-//! tenants (or the manifests of `-f DIR`), runs the controller, reports progress and a
-//! summary, and leaves everything running for `kubectl --kubeconfig PATH get ts`.
+//! installs the CRDs (from the Rust types), the chart's RBAC (rendered from the chart's
+//! templates), the admission policies of `policies/admission` and the default TenantClasses,
+//! applies the sample tenants (or the manifests of `-f DIR`), runs the controller as its own
+//! ServiceAccount under that RBAC and those policies, reports progress and a summary, and
+//! leaves everything running for `kubectl --kubeconfig PATH get ts` (and `--as` a tenant's
+//! user).
 //!
-//! The classes and samples are embedded in the binary, so `dev` works from any directory.
+//! The chart files, policies, classes and samples are embedded in the binary, so `dev` works
+//! from any directory and without `helm`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +24,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use tenant_operator::api::{Phase, TenantClass, TenantService};
+use tenant_operator::audit::platform;
+use tenant_operator::chart;
 use tenant_operator::labels;
 use tenant_operator::manifest::{self, Document};
 use tenant_operator::pki::CaSettings;
@@ -52,8 +58,11 @@ const EMBEDDED_SAMPLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The chart's release in dev mode: the default one, so the operator's namespace is
+/// `tenant-operator`.
+const DEV_RELEASE: chart::Release<'static> = chart::Release::DEFAULT;
 /// Namespace of the operator in dev mode.
-const DEV_NAMESPACE: &str = "tenant-operator";
+const DEV_NAMESPACE: &str = DEV_RELEASE.namespace;
 /// Field manager of the manifests `dev` applies (playing the GitOps tool).
 const DEV_MANAGER: &str = "tenant-operator-dev";
 
@@ -176,6 +185,19 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs, as the cluster admin, what the chart installs around the operator: its RBAC
+/// (rendered from the chart's templates) and the admission policies.
+async fn install_platform(client: &Client) -> anyhow::Result<()> {
+    let rbac = chart::rbac_objects(DEV_RELEASE)?;
+    chart::install(client, &rbac, DEV_MANAGER).await?;
+    let policies: Vec<serde_json::Value> = platform::admission_policies()?
+        .into_iter()
+        .map(|d| d.value)
+        .collect();
+    chart::install(client, &policies, DEV_MANAGER).await?;
+    Ok(())
+}
+
 /// Counts of tenants per phase.
 fn phase_counts(tenants: &[TenantService]) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
@@ -210,9 +232,14 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     .await
     .context("starting the in-memory API server")?;
     let client = server.client();
-    println!("in-memory API server listening on {}", server.url());
+    println!("in-memory API server listening on {}", server.https_url());
 
     install_crds(&client).await?;
+    install_platform(&client).await?;
+    let operator_user = chart::operator_username(DEV_RELEASE)?;
+    let operator_client = server
+        .client_as(&operator_user, &[])
+        .context("a client for the operator's ServiceAccount")?;
     let mut manifests = manifests(&args.filename)?;
     // Classes before tenants, so that the first reconcile finds them.
     manifests.sort_by_key(|m| m.kind() != Some("TenantClass"));
@@ -224,7 +251,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|m| m.kind() == Some("TenantClass"))
         .count();
     println!(
-        "installed CRDs, {classes} TenantClasses and {} TenantServices",
+        "installed CRDs, the chart's RBAC, {} admission policies, {classes} TenantClasses and {} TenantServices",
+        platform::admission_policy_names()?.len(),
         manifests.len() - classes
     );
 
@@ -255,7 +283,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(controller::run(
-        client.clone(),
+        operator_client,
         config,
         metrics,
         readiness,
@@ -264,7 +292,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         },
     ));
     println!(
-        "controller started; admin port http://{}/metrics",
+        "controller started as {operator_user}; admin port http://{}/metrics",
         admin.local_addr
     );
 
@@ -304,11 +332,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         bail!("the controller stopped unexpectedly");
     }
     print_summary(&client, &tenants).await?;
-    println!(
-        "\nexplore it while this runs:\n  kubectl --kubeconfig {} get ts\n  kubectl --kubeconfig {} get ns,networkpolicies,resourcequotas -A",
-        kubeconfig_path.display(),
-        kubeconfig_path.display()
-    );
+    for line in explore_hints(&kubeconfig_path.display().to_string(), &tenants) {
+        println!("{line}");
+    }
     let failed = tenants
         .iter()
         .filter(|t| t.status.as_ref().and_then(|s| s.phase) == Some(Phase::Failed))
@@ -332,7 +358,33 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One line per tenant: phase, namespaces, what it got.
+/// What to try with kubectl: as the cluster admin (the kubeconfig's user), and as a user
+/// of the first tenant with an admin group and a namespace, through impersonation, so that
+/// RBAC and the admission policies apply as they would to that tenant.
+fn explore_hints(kubeconfig: &str, tenants: &[TenantService]) -> Vec<String> {
+    let mut lines = vec![
+        String::new(),
+        "explore it while this runs (as the cluster admin):".to_string(),
+        format!("  kubectl --kubeconfig {kubeconfig} get ts"),
+        format!("  kubectl --kubeconfig {kubeconfig} get ns,networkpolicies,resourcequotas -A"),
+    ];
+    let tenant_user = tenants.iter().find_map(|tenant| {
+        let group = tenant.spec.access.as_ref()?.admin_groups.first()?;
+        let namespace = tenant.status.as_ref()?.namespaces.first()?;
+        Some((tenant.name_any(), group.clone(), namespace.clone()))
+    });
+    if let Some((tenant, group, namespace)) = tenant_user {
+        let as_user = format!("--as={tenant}-admin --as-group={group}");
+        lines.extend([
+            format!("as a user of {tenant}'s admin group (RBAC and admission policies apply):"),
+            format!("  kubectl --kubeconfig {kubeconfig} {as_user} -n {namespace} auth can-i --list"),
+            format!("  kubectl --kubeconfig {kubeconfig} {as_user} -n {namespace} create deployment web --image=nginx"),
+            format!("  kubectl --kubeconfig {kubeconfig} {as_user} -n {namespace} delete networkpolicy --all   # refused"),
+        ]);
+    }
+    lines
+}
+
 /// One tenant's line of the summary, and why it failed, if it did.
 struct SummaryRow {
     cells: [String; 6],
