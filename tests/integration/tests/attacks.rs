@@ -65,6 +65,14 @@ const MISBOUND_AUTOMATION: Identity = Identity {
     groups: &["platform-automation"],
 };
 
+/// The operator's own ServiceAccount, as if its pod were compromised: RBAC lets it write
+/// its child kinds cluster-wide; the admission policy that confines it must keep it inside
+/// tenancy.
+const COMPROMISED_OPERATOR: Identity = Identity {
+    user: "system:serviceaccount:tenant-operator:tenant-operator",
+    groups: &[],
+};
+
 /// One kubectl invocation: its arguments (after the identity and kubeconfig) and, for
 /// `-f -`, the manifest on standard input.
 #[derive(Clone, Debug)]
@@ -111,6 +119,12 @@ enum RefusedBy {
         group: &'static str,
         namespace: Option<&'static str>,
     },
+    /// RBAC's escalation check on a binding or role: `user` may not grant rights it does
+    /// not hold (and has no `bind` or `escalate` on them).
+    RbacEscalation {
+        resource: &'static str,
+        name: &'static str,
+    },
     /// A ValidatingAdmissionPolicy of `policies/admission`, with words of its message.
     Policy {
         name: &'static str,
@@ -146,6 +160,12 @@ impl RefusedBy {
                     "User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
                 )]
             }
+            RefusedBy::RbacEscalation { resource, name } => vec![
+                format!(
+                    "{resource}.rbac.authorization.k8s.io \"{name}\" is forbidden: user \"{user}\" (groups=["
+                ),
+                "is attempting to grant RBAC permissions not currently held".to_string(),
+            ],
             RefusedBy::Policy { name, message } => std::iter::once(format!(
                 "ValidatingAdmissionPolicy '{name}' with binding '{name}' denied request: "
             ))
@@ -185,7 +205,8 @@ fn pod(name: &str, cpu: &str) -> String {
     )
 }
 
-/// The attacks of the guardrails issue and the security model that today's policies cover.
+/// The attacks of the guardrails issue and of the security model, each with the rule that
+/// refuses it.
 fn attacks() -> Vec<Attack> {
     let allow_all_netpol = r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": "allow-all"},
@@ -204,6 +225,8 @@ fn attacks() -> Vec<Attack> {
         "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 443}]}}"#;
     let external_ips = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "capture"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 443}], "externalIPs": ["203.0.113.10"]}}"#;
+    let external_name = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "alias"},
+        "spec": {"type": "ExternalName", "externalName": "web.comune-bari-prod.svc.cluster.local"}}"#;
     let claimed_namespace = r#"{"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "asl-bari-shadow", "labels": {"app.kubernetes.io/managed-by": "tenant-operator", "tenancy.innova.puglia.it/tenant": "asl-bari"}}}"#;
     let ns = NS;
@@ -577,6 +600,144 @@ fn attacks() -> Vec<Attack> {
                 ],
             },
             legitimate: vec![kubectl("delete namespace platform-tools --wait=false")],
+        },
+        // Issue 10's guardrails: isolation written only by the operator, whatever RBAC says.
+        Attack {
+            name: "a mis-bound admin adds an allow-all NetworkPolicy (NetworkPolicies are additive)",
+            who: MISBOUND_ROBOT,
+            attempt: with_manifest("create", ns, allow_all_netpol),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-isolation-writes",
+                message: &[
+                    "networkpolicies asl-bari-prod/allow-all: namespace asl-bari-prod is a tenant namespace; its NetworkPolicies, Roles, RoleBindings, ResourceQuotas and LimitRanges are written only by tenant-operator from the TenantService (operation CREATE by ci-robot denied)",
+                ],
+            },
+            legitimate: vec![kubectl(&format!(
+                "create deployment robot-web --image=registry.example.it/asl/web:1.1 -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "a mis-bound admin grants admin to everyone in the tenant namespace",
+            who: MISBOUND_ROBOT,
+            attempt: kubectl(&format!(
+                "create rolebinding everyone-admin --clusterrole=admin --group=system:authenticated -n {ns}"
+            )),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-isolation-writes",
+                message: &[
+                    "rolebindings asl-bari-prod/everyone-admin: namespace asl-bari-prod is a tenant namespace",
+                    "(operation CREATE by ci-robot denied)",
+                ],
+            },
+            legitimate: vec![kubectl(&format!("auth can-i create deployments -n {ns}"))],
+        },
+        Attack {
+            name: "a mis-bound admin binds cluster-admin in the tenant namespace",
+            who: MISBOUND_ROBOT,
+            attempt: kubectl(&format!(
+                "create rolebinding robot-root --clusterrole=cluster-admin --user=ci-robot -n {ns}"
+            )),
+            refused_by: RefusedBy::RbacEscalation {
+                resource: "rolebindings",
+                name: "robot-root",
+            },
+            legitimate: vec![kubectl(&format!("get rolebindings -n {ns}"))],
+        },
+        Attack {
+            name: "a tenant editor aliases another tenant's Service with an ExternalName (confused deputy)",
+            who: TENANT_EDITOR,
+            attempt: with_manifest("create", ns, external_name),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-service-exposure",
+                message: &[
+                    "service asl-bari-prod/alias: type ExternalName is not allowed by the TenantClass of this namespace",
+                ],
+            },
+            legitimate: vec![kubectl(&format!(
+                "create service clusterip cache --tcp=6379:6379 -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "mis-bound automation sets a tenancy annotation on a tenant namespace",
+            who: MISBOUND_AUTOMATION,
+            attempt: kubectl(&format!(
+                "annotate namespace {ns} tenancy.innova.puglia.it/ingress-hosts=*.example.org --overwrite"
+            )),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-protect-tenant-namespaces",
+                message: &[
+                    "namespace asl-bari-prod: only tenant-operator may set, change or remove the annotations tenancy.innova.puglia.it/ingress-hosts",
+                ],
+            },
+            legitimate: vec![kubectl(&format!(
+                "annotate namespace {ns} example.it/contact=platform@regione.puglia.it"
+            ))],
+        },
+        Attack {
+            name: "mis-bound automation adds a finalizer to a tenant namespace",
+            who: MISBOUND_AUTOMATION,
+            attempt: kubectl_args([
+                "patch",
+                "namespace",
+                ns,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":["example.it/hold"]}}"#,
+            ]),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-protect-tenant-namespaces",
+                message: &[
+                    "namespace asl-bari-prod is managed by tenant-operator: only the operator may change its metadata.ownerReferences or metadata.finalizers",
+                ],
+            },
+            legitimate: vec![kubectl(&format!("get namespace {ns}"))],
+        },
+        // Labels and annotations changed through `namespaces/status`, `namespaces/finalize`
+        // and `resourcequotas/status` (covered by the policies since issue 10) are not rows:
+        // the in-memory API server keeps only `status` (and `spec.finalizers`) from those
+        // writes (its SPEC §3.4), so such an attack changes nothing there instead of
+        // reaching admission; `controller/tests/admission_policies.rs` evaluates them.
+        // A compromised operator: RBAC lets it write its child kinds everywhere; the policy
+        // bound to its identity keeps it inside tenancy.
+        Attack {
+            name: "a compromised operator writes a Secret into kube-system",
+            who: COMPROMISED_OPERATOR,
+            attempt: kubectl(
+                "create secret generic stolen-token --from-literal=token=x -n kube-system",
+            ),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-confine-operator",
+                message: &[
+                    "tenant-operator may write only in the namespaces it manages and in its own (tenant-operator): CREATE of secrets kube-system/stolen-token denied",
+                ],
+            },
+            legitimate: vec![kubectl("get tenantservices")],
+        },
+        Attack {
+            name: "a compromised operator relabels kube-system",
+            who: COMPROMISED_OPERATOR,
+            attempt: kubectl(
+                "label namespace kube-system pod-security.kubernetes.io/enforce=privileged --overwrite",
+            ),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-confine-operator",
+                message: &[
+                    "tenant-operator may create only namespaces it manages and change or delete only those: UPDATE of namespace kube-system denied",
+                ],
+            },
+            legitimate: vec![kubectl(&format!("get namespace {ns}"))],
+        },
+        Attack {
+            name: "a compromised operator binds cluster-admin in a tenant namespace",
+            who: COMPROMISED_OPERATOR,
+            attempt: kubectl(&format!(
+                "create rolebinding operator-root --clusterrole=cluster-admin --user=attacker -n {ns}"
+            )),
+            refused_by: RefusedBy::RbacEscalation {
+                resource: "rolebindings",
+                name: "operator-root",
+            },
+            legitimate: vec![kubectl(&format!("get rolebindings -n {ns}"))],
         },
     ]
 }
