@@ -1,8 +1,9 @@
-//! The Helm chart's RBAC without `helm`: the Roles, ClusterRoles and bindings of
+//! The Helm chart's access control without `helm`: the Roles, ClusterRoles and bindings of
 //! `charts/tenant-operator/templates/`, rendered from the template files themselves
-//! (embedded at build time) with the chart's `values.yaml`, so that `tenant-operator dev`
-//! and the integration tests run the operator under exactly the rights the chart grants,
-//! on a machine without `helm`.
+//! (embedded at build time) with the chart's `values.yaml`, and the admission policies as
+//! the chart installs them, so that `tenant-operator dev` and the integration tests run the
+//! operator under exactly the rights and policies the chart gives, on a machine without
+//! `helm`.
 //!
 //! The renderer understands only the few template actions these files use (listed in
 //! [`SUPPORTED_ACTIONS`]); any other action is an error naming the file and line, so a
@@ -99,8 +100,8 @@ pub enum ChartError {
         /// The value's path, as written in the action.
         path: String,
     },
-    #[error("{file}: the rendered template is not valid YAML: {message}")]
-    /// Rendered text that does not parse.
+    /// Rendered text, or a policy file, that does not parse.
+    #[error("{file}: not valid YAML once rendered: {message}")]
     Yaml {
         /// The template or values file.
         file: String,
@@ -128,6 +129,35 @@ pub fn rbac_objects(release: Release<'_>) -> Result<Vec<Value>, ChartError> {
                 .map(without_empty_labels),
         );
     }
+    Ok(objects)
+}
+
+/// The admission policies and bindings of `policies/admission/` as the chart installs them
+/// for `release` (`admission-policies.yaml`): the operator's user name, written in the files
+/// for the default release, becomes the release's. The chart's labels are left out, as for
+/// the RBAC.
+pub fn admission_policies(release: Release<'_>) -> Result<Vec<Value>, ChartError> {
+    let written = operator_username(Release::DEFAULT)?;
+    let installed = operator_username(release)?;
+    let mut objects = Vec::new();
+    for (file, text) in crate::audit::platform::ADMISSION_POLICIES {
+        let text = text.replace(&written, &installed);
+        let documents: Vec<Value> =
+            serde_saphyr::from_str_multiple(&text).map_err(|e| ChartError::Yaml {
+                file: (*file).to_string(),
+                message: e.to_string(),
+            })?;
+        objects.extend(documents.into_iter().filter(|d| !d.is_null()));
+    }
+    Ok(objects)
+}
+
+/// What the chart installs that decides who may do what, in install order: its RBAC
+/// ([`rbac_objects`]) and the admission policies ([`admission_policies`]). `dev` and the
+/// integration tests install these and run the operator as [`operator_username`].
+pub fn access_objects(release: Release<'_>) -> Result<Vec<Value>, ChartError> {
+    let mut objects = rbac_objects(release)?;
+    objects.extend(admission_policies(release)?);
     Ok(objects)
 }
 
@@ -395,6 +425,35 @@ mod tests {
         assert_eq!(
             operator_username(release).expect("username"),
             "system:serviceaccount:platform:tenant-operator"
+        );
+    }
+
+    #[test]
+    fn the_policies_exempt_the_release_service_account_as_the_chart_writes_them() {
+        let release = Release {
+            name: "to",
+            namespace: "platform",
+        };
+        let text = serde_json::to_string(&admission_policies(release).expect("parse"))
+            .expect("serialises");
+        assert!(text.contains("system:serviceaccount:platform:tenant-operator"));
+        assert!(!text.contains("system:serviceaccount:tenant-operator:tenant-operator"));
+        let kinds: Vec<String> = access_objects(Release::DEFAULT)
+            .expect("renders")
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let policies = kinds
+            .iter()
+            .filter(|k| *k == "ValidatingAdmissionPolicy")
+            .count();
+        assert_eq!(policies, crate::audit::platform::ADMISSION_POLICIES.len());
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| *k == "ValidatingAdmissionPolicyBinding")
+                .count(),
+            policies
         );
     }
 

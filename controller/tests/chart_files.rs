@@ -415,15 +415,22 @@ fn the_image_the_dockerfile_builds_is_the_one_the_chart_runs() {
     );
 }
 
-/// The RBAC objects of rendered manifests, without the chart's labels (which the built-in
-/// renderer leaves out), sorted by kind, namespace and name.
-fn rbac_without_labels(objects: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+/// The RBAC objects and admission policies of rendered manifests, without the chart's labels
+/// (which the built-in renderer leaves out), sorted by kind, namespace and name.
+fn access_without_labels(objects: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
     let mut rbac: Vec<serde_json::Value> = objects
         .into_iter()
         .filter(|o| {
             matches!(
                 o["kind"].as_str(),
-                Some("Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding")
+                Some(
+                    "Role"
+                        | "ClusterRole"
+                        | "RoleBinding"
+                        | "ClusterRoleBinding"
+                        | "ValidatingAdmissionPolicy"
+                        | "ValidatingAdmissionPolicyBinding"
+                )
             )
         })
         .map(|mut o| {
@@ -443,29 +450,30 @@ fn rbac_without_labels(objects: Vec<serde_json::Value>) -> Vec<serde_json::Value
     rbac
 }
 
-/// `tenant-operator dev` and the integration tests install the chart's RBAC through the
-/// built-in renderer (`tenant_operator::chart`), on machines without helm: it must give
-/// exactly the Roles, ClusterRoles and bindings `helm template` gives, in any namespace.
+/// `tenant-operator dev` and the integration tests install the chart's RBAC and admission
+/// policies through the built-in renderer (`tenant_operator::chart`), on machines without
+/// helm: it must give exactly the Roles, ClusterRoles, bindings and policies `helm template`
+/// gives, in any namespace.
 #[test]
-fn the_built_in_renderer_gives_the_rbac_helm_template_gives() {
+fn the_built_in_renderer_gives_the_rbac_and_policies_helm_template_gives() {
     let Some(helm) = helm() else { return };
     for namespace in ["tenant-operator", "platform-system"] {
         let manifests = template(&helm, namespace, &[]).expect("renders");
         let rendered: Vec<serde_json::Value> =
             serde_saphyr::from_str_multiple(&manifests).expect("helm output is YAML");
         let from_helm =
-            rbac_without_labels(rendered.into_iter().filter(|d| !d.is_null()).collect());
+            access_without_labels(rendered.into_iter().filter(|d| !d.is_null()).collect());
         let release = tenant_operator::chart::Release {
             name: "tenant-operator",
             namespace,
         };
-        let built_in = rbac_without_labels(
-            tenant_operator::chart::rbac_objects(release).expect("the built-in renderer renders"),
+        let built_in = access_without_labels(
+            tenant_operator::chart::access_objects(release).expect("the built-in renderer renders"),
         );
         assert!(!built_in.is_empty());
         assert_eq!(
             built_in, from_helm,
-            "namespace {namespace}: the built-in renderer and helm template disagree on the chart's RBAC"
+            "namespace {namespace}: the built-in renderer and helm template disagree on the chart's RBAC or policies"
         );
     }
 }

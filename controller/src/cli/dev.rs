@@ -24,7 +24,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use tenant_operator::api::{Phase, TenantClass, TenantService};
-use tenant_operator::audit::platform;
 use tenant_operator::chart;
 use tenant_operator::labels;
 use tenant_operator::manifest::{self, Document};
@@ -185,19 +184,6 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs, as the cluster admin, what the chart installs around the operator: its RBAC
-/// (rendered from the chart's templates) and the admission policies.
-async fn install_platform(client: &Client) -> anyhow::Result<()> {
-    let rbac = chart::rbac_objects(DEV_RELEASE)?;
-    chart::install(client, &rbac, DEV_MANAGER).await?;
-    let policies: Vec<serde_json::Value> = platform::admission_policies()?
-        .into_iter()
-        .map(|d| d.value)
-        .collect();
-    chart::install(client, &policies, DEV_MANAGER).await?;
-    Ok(())
-}
-
 /// Counts of tenants per phase.
 fn phase_counts(tenants: &[TenantService]) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
@@ -235,7 +221,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     println!("in-memory API server listening on {}", server.https_url());
 
     install_crds(&client).await?;
-    install_platform(&client).await?;
+    // What the chart installs that decides who may do what: its RBAC and the policies.
+    let access = chart::access_objects(DEV_RELEASE)?;
+    chart::install(&client, &access, DEV_MANAGER).await?;
     let operator_user = chart::operator_username(DEV_RELEASE)?;
     let operator_client = server
         .client_as(&operator_user, &[])
@@ -252,7 +240,10 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         .count();
     println!(
         "installed CRDs, the chart's RBAC, {} admission policies, {classes} TenantClasses and {} TenantServices",
-        platform::admission_policy_names()?.len(),
+        access
+            .iter()
+            .filter(|o| o["kind"] == "ValidatingAdmissionPolicy")
+            .count(),
         manifests.len() - classes
     );
 

@@ -17,7 +17,6 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use serde_json::{Value, json};
 use tenant_operator::api::{TenantClass, TenantService};
-use tenant_operator::audit::platform::admission_policies;
 use tenant_operator::chart;
 pub use tenant_operator::fixtures::default_class_value;
 use tenant_operator::pki::CaSettings;
@@ -328,21 +327,13 @@ pub fn chart_release() -> chart::Release<'static> {
     }
 }
 
-/// Installs, as the cluster admin, what the chart installs around the operator: its RBAC
-/// (rendered from the chart's templates) and the admission policies of `policies/admission`.
+/// Installs, as the cluster admin, what the chart installs that decides who may do what:
+/// its RBAC (rendered from the chart's templates) and the admission policies.
 pub async fn install_platform(admin: &Client) {
-    let rbac = chart::rbac_objects(chart_release()).expect("the chart's RBAC renders");
-    chart::install(admin, &rbac, TEST_MANAGER)
+    let access = chart::access_objects(chart_release()).expect("the chart's RBAC renders");
+    chart::install(admin, &access, TEST_MANAGER)
         .await
-        .expect("install the chart's RBAC");
-    let policies: Vec<Value> = admission_policies()
-        .expect("policies/admission parses")
-        .into_iter()
-        .map(|d| d.value)
-        .collect();
-    chart::install(admin, &policies, TEST_MANAGER)
-        .await
-        .expect("install the admission policies");
+        .expect("install the chart's RBAC and admission policies");
 }
 
 /// The samples' TenantServices (`samples/*.yaml`), as manifests, by file name.
