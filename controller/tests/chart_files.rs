@@ -57,26 +57,9 @@ fn the_chart_links_to_the_single_sources_instead_of_copying_them() {
     }
 }
 
-/// `helm` from PATH or `.tools/bin`; `None` (test skipped) unless `REQUIRE_TOOLS=1`.
+/// `helm` from `.tools/bin` or PATH; `None` (test skipped) unless `REQUIRE_TOOLS=1`.
 fn helm() -> Option<PathBuf> {
-    let local = root().join(".tools/bin/helm");
-    let found = if local.is_file() {
-        Some(local)
-    } else {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("helm"))
-                .find(|p| p.is_file())
-        })
-    };
-    if found.is_none() {
-        assert!(
-            std::env::var("REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "helm is required (REQUIRE_TOOLS=1): run hack/install-tools.sh"
-        );
-        println!("skipped: helm not installed (run hack/install-tools.sh)");
-    }
-    found
+    fake_apiserver::tools::find("helm")
 }
 
 /// `helm template` of the chart in `namespace` with `--set` values: Ok(manifests) or Err(stderr).

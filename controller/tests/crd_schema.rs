@@ -600,30 +600,9 @@ fn default_classes_pass_the_tenant_class_schema() {
 
 // ---- external check ------------------------------------------------------------------
 
-/// `tool` on PATH or in `<workspace>/.tools/bin`; `None` (after saying so) when missing,
-/// unless `REQUIRE_TOOLS=1`, which makes a missing tool a failure.
-fn find_tool(tool: &str) -> Option<std::path::PathBuf> {
-    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.tools/bin")
-        .join(tool);
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(tool));
-    let found = std::iter::once(local).chain(on_path).find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{tool} not installed (run hack/install-tools.sh)"
-        );
-        println!("skipped: {tool} not installed (run hack/install-tools.sh)");
-    }
-    found
-}
-
 #[test]
 fn crd_files_pass_kubernetes_validate_strict() {
-    let Some(tool) = find_tool("kubernetes-validate") else {
+    let Some(tool) = fake_apiserver::tools::find("kubernetes-validate") else {
         return;
     };
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");

@@ -5,33 +5,14 @@
 //! what the operator needs; the refused command shows the tenant user is confined.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The pinned kubectl of `.tools/bin`, else one on PATH; `None` after a skip line unless
-/// `REQUIRE_TOOLS=1`.
-fn kubectl() -> Option<PathBuf> {
-    let pinned = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl");
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("kubectl"))
-            .find(|p| p.is_file())
-    });
-    let found = Some(pinned).filter(|p| p.is_file()).or(on_path);
-    if found.is_none() {
-        assert!(
-            std::env::var("REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "kubectl is required (REQUIRE_TOOLS=1) but not installed (run hack/install-tools.sh)"
-        );
-        println!("skipped: kubectl not installed (run hack/install-tools.sh)");
-    }
-    found
-}
-
 #[test]
 fn dev_runs_the_operator_as_itself_and_prints_how_to_act_as_a_tenant_user() {
-    let Some(kubectl) = kubectl() else { return };
+    let Some(kubectl) = fake_apiserver::tools::find("kubectl") else {
+        return;
+    };
     let kubeconfig =
         std::env::temp_dir().join(format!("dev-cli-{}.kubeconfig", std::process::id()));
     let mut dev = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))

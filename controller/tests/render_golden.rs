@@ -398,27 +398,9 @@ fn every_namespace_gets_a_ca_bundle_filled_from_ca_cert_when_given() {
     );
 }
 
-/// `kubernetes-validate` on PATH or in `<workspace>/.tools/bin`.
-fn kubernetes_validate() -> Option<PathBuf> {
-    let local = workspace().join(".tools/bin/kubernetes-validate");
-    if local.is_file() {
-        return Some(local);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("kubernetes-validate"))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
 #[test]
 fn rendered_objects_pass_kubernetes_validate_strict_for_1_34() {
-    let Some(tool) = kubernetes_validate() else {
-        assert!(
-            std::env::var_os("REQUIRE_TOOLS").is_none_or(|v| v != "1"),
-            "kubernetes-validate not installed (run hack/install-tools.sh)"
-        );
-        eprintln!("skipped: kubernetes-validate not installed (run hack/install-tools.sh)");
+    let Some(tool) = fake_apiserver::tools::find("kubernetes-validate") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("render-validate-{}", std::process::id()));

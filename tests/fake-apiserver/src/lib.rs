@@ -48,6 +48,7 @@ mod stored;
 mod strategic;
 mod table;
 mod tls;
+pub mod tools;
 mod validate;
 mod watch;
 

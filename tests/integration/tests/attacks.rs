@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -801,26 +801,6 @@ fn run(kubectl: &Path, kubeconfig: &Path, cache: &Path, who: Identity, cmd: &Kub
     }
 }
 
-/// The pinned kubectl of `.tools/bin` (what CI installs), else one on PATH; `None` after a
-/// skip line when there is none, unless `REQUIRE_TOOLS=1`, which makes that a failure.
-fn find_kubectl() -> Option<PathBuf> {
-    let pinned = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/kubectl");
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("kubectl"))
-            .find(|p| p.is_file())
-    });
-    let found = Some(pinned).filter(|p| p.is_file()).or(on_path);
-    if found.is_none() {
-        assert!(
-            std::env::var("REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "kubectl is required (REQUIRE_TOOLS=1) but not installed (run hack/install-tools.sh)"
-        );
-        println!("skipped: kubectl not installed (run hack/install-tools.sh)");
-    }
-    found
-}
-
 /// The command line of a run, for failure reports.
 fn shown(who: Identity, cmd: &Kubectl) -> String {
     let groups: String = who
@@ -833,24 +813,13 @@ fn shown(who: Identity, cmd: &Kubectl) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_attack_is_refused_by_its_rule_and_the_legitimate_action_beside_it_succeeds() {
-    let Some(kubectl) = find_kubectl() else {
+    let Some(kubectl) = fake_apiserver::tools::find("kubectl") else {
         return;
     };
     // The system as `tenant-operator dev` runs it: chart RBAC and admission policies (the
     // harness), the default classes, the samples, the controller as its ServiceAccount.
     let h = Harness::new().await;
-    for class in class_manifests() {
-        h.apply(&class).await;
-    }
-    let operator = h.start_operator(test_config());
-    let tenants = sample_manifests();
-    for tenant in &tenants {
-        h.apply(tenant).await;
-    }
-    for tenant in &tenants {
-        let name = tenant["metadata"]["name"].as_str().expect("named");
-        h.wait_ready(name).await;
-    }
+    let (operator, tenants) = h.provision_samples().await;
     for binding in misbindings() {
         h.apply(&binding).await;
     }

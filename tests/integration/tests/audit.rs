@@ -65,18 +65,7 @@ async fn the_live_audit_matches_the_offline_audit_of_the_samples() {
     // The harness installs the platform the chart installs (its RBAC and the admission
     // policies); then the classes and tenants a GitOps tool applies.
     let h = Harness::new().await;
-    for class in class_manifests() {
-        h.apply(&class).await;
-    }
-    let operator = h.start_operator(test_config());
-    let tenants = sample_manifests();
-    for tenant in &tenants {
-        h.apply(tenant).await;
-    }
-    for tenant in &tenants {
-        let name = tenant["metadata"]["name"].as_str().expect("named");
-        h.wait_ready(name).await;
-    }
+    let (operator, _) = h.provision_samples().await;
 
     // Read the cluster as `audit --kubeconfig` does.
     let kubeconfig =

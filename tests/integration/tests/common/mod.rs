@@ -202,6 +202,25 @@ impl Harness {
         }
     }
 
+    /// The samples as `tenant-operator dev` provisions them: the default classes applied, an
+    /// operator started, the sample tenants applied and waited for until Ready. Returns the
+    /// operator and the tenants' manifests.
+    pub async fn provision_samples(&self) -> (Operator, Vec<Value>) {
+        for class in class_manifests() {
+            self.apply(&class).await;
+        }
+        let operator = self.start_operator(test_config());
+        let tenants = sample_manifests();
+        for tenant in &tenants {
+            self.apply(tenant).await;
+        }
+        for tenant in &tenants {
+            let name = tenant["metadata"]["name"].as_str().expect("named");
+            self.wait_ready(name).await;
+        }
+        (operator, tenants)
+    }
+
     /// Server-side applies a manifest as the test's field manager.
     pub async fn apply(&self, manifest: &Value) {
         let api = dynamic_api(&self.client, manifest);
