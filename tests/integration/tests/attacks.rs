@@ -206,7 +206,8 @@ fn pod(name: &str, cpu: &str) -> String {
 }
 
 /// The attacks of the guardrails issue and of the security model, each with the rule that
-/// refuses it.
+/// refuses it. Rows run in order on one server: a row may use what an earlier row's
+/// legitimate action created (the pod `app-small`, the ConfigMap `settings`).
 fn attacks() -> Vec<Attack> {
     let allow_all_netpol = r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": "allow-all"},
@@ -499,6 +500,123 @@ fn attacks() -> Vec<Attack> {
             legitimate: vec![kubectl(&format!(
                 "get configmaps,pods,resourcequotas -n {ns}"
             ))],
+        },
+        Attack {
+            name: "a tenant viewer deletes a ConfigMap",
+            who: TENANT_VIEWER,
+            attempt: kubectl(&format!("delete configmap settings -n {ns}")),
+            refused_by: RefusedBy::Rbac {
+                verb: "delete",
+                resource: "configmaps",
+                group: "",
+                namespace: Some(NS),
+            },
+            legitimate: vec![kubectl(&format!("get configmap settings -n {ns}"))],
+        },
+        Attack {
+            name: "a tenant editor opens a shell in a pod (debugging is the admins')",
+            who: TENANT_EDITOR,
+            attempt: kubectl(&format!("exec app-small -n {ns} -- id")),
+            refused_by: RefusedBy::Rbac {
+                verb: "create",
+                resource: "pods/exec",
+                group: "",
+                namespace: Some(NS),
+            },
+            legitimate: vec![kubectl(&format!("get pod app-small -n {ns}"))],
+        },
+        Attack {
+            name: "a tenant admin exposes a NodePort",
+            who: TENANT_ADMIN,
+            attempt: kubectl(&format!(
+                "create service nodeport direct --tcp=443:8443 -n {ns}"
+            )),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-service-exposure",
+                message: &[
+                    "service asl-bari-prod/direct: type NodePort is not allowed by the TenantClass of this namespace",
+                ],
+            },
+            legitimate: vec![kubectl(&format!(
+                "create service clusterip direct --tcp=443:8443 -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "a tenant admin deploys into another tenant's namespace",
+            who: TENANT_ADMIN,
+            attempt: kubectl(&format!(
+                "create deployment intruder --image=registry.example.it/asl/web:1.0 -n {OTHER_NS}"
+            )),
+            refused_by: RefusedBy::Rbac {
+                verb: "create",
+                resource: "deployments",
+                group: "apps",
+                namespace: Some(OTHER_NS),
+            },
+            legitimate: vec![kubectl(&format!(
+                "create deployment api --image=registry.example.it/asl/api:1.0 -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "a tenant admin creates a PriorityClass to preempt other tenants",
+            who: TENANT_ADMIN,
+            attempt: kubectl("create priorityclass asl-first --value=1000000000"),
+            refused_by: RefusedBy::Rbac {
+                verb: "create",
+                resource: "priorityclasses",
+                group: "scheduling.k8s.io",
+                namespace: None,
+            },
+            legitimate: vec![kubectl(&format!("get deployments -n {ns}"))],
+        },
+        Attack {
+            name: "a tenant admin mints a token for the operator's ServiceAccount",
+            who: TENANT_ADMIN,
+            attempt: kubectl(&format!("create token tenant-operator -n {OPERATOR_NS}")),
+            refused_by: RefusedBy::Rbac {
+                verb: "create",
+                resource: "serviceaccounts/token",
+                group: "",
+                namespace: Some(OPERATOR_NS),
+            },
+            legitimate: vec![kubectl(&format!(
+                "create serviceaccount app-identity -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "a tenant admin replaces the regional CA bundle its workloads trust",
+            who: TENANT_ADMIN,
+            attempt: kubectl_args([
+                "patch",
+                "configmap",
+                "regional-ca.crt",
+                "-n",
+                ns,
+                "--type=merge",
+                "-p",
+                r#"{"data":{"ca.crt":"-----BEGIN CERTIFICATE-----\nforged\n-----END CERTIFICATE-----\n"}}"#,
+            ]),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-protect-managed-objects",
+                message: &[
+                    "configmaps asl-bari-prod/regional-ca.crt is managed by tenant-operator and may only be changed through its TenantService (operation UPDATE by anna.admin denied)",
+                ],
+            },
+            legitimate: vec![kubectl(&format!(
+                "create configmap extra-ca --from-literal=ca.crt=own -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "a tenant admin deletes its operator-issued TLS Secret",
+            who: TENANT_ADMIN,
+            attempt: kubectl(&format!("delete secret asl-bari-tls -n {ns}")),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-protect-managed-objects",
+                message: &[
+                    "secrets asl-bari-prod/asl-bari-tls is managed by tenant-operator and may only be changed through its TenantService (operation DELETE by anna.admin denied)",
+                ],
+            },
+            legitimate: vec![kubectl(&format!("get secret asl-bari-tls -n {ns} -o name"))],
         },
         Attack {
             name: "a mis-bound admin opens a managed NetworkPolicy to everything",
