@@ -3,7 +3,8 @@
 # hack/install-tools.sh into .tools/bin). CI runs it from hack/test-all.sh; it stops at the
 # first failing check.
 #
-#  1. the chart's links to crds/, policies/classes/ and policies/admission/ are intact
+#  1. the chart's links to crds/, policies/classes/, policies/admission/, policies/delegations/
+#     and policies/reserved-namespaces.yaml are intact
 #     (symlinks: one source, no copies), and `helm package` stores the linked files;
 #  2. helm lint --strict, with default values and with every optional feature on
 #     (charts/tenant-operator/ci/all-features-values.yaml);
@@ -121,16 +122,18 @@ run_checkov() {
 }
 
 step "chart links to crds/ and policies/"
-for link in crds files/classes files/admission; do
+for link in crds files/classes files/admission files/delegations; do
   [[ -L "$CHART/$link" ]] || die "$CHART/$link must be a symlink to its source (see the chart README)"
   ls "$CHART/$link"/*.yaml >/dev/null 2>&1 || die "$CHART/$link has no YAML files"
 done
 helm package "$CHART" --destination "$OUT" >/dev/null
 packaged="$(tar -tzf "$OUT"/tenant-operator-*.tgz)"
-for link in crds files/classes files/admission; do
+[[ -L "$CHART/files/reserved-namespaces.yaml" ]] || die "$CHART/files/reserved-namespaces.yaml must be a symlink"
+for link in crds files/classes files/admission files/delegations; do
   grep -q "^tenant-operator/$link/.*\.yaml$" <<<"$packaged" || die "helm package left out $link"
 done
-echo "links intact; helm package includes crds/, files/classes/, files/admission/"
+grep -q "^tenant-operator/files/reserved-namespaces.yaml$" <<<"$packaged" || die "helm package left out files/reserved-namespaces.yaml"
+echo "links intact; helm package includes crds/, files/classes/, files/admission/, files/delegations/, files/reserved-namespaces.yaml"
 
 step "helm lint --strict"
 helm lint --strict "$CHART"

@@ -26,8 +26,14 @@ const TARGET: Duration = Duration::from_secs(10);
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let classes = samples::default_classes()?;
     let tenants = samples::comuni_tenants(Scope::Italia);
+    let delegations = samples::comuni_delegations(Scope::Italia);
     let settings = Settings::default();
-    let snapshot = Snapshot::render(tenants.clone(), classes.clone(), &settings.platform)?;
+    let snapshot = Snapshot::render(
+        tenants.clone(),
+        classes.clone(),
+        delegations.clone(),
+        &settings.platform,
+    )?;
     let namespaces = snapshot.namespaces.len();
     let policies = snapshot.network_policies.len();
 
@@ -45,7 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let (time, bytes) = best_of(RUNS, || -> Result<usize, Box<dyn std::error::Error>> {
-        let snapshot = Snapshot::render(tenants.clone(), classes.clone(), &settings.platform)?;
+        let snapshot = Snapshot::render(
+            tenants.clone(),
+            classes.clone(),
+            delegations.clone(),
+            &settings.platform,
+        )?;
         let report = audit::audit(&snapshot, &settings)?;
         Ok(audit::output::json(&report)?.len())
     });

@@ -3,7 +3,8 @@
 //! validation and render together:
 //!
 //! - `validate + render`: [`render_set`]: every tenant's rules (class, ISTAT registry,
-//!   quotas, egress, hostnames), the cross-tenant checks, then every child object (what
+//!   quotas, egress, hostnames, reserved namespaces, hostnames inside the domain delegated
+//!   to each Comune), the cross-tenant checks, then every child object (what
 //!   `tenant-operator render` does once the manifests are read, less the schema and CEL
 //!   checks that the `validate` benchmark measures);
 //! - `+ JSON`: the same, plus each object serialised as the controller applies it.
@@ -26,6 +27,8 @@ const RUNS: usize = 5;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let classes = samples::default_classes()?;
     let tenants = samples::comuni_tenants(Scope::Italia);
+    // One DomainDelegation per Comune: every hostname is checked against its body's.
+    let trusted = samples::comuni_trusted(Scope::Italia)?;
     let platform = Platform::default();
     let ctx = RenderContext {
         platform: &platform,
@@ -34,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let n = tenants.len();
 
-    let (time, rendered) = best_of(RUNS, || render_set(&tenants, &classes, &ctx));
+    let (time, rendered) = best_of(RUNS, || render_set(&tenants, &classes, &trusted, &ctx));
     let rendered: RenderedSet = rendered?;
     let objects: usize = rendered
         .tenants
@@ -44,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     report("validate + render", n, objects, time);
 
     let (time, bytes) = best_of(RUNS, || -> Result<usize, Box<dyn std::error::Error>> {
-        let set = render_set(&tenants, &classes, &ctx)?;
+        let set = render_set(&tenants, &classes, &trusted, &ctx)?;
         let mut bytes = 0;
         for tenant in &set.tenants {
             for object in &tenant.desired.objects {

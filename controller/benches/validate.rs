@@ -1,11 +1,13 @@
 //! Validation throughput over every Comune of Italy (7,896 generated tenants, classes
 //! from `policies/classes/`), in two measurements:
 //!
-//! - `rules`: [`validate_tenant`] and [`validate_against_peers`] on typed objects, what
-//!   the controller runs before each render;
+//! - `rules`: [`validate_tenant`], [`validate_trusted`] (reserved namespaces, the domain
+//!   delegated to each Comune) and [`validate_against_peers`] on typed objects, what the
+//!   controller runs before each render;
 //! - `validate`: what `tenant-operator validate -f DIR` does after reading the files:
 //!   parse the multi-document YAML with line maps, check the CRD schema and CEL rules,
-//!   run the rules and the cross-document checks.
+//!   run the rules and the cross-document checks, with one DomainDelegation per Comune in
+//!   the trusted folder (checked too).
 //!
 //! Run: `cargo bench -p tenant-operator --bench validate` (single-threaded; prints
 //! tenants per second).
@@ -16,7 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tenant_operator::api::TenantClass;
-use tenant_operator::api::validation::{validate_against_peers, validate_tenant};
+use tenant_operator::api::validation::{validate_against_peers, validate_tenant, validate_trusted};
 use tenant_operator::manifest;
 use tenant_operator::manifest::check::Checker;
 use tenant_operator::samples::{self, Scope};
@@ -37,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|d| serde_json::from_value(d.value.clone()))
         .collect::<Result<_, _>>()?;
     let tenants = samples::comuni_tenants(Scope::Italia);
+    let trusted = samples::comuni_trusted(Scope::Italia)?;
     let n = tenants.len();
 
     let (rules_time, problems) = best_of(RUNS, || {
@@ -46,6 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .find(|c| c.metadata.name.as_ref() == Some(&t.spec.class));
             problems += validate_tenant(t, class).len();
+            let delegated = trusted.delegations.domains_of(&t.spec.entity.ipa_code);
+            problems += validate_trusted(t, &trusted.reserved, delegated).len();
             problems += validate_against_peers(t, &[]).len();
         }
         problems
@@ -57,12 +62,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(serde_saphyr::to_string)
         .collect::<Result<Vec<_>, _>>()?
         .join("---\n");
+    // The trusted folder: the classes and a delegation per Comune.
+    let delegations = samples::comuni_delegations(Scope::Italia)
+        .iter()
+        .map(serde_saphyr::to_string)
+        .collect::<Result<Vec<_>, _>>()?
+        .join("---\n");
+    let mut library = class_docs;
+    library.extend(manifest::parse("delegations.yaml", &delegations).0);
     let checker = Checker::new();
     let (parse_time, docs) = best_of(RUNS, || manifest::parse("italia.yaml", &text).0);
     report("parse YAML (line maps on demand)", n, parse_time, 0);
-    let (check_time, errors) = best_of(RUNS, || {
-        checker.check(&docs, &class_docs, &[]).findings.len()
-    });
+    let (check_time, errors) = best_of(RUNS, || checker.check(&docs, &library, &[]).findings.len());
     report("schema + CEL + rules + cross-file", n, check_time, errors);
     report(
         "validate total (parse + check)",

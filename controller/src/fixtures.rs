@@ -10,7 +10,9 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{TenantClass, TenantService};
+use crate::api::validation::{Delegations, ReservedNamespaces, Trusted};
+use crate::api::{DomainDelegation, TenantClass, TenantService};
+use crate::render::Platform;
 use crate::samples::DEFAULT_CLASSES;
 
 /// RFC 7386 merge patch: objects merge, `null` removes, anything else replaces.
@@ -93,6 +95,40 @@ pub fn named_tenant(name: &str, spec_patch: Value) -> TenantService {
 /// The valid tenant `comune-molfetta` with `spec_patch` merged into its spec.
 pub fn tenant(spec_patch: Value) -> TenantService {
     named_tenant("comune-molfetta", spec_patch)
+}
+
+/// A DomainDelegation `name` of `domains` to the body with IPA code `ipa_code`.
+pub fn delegation(name: &str, ipa_code: &str, domains: &[&str]) -> DomainDelegation {
+    serde_json::from_value(delegation_value(name, ipa_code, domains))
+        .expect("the delegation matches the API types")
+}
+
+/// [`delegation`] as JSON, ready to apply.
+pub fn delegation_value(name: &str, ipa_code: &str, domains: &[&str]) -> Value {
+    json!({
+        "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
+        "kind": "DomainDelegation",
+        "metadata": {"name": name},
+        "spec": {"ipaCode": ipa_code, "domains": domains}
+    })
+}
+
+/// What the fixture tenants need of the trusted policy: the namespaces the default
+/// platform and operator reserve, and the domain of the Comune di Molfetta (`comune.molfetta.ba.it`, IPA `c_f284`) and
+/// of the Comune di Bari (`comune.bari.it`, IPA `c_a662`).
+pub fn trusted() -> Trusted {
+    Trusted {
+        reserved: ReservedNamespaces::new(
+            Platform::default().trusted_namespaces(),
+            crate::labels::DEFAULT_OPERATOR_NAMESPACE,
+            &[],
+        )
+        .expect("the default platform's namespaces are names"),
+        delegations: Delegations::new(&[
+            delegation("comune-molfetta", "c_f284", &["comune.molfetta.ba.it"]),
+            delegation("comune-bari", "c_a662", &["comune.bari.it"]),
+        ]),
+    }
 }
 
 #[cfg(test)]

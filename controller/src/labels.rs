@@ -32,6 +32,10 @@ pub const POD_SECURITY_ENFORCE_VERSION: &str = "pod-security.kubernetes.io/enfor
 /// Standard label carrying a namespace's own name (set by the API server).
 pub const NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
 
+/// Namespace the operator runs in unless told otherwise (`run --namespace`, the chart's
+/// release namespace); `validate` reserves it.
+pub const DEFAULT_OPERATOR_NAMESPACE: &str = "tenant-operator";
+
 /// Namespace of the regional ingress gateway, allowed to reach every tenant.
 pub const INGRESS_GATEWAY_NAMESPACE: &str = "ingress-gateway";
 /// Namespace of the monitoring stack, allowed to scrape every tenant.

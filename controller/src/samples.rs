@@ -22,11 +22,16 @@ use std::collections::{BTreeMap, HashMap};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::istat::{self, Comune};
-use crate::api::validation::MAX_TENANT_NAME;
-use crate::api::{
-    Access, DataClassification, DeletionPolicy, EgressRule, Entity, EntityType, Environment,
-    Network, TenantClass, TenantService, TenantServiceSpec, Tls,
+use crate::api::validation::{
+    Delegations, InvalidReservedName, MAX_TENANT_NAME, ReservedNamespaces, Trusted,
 };
+use crate::api::{
+    Access, DataClassification, DeletionPolicy, DomainDelegation, DomainDelegationSpec, EgressRule,
+    Entity, EntityType, Environment, Network, TenantClass, TenantService, TenantServiceSpec, Tls,
+};
+use crate::labels;
+use crate::manifest::check::{RESERVED_NAMESPACES_KEY, parse_reserved_names};
+use crate::render::Platform;
 
 /// The default TenantClasses of `policies/classes/`, embedded as (path, YAML) so that
 /// `tenant-operator dev` and the benchmarks install exactly what the chart ships.
@@ -55,6 +60,51 @@ pub fn default_classes() -> Result<Vec<TenantClass>, serde_saphyr::Error> {
         .iter()
         .map(|(_, text)| serde_saphyr::from_str(text))
         .collect()
+}
+
+/// The DomainDelegations of `policies/delegations/` (the domains of the sample bodies of
+/// `samples/`), embedded as (path, YAML) so that `tenant-operator dev` installs them.
+pub const SAMPLE_DELEGATIONS: &[(&str, &str)] = &[
+    (
+        "policies/delegations/asl-bari.yaml",
+        include_str!("../../policies/delegations/asl-bari.yaml"),
+    ),
+    (
+        "policies/delegations/comune-bari.yaml",
+        include_str!("../../policies/delegations/comune-bari.yaml"),
+    ),
+    (
+        "policies/delegations/comune-poggiorsini.yaml",
+        include_str!("../../policies/delegations/comune-poggiorsini.yaml"),
+    ),
+    (
+        "policies/delegations/regione-puglia.yaml",
+        include_str!("../../policies/delegations/regione-puglia.yaml"),
+    ),
+];
+
+/// The DomainDelegations of the sample bodies, parsed.
+pub fn sample_delegations() -> Result<Vec<DomainDelegation>, serde_saphyr::Error> {
+    SAMPLE_DELEGATIONS
+        .iter()
+        .map(|(_, text)| serde_saphyr::from_str(text))
+        .collect()
+}
+
+/// The datacenter's reserved namespaces of `policies/reserved-namespaces.yaml` (the list
+/// the chart passes to the operator), embedded for `tenant-operator dev`.
+pub const RESERVED_NAMESPACES: &str = include_str!("../../policies/reserved-namespaces.yaml");
+
+/// The names of [`RESERVED_NAMESPACES`] (empty if the embedded file is broken, which a
+/// test rules out).
+pub fn reserved_namespaces() -> Vec<String> {
+    let document: serde_json::Value =
+        serde_saphyr::from_str(RESERVED_NAMESPACES).unwrap_or_default();
+    let text = document
+        .pointer(&format!("/data/{RESERVED_NAMESPACES_KEY}"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    parse_reserved_names(text)
 }
 
 /// ISTAT codes of the Comuni generated with class `large`: the 20 regional capitals and the
@@ -171,20 +221,75 @@ impl Scope {
 /// `comune-<name>`; a name shared by Comuni of different provinces (e.g. Samone, TO and
 /// TN) or too long for a namespace gets the ISTAT code instead of being cut ambiguously.
 pub fn comuni_tenants(scope: Scope) -> Vec<TenantService> {
-    let comuni = scope.comuni();
-    // Ambiguity is judged over all of Italy, so a Comune keeps its name whichever
-    // scope it was generated in.
+    comuni_with_unique_names(scope)
+        .map(|(comune, unique)| comune_tenant(comune, unique))
+        .collect()
+}
+
+/// The trusted policy the generated Comuni of `scope` are checked with: the namespaces the
+/// default platform, the default operator namespace and `policies/reserved-namespaces.yaml`
+/// reserve, and [`comuni_delegations`].
+pub fn comuni_trusted(scope: Scope) -> Result<Trusted, InvalidReservedName> {
+    Ok(Trusted {
+        reserved: ReservedNamespaces::new(
+            Platform::default().trusted_namespaces(),
+            labels::DEFAULT_OPERATOR_NAMESPACE,
+            &reserved_namespaces(),
+        )?,
+        delegations: Delegations::new(&comuni_delegations(scope)),
+    })
+}
+
+/// One DomainDelegation per Comune of `scope`, in the order of [`comuni_tenants`]: the
+/// Comune's domain `comune.<name>.<province>.it` to its IPA code, as the datacenter would
+/// delegate it when the Comune joins. Named as its tenant.
+pub fn comuni_delegations(scope: Scope) -> Vec<DomainDelegation> {
+    comuni_with_unique_names(scope)
+        .map(|(comune, unique)| {
+            let mut delegation = DomainDelegation::new(
+                &tenant_name(comune, unique),
+                DomainDelegationSpec {
+                    ipa_code: ipa_code(comune),
+                    domains: vec![comune_domain(comune, unique)],
+                    description: None,
+                },
+            );
+            delegation.metadata.labels = Some(generated_label());
+            delegation
+        })
+        .collect()
+}
+
+/// The Comuni of `scope`, each with whether its name is unique in Italy. Ambiguity is
+/// judged over all of Italy, so a Comune keeps its name whichever scope it was generated
+/// in.
+fn comuni_with_unique_names(scope: Scope) -> impl Iterator<Item = (&'static Comune, bool)> {
     let mut slug_count: HashMap<String, usize> = HashMap::new();
     for comune in istat::all() {
         *slug_count.entry(slug(comune.name)).or_default() += 1;
     }
-    comuni
-        .into_iter()
-        .map(|comune| {
-            let unique = slug_count.get(&slug(comune.name)).copied() == Some(1);
-            comune_tenant(comune, unique)
-        })
-        .collect()
+    scope.comuni().into_iter().map(move |comune| {
+        let unique = slug_count.get(&slug(comune.name)).copied() == Some(1);
+        (comune, unique)
+    })
+}
+
+/// The label that marks generated objects.
+fn generated_label() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "tenancy.innova.puglia.it/generated-from".to_string(),
+        "istat".to_string(),
+    )])
+}
+
+/// The Comune's DNS domain, `comune.<label>.<province>.it` (as most Comuni name their
+/// sites; see [`host_label`]).
+fn comune_domain(comune: &Comune, unique_name: bool) -> String {
+    format!(
+        "comune.{}.{}.it",
+        host_label(comune, unique_name),
+        comune.province.to_ascii_lowercase()
+    )
 }
 
 /// The TenantService of one Comune. `unique_name` says whether the Comune's name is
@@ -192,15 +297,10 @@ pub fn comuni_tenants(scope: Scope) -> Vec<TenantService> {
 pub fn comune_tenant(comune: &Comune, unique_name: bool) -> TenantService {
     let size = SizeClass::of(comune);
     let name = tenant_name(comune, unique_name);
-    let host_label = host_label(comune, unique_name);
-    let province = comune.province.to_ascii_lowercase();
     TenantService {
         metadata: ObjectMeta {
             name: Some(name.clone()),
-            labels: Some(BTreeMap::from([(
-                "tenancy.innova.puglia.it/generated-from".to_string(),
-                "istat".to_string(),
-            )])),
+            labels: Some(generated_label()),
             ..ObjectMeta::default()
         },
         spec: TenantServiceSpec {
@@ -234,7 +334,7 @@ pub fn comune_tenant(comune: &Comune, unique_name: bool) -> TenantService {
                 allow_from: Vec::new(),
             }),
             tls: Some(Tls {
-                hostnames: vec![format!("www.comune.{host_label}.{province}.it")],
+                hostnames: vec![format!("www.{}", comune_domain(comune, unique_name))],
             }),
             access: Some(Access {
                 admin_groups: vec![format!("{name}-admins")],
@@ -313,8 +413,9 @@ mod tests {
 
     use super::*;
     use crate::api::TenantClass;
+    use crate::labels::DEFAULT_OPERATOR_NAMESPACE;
+    use crate::render::RenderContext;
     use crate::render::set::render_set;
-    use crate::render::{Platform, RenderContext};
 
     fn default_classes() -> Vec<TenantClass> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/classes");
@@ -327,6 +428,46 @@ mod tests {
                 serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             })
             .collect()
+    }
+
+    #[test]
+    fn every_delegation_of_policies_is_embedded_and_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/delegations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("policies/delegations")
+            .map(|e| {
+                format!(
+                    "policies/delegations/{}",
+                    e.unwrap().file_name().to_string_lossy()
+                )
+            })
+            .collect();
+        files.sort();
+        let embedded: Vec<&str> = SAMPLE_DELEGATIONS.iter().map(|(path, _)| *path).collect();
+        assert_eq!(files, embedded);
+        assert_eq!(sample_delegations().expect("parse").len(), embedded.len());
+    }
+
+    #[test]
+    fn the_reserved_namespaces_file_lists_valid_names() {
+        let names = reserved_namespaces();
+        assert!(names.contains(&"flux-system".to_string()), "{names:?}");
+        let reserved = ReservedNamespaces::new([], DEFAULT_OPERATOR_NAMESPACE, &names)
+            .expect("every name of policies/reserved-namespaces.yaml is a name or prefix");
+        assert!(reserved.find("cattle-system").is_some());
+    }
+
+    #[test]
+    fn each_generated_comune_has_its_domain_delegated_to_its_ipa_code() {
+        let tenants = comuni_tenants(Scope::Puglia);
+        let delegations = comuni_delegations(Scope::Puglia);
+        assert_eq!(tenants.len(), delegations.len());
+        for (tenant, delegation) in tenants.iter().zip(&delegations) {
+            assert_eq!(tenant.name_any(), delegation.name_any());
+            assert_eq!(tenant.spec.entity.ipa_code, delegation.spec.ipa_code);
+            let host = &tenant.spec.tls.as_ref().unwrap().hostnames[0];
+            assert_eq!(*host, format!("www.{}", delegation.spec.domains[0]));
+        }
     }
 
     #[test]
@@ -394,14 +535,16 @@ mod tests {
             peers: &[],
             ca_certificate: None,
         };
-        let rendered = render_set(&tenants, &default_classes(), &ctx).unwrap_or_else(|e| match e {
-            crate::render::set::SetError::Invalid { problems } => panic!(
-                "{} problems, first: {:?}",
-                problems.len(),
-                problems.iter().take(5).collect::<Vec<_>>()
-            ),
-            other => panic!("{other}"),
-        });
+        let trusted = comuni_trusted(Scope::Italia).expect("the reserved names are names");
+        let rendered =
+            render_set(&tenants, &default_classes(), &trusted, &ctx).unwrap_or_else(|e| match e {
+                crate::render::set::SetError::Invalid { problems } => panic!(
+                    "{} problems, first: {:?}",
+                    problems.len(),
+                    problems.iter().take(5).collect::<Vec<_>>()
+                ),
+                other => panic!("{other}"),
+            });
         assert_eq!(rendered.tenants.len(), tenants.len());
         let errors = rendered.warnings.iter().filter(|p| p.is_error()).count();
         assert_eq!(errors, 0);

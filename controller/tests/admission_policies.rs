@@ -186,6 +186,8 @@ fn review_request(request: &Request) -> ReviewRequest {
         operation,
         api_version: if request.group.is_empty() {
             "v1".to_string()
+        } else if request.group == tenant_operator::api::GROUP {
+            tenant_operator::api::API_VERSION.to_string()
         } else {
             format!("{}/v1", request.group)
         },
@@ -220,6 +222,13 @@ fn admit(policy: &Policy, request: &Request) -> Decision {
         "{file}: the request's kind is its object's"
     );
     let mut review = PolicyReview::new();
+    // Our own kinds are served as the CRDs define them.
+    for crd in tenant_operator::api::crd::crds() {
+        let crd = serde_json::to_value(&crd).expect("a CRD is JSON");
+        review
+            .serve_crd(&crd)
+            .unwrap_or_else(|e| panic!("{file}: CRD: {e}"));
+    }
     for object in [&policy.policy, &policy.binding]
         .into_iter()
         .chain(request.namespace_object.as_ref())
@@ -1879,4 +1888,73 @@ fn external_name_services_are_refused_in_tenant_namespaces_unless_the_class_allo
         .object(alias.clone())
         .in_namespace(plain);
     assert_denied(&p, &update, "type ExternalName is not allowed");
+
+// ----- protect-domain-delegations --------------------------------------------------------
+
+const DATACENTER_OPERATORS: &str = "innovapuglia:datacenter-operators";
+
+fn delegation(domains: &[&str]) -> Value {
+    json!({
+        "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
+        "kind": "DomainDelegation",
+        "metadata": {"name": "comune-bari"},
+        "spec": {"ipaCode": "c_a662", "domains": domains}
+    })
+}
+
+fn delegation_request(operation: &'static str) -> Request {
+    let request = Request::new(
+        operation,
+        "tenancy.innova.puglia.it",
+        "domaindelegations",
+        "DomainDelegation",
+    );
+    match operation {
+        "CREATE" => request.object(delegation(&["comune.bari.it"])),
+        "UPDATE" => request
+            .old(delegation(&["comune.bari.it"]))
+            .object(delegation(&["comune.bari.it", "regione.puglia.it"])),
+        _ => request.old(delegation(&["comune.bari.it"])),
+    }
+}
+
+#[test]
+fn only_datacenter_operators_write_domain_delegations() {
+    let p = load("protect-domain-delegations.yaml");
+    for operation in ["CREATE", "UPDATE", "DELETE"] {
+        let request = delegation_request(operation);
+        // A tenant's admin, the operator itself, and a GitOps ServiceAccount are refused,
+        // whatever RBAC they were given.
+        assert_denied(&p, &request, "only datacenter operators may");
+        assert_denied(
+            &p,
+            &request.clone().by(OPERATOR, &["system:serviceaccounts"]),
+            "policies/delegations/",
+        );
+        assert_denied(
+            &p,
+            &request.clone().by(
+                "system:serviceaccount:argocd:argocd-application-controller",
+                &["system:serviceaccounts", "system:authenticated"],
+            ),
+            &format!("{} domain delegations", operation.to_lowercase()),
+        );
+        // A datacenter operator may; break-glass is not matched at all.
+        assert_eq!(
+            admit(
+                &p,
+                &request.clone().by(
+                    "oidc:ops@innovapuglia.it",
+                    &[DATACENTER_OPERATORS, "system:authenticated"]
+                )
+            ),
+            Decision::Allowed,
+            "{operation}"
+        );
+        assert_eq!(
+            admit(&p, &request.clone().by("admin", &["system:masters"])),
+            Decision::NotMatched,
+            "{operation}"
+        );
+    }
 }

@@ -42,6 +42,7 @@ fn the_chart_links_to_the_single_sources_instead_of_copying_them() {
         ("crds", "../../crds"),
         ("files/classes", "../../../policies/classes"),
         ("files/admission", "../../../policies/admission"),
+        ("files/delegations", "../../../policies/delegations"),
     ] {
         let path = chart().join(link);
         let found = std::fs::read_link(&path).unwrap_or_else(|e| {
@@ -96,6 +97,9 @@ fn wrong_values_fail_before_anything_is_installed() {
         ),
         ("networkPolicy.apiServerCIDRs={10.0.0.1}", "apiServerCIDRs"),
         ("resources.limits.memory=lots", "memory"),
+        ("reservedNamespaces={Flux_System}", "reservedNamespaces"),
+        ("ca.permittedDnsDomains={*.it}", "permittedDnsDomains"),
+        ("datacenterOperators.groups={}", "groups"),
     ] {
         let err = template(&helm, "tenant-operator", &[set])
             .err()
@@ -105,6 +109,36 @@ fn wrong_values_fail_before_anything_is_installed() {
             "--set {set}: the error names {why}: {err}"
         );
     }
+}
+
+#[test]
+fn the_operator_and_the_pipeline_reserve_the_same_namespaces_and_the_groups_reach_the_policy() {
+    let Some(helm) = helm() else { return };
+    let rendered = template(
+        &helm,
+        "tenant-operator",
+        &[
+            "reservedNamespaces={rancher,harbor-*}",
+            "ca.permittedDnsDomains={puglia.it,bari.it}",
+            "datacenterOperators.groups={dc-ops,noc}",
+        ],
+    )
+    .expect("renders");
+    let file = tenant_operator::samples::reserved_namespaces();
+    assert!(!file.is_empty());
+    let expected = format!(
+        "- --reserved-namespaces={},rancher,harbor-*",
+        file.join(",")
+    );
+    assert!(
+        rendered.contains(&expected),
+        "{expected} not in:\n{rendered}"
+    );
+    assert!(rendered.contains("- --ca-permitted-dns-domains=puglia.it,bari.it"));
+    // The delegation policy names the given groups, and the writer role is bound to them.
+    assert!(rendered.contains(r#"g in ["dc-ops","noc"]"#), "{rendered}");
+    assert!(!rendered.contains("innovapuglia:datacenter-operators"));
+    assert!(rendered.contains("name: \"tenant-operator:delegation-writer\""));
 }
 
 #[test]

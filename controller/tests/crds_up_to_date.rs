@@ -87,6 +87,7 @@ fn cli_prints_a_json_list() {
     assert_eq!(
         names,
         [
+            "domaindelegations.tenancy.innova.puglia.it",
             "tenantclasses.tenancy.innova.puglia.it",
             "tenantservices.tenancy.innova.puglia.it"
         ]

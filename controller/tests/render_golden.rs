@@ -1,7 +1,7 @@
 //! `tenant-operator render` through the binary, against checked-in expectations.
 //!
 //! Each directory of `tests/fixtures/render/` is rendered with the default classes of
-//! `policies/classes/` and compared byte for byte with `tests/golden/render/<dir>.yaml`;
+//! `policies/classes/` (and the delegations of `tests/fixtures/policies/`) and compared byte for byte with `tests/golden/render/<dir>.yaml`;
 //! `samples/` is compared with `tests/golden/render/samples.yaml`. A review of a changed
 //! golden file is a review of what the operator would change in the cluster.
 //!
@@ -25,12 +25,20 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/render")
 }
 
-/// Runs `render` from the workspace root, so that `--classes` takes its default and
-/// paths in messages are relative.
+/// Runs `render` from the workspace root, so that paths in messages are relative, with
+/// the tests' trusted policy folder unless `args` name another: the repository's classes,
+/// delegations and reserved namespaces, plus the delegation of the fixtures' Comune di
+/// Molfetta.
 fn render(args: &[&str]) -> Output {
+    let trusted: &[&str] = if args.contains(&"--classes") {
+        &[]
+    } else {
+        &["--classes", "controller/tests/fixtures/policies"]
+    };
     Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
         .current_dir(workspace())
         .arg("render")
+        .args(trusted)
         .args(args)
         .output()
         .expect("the binary runs")

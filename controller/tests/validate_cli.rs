@@ -10,16 +10,17 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
 }
 
-/// The default classes, `policies/classes` (as the chart installs them).
+/// The tests' trusted policy folder: the repository's classes, delegations and reserved
+/// namespaces (linked), plus the delegation of the fixtures' Comune di Molfetta.
 fn default_classes() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../policies/classes")
+        .join("tests/fixtures/policies")
         .display()
         .to_string()
 }
 
 /// Runs `validate` in the fixtures directory (so that file names print short) with the
-/// default classes.
+/// tests' trusted policy folder.
 fn validate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
         .current_dir(fixtures())
@@ -51,7 +52,7 @@ fn valid_directory_prints_a_summary_and_exits_0() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(
         stdout(&o),
-        "valid: 3 TenantServices and 4 TenantClasses (6 files, 1 document of another kind ignored)\n"
+        "valid: 3 TenantServices and 4 TenantClasses (12 files, 1 document of another kind ignored)\n"
     );
 }
 
@@ -84,7 +85,7 @@ fn typos_are_reported_each_at_its_line_and_exit_1() {
     assert!(out.contains("codes of LE start with 075"));
     assert!(out.contains("use one of: pagopa"));
     assert!(
-        out.ends_with("invalid: 10 errors in 2 TenantServices and 4 TenantClasses (5 files)\n")
+        out.ends_with("invalid: 10 errors in 2 TenantServices and 4 TenantClasses (11 files)\n")
     );
 }
 
@@ -99,7 +100,7 @@ fn warnings_alone_exit_0() {
     assert!(stdout(&o).contains(": warning: \"Comune di Giovinazzo\""));
     assert!(
         stdout(&o)
-            .ends_with("valid with 1 warning: 1 TenantService and 4 TenantClasses (5 files)\n")
+            .ends_with("valid with 1 warning: 1 TenantService and 4 TenantClasses (11 files)\n")
     );
 }
 
@@ -118,6 +119,8 @@ fn conflicts_across_files_are_reported_on_both_sides() {
             "valid/comune-molfetta.yaml:15: TenantService/comune-molfetta: spec.environments[0].name",
             "valid/comune-molfetta.yaml:25: TenantService/comune-molfetta: spec.tls.hostnames[0]",
             "invalid/conflicts.yaml:11: TenantService/comune: spec.environments[0].name",
+            // Claimed by comune-molfetta, and outside the domains delegated to r_puglia.
+            "invalid/conflicts.yaml:14: TenantService/comune: spec.tls.hostnames[0]",
             "invalid/conflicts.yaml:14: TenantService/comune: spec.tls.hostnames[0]",
         ]
     );
@@ -136,6 +139,8 @@ fn a_name_made_by_the_environment_prefix_conflicts_too() {
         locations(&o),
         [
             "valid/comune-molfetta.yaml:25: TenantService/comune-molfetta: spec.tls.hostnames[0]",
+            // Claimed by comune-molfetta's test certificate, and not Bari's domain.
+            "certificate-names/comune-bari.yaml:21: TenantService/comune-bari: spec.tls.hostnames[1]",
             "certificate-names/comune-bari.yaml:21: TenantService/comune-bari: spec.tls.hostnames[1]",
         ]
     );
@@ -156,8 +161,9 @@ fn json_output_for_machines() {
     assert_eq!(o.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON output");
     assert_eq!(report["valid"], false);
-    // typos.yaml: 10; conflicts.yaml and warning-only.yaml share comune-molfetta-prod: 2.
-    assert_eq!(report["errors"], 12);
+    // typos.yaml: 10; conflicts.yaml and warning-only.yaml share comune-molfetta-prod: 2;
+    // conflicts.yaml's hostname is Molfetta's, not delegated to the region: 1.
+    assert_eq!(report["errors"], 13);
     assert_eq!(report["warnings"], 1);
     let first = &report["problems"][0];
     assert_eq!(first["file"], "invalid/conflicts.yaml");
@@ -259,20 +265,39 @@ fn the_samples_are_valid() {
 }
 
 /// Every generated Comune of Puglia, as YAML on standard input, passes the whole check
-/// (schema, CEL, rules, cross-file) with the default classes: no false positives on
-/// real names, codes and provinces.
+/// (schema, CEL, rules, cross-file) with the default classes and a trusted folder holding
+/// each Comune's delegation: no false positives on real names, codes and provinces.
 #[test]
 fn every_comune_of_puglia_is_valid() {
-    use tenant_operator::samples::{Scope, comuni_tenants};
-    let text = comuni_tenants(Scope::Puglia)
-        .iter()
-        .map(|t| serde_saphyr::to_string(t).expect("a tenant serialises"))
-        .collect::<Vec<_>>()
-        .join("---\n");
+    use tenant_operator::samples::{Scope, comuni_delegations, comuni_tenants};
+    let yaml = |docs: Vec<String>| docs.join("---\n");
+    let text = yaml(
+        comuni_tenants(Scope::Puglia)
+            .iter()
+            .map(|t| serde_saphyr::to_string(t).expect("a tenant serialises"))
+            .collect(),
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let trusted = std::env::temp_dir().join(format!("validate-puglia-{}", std::process::id()));
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::write(
+        trusted.join("delegations.yaml"),
+        yaml(
+            comuni_delegations(Scope::Puglia)
+                .iter()
+                .map(|d| serde_saphyr::to_string(d).expect("a delegation serialises"))
+                .collect(),
+        ),
+    )
+    .unwrap();
+    for class in std::fs::read_dir(root.join("policies/classes")).unwrap() {
+        let class = class.unwrap().path();
+        std::fs::copy(&class, trusted.join(class.file_name().unwrap())).unwrap();
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
         .current_dir(&root)
-        .args(["validate", "-f", "-"])
+        .args(["validate", "-f", "-", "--classes"])
+        .arg(&trusted)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -281,6 +306,7 @@ fn every_comune_of_puglia_is_valid() {
     stdin.write_all(text.as_bytes()).unwrap();
     drop(stdin);
     let o = child.wait_with_output().unwrap();
+    std::fs::remove_dir_all(&trusted).unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(
         stdout(&o).starts_with("valid: 257 TenantServices and "),

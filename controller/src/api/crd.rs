@@ -5,7 +5,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::{TenantClass, TenantService};
+use super::{DomainDelegation, TenantClass, TenantService};
 
 /// First lines of every generated CRD document.
 const HEADER: &str = "# Generated from controller/src/api by `tenant-operator crd`; do not edit.\n\
@@ -33,9 +33,13 @@ pub enum CrdError {
     },
 }
 
-/// Both CRDs, sorted by name (`tenantclasses` before `tenantservices`).
+/// Every CRD, sorted by name (`domaindelegations`, `tenantclasses`, `tenantservices`).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![TenantClass::crd(), TenantService::crd()]
+    vec![
+        DomainDelegation::crd(),
+        TenantClass::crd(),
+        TenantService::crd(),
+    ]
 }
 
 /// `metadata.name` of a CRD (`<plural>.<group>`), which is also its file name in `crds/`
@@ -64,13 +68,13 @@ pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdError> {
     Ok(format!("{HEADER}{body}"))
 }
 
-/// Both CRDs as one multi-document YAML stream: the files of `crds/` joined by `---`.
+/// Every CRD as one multi-document YAML stream: the files of `crds/` joined by `---`.
 pub fn crds_yaml() -> Result<String, CrdError> {
     let docs = crds().iter().map(crd_yaml).collect::<Result<Vec<_>, _>>()?;
     Ok(docs.join("---\n"))
 }
 
-/// Both CRDs as a `v1` `List`, as `kubectl get -o json` prints several objects.
+/// Every CRD as a `v1` `List`, as `kubectl get -o json` prints several objects.
 pub fn crds_json() -> Result<String, CrdError> {
     let items = crds()
         .iter()
@@ -101,6 +105,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "domaindelegations.tenancy.innova.puglia.it",
                 "tenantclasses.tenancy.innova.puglia.it",
                 "tenantservices.tenancy.innova.puglia.it"
             ]
@@ -130,10 +135,16 @@ mod tests {
     }
 
     #[test]
-    fn json_is_a_list_of_both() {
+    fn json_is_a_list_of_every_crd() {
         let list: serde_json::Value = serde_json::from_str(&crds_json().unwrap()).unwrap();
         assert_eq!(list["kind"], "List");
-        assert_eq!(list["items"][1]["spec"]["names"]["kind"], "TenantService");
-        assert_eq!(list["items"][0]["spec"]["scope"], "Cluster");
+        assert_eq!(
+            list["items"][0]["spec"]["names"]["kind"],
+            "DomainDelegation"
+        );
+        assert_eq!(list["items"][2]["spec"]["names"]["kind"], "TenantService");
+        for item in list["items"].as_array().unwrap() {
+            assert_eq!(item["spec"]["scope"], "Cluster");
+        }
     }
 }

@@ -12,11 +12,11 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
 use super::snapshot::Snapshot;
-use crate::api::{TenantClass, TenantService};
+use crate::api::{DomainDelegation, TenantClass, TenantService};
 
 /// What `audit --kubeconfig` lists, as (API group, resource): the chart's auditor
 /// ClusterRole grants `get` and `list` on exactly these (`controller/tests/chart_rbac.rs`).
-pub const READS: [(&str, &str); 12] = [
+pub const READS: [(&str, &str); 13] = [
     ("", "namespaces"),
     ("networking.k8s.io", "networkpolicies"),
     ("rbac.authorization.k8s.io", "roles"),
@@ -35,6 +35,7 @@ pub const READS: [(&str, &str); 12] = [
     ),
     ("tenancy.innova.puglia.it", "tenantservices"),
     ("tenancy.innova.puglia.it", "tenantclasses"),
+    ("tenancy.innova.puglia.it", "domaindelegations"),
 ];
 
 /// A list call that failed.
@@ -69,6 +70,8 @@ pub async fn snapshot(client: &Client) -> Result<(Snapshot, Vec<String>), ReadEr
         )?,
         tenants: list::<TenantService>(client).await?,
         classes: list::<TenantClass>(client).await?,
+        // Optional as the admission policies: a cluster whose CRDs predate the kind.
+        delegations: optional(list::<DomainDelegation>(client).await, &mut notes)?,
     };
     Ok((snapshot, notes))
 }

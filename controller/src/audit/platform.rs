@@ -19,6 +19,10 @@ pub const ADMISSION_POLICIES: &[(&str, &str)] = &[
         include_str!("../../../policies/admission/confine-operator.yaml"),
     ),
     (
+        "policies/admission/protect-domain-delegations.yaml",
+        include_str!("../../../policies/admission/protect-domain-delegations.yaml"),
+    ),
+    (
         "policies/admission/protect-managed-objects.yaml",
         include_str!("../../../policies/admission/protect-managed-objects.yaml"),
     ),

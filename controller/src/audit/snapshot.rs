@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::platform::{self, PlatformError};
-use crate::api::{TenantClass, TenantService};
+use crate::api::validation::{Delegations, InvalidReservedName, ReservedNamespaces, Trusted};
+use crate::api::{DomainDelegation, TenantClass, TenantService};
+use crate::labels;
 use crate::render::ChildObject;
 use crate::render::set::{self, RenderedTenant, SetError};
 use crate::render::{Platform, RenderContext};
@@ -45,6 +47,8 @@ pub struct Snapshot {
     pub tenants: Vec<TenantService>,
     /// TenantClasses: the egress catalogue of each class.
     pub classes: Vec<TenantClass>,
+    /// DomainDelegations: the DNS domains each body's certificates may name.
+    pub delegations: Vec<DomainDelegation>,
 }
 
 /// A manifest that names an audited kind but does not read as that kind.
@@ -103,6 +107,9 @@ pub enum RenderSnapshotError {
     /// The platform objects could not be added.
     #[error(transparent)]
     Platform(#[from] PlatformSnapshotError),
+    /// The platform's namespaces are not namespace names.
+    #[error(transparent)]
+    Reserved(#[from] InvalidReservedName),
 }
 
 impl Snapshot {
@@ -112,6 +119,7 @@ impl Snapshot {
     pub fn render(
         tenants: Vec<TenantService>,
         classes: Vec<TenantClass>,
+        delegations: Vec<DomainDelegation>,
         platform: &Platform,
     ) -> Result<Snapshot, RenderSnapshotError> {
         let ctx = RenderContext {
@@ -119,8 +127,18 @@ impl Snapshot {
             peers: &[],
             ca_certificate: None,
         };
-        let rendered = set::render_set(&tenants, &classes, &ctx)?;
-        Ok(Snapshot::rendered(tenants, classes, rendered.tenants)?)
+        let trusted = Trusted {
+            reserved: ReservedNamespaces::new(
+                platform.trusted_namespaces(),
+                labels::DEFAULT_OPERATOR_NAMESPACE,
+                &[],
+            )?,
+            delegations: Delegations::new(&delegations),
+        };
+        let rendered = set::render_set(&tenants, &classes, &trusted, &ctx)?;
+        let mut snapshot = Snapshot::rendered(tenants, classes, rendered.tenants)?;
+        snapshot.delegations = delegations;
+        Ok(snapshot)
     }
 
     /// What a cluster holds once `rendered` (the objects of `tenants`) is applied on top of

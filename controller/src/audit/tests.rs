@@ -54,7 +54,7 @@ fn two_tenants() -> Vec<TenantService> {
 
 fn snapshot(tenants: Vec<TenantService>) -> Snapshot {
     let classes = default_classes().expect("default classes parse");
-    Snapshot::render(tenants, classes, &Settings::default().platform).expect("renders")
+    Snapshot::render(tenants, classes, Vec::new(), &Settings::default().platform).expect("renders")
 }
 
 fn audited(tenants: Vec<TenantService>, what_if: Value) -> Report {

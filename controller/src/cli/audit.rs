@@ -55,8 +55,9 @@ pub struct Args {
     )]
     pub files: Vec<PathBuf>,
 
-    /// Directory (or file) with the TenantClasses the tenants refer to (offline only).
-    #[arg(long, value_name = "DIR", default_value = "policies/classes")]
+    /// The trusted policy folder (or a file): TenantClasses, DomainDelegations, reserved
+    /// namespaces, as for `validate` (offline only).
+    #[arg(long, value_name = "DIR", default_value = super::validate::DEFAULT_POLICIES)]
     pub classes: PathBuf,
 
     /// Audit the cluster of this kubeconfig (read-only: list calls only).
@@ -193,7 +194,7 @@ fn locate(documents: &[Document], source: &Source) -> Option<Location> {
 fn offline(files: &[PathBuf], classes: &Path, settings: &Settings) -> Result<Offline, Unreadable> {
     if let Err(error) = std::fs::metadata(classes) {
         return Err(Unreadable::one(format!(
-            "error: --classes {}: {error}; --classes names the TenantClasses directory (default policies/classes, relative to the working directory)",
+            "error: --classes {}: {error}; --classes names the trusted policy folder of TenantClasses, DomainDelegations and reserved namespaces (default policies, relative to the working directory)",
             classes.display()
         )));
     }
@@ -207,7 +208,12 @@ fn offline(files: &[PathBuf], classes: &Path, settings: &Settings) -> Result<Off
             outcome.findings.iter().map(ToString::to_string).collect(),
         ));
     }
-    let Inputs { tenants, classes } = outcome.inputs;
+    let Inputs {
+        tenants,
+        classes,
+        delegations,
+        ..
+    } = outcome.inputs;
     if tenants.is_empty() {
         return Err(Unreadable::one(format!(
             "error: no TenantService in {}; give manifests with -f",
@@ -227,6 +233,7 @@ fn offline(files: &[PathBuf], classes: &Path, settings: &Settings) -> Result<Off
         .map_err(|e| Unreadable::one(format!("error: {e}")))?;
     let mut snapshot = Snapshot::rendered(tenants, classes, rendered)
         .map_err(|e| Unreadable::one(format!("error: {e}")))?;
+    snapshot.delegations = delegations;
     let documents = manifests.documents;
     let others: Vec<&Document> = documents
         .iter()

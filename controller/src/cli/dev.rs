@@ -22,8 +22,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
-use tenant_operator::api::{Phase, TenantClass, TenantService};
+use kube::{Api, Client, ResourceExt};
+use tenant_operator::api::{DomainDelegation, Phase, TenantClass, TenantService, crd};
 use tenant_operator::chart;
 use tenant_operator::labels;
 use tenant_operator::manifest::{self, Document};
@@ -31,7 +31,7 @@ use tenant_operator::pki::CaSettings;
 use tenant_operator::reconcile::context::Settings;
 use tenant_operator::reconcile::controller::{self, OperatorConfig};
 use tenant_operator::render::Platform;
-use tenant_operator::samples::DEFAULT_CLASSES;
+use tenant_operator::samples::{self, DEFAULT_CLASSES, SAMPLE_DELEGATIONS};
 use tenant_operator::telemetry::{self, Metrics, Readiness};
 
 use super::GlobalArgs;
@@ -108,19 +108,19 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(run_async(args))
 }
 
-/// The manifests `dev` applies: the default classes, then the built-in samples or the
-/// manifests of `files` (through the loader of `validate` and `render`). A document that
-/// does not parse stops `dev` with its `file:line`.
+/// The manifests `dev` applies: the default classes and the delegations of
+/// `policies/delegations/`, then the built-in samples or the manifests of `files` (through
+/// the loader of `validate` and `render`; DomainDelegations among them are applied too, as
+/// the datacenter operator a local playground plays). A document that does not parse stops
+/// `dev` with its `file:line`.
 fn manifests(files: &[PathBuf]) -> anyhow::Result<Vec<Document>> {
     let mut documents = Vec::new();
     let mut syntax = Vec::new();
+    let policies = DEFAULT_CLASSES.iter().chain(SAMPLE_DELEGATIONS);
     let embedded = if files.is_empty() {
-        DEFAULT_CLASSES
-            .iter()
-            .chain(EMBEDDED_SAMPLES)
-            .collect::<Vec<_>>()
+        policies.chain(EMBEDDED_SAMPLES).collect::<Vec<_>>()
     } else {
-        DEFAULT_CLASSES.iter().collect()
+        policies.collect()
     };
     for (source, text) in embedded {
         let (parsed, errors) = manifest::parse(source, text);
@@ -138,7 +138,7 @@ fn manifests(files: &[PathBuf]) -> anyhow::Result<Vec<Document>> {
     Ok(documents)
 }
 
-/// Applies a TenantClass or TenantService manifest.
+/// Applies a TenantClass, DomainDelegation or TenantService manifest.
 async fn apply_manifest(client: &Client, document: &Document) -> anyhow::Result<()> {
     let location = format!("{}:{}", document.file, document.line);
     let kind = document.kind().unwrap_or_default();
@@ -155,8 +155,12 @@ async fn apply_manifest(client: &Client, document: &Document) -> anyhow::Result<
             .patch(name, &params, &Patch::Apply(&document.value))
             .await
             .map(|_| ()),
+        "DomainDelegation" => Api::<DomainDelegation>::all(client.clone())
+            .patch(name, &params, &Patch::Apply(&document.value))
+            .await
+            .map(|_| ()),
         other => bail!(
-            "{location}: kind {other:?} is not applied by `dev`; use TenantService or TenantClass manifests"
+            "{location}: kind {other:?} is not applied by `dev`; use TenantService, TenantClass or DomainDelegation manifests"
         ),
     };
     result.with_context(|| format!("{location}: applying {kind} {name}"))
@@ -164,7 +168,7 @@ async fn apply_manifest(client: &Client, document: &Document) -> anyhow::Result<
 
 async fn install_crds(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [TenantService::crd(), TenantClass::crd()] {
+    for crd in crd::crds() {
         crds.create(&PostParams::default(), &crd)
             .await
             .with_context(|| format!("installing CRD {}", crd.name_any()))?;
@@ -229,22 +233,21 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         .client_as(&operator_user, &[])
         .context("a client for the operator's ServiceAccount")?;
     let mut manifests = manifests(&args.filename)?;
-    // Classes before tenants, so that the first reconcile finds them.
-    manifests.sort_by_key(|m| m.kind() != Some("TenantClass"));
+    // Classes and delegations before tenants, so that the first reconcile finds them.
+    manifests.sort_by_key(|m| m.kind() == Some("TenantService"));
     for manifest in &manifests {
         apply_manifest(&client, manifest).await?;
     }
-    let classes = manifests
-        .iter()
-        .filter(|m| m.kind() == Some("TenantClass"))
-        .count();
+    let count = |kind: &str| manifests.iter().filter(|m| m.kind() == Some(kind)).count();
     println!(
-        "installed CRDs, the chart's RBAC, {} admission policies, {classes} TenantClasses and {} TenantServices",
+        "installed CRDs, the chart's RBAC, {} admission policies, {} TenantClasses, {} DomainDelegations and {} TenantServices",
         access
             .iter()
             .filter(|o| o["kind"] == "ValidatingAdmissionPolicy")
             .count(),
-        manifests.len() - classes
+        count("TenantClass"),
+        count("DomainDelegation"),
+        count("TenantService")
     );
 
     let kubeconfig_path = match &args.kubeconfig_out {
@@ -266,6 +269,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let config = OperatorConfig {
         settings,
         platform: Platform::default(),
+        reserved_namespaces: samples::reserved_namespaces(),
         ca_secret: tenant_operator::pki::DEFAULT_CA_SECRET.to_string(),
         ca_settings: CaSettings::default(),
         leader_election: None,
@@ -519,11 +523,14 @@ mod tests {
         let documents = manifests(&[]).unwrap();
         assert_eq!(
             documents.len(),
-            DEFAULT_CLASSES.len() + EMBEDDED_SAMPLES.len()
+            DEFAULT_CLASSES.len() + SAMPLE_DELEGATIONS.len() + EMBEDDED_SAMPLES.len()
         );
         for document in documents {
             assert!(
-                matches!(document.kind(), Some("TenantClass" | "TenantService")),
+                matches!(
+                    document.kind(),
+                    Some("TenantClass" | "DomainDelegation" | "TenantService")
+                ),
                 "{}:{}",
                 document.file,
                 document.line
@@ -544,7 +551,10 @@ mod tests {
         std::fs::write(dir.join("sub/asl-bari.json"), as_json.to_string()).unwrap();
         let documents = manifests(std::slice::from_ref(&dir)).unwrap();
         let names: Vec<Option<&str>> = documents.iter().map(Document::name).collect();
-        assert_eq!(names.len(), DEFAULT_CLASSES.len() + 1);
+        assert_eq!(
+            names.len(),
+            DEFAULT_CLASSES.len() + SAMPLE_DELEGATIONS.len() + 1
+        );
         assert_eq!(names.last(), Some(&Some("asl-bari")));
         // A syntax error names its file and line.
         std::fs::write(dir.join("broken.yaml"), "kind: [\n").unwrap();

@@ -52,8 +52,10 @@ pub struct Args {
     )]
     pub files: Vec<PathBuf>,
 
-    /// Directory (or file) with the TenantClasses the tenants refer to.
-    #[arg(long, value_name = "DIR", default_value = "policies/classes")]
+    /// The trusted policy folder (or a file): the TenantClasses the tenants refer to, the
+    /// DomainDelegations their hostnames must lie in, the reserved namespaces (see
+    /// `validate --help`).
+    #[arg(long, value_name = "DIR", default_value = super::validate::DEFAULT_POLICIES)]
     pub classes: PathBuf,
 
     /// Output format: multi-document YAML or a JSON `v1 List`.
@@ -85,7 +87,7 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     // As `validate`: unreadable inputs are a usage error (2), not invalid manifests (1).
     if let Err(error) = std::fs::metadata(&args.classes) {
         eprintln!(
-            "error: --classes {}: {error}; --classes names the TenantClasses directory (default policies/classes, relative to the working directory)",
+            "error: --classes {}: {error}; --classes names the trusted policy folder of TenantClasses, DomainDelegations and reserved namespaces (default policies, relative to the working directory)",
             args.classes.display()
         );
         return Ok(ExitCode::from(EXIT_USAGE));

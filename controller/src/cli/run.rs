@@ -58,6 +58,23 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub concurrency: u16,
 
+    /// The datacenter's reserved namespaces, comma-separated (names, or prefixes followed by
+    /// `*`): no tenant namespace may be one of them. Kubernetes' (`default`, `kube-*`,
+    /// `openshift-*`), the platform's and the operator's own are always reserved. The chart
+    /// passes `policies/reserved-namespaces.yaml` and the `reservedNamespaces` value.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "TENANT_OPERATOR_RESERVED_NAMESPACES"
+    )]
+    pub reserved_namespaces: Vec<String>,
+
+    /// DNS subtrees a CA generated on first start may sign (X.509 name constraints),
+    /// comma-separated, e.g. `it` or `comune.bari.it,regione.puglia.it`; an empty value
+    /// generates an unconstrained CA. A supplied CA keeps its own constraints.
+    #[arg(long, value_delimiter = ',', default_value = "it")]
+    pub ca_permitted_dns_domains: Vec<String>,
+
     /// Lease duration for leader election.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
@@ -86,6 +103,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Ok(Duration::from_secs(seconds))
+}
+
+/// The entries of a comma-separated list flag, trimmed, without empty ones (`--flag=`
+/// gives an empty list).
+fn non_empty(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|entry| entry.trim().to_string())
+        .filter(|entry| !entry.is_empty())
+        .collect()
 }
 
 /// This replica's default identity.
@@ -171,9 +197,11 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let operator = OperatorConfig {
         settings,
         platform: Platform::default(),
+        reserved_namespaces: non_empty(&args.reserved_namespaces),
         ca_secret: args.ca_secret.clone(),
         ca_settings: CaSettings {
             lifetime: args.ca_lifetime,
+            permitted_dns_domains: non_empty(&args.ca_permitted_dns_domains),
             ..CaSettings::default()
         },
         leader_election,

@@ -15,15 +15,15 @@ use tenant_operator::manifest::check::{Checker, Outcome};
 
 use super::GlobalArgs;
 
-/// Where the default TenantClasses live, relative to the working directory (the
-/// repository root in a pull-request pipeline).
-const DEFAULT_CLASSES: &str = "policies/classes";
+/// The trusted policy folder (TenantClasses, DomainDelegations, reserved namespaces),
+/// relative to the working directory (the repository root in a pull-request pipeline).
+pub const DEFAULT_POLICIES: &str = "policies";
 
 /// Arguments of `tenant-operator validate`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     tenant-operator validate -f tenants/\n  \
-    tenant-operator validate -f comune-molfetta.yaml --classes policies/classes -o json\n  \
+    tenant-operator validate -f comune-molfetta.yaml --classes policies -o json\n  \
     cat tenant.yaml | tenant-operator validate -f -")]
 pub struct Args {
     /// Manifest file, directory (read recursively: *.yaml, *.yml, *.json) or `-` for
@@ -36,8 +36,11 @@ pub struct Args {
     )]
     pub files: Vec<PathBuf>,
 
-    /// Directory of TenantClasses the tenants may name [default: policies/classes, if it
-    /// exists]. TenantClasses among the -f files replace same-named ones.
+    /// The trusted policy folder, read recursively [default: policies, if it exists]: the
+    /// TenantClasses tenants may name, the DomainDelegations (the DNS domains of each
+    /// body: hostnames must lie inside them) and the `reserved-namespaces` ConfigMap.
+    /// TenantClasses among the -f files replace same-named ones; delegations and reserved
+    /// namespaces are taken from here only, never from the -f files.
     #[arg(long, value_name = "DIR")]
     pub classes: Option<PathBuf>,
 
@@ -90,7 +93,7 @@ fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
             anyhow::bail!("--classes {}: not a directory", dir.display())
         }
         Some(dir) => Some(dir.clone()),
-        None => Some(PathBuf::from(DEFAULT_CLASSES)).filter(|d| d.is_dir()),
+        None => Some(PathBuf::from(DEFAULT_POLICIES)).filter(|d| d.is_dir()),
     };
     let manifests = manifest::load_with_library(&args.files, class_dir.as_deref())?;
     let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);

@@ -1,8 +1,14 @@
-//! The `validate` engine: every TenantService and TenantClass document checked against the
-//! structural schema of its CRD (unknown fields such as `enviroments`, wrong types, missing
-//! fields), the CRD's CEL rules, the rules of [`crate::api::validation`] with its class, and
-//! the rules across documents ([`validate_set`]); every problem located at `file:line`,
-//! and said once.
+//! The `validate` engine: every TenantService, TenantClass and DomainDelegation document
+//! checked against the structural schema of its CRD (unknown fields such as `enviroments`,
+//! wrong types, missing fields), the CRD's CEL rules, the rules of
+//! [`crate::api::validation`] with its class, and the rules across documents
+//! ([`validate_set`]); every problem located at `file:line`, and said once.
+//!
+//! The library (`--classes DIR`) is the trusted policy folder: its TenantClasses, its
+//! DomainDelegations and its list of reserved namespaces (the ConfigMap
+//! [`RESERVED_NAMESPACES_CONFIG_MAP`]). Delegations and reserved names are taken from there
+//! only, never from the documents under review: a pull request cannot delegate a domain
+//! to its own body.
 //!
 //! Pure: the documents are loaded by [`super::load()`], the results printed by the CLI
 //! (`tenant-operator validate`, and `tenant-operator render` before it renders).
@@ -16,8 +22,31 @@ use serde_json::Value;
 
 use super::document::{Document, SyntaxError};
 use super::{hints, repair};
-use crate::api::validation::{Problem, Severity, validate_set};
-use crate::api::{API_VERSION, GROUP, TenantClass, TenantService, crd};
+use crate::api::validation::{
+    Delegations, Problem, ReservedNamespaces, Severity, Trusted, validate_delegations, validate_set,
+};
+use crate::api::{API_VERSION, DomainDelegation, GROUP, TenantClass, TenantService, crd};
+use crate::labels;
+use crate::render::Platform;
+
+/// Name of the ConfigMap of the trusted policy folder that lists the datacenter's reserved
+/// namespaces (`policies/reserved-namespaces.yaml`; the chart passes the same list to the
+/// operator).
+pub const RESERVED_NAMESPACES_CONFIG_MAP: &str = "reserved-namespaces";
+/// Key of [`RESERVED_NAMESPACES_CONFIG_MAP`]: one namespace, or prefix followed by `*`, per
+/// line.
+pub const RESERVED_NAMESPACES_KEY: &str = "namespaces";
+
+/// The names of a reserved-namespaces list: one per line, blank lines and `#` comments
+/// skipped (the format of [`RESERVED_NAMESPACES_KEY`] and of the operator's
+/// `--reserved-namespaces-file`).
+pub fn parse_reserved_names(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
+}
 
 /// A problem located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +96,8 @@ pub struct Outcome {
     pub inputs: Inputs,
 }
 
-/// The TenantServices and TenantClasses of a check, typed.
+/// The TenantServices and TenantClasses of a check, typed, and the trusted policy they
+/// were checked with.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
     /// The TenantServices that fit the API types, in document order.
@@ -75,6 +105,10 @@ pub struct Inputs {
     /// The TenantClasses in effect: those of the library not replaced by a same-named
     /// document, then those of the documents.
     pub classes: Vec<TenantClass>,
+    /// The DomainDelegations of the library (the trusted policy folder).
+    pub delegations: Vec<DomainDelegation>,
+    /// Reserved namespaces and delegated domains, from the library.
+    pub trusted: Trusted,
 }
 
 impl Outcome {
@@ -92,12 +126,17 @@ impl Outcome {
     }
 }
 
-/// The CRD schemas and their compiled CEL rules, built once for any number of documents.
+/// The CRD schemas and their compiled CEL rules, built once for any number of documents,
+/// and the namespaces the platform reserves.
 pub struct Checker {
     tenant_schema: Value,
     tenant_rules: CelRules,
     class_schema: Value,
     class_rules: CelRules,
+    delegation_schema: Value,
+    delegation_rules: CelRules,
+    platform: Platform,
+    operator_namespace: String,
 }
 
 impl std::fmt::Debug for Checker {
@@ -117,6 +156,7 @@ impl Default for Checker {
 enum Kind {
     Tenant,
     Class,
+    Delegation,
 }
 
 impl Kind {
@@ -125,6 +165,7 @@ impl Kind {
         match self {
             Kind::Tenant => "tenantservices",
             Kind::Class => "tenantclasses",
+            Kind::Delegation => "domaindelegations",
         }
     }
 }
@@ -168,22 +209,38 @@ struct Checked<'a> {
     findings: Vec<(Source, Finding)>,
     tenant: Option<TenantService>,
     class: Option<TenantClass>,
+    delegation: Option<DomainDelegation>,
     /// Paths the schema found missing or mistyped, filled in to run the Rust rules.
     repaired: Vec<String>,
 }
 
 impl Checker {
-    /// Compiles the CEL rules of both CRDs.
+    /// Compiles the CEL rules of the CRDs; the reserved namespaces are those of the default
+    /// [`Platform`] and operator namespace (see [`Checker::with_platform`]).
     pub fn new() -> Self {
         // The generated CRDs always have a schema (tested in api::crd).
         let tenant_schema = crd::openapi_schema(&TenantService::crd()).unwrap_or_default();
         let class_schema = crd::openapi_schema(&TenantClass::crd()).unwrap_or_default();
+        let delegation_schema = crd::openapi_schema(&DomainDelegation::crd()).unwrap_or_default();
         Checker {
             tenant_rules: CelRules::new(&tenant_schema),
             tenant_schema,
             class_rules: CelRules::new(&class_schema),
             class_schema,
+            delegation_rules: CelRules::new(&delegation_schema),
+            delegation_schema,
+            platform: Platform::default(),
+            operator_namespace: labels::DEFAULT_OPERATOR_NAMESPACE.to_string(),
         }
+    }
+
+    /// The same checker for a platform (its trusted namespaces are reserved) and an
+    /// operator namespace other than the defaults.
+    #[must_use]
+    pub fn with_platform(mut self, platform: Platform, operator_namespace: &str) -> Self {
+        self.platform = platform;
+        self.operator_namespace = operator_namespace.to_string();
+        self
     }
 
     /// Checks `documents` (and their syntax errors) with `library` as the TenantClasses
@@ -224,8 +281,17 @@ impl Checker {
         }
         let mut mine = Vec::new();
         let mut library_checked = Vec::new();
+        let mut reserved_lists = Vec::new();
         for (docs, from_library) in [(documents, false), (library, true)] {
             for doc in docs {
+                if from_library && is_reserved_namespaces(doc) {
+                    reserved_lists.push(doc);
+                    continue;
+                }
+                if from_library && !is_ours(doc) {
+                    // The rest of the trusted folder (admission policies): not under review.
+                    continue;
+                }
                 match Self::classify(doc, &mut outcome) {
                     Some(Kind::Tenant) if !from_library => {
                         outcome.tenants += 1;
@@ -237,9 +303,11 @@ impl Checker {
                             doc.file, doc.line
                         ));
                     }
-                    Some(Kind::Class) => {
-                        outcome.classes += 1;
-                        let checked = self.check_document(doc, Kind::Class);
+                    Some(kind @ (Kind::Class | Kind::Delegation)) => {
+                        if kind == Kind::Class {
+                            outcome.classes += 1;
+                        }
+                        let checked = self.check_document(doc, kind);
                         if from_library {
                             library_checked.push(checked);
                         } else {
@@ -250,7 +318,8 @@ impl Checker {
                 }
             }
         }
-        outcome.inputs = check_set(&mut mine, &mut library_checked);
+        let reserved = self.reserved_namespaces(&reserved_lists, &mut outcome);
+        outcome.inputs = check_set(&mut mine, &mut library_checked, reserved);
         for c in mine.into_iter().chain(library_checked) {
             outcome
                 .findings
@@ -292,6 +361,7 @@ impl Checker {
         let ours = match kind {
             "TenantService" => Some(Kind::Tenant),
             "TenantClass" => Some(Kind::Class),
+            "DomainDelegation" => Some(Kind::Delegation),
             _ => None,
         };
         let in_group = api_version.split('/').next() == Some(GROUP);
@@ -309,7 +379,9 @@ impl Checker {
             None if in_group => {
                 fail(
                     "kind",
-                    format!("{GROUP} has no kind {kind:?}; use TenantService or TenantClass"),
+                    format!(
+                        "{GROUP} has no kind {kind:?}; use TenantService, TenantClass or DomainDelegation"
+                    ),
                 );
                 None
             }
@@ -327,6 +399,7 @@ impl Checker {
         let (schema, rules) = match kind {
             Kind::Tenant => (&self.tenant_schema, &self.tenant_rules),
             Kind::Class => (&self.class_schema, &self.class_rules),
+            Kind::Delegation => (&self.delegation_schema, &self.delegation_rules),
         };
         let object = object_name(doc);
         let mut errors = schema::check(schema, &doc.value);
@@ -353,6 +426,7 @@ impl Checker {
             findings,
             tenant: None,
             class: None,
+            delegation: None,
             repaired: Vec::new(),
         };
         // The Rust rules need the typed object. When the schema found a missing field or a
@@ -368,6 +442,9 @@ impl Checker {
                 .err(),
             Kind::Class => TenantClass::deserialize(value)
                 .map(|c| checked.class = Some(c))
+                .err(),
+            Kind::Delegation => DomainDelegation::deserialize(value)
+                .map(|d| checked.delegation = Some(d))
                 .err(),
         };
         // Schema errors already say why the document does not fit the type.
@@ -390,6 +467,68 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// Kubernetes', the platform's and the operator's namespaces, and those the library's
+    /// reserved-namespaces ConfigMaps list; a name that is not a namespace or prefix is an
+    /// error on its ConfigMap.
+    fn reserved_namespaces(
+        &self,
+        lists: &[&Document],
+        outcome: &mut Outcome,
+    ) -> ReservedNamespaces {
+        let base = ReservedNamespaces::new(
+            self.platform.trusted_namespaces(),
+            &self.operator_namespace,
+            &[],
+        );
+        let mut reserved = base.unwrap_or_else(|error| {
+            outcome.findings.push(Finding {
+                file: String::new(),
+                line: 0,
+                object: "platform".to_string(),
+                path: String::new(),
+                message: error.to_string(),
+                severity: Severity::Error,
+            });
+            ReservedNamespaces::default()
+        });
+        for doc in lists {
+            let path = format!("data.{RESERVED_NAMESPACES_KEY}");
+            let text = doc
+                .value
+                .pointer(&format!("/data/{RESERVED_NAMESPACES_KEY}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            for name in parse_reserved_names(text) {
+                if let Err(error) = reserved.reserve(&name, "the datacenter") {
+                    outcome.findings.push(Finding {
+                        file: doc.file.clone(),
+                        line: doc.line_of(&path),
+                        object: object_name(doc),
+                        path: path.clone(),
+                        message: error.to_string(),
+                        severity: Severity::Error,
+                    });
+                }
+            }
+        }
+        reserved
+    }
+}
+
+/// Whether a document is one of the API group's kinds (or claims to be).
+fn is_ours(doc: &Document) -> bool {
+    doc.api_version()
+        .is_some_and(|v| v.split('/').next() == Some(GROUP))
+}
+
+/// Whether a document is the datacenter's list of reserved namespaces.
+fn is_reserved_namespaces(doc: &Document) -> bool {
+    doc.api_version() == Some("v1")
+        && doc.kind() == Some("ConfigMap")
+        && doc.name() == Some(RESERVED_NAMESPACES_CONFIG_MAP)
+}
+
 /// `Kind/name` of a document.
 fn object_name(doc: &Document) -> String {
     match (doc.kind(), doc.name()) {
@@ -402,7 +541,16 @@ fn object_name(doc: &Document) -> String {
 /// The rules of the set ([`validate_set`]): the classes in effect (the library's not
 /// replaced by a document, then the documents'), each tenant with its class and the
 /// others. Each problem goes to the document it concerns; returns the typed objects.
-fn check_set<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) -> Inputs {
+fn check_set<'a>(
+    mine: &mut [Checked<'a>],
+    library: &mut [Checked<'a>],
+    reserved: ReservedNamespaces,
+) -> Inputs {
+    check_delegations(mine, library);
+    let delegations: Vec<DomainDelegation> = library
+        .iter()
+        .filter_map(|c| c.delegation.clone())
+        .collect();
     let replaced: BTreeSet<String> = mine
         .iter()
         .filter_map(|c| c.class.as_ref())
@@ -426,8 +574,13 @@ fn check_set<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) -> Input
             .filter_map(|c| c.tenant.clone())
             .collect(),
         classes: class_docs.iter().filter_map(|c| c.class.clone()).collect(),
+        trusted: Trusted {
+            reserved,
+            delegations: Delegations::new(&delegations),
+        },
+        delegations,
     };
-    let problems = validate_set(&inputs.tenants, &inputs.classes);
+    let problems = validate_set(&inputs.tenants, &inputs.classes, &inputs.trusted);
     for (checked, found) in class_docs.iter_mut().zip(problems.classes) {
         add_problems(checked, found);
     }
@@ -435,6 +588,21 @@ fn check_set<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) -> Input
         add_problems(checked, found);
     }
     inputs
+}
+
+/// The rules of the DomainDelegations, those of the library and those under review
+/// together (a domain delegated twice is a problem wherever the second one is).
+fn check_delegations<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) {
+    let mut docs: Vec<&mut Checked<'a>> = library
+        .iter_mut()
+        .chain(mine.iter_mut())
+        .filter(|c| c.delegation.is_some())
+        .collect();
+    let delegations: Vec<DomainDelegation> =
+        docs.iter().filter_map(|c| c.delegation.clone()).collect();
+    for (checked, found) in docs.iter_mut().zip(validate_delegations(&delegations)) {
+        add_problems(checked, found);
+    }
 }
 
 /// Adds the problems of the Rust rules to a document's findings, dropping the schema

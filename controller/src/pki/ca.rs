@@ -5,13 +5,20 @@ use std::fmt;
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, PublicKeyData,
+    BasicConstraints, CertificateParams, DnType, GeneralSubtree, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, NameConstraints, PKCS_ECDSA_P256_SHA256, PublicKeyData,
 };
 use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
+use super::keys::{KeyError, key_pair_from_pem};
 use super::{PkiError, add_duration, to_offset_date_time};
+use crate::api::validation::is_within;
+
+/// DNS subtrees a generated CA may sign by default: the parent of the domains delegated to
+/// the region's public bodies (`*.it`).
+pub const DEFAULT_PERMITTED_DNS_DOMAINS: [&str; 1] = ["it"];
 
 /// How a new regional CA is generated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +29,10 @@ pub struct CaSettings {
     pub organization: String,
     /// Validity of the CA certificate.
     pub lifetime: Duration,
+    /// DNS subtrees the CA may sign names in, written as X.509 name constraints
+    /// (permitted `dNSName` subtrees, RFC 5280 4.2.1.10): clients that trust the CA then
+    /// refuse a certificate for any other name, whoever signed it. Empty: no constraint.
+    pub permitted_dns_domains: Vec<String>,
 }
 
 impl Default for CaSettings {
@@ -31,6 +42,60 @@ impl Default for CaSettings {
             organization: "InnovaPuglia".to_string(),
             // Ten years: the CA is rotated by administrators, not by the operator.
             lifetime: Duration::from_secs(10 * 365 * 24 * 3600),
+            permitted_dns_domains: DEFAULT_PERMITTED_DNS_DOMAINS
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// The DNS name constraints of a CA certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsConstraints {
+    /// Permitted subtrees; `None` when the certificate permits every DNS name.
+    pub permitted: Option<Vec<String>>,
+    /// Excluded subtrees.
+    pub excluded: Vec<String>,
+}
+
+impl DnsConstraints {
+    /// Whether `name` (lower case, no trailing dot) is inside the permitted subtrees and
+    /// outside the excluded ones. A subtree `it` or `.it` covers every name below `it`
+    /// (and `it` itself: RFC 5280 constrains by adding labels on the left).
+    pub fn permits(&self, name: &str) -> bool {
+        let within = |base: &String| is_within(name, base.trim_start_matches('.'));
+        self.permitted
+            .as_ref()
+            .is_none_or(|permitted| permitted.iter().any(within))
+            && !self.excluded.iter().any(within)
+    }
+
+    /// Whether the CA may sign any DNS name.
+    pub fn is_unconstrained(&self) -> bool {
+        self.permitted.is_none()
+    }
+
+    /// The DNS name constraints of `cert`; none when it has no name constraints extension
+    /// (or one without `dNSName` subtrees).
+    fn of(cert: &X509Certificate<'_>) -> Self {
+        let Ok(Some(extension)) = cert.name_constraints() else {
+            return DnsConstraints::default();
+        };
+        let dns = |subtrees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+            subtrees
+                .iter()
+                .flatten()
+                .filter_map(|subtree| match subtree.base {
+                    GeneralName::DNSName(name) => Some(name.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let permitted = dns(&extension.value.permitted_subtrees);
+        DnsConstraints {
+            permitted: (!permitted.is_empty()).then_some(permitted),
+            excluded: dns(&extension.value.excluded_subtrees),
         }
     }
 }
@@ -60,9 +125,9 @@ pub enum CaProblem {
         /// When it expired.
         not_after: jiff::Timestamp,
     },
-    /// The key is not a PEM private key.
-    #[error("`tls.key` is not a PEM private key ({0})")]
-    KeyNotPem(#[source] rcgen::Error),
+    /// The key is not a usable PEM private key.
+    #[error("`tls.key`: {0}")]
+    Key(#[source] KeyError),
     /// The key belongs to another certificate.
     #[error("`tls.key` is not the private key of the certificate in `tls.crt`")]
     KeyMismatch,
@@ -76,6 +141,7 @@ pub struct RegionalCa {
     cert_pem: String,
     cert_der: Vec<u8>,
     not_after: jiff::Timestamp,
+    constraints: DnsConstraints,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -84,6 +150,7 @@ impl fmt::Debug for RegionalCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegionalCa")
             .field("not_after", &self.not_after)
+            .field("constraints", &self.constraints)
             .field("key", &"[elided]")
             .finish_non_exhaustive()
     }
@@ -91,7 +158,8 @@ impl fmt::Debug for RegionalCa {
 
 impl RegionalCa {
     /// Generates a new CA: a fresh ECDSA P-256 key and a self-signed certificate valid from
-    /// `now` for `settings.lifetime`, with `CA:true` and key usages certSign and crlSign.
+    /// `now` for `settings.lifetime`, with `CA:true`, key usages certSign and crlSign, and
+    /// the name constraints of `settings.permitted_dns_domains`.
     pub fn generate(settings: &CaSettings, now: jiff::Timestamp) -> Result<Self, PkiError> {
         let key =
             KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| PkiError::Crypto {
@@ -112,6 +180,20 @@ impl RegionalCa {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
+        let permitted: Vec<String> = settings
+            .permitted_dns_domains
+            .iter()
+            .map(|domain| domain.trim_start_matches('.').to_ascii_lowercase())
+            .collect();
+        if !permitted.is_empty() {
+            params.name_constraints = Some(NameConstraints {
+                permitted_subtrees: permitted
+                    .iter()
+                    .map(|domain| GeneralSubtree::DnsName(domain.clone()))
+                    .collect(),
+                excluded_subtrees: Vec::new(),
+            });
+        }
         params.not_before = to_offset_date_time(now, settings.lifetime)?;
         params.not_after =
             to_offset_date_time(add_duration(now, settings.lifetime)?, settings.lifetime)?;
@@ -128,6 +210,10 @@ impl RegionalCa {
             cert_der,
             // Truncate to whole seconds as the certificate does.
             not_after: jiff::Timestamp::from_second(not_after.as_second()).unwrap_or(not_after),
+            constraints: DnsConstraints {
+                permitted: (!permitted.is_empty()).then_some(permitted),
+                excluded: Vec::new(),
+            },
             issuer: Issuer::new(params, key),
         })
     }
@@ -159,9 +245,9 @@ impl RegionalCa {
         Ok(not_after)
     }
 
-    /// Loads a CA from PEM (as stored in the CA Secret). Says what is wrong if the
-    /// certificate is not a CA (see [`RegionalCa::check_certificate`]) or the key does not
-    /// belong to it.
+    /// Loads a CA from PEM (as stored in the CA Secret; the key in PKCS#8, SEC1 or PKCS#1,
+    /// see [`super::keys`]). Says what is wrong if the certificate is not a CA (see
+    /// [`RegionalCa::check_certificate`]) or the key does not belong to it.
     pub fn from_pem(
         cert_pem: &str,
         key_pem: &str,
@@ -173,18 +259,26 @@ impl RegionalCa {
         let cert_der = pem.contents;
         let (_, cert) =
             X509Certificate::from_der(&cert_der).map_err(CaProblem::CertificateNotX509)?;
-        let key = KeyPair::from_pem(key_pem).map_err(CaProblem::KeyNotPem)?;
+        let key = key_pair_from_pem(key_pem).map_err(CaProblem::Key)?;
         if key.subject_public_key_info() != cert.public_key().raw {
             return Err(CaProblem::KeyMismatch);
         }
+        let constraints = DnsConstraints::of(&cert);
         let issuer = Issuer::from_ca_cert_der(&cert_der.as_slice().into(), key)
             .map_err(CaProblem::NotAnIssuer)?;
         Ok(RegionalCa {
             cert_pem: cert_pem.to_string(),
             cert_der,
             not_after,
+            constraints,
             issuer,
         })
+    }
+
+    /// The DNS name constraints of the CA certificate: [`RegionalCa::issue`] signs no name
+    /// outside them.
+    pub fn constraints(&self) -> &DnsConstraints {
+        &self.constraints
     }
 
     /// The CA certificate, PEM encoded: what tenants trust.
@@ -299,6 +393,105 @@ mod tests {
                 .contains("`tls.crt` is not a PEM certificate"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_generated_ca_carries_the_permitted_dns_subtrees_and_signs_nothing_outside() {
+        let settings = CaSettings {
+            permitted_dns_domains: vec![".it".to_string(), "Example.org".to_string()],
+            ..CaSettings::default()
+        };
+        let ca = RegionalCa::generate(&settings, now()).unwrap();
+        let (_, cert) = X509Certificate::from_der(ca.cert_der()).unwrap();
+        let extension = cert.name_constraints().unwrap().expect("name constraints");
+        assert!(
+            extension.critical,
+            "RFC 5280: name constraints are critical"
+        );
+        let permitted: Vec<String> = extension
+            .value
+            .permitted_subtrees
+            .iter()
+            .flatten()
+            .map(|s| s.base.to_string())
+            .collect();
+        assert_eq!(permitted, ["DNSName(it)", "DNSName(example.org)"]);
+        assert_eq!(DnsConstraints::of(&cert), *ca.constraints());
+        let lifetime = Duration::from_secs(3600);
+        let names = |n: &[&str]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert!(
+            ca.issue(
+                &names(&["servizi.comune.molfetta.ba.it", "www.example.org"]),
+                now(),
+                lifetime
+            )
+            .is_ok()
+        );
+        let err = ca
+            .issue(
+                &names(&["servizi.comune.molfetta.ba.it", "www.google.com"]),
+                now(),
+                lifetime,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, PkiError::OutsideNameConstraints { name, .. } if name == "www.google.com"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("inside it, example.org"), "{err}");
+        // The loaded CA reads the same constraints back from its certificate.
+        let loaded =
+            RegionalCa::from_pem(ca.cert_pem(), &ca.key_pem_for_ca_secret(), now()).unwrap();
+        assert_eq!(loaded.constraints(), ca.constraints());
+        assert!(!loaded.constraints().permits("it.evil.com"));
+    }
+
+    #[test]
+    fn constraints_follow_rfc_5280_subtrees() {
+        let c = DnsConstraints {
+            permitted: Some(vec!["it".to_string()]),
+            excluded: vec!["gov.it".to_string()],
+        };
+        assert!(c.permits("comune.bari.it"));
+        assert!(!c.permits("www.agid.gov.it"));
+        assert!(!c.permits("bit"));
+        assert!(DnsConstraints::default().permits("www.google.com"));
+        assert!(DnsConstraints::default().is_unconstrained());
+    }
+
+    /// A CA certificate self-signed with `key_pem`, without name constraints, as an
+    /// administrator could supply it.
+    fn supplied_ca(key_pem: &str) -> String {
+        let key = key_pair_from_pem(key_pem).unwrap();
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Supplied CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn supplied_cas_with_sec1_and_pkcs1_keys_load_unconstrained_and_issue() {
+        for key_pem in [
+            include_str!("../../tests/keys/ec-p256-sec1.key"),
+            include_str!("../../tests/keys/rsa-2048-pkcs1.key"),
+        ] {
+            let cert_pem = supplied_ca(key_pem);
+            let ca = RegionalCa::from_pem(&cert_pem, key_pem, now()).unwrap();
+            assert!(ca.constraints().is_unconstrained());
+            let issued = ca
+                .issue(
+                    &["www.comune.bari.it".to_string()],
+                    now(),
+                    Duration::from_secs(3600),
+                )
+                .unwrap();
+            let (_, pem) = x509_parser::pem::parse_x509_pem(issued.cert_pem.as_bytes()).unwrap();
+            let (_, leaf) = X509Certificate::from_der(&pem.contents).unwrap();
+            assert!(ca.issued(&leaf));
+        }
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn backdate(lifetime: Duration) -> Duration {
 
 impl RegionalCa {
     /// Issues a server certificate for `dns_names` (subjectAltName; the first name is also the
-    /// common name) with extended key usage serverAuth, valid for `lifetime` from `now` (with
+    /// common name), each inside the CA's name constraints, with extended key usage serverAuth, valid for `lifetime` from `now` (with
     /// `notBefore` backdated slightly for clock skew), on a fresh ECDSA P-256 key.
     pub fn issue(
         &self,
@@ -89,6 +89,17 @@ impl RegionalCa {
                     })
             })
             .collect::<Result<_, _>>()?;
+        if let Some(outside) = names.iter().find(|name| !self.constraints().permits(name)) {
+            return Err(PkiError::OutsideNameConstraints {
+                name: outside.clone(),
+                permitted: self
+                    .constraints()
+                    .permitted
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(", "),
+            });
+        }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;

@@ -11,10 +11,11 @@
 //! output elides it), not copied into tenant namespaces and not put in status or Events.
 
 pub mod ca;
+pub mod keys;
 pub mod leaf;
 pub mod store;
 
-pub use ca::{CaProblem, CaSettings, RegionalCa};
+pub use ca::{CaProblem, CaSettings, DEFAULT_PERMITTED_DNS_DOMAINS, DnsConstraints, RegionalCa};
 pub use leaf::{CertificateInfo, IssuedCertificate, RenewReason, Renewal, needs_renewal};
 pub use store::{
     CA_CERT_KEY, CaOrigin, DEFAULT_CA_SECRET, TLS_CERT_KEY, TLS_KEY_KEY, load_or_create_ca,
@@ -46,12 +47,23 @@ pub enum PkiError {
         #[source]
         source: rcgen::Error,
     },
+    /// A DNS name is outside the CA's name constraints: clients would refuse the
+    /// certificate, and the CA must not sign it.
+    #[error(
+        "cannot issue a certificate for {name:?}: the regional CA may only sign names inside {permitted}; ask the datacenter operators to widen the CA's permitted DNS domains (chart value ca.permittedDnsDomains) or use a name inside them"
+    )]
+    OutsideNameConstraints {
+        /// The DNS name.
+        name: String,
+        /// The CA's permitted subtrees, comma-separated.
+        permitted: String,
+    },
     /// A certificate request carried no DNS name at all.
     #[error("a certificate needs at least one DNS name")]
     NoDnsNames,
     /// The CA certificate or key supplied in the CA Secret is unusable.
     #[error(
-        "CA Secret {namespace}/{name}: {problem}; supply a kubernetes.io/tls Secret whose `tls.crt` is a CA certificate (basicConstraints CA:true) and whose `tls.key` is its PKCS#8 private key, or delete the Secret to let the operator generate a new CA"
+        "CA Secret {namespace}/{name}: {problem}; supply a kubernetes.io/tls Secret whose `tls.crt` is a CA certificate (basicConstraints CA:true) and whose `tls.key` is its private key (PEM: PKCS#8, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`), or delete the Secret to let the operator generate a new CA"
     )]
     InvalidCaSecret {
         /// Namespace of the Secret.

@@ -8,8 +8,10 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
+use super::delegations::DelegationIndex;
 use super::inventory::Inventory;
 use super::peers::PeerIndex;
+use crate::api::validation::ReservedNamespaces;
 use crate::api::{TenantClass, TenantService};
 use crate::pki::RegionalCa;
 use crate::render::Platform;
@@ -69,6 +71,11 @@ pub struct Context {
     pub settings: Settings,
     /// The datacenter's namespaces and labels that render refers to.
     pub platform: Platform,
+    /// Namespaces no tenant may take (Kubernetes', the platform's, the operator's, the
+    /// datacenter's).
+    pub reserved: ReservedNamespaces,
+    /// The DNS domains delegated to each body (from the DomainDelegation watch).
+    pub delegations: Arc<DelegationIndex>,
     /// The regional CA: signs tenant certificates; its certificate goes in the CA bundles.
     pub ca: RegionalCa,
     /// Live managed objects and what the operator applied to them.

@@ -9,7 +9,9 @@
 //!   to its tenant by the tenant label (drift correction within a second or so);
 //! - TenantClass changes, mapped to the tenants of that class;
 //! - peer changes ([`super::peers`]): a tenant whose `allowFrom`, hostnames or namespaces
-//!   change retriggers the tenants related to it.
+//!   change retriggers the tenants related to it;
+//! - DomainDelegation changes ([`super::delegations`]), mapped to the tenants of the bodies
+//!   whose delegated domains changed.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,13 +33,15 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::context::{Context, Settings};
+use super::delegations::DelegationIndex;
 use super::driver::{error_policy, reconcile};
 use super::error::Error;
 use super::inventory::{Inventory, ObjectKey};
 use super::leader::{LeaderElector, LeaseConfig, LeaseError};
 use super::peers::PeerIndex;
 use super::write;
-use crate::api::{TenantClass, TenantService};
+use crate::api::validation::{InvalidReservedName, ReservedNamespaces};
+use crate::api::{DomainDelegation, TenantClass, TenantService};
 use crate::kinds::ManagedKind;
 use crate::labels;
 use crate::pki::{self, CaOrigin, CaSettings};
@@ -81,6 +85,9 @@ pub enum RunError {
     /// Leadership was lost: this replica must stop writing.
     #[error("leadership lost: {0}")]
     LeadershipLost(#[from] LeaseError),
+    /// A reserved namespace of the configuration is not a namespace name or prefix.
+    #[error(transparent)]
+    ReservedNamespace(#[from] InvalidReservedName),
 }
 
 /// Everything a replica needs to run.
@@ -89,6 +96,9 @@ pub struct OperatorConfig {
     pub settings: Settings,
     /// The datacenter's namespaces and labels that render refers to.
     pub platform: Platform,
+    /// The datacenter's own reserved namespaces (names, or prefixes followed by `*`), besides
+    /// Kubernetes', the platform's and the operator's, which are always reserved.
+    pub reserved_namespaces: Vec<String>,
     /// Name of the CA Secret in the operator namespace.
     pub ca_secret: String,
     /// How a new CA is generated.
@@ -224,8 +234,17 @@ pub async fn run(
     readiness: Arc<Readiness>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let reserved = ReservedNamespaces::new(
+        config.platform.trusted_namespaces(),
+        &config.settings.operator_namespace,
+        &config.reserved_namespaces,
+    )?;
     // CRDs first: a standby replica reports them too.
-    for crd in [TenantService::crd_name(), TenantClass::crd_name()] {
+    for crd in [
+        TenantService::crd_name(),
+        TenantClass::crd_name(),
+        DomainDelegation::crd_name(),
+    ] {
         wait_for_crd(&client, crd, config.crd_timeout).await?;
     }
     readiness.set_crds_established(true);
@@ -259,6 +278,13 @@ pub async fn run(
             tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "loaded the regional CA");
         }
     }
+    let unconstrained = ca.constraints().is_unconstrained();
+    metrics.ca_unconstrained.set(i64::from(unconstrained));
+    if unconstrained {
+        tracing::warn!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, "the regional CA carries no X.509 name constraints: every tenant namespace trusts it for any DNS name; replace it with a CA whose certificate permits only the datacenter's domains (e.g. nameConstraints=critical,permitted;DNS:it), or delete the Secret to let the operator generate a constrained one");
+    } else {
+        tracing::info!(permitted = ?ca.constraints().permitted, "the regional CA signs only names inside its permitted DNS subtrees");
+    }
 
     let leadership = async move {
         match elector {
@@ -273,6 +299,7 @@ pub async fn run(
 
     let inventory = Arc::new(Inventory::default());
     let peers = Arc::new(PeerIndex::default());
+    let delegations = Arc::new(DelegationIndex::default());
     let (tenant_reader, tenant_writer) = reflector::store::<TenantService>();
     let (class_reader, class_writer) = reflector::store::<TenantClass>();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel::<ObjectRef<TenantService>>();
@@ -313,11 +340,47 @@ pub async fn run(
     .reflect(class_writer)
     .touched_objects();
 
+    let delegation_changes = {
+        let delegations = delegations.clone();
+        let tenants = tenant_reader.clone();
+        watcher(
+            Api::<DomainDelegation>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .filter_map(|event| {
+            std::future::ready(match event {
+                Ok(event) => Some(event),
+                Err(error) => {
+                    tracing::warn!(%error, "watching DomainDelegations");
+                    None
+                }
+            })
+        })
+        .flat_map(move |event| {
+            // The tenants of every body whose delegated domains changed are checked again.
+            let changed = delegations.apply_event(&event);
+            let affected: Vec<ObjectRef<TenantService>> = if changed.is_empty() {
+                Vec::new()
+            } else {
+                tenants
+                    .state()
+                    .iter()
+                    .filter(|tenant| changed.contains(&tenant.spec.entity.ipa_code))
+                    .map(|tenant| ObjectRef::from_obj(&**tenant))
+                    .collect()
+            };
+            futures::stream::iter(affected)
+        })
+    };
+
     let ctx = Arc::new(Context {
         client: client.clone(),
         metrics: metrics.clone(),
         settings: config.settings.clone(),
         platform: config.platform,
+        reserved,
+        delegations: delegations.clone(),
         ca,
         inventory: inventory.clone(),
         peers,
@@ -346,6 +409,7 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .reconcile_on(tokio_stream_from(peer_rx))
+        .reconcile_on(delegation_changes)
         .watches_stream(
             child_stream::<Namespace>(&client, ManagedKind::Namespace, inventory.clone()),
             to_tenant,
@@ -397,6 +461,7 @@ pub async fn run(
             tenant_reader.wait_until_ready().await.ok();
             class_reader.wait_until_ready().await.ok();
             inventory.wait_synced(ManagedKind::ALL.len()).await;
+            delegations.wait_synced().await;
             readiness.set_caches_synced(true);
             tracing::info!(objects = inventory.len(), "caches synced; reconciling");
             futures::future::pending::<()>().await;

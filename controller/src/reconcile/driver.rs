@@ -32,8 +32,10 @@ use crate::render;
 /// the error policy.
 #[tracing::instrument(skip_all, fields(tenant = %tenant.name_any(), generation = tenant.meta().generation))]
 pub async fn reconcile(tenant: Arc<TenantService>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // Decisions rest on the inventory: none is taken before every kind has been listed.
+    // Decisions rest on the inventory and the delegations: none is taken before every
+    // kind and every DomainDelegation has been listed.
     ctx.inventory.wait_synced(ManagedKind::ALL.len()).await;
+    ctx.delegations.wait_synced().await;
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
     let result = if tenant.meta().deletion_timestamp.is_some() {
@@ -58,7 +60,7 @@ pub async fn reconcile(tenant: Arc<TenantService>, ctx: Arc<Context>) -> Result<
 async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Error> {
     cleanup::ensure_finalizer(tenant, ctx).await?;
     let loaded = load::load(tenant, ctx);
-    let valid = validate::validate(tenant, loaded)?;
+    let valid = validate::validate(tenant, loaded, &ctx.reserved)?;
     let desired = render::render(
         tenant,
         &valid.class,

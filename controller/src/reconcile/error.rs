@@ -163,7 +163,9 @@ impl Error {
             Error::InvalidSpec { .. } | Error::Render { .. } | Error::Serialize { .. } => true,
             Error::Certificate { source, .. } => matches!(
                 source.as_ref(),
-                PkiError::InvalidDnsName { .. } | PkiError::NoDnsNames
+                PkiError::InvalidDnsName { .. }
+                    | PkiError::NoDnsNames
+                    | PkiError::OutsideNameConstraints { .. }
             ),
             Error::Apply { source, .. } => {
                 matches!(source.as_ref(), kube::Error::Api(status) if status.code == 422)

@@ -1,6 +1,6 @@
 //! The load step: what a tenant's reconcile reads besides the tenant itself, from the
-//! controller's caches (no API request): its class and the peers it may clash or exchange
-//! traffic with.
+//! controller's caches (no API request): its class, the peers it may clash or exchange
+//! traffic with, and the domains delegated to its body.
 
 use std::sync::Arc;
 
@@ -17,9 +17,12 @@ pub struct Loaded {
     /// The other tenants related to this one (see [`super::peers`]): those it names in
     /// `allowFrom`, that name it, or that share one of its claims.
     pub peers: Vec<TenantService>,
+    /// The DNS domains delegated to the tenant's body (its IPA code), sorted.
+    pub delegated: Vec<String>,
 }
 
-/// Reads the class and the related tenants of `tenant` from the caches.
+/// Reads the class, the related tenants and the delegated domains of `tenant` from the
+/// caches.
 pub fn load(tenant: &TenantService, ctx: &Context) -> Loaded {
     Loaded {
         class: ctx.classes.get(&ObjectRef::new(&tenant.spec.class)),
@@ -30,5 +33,6 @@ pub fn load(tenant: &TenantService, ctx: &Context) -> Loaded {
             .filter_map(|peer| ctx.tenants.get(&ObjectRef::new(peer)))
             .map(|peer| (*peer).clone())
             .collect(),
+        delegated: ctx.delegations.domains_of(&tenant.spec.entity.ipa_code),
     }
 }

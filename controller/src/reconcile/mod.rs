@@ -8,7 +8,7 @@
 //!
 //! Supporting pieces, one concern each: [`crate::kinds`] (the table of managed kinds),
 //! [`inventory`] (what exists and what was applied), [`compare`] (desired vs live),
-//! [`peers`] (tenant relationships), [`leader`] (Lease-based leader election), [`rbac`]
+//! [`peers`] (tenant relationships), [`delegations`] (the domains of each body), [`leader`] (Lease-based leader election), [`rbac`]
 //! (the permissions table), [`error`], [`context`] (what every reconcile shares) and
 //! [`controller`] (the wiring: watches, start-up).
 
@@ -18,6 +18,7 @@ pub mod cleanup;
 pub mod compare;
 pub mod context;
 pub mod controller;
+pub mod delegations;
 pub mod driver;
 pub mod error;
 pub mod events;

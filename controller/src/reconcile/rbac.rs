@@ -49,10 +49,16 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         why: "read the quota plan and policy bundle of each tenant",
     },
     Permission {
+        api_group: "tenancy.innova.puglia.it",
+        resource: "domaindelegations",
+        verbs: &["get", "list", "watch"],
+        why: "read the DNS domains delegated to each body (never write them)",
+    },
+    Permission {
         api_group: "apiextensions.k8s.io",
         resource: "customresourcedefinitions",
         verbs: &["get", "list", "watch"],
-        why: "readiness: wait until the TenantService and TenantClass CRDs are established",
+        why: "readiness: wait until the TenantService, TenantClass and DomainDelegation CRDs are established",
     },
     Permission {
         api_group: "",

@@ -1,5 +1,5 @@
-//! The validate step: the rules of `tenant-operator validate`, on the tenant with its class
-//! and its peers. Pure. A tenant with an error becomes [`Error::InvalidSpec`], which the
+//! The validate step: the rules of `tenant-operator validate`, on the tenant with its class,
+//! its peers, the reserved namespaces and the domains delegated to its body. Pure. A tenant with an error becomes [`Error::InvalidSpec`], which the
 //! error policy treats as permanent: nothing is created until something changes.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use kube::ResourceExt;
 
 use super::error::Error;
 use super::load::Loaded;
-use crate::api::validation::{self, Problem};
+use crate::api::validation::{self, Problem, ReservedNamespaces};
 use crate::api::{TenantClass, TenantService};
 use crate::render::{Platform, RenderContext};
 
@@ -36,10 +36,20 @@ impl Valid {
     }
 }
 
-/// Checks `tenant` with what was loaded for it. Warnings do not stop it; they are for the
-/// pull-request pipeline, where `validate` prints them.
-pub fn validate(tenant: &TenantService, loaded: Loaded) -> Result<Valid, Error> {
+/// Checks `tenant` with what was loaded for it and the namespaces the platform reserves.
+/// Warnings do not stop it; they are for the pull-request pipeline, where `validate` prints
+/// them.
+pub fn validate(
+    tenant: &TenantService,
+    loaded: Loaded,
+    reserved: &ReservedNamespaces,
+) -> Result<Valid, Error> {
     let mut problems = validation::validate_tenant(tenant, loaded.class.as_deref());
+    problems.extend(validation::validate_trusted(
+        tenant,
+        reserved,
+        &loaded.delegated,
+    ));
     problems.extend(validation::validate_against_peers(tenant, &loaded.peers));
     problems.retain(Problem::is_error);
     match loaded.class {
@@ -60,13 +70,48 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{default_class, named_tenant, tenant};
+    use crate::fixtures::{default_class, named_tenant, tenant, trusted};
 
+    /// What the caches would hold for the fixture tenant: its class, its peers and the
+    /// delegation of Molfetta's domain.
     fn loaded(class: Option<TenantClass>, peers: Vec<TenantService>) -> Loaded {
         Loaded {
             class: class.map(Arc::new),
             peers,
+            delegated: vec!["comune.molfetta.ba.it".to_string()],
         }
+    }
+
+    fn validate(tenant: &TenantService, loaded: Loaded) -> Result<Valid, Error> {
+        super::validate(tenant, loaded, &trusted().reserved)
+    }
+
+    #[test]
+    fn reserved_namespaces_and_undelegated_hostnames_are_permanent_invalid_specs() {
+        let t = tenant(json!({"environments": [{"name": "prod"}]}));
+        let mut undelegated = loaded(Some(default_class("standard")), vec![]);
+        undelegated.delegated = vec!["comune.bari.it".to_string()];
+        let Err(error) = validate(&t, undelegated) else {
+            panic!("servizi.comune.molfetta.ba.it is not delegated to Molfetta here")
+        };
+        assert!(error.is_permanent());
+        assert!(
+            error.to_string().contains("spec.tls.hostnames[0]: \"servizi.comune.molfetta.ba.it\" is not inside the DNS domains delegated to \"c_f284\" (comune.bari.it)"),
+            "{error}"
+        );
+        // `tenant` + `operator` would be the operator's own namespace.
+        let takeover = named_tenant("tenant", json!({"environments": [{"name": "operator"}]}));
+        let Err(error) = validate(&takeover, loaded(Some(default_class("standard")), vec![]))
+        else {
+            panic!("tenant-operator is the operator's namespace")
+        };
+        assert!(error.is_permanent());
+        assert!(
+            error
+                .to_string()
+                .contains("spec.environments[0].name: namespace \"tenant-operator\" is reserved"),
+            "{error}"
+        );
     }
 
     #[test]

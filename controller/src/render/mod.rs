@@ -76,6 +76,22 @@ impl Default for Platform {
     }
 }
 
+impl Platform {
+    /// The platform namespaces every tenant's NetworkPolicies trust, each with what it
+    /// holds: no tenant may take one of these names (see
+    /// [`crate::api::validation::ReservedNamespaces`]).
+    pub fn trusted_namespaces(&self) -> [(&str, &'static str); 3] {
+        [
+            (
+                self.ingress_gateway_namespace.as_str(),
+                "the regional ingress gateway",
+            ),
+            (self.monitoring_namespace.as_str(), "the monitoring stack"),
+            (self.dns_namespace.as_str(), "the cluster DNS"),
+        ]
+    }
+}
+
 /// What render needs besides the tenant and its class.
 #[derive(Clone, Copy, Debug)]
 pub struct RenderContext<'a> {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use super::{Desired, RenderContext, RenderError, render};
-use crate::api::validation::{self, Problem};
+use crate::api::validation::{self, Problem, Trusted};
 use crate::api::{TenantClass, TenantService};
 
 /// The objects of one tenant.
@@ -68,9 +68,10 @@ fn count_errors(problems: &[Problem]) -> usize {
 pub fn render_set(
     tenants: &[TenantService],
     classes: &[TenantClass],
+    trusted: &Trusted,
     ctx: &RenderContext,
 ) -> Result<RenderedSet, SetError> {
-    let problems = validation::validate_set(tenants, classes);
+    let problems = validation::validate_set(tenants, classes, trusted);
     if problems.has_errors() {
         return Err(SetError::Invalid {
             problems: problems.into_all(),
@@ -123,7 +124,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{default_class, named_tenant};
+    use crate::fixtures::{default_class, named_tenant, trusted};
     use crate::render::Platform;
 
     fn render_with_defaults(tenants: &[TenantService]) -> Result<RenderedSet, SetError> {
@@ -133,7 +134,7 @@ mod tests {
             peers: &[],
             ca_certificate: None,
         };
-        render_set(tenants, &[default_class("standard")], &ctx)
+        render_set(tenants, &[default_class("standard")], &trusted(), &ctx)
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct Metrics {
     pub certificates_issued: IntCounterVec,
     /// 1 while this replica holds the leader lease.
     pub leader: IntGauge,
+    /// 1 when the regional CA this replica loaded may sign any DNS name (a supplied CA
+    /// without X.509 name constraints), 0 otherwise.
+    pub ca_unconstrained: IntGauge,
     /// Tenants by phase, readiness, certificate expiry and quota of each tenant.
     tenant_series: TenantSeries,
 }
@@ -89,6 +92,10 @@ impl Metrics {
             &["reason"],
         )?;
         let leader = IntGauge::new("leader", "1 while this replica holds the leader lease")?;
+        let ca_unconstrained = IntGauge::new(
+            "ca_unconstrained",
+            "1 when the regional CA carries no X.509 name constraints on DNS names (it may sign any name), 0 otherwise",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running operator"),
             &["version"],
@@ -103,6 +110,7 @@ impl Metrics {
         registry.register(Box::new(writes.clone()))?;
         registry.register(Box::new(certificates_issued.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(ca_unconstrained.clone()))?;
         registry.register(Box::new(build_info))?;
         Ok(Metrics {
             registry,
@@ -113,6 +121,7 @@ impl Metrics {
             writes,
             certificates_issued,
             leader,
+            ca_unconstrained,
             tenant_series: TenantSeries::default(),
         })
     }

@@ -54,6 +54,21 @@ impl PolicyReview {
         PolicyReview { state }
     }
 
+    /// Serves the custom resource a CustomResourceDefinition defines, as the server does
+    /// once the CRD is created, so that requests on it can be reviewed. Err names what is
+    /// wrong with the CRD.
+    pub fn serve_crd(&mut self, crd: &Value) -> Result<(), String> {
+        let info = crate::registry::from_crd(crd).map_err(|causes| {
+            causes
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        self.state.registry.insert(info);
+        Ok(())
+    }
+
     /// Holds an object (a ValidatingAdmissionPolicy, a binding, a Namespace whose labels
     /// or object a policy reads, a param) as given. Err names what is wrong with it.
     pub fn add(&mut self, obj: &Value) -> Result<(), String> {

@@ -24,7 +24,9 @@ fn offline() -> Report {
         .map(|v| serde_json::from_value(v).expect("a TenantClass"))
         .collect();
     let settings = Settings::default();
-    let snapshot = Snapshot::render(tenants, classes, &settings.platform).expect("samples render");
+    let delegations = tenant_operator::samples::sample_delegations().expect("delegations parse");
+    let snapshot = Snapshot::render(tenants, classes, delegations, &settings.platform)
+        .expect("samples render");
     audit::audit(&snapshot, &settings).expect("audits")
 }
 

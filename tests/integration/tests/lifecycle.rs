@@ -74,7 +74,7 @@ async fn updates_follow_the_spec_and_removed_environments_follow_the_policy() {
         .map(|s| s.certificates.iter().map(|c| c.serial.clone()).collect())
         .unwrap_or_default();
     tenant["spec"]["tls"] =
-        json!({"hostnames": ["servizi.comune.bitonto.ba.it", "pagamenti.comune.bitonto.ba.it"]});
+        json!({"hostnames": ["servizi.bitonto.example.it", "pagamenti.bitonto.example.it"]});
     h.apply(&tenant).await;
     let ready = h.wait_ready("comune-bitonto").await;
     let certificates = ready
@@ -88,7 +88,7 @@ async fn updates_follow_the_spec_and_removed_environments_follow_the_policy() {
             certificate
                 .dns_names
                 .iter()
-                .any(|n| n.contains("pagamenti.comune.bitonto.ba.it")),
+                .any(|n| n.contains("pagamenti.bitonto.example.it")),
             "{certificate:?}"
         );
         assert!(!serials_before.contains(&certificate.serial));

@@ -9,12 +9,15 @@
 //! Each [`Problem`] names the field by its Kubernetes path (`spec.environments[1].name`)
 //! and says what is wrong and what would be valid. All functions are pure.
 
+mod access;
 mod class;
+mod delegation;
 mod entity;
 mod environments;
 mod names;
 mod network;
 mod peers;
+mod reserved;
 mod set;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -26,9 +29,12 @@ use kube::ResourceExt;
 
 use super::{TenantClass, TenantService};
 
+pub use access::SYSTEM_GROUP_PREFIX;
 pub use class::validate_class;
+pub use delegation::{Delegations, is_within, validate_delegations};
 pub use names::{is_dns_label, is_dns_subdomain};
 pub use peers::{claim_keys, validate_against_peers};
+pub use reserved::{InvalidReservedName, ReservedName, ReservedNamespaces};
 pub use set::{SetProblems, validate_set};
 
 /// Longest tenant name: `<tenant>-<environment>` namespaces must fit in 63 characters and
@@ -136,6 +142,7 @@ pub fn validate_tenant(tenant: &TenantService, class: Option<&TenantClass>) -> V
     environments::check_names(&name, &tenant.spec, &mut report);
     network::check_allow_from(&name, &tenant.spec, &mut report);
     tls::check(&tenant.spec, &mut report);
+    access::check(&tenant.spec, &mut report);
     match class {
         None => report.error(
             "spec.class",
@@ -150,6 +157,39 @@ pub fn validate_tenant(tenant: &TenantService, class: Option<&TenantClass>) -> V
             network::check_egress(&tenant.spec, class, &mut report);
         }
     }
+    report.finish()
+}
+
+/// What the datacenter decides and no tenant file can change: the namespaces reserved for
+/// the platform and the DNS domains delegated to each body. `validate` reads it from the
+/// trusted policy folder (`--classes DIR`), never from the files under review; the
+/// controller from its flags and the cluster's DomainDelegations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trusted {
+    /// Namespaces no tenant may take.
+    pub reserved: ReservedNamespaces,
+    /// Domains delegated to each body.
+    pub delegations: Delegations,
+}
+
+/// Every problem of one tenant with the trusted policy: a namespace that is reserved, a
+/// hostname outside `delegated` (the domains delegated to the tenant's body, see
+/// [`Delegations::domains_of`]).
+pub fn validate_trusted(
+    tenant: &TenantService,
+    reserved: &ReservedNamespaces,
+    delegated: &[String],
+) -> Vec<Problem> {
+    let name = tenant.name_any();
+    let mut report = Report::new(name.clone());
+    let environments: Vec<String> = tenant
+        .spec
+        .environments
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    reserved::check(&name, &environments, reserved, &mut report);
+    delegation::check_hostnames(&tenant.spec, delegated, &mut report);
     report.finish()
 }
 

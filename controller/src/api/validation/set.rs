@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use kube::ResourceExt;
 
 use super::{
-    Problem, Severity, claim_keys, validate_against_peers, validate_class, validate_tenant,
+    Problem, Severity, Trusted, claim_keys, validate_against_peers, validate_class,
+    validate_tenant, validate_trusted,
 };
 use crate::api::{TenantClass, TenantService};
 
@@ -45,10 +46,15 @@ impl SetProblems {
 
 /// Every problem of the set: each class on its own, and as a second class of the same name;
 /// each tenant with its class (the last class of that name, so that a class given later
-/// replaces an earlier one) and with the tenants sharing one of its claims (same name,
-/// namespace or DNS name; see [`claim_keys`]). Related tenants are found through an index,
-/// so a set of every Comune of Italy is checked in linear time.
-pub fn validate_set(tenants: &[TenantService], classes: &[TenantClass]) -> SetProblems {
+/// replaces an earlier one), with the trusted policy (reserved namespaces, delegated
+/// domains; see [`validate_trusted`]) and with the tenants sharing one of its claims (same
+/// name, namespace or DNS name; see [`claim_keys`]). Related tenants are found through an
+/// index, so a set of every Comune of Italy is checked in linear time.
+pub fn validate_set(
+    tenants: &[TenantService],
+    classes: &[TenantClass],
+    trusted: &Trusted,
+) -> SetProblems {
     let mut by_name: BTreeMap<String, &TenantClass> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     let class_problems = classes
@@ -78,6 +84,11 @@ pub fn validate_set(tenants: &[TenantService], classes: &[TenantClass]) -> SetPr
         .map(|(index, tenant)| {
             let class = by_name.get(tenant.spec.class.as_str()).copied();
             let mut problems = validate_tenant(tenant, class);
+            problems.extend(validate_trusted(
+                tenant,
+                &trusted.reserved,
+                trusted.delegations.domains_of(&tenant.spec.entity.ipa_code),
+            ));
             if let Some(others) = related.get(&index) {
                 let peers: Vec<TenantService> =
                     others.iter().map(|&i| tenants[i].clone()).collect();
@@ -121,7 +132,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{class_with, default_class, named_tenant};
+    use crate::fixtures::{class_with, default_class, named_tenant, trusted};
 
     fn errors(problems: &[Problem]) -> Vec<(&str, &str)> {
         problems
@@ -141,7 +152,7 @@ mod tests {
                        "tls": {"hostnames": ["www.comune.bari.it"]}}),
             ),
         ];
-        let problems = validate_set(&tenants, &[default_class("standard")]);
+        let problems = validate_set(&tenants, &[default_class("standard")], &trusted());
         assert_eq!(problems.tenants.len(), 2);
         assert!(!problems.has_errors(), "{problems:?}");
     }
@@ -153,18 +164,18 @@ mod tests {
         let tenants = [
             named_tenant(
                 "comune-a",
-                json!({"environments": [{"name": "b-prod"}], "tls": {"hostnames": ["www.example.it"]}}),
+                json!({"environments": [{"name": "b-prod"}], "tls": {"hostnames": ["www.comune.molfetta.ba.it"]}}),
             ),
             named_tenant(
                 "comune-a-b",
-                json!({"environments": [{"name": "prod"}], "tls": {"hostnames": ["www.example.it"]}}),
+                json!({"environments": [{"name": "prod"}], "tls": {"hostnames": ["www.comune.molfetta.ba.it"]}}),
             ),
             named_tenant(
                 "comune-c",
                 json!({"environments": [{"name": "prod"}], "tls": {"hostnames": []}}),
             ),
         ];
-        let problems = validate_set(&tenants, &[default_class("standard")]);
+        let problems = validate_set(&tenants, &[default_class("standard")], &trusted());
         assert_eq!(
             errors(&problems.tenants[0]),
             [
@@ -193,6 +204,7 @@ mod tests {
         let problems = validate_set(
             std::slice::from_ref(&tenant),
             &[default_class("standard"), critical_only],
+            &trusted(),
         );
         assert_eq!(errors(&problems.classes[0]), []);
         assert_eq!(
@@ -206,9 +218,41 @@ mod tests {
     }
 
     #[test]
+    fn the_trusted_policy_applies_to_every_tenant_of_the_set() {
+        let tenants = [
+            named_tenant("comune-molfetta", json!({})),
+            // `ingress` + `gateway` makes the ingress gateway's namespace; Molfetta's IPA
+            // code has no delegation of puglia.it.
+            named_tenant(
+                "ingress",
+                json!({"environments": [{"name": "gateway"}], "tls": {"hostnames": ["www.regione.puglia.it"]}}),
+            ),
+        ];
+        let problems = validate_set(&tenants, &[default_class("standard")], &trusted());
+        assert_eq!(errors(&problems.tenants[0]), []);
+        assert_eq!(
+            errors(&problems.tenants[1]),
+            [
+                ("ingress", "spec.environments[0].name"),
+                ("ingress", "spec.tls.hostnames[0]")
+            ]
+        );
+        // Without the policy, nothing is delegated: every hostname is refused.
+        let problems = validate_set(
+            &tenants[..1],
+            &[default_class("standard")],
+            &Trusted::default(),
+        );
+        assert_eq!(
+            errors(&problems.tenants[0]),
+            [("comune-molfetta", "spec.tls.hostnames[0]")]
+        );
+    }
+
+    #[test]
     fn a_missing_class_is_an_error_on_spec_class() {
         let tenant = named_tenant("comune-molfetta", json!({"class": "gold"}));
-        let problems = validate_set(std::slice::from_ref(&tenant), &[]);
+        let problems = validate_set(std::slice::from_ref(&tenant), &[], &trusted());
         assert_eq!(
             errors(&problems.tenants[0]),
             [("comune-molfetta", "spec.class")]

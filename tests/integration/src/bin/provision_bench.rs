@@ -23,9 +23,9 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
-use tenant_operator::api::{TenantClass, TenantService};
+use tenant_operator::api::{DomainDelegation, TenantClass, TenantService, crd};
 use tenant_operator::samples::{self, Scope};
 
 #[derive(Parser, Debug)]
@@ -209,13 +209,18 @@ async fn start_server(dir: &Path) -> anyhow::Result<(Process, String, Client, Pa
 }
 
 /// The dataset's tenants: one per Comune, generated as `gen_tenants` does, each valid
-/// against the default classes.
-fn dataset(name: &str) -> anyhow::Result<Vec<TenantService>> {
-    match name {
-        "puglia" => Ok(samples::comuni_tenants(Scope::Puglia)),
-        "italia" => Ok(samples::comuni_tenants(Scope::Italia)),
+/// against the default classes, with the DomainDelegation of each Comune's domain (in
+/// the same order), as the datacenter would keep them.
+fn dataset(name: &str) -> anyhow::Result<(Vec<TenantService>, Vec<DomainDelegation>)> {
+    let scope = match name {
+        "puglia" => Scope::Puglia,
+        "italia" => Scope::Italia,
         other => bail!("unknown dataset {other:?}; use puglia or italia"),
-    }
+    };
+    Ok((
+        samples::comuni_tenants(scope),
+        samples::comuni_delegations(scope),
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -227,9 +232,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {
-    let mut tenants = dataset(&args.dataset)?;
+    let (mut tenants, mut delegations) = dataset(&args.dataset)?;
     if let Some(limit) = args.limit {
         tenants.truncate(limit);
+        delegations.truncate(limit);
     }
     let n = tenants.len();
     let dir = std::env::temp_dir().join(format!("provision-bench-{}", std::process::id()));
@@ -238,7 +244,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     // The cluster as an operator finds it: CRDs, its namespace, the classes, the tenants.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [TenantService::crd(), TenantClass::crd()] {
+    for crd in crd::crds() {
         crds.create(&PostParams::default(), &crd).await?;
     }
     Api::<Namespace>::all(client.clone())
@@ -258,6 +264,26 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             )
             .await?;
     }
+    // The delegations are in place before the operator starts, as in production (they are
+    // not part of the timed load, which is the tenants').
+    let delegations_api: Api<DomainDelegation> = Api::all(client.clone());
+    futures::stream::iter(delegations.iter())
+        .map(|d| {
+            let api = delegations_api.clone();
+            async move {
+                api.patch(
+                    &d.name_any(),
+                    &PatchParams::apply("bench").force(),
+                    &Patch::Apply(d),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let tenants_api: Api<TenantService> = Api::all(client.clone());
     let load_started = Instant::now();
     futures::stream::iter(tenants.iter())

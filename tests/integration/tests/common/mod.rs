@@ -14,7 +14,7 @@ use fake_apiserver::{Config, ServerHandle};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tenant_operator::api::{TenantClass, TenantService};
 use tenant_operator::chart;
@@ -106,6 +106,7 @@ pub fn test_config() -> OperatorConfig {
     OperatorConfig {
         settings,
         platform: Platform::default(),
+        reserved_namespaces: tenant_operator::samples::reserved_namespaces(),
         ca_secret: tenant_operator::pki::DEFAULT_CA_SECRET.to_string(),
         ca_settings: CaSettings::default(),
         leader_election: None,
@@ -121,6 +122,12 @@ pub fn test_lease(identity: &str) -> LeaseConfig {
     lease.renew_interval = Duration::from_millis(400);
     lease.retry_interval = Duration::from_millis(200);
     lease
+}
+
+/// The delegation of `example.it` to the body of [`tenant_fixture`] (IPA `c_f284`), so
+/// that the fixture's hostnames `servizi.<name>.example.it` are its own.
+pub fn fixture_delegation() -> Value {
+    tenant_operator::fixtures::delegation_value("fixture-tenants", "c_f284", &["example.it"])
 }
 
 /// A Comune tenant (Molfetta, ISTAT 072029) with two environments, PagoPA egress, one
@@ -153,7 +160,7 @@ impl Harness {
             .expect("start fake API server");
         let client = server.client();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in [TenantService::crd(), TenantClass::crd()] {
+        for crd in tenant_operator::api::crd::crds() {
             crds.create(&PostParams::default(), &crd)
                 .await
                 .expect("create CRD");
@@ -177,6 +184,7 @@ impl Harness {
             operator_client,
         };
         harness.apply(&default_class_value("standard")).await;
+        harness.apply(&fixture_delegation()).await;
         harness
     }
 
@@ -208,6 +216,13 @@ impl Harness {
     pub async fn provision_samples(&self) -> (Operator, Vec<Value>) {
         for class in class_manifests() {
             self.apply(&class).await;
+        }
+        // The samples' domains, as the chart installs them from policies/delegations/.
+        for delegation in
+            tenant_operator::samples::sample_delegations().expect("delegations parse")
+        {
+            self.apply(&serde_json::to_value(delegation).expect("JSON"))
+                .await;
         }
         let operator = self.start_operator(test_config());
         let tenants = sample_manifests();
@@ -404,6 +419,7 @@ pub fn dynamic_api(client: &Client, manifest: &Value) -> Api<kube::api::DynamicO
     let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
     let plural = match kind {
         "TenantClass" => "tenantclasses".to_string(),
+        "DomainDelegation" => "domaindelegations".to_string(),
         "NetworkPolicy" => "networkpolicies".to_string(),
         "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_string(),
         other => format!("{}s", other.to_lowercase()),
