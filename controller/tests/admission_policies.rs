@@ -1888,6 +1888,7 @@ fn external_name_services_are_refused_in_tenant_namespaces_unless_the_class_allo
         .object(alias.clone())
         .in_namespace(plain);
     assert_denied(&p, &update, "type ExternalName is not allowed");
+}
 
 // ----- protect-domain-delegations --------------------------------------------------------
 
