@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// the trusted policy folder (`policies/delegations/`), never in the files of a tenant's
 /// pull request.
 // Cluster-scoped like the other kinds: a delegation belongs to no tenant namespace.
+// clippy reads the repeated `type_ = "string"` of kube's printcolumn(...) arguments as
+// duplicated attributes; they are arguments of distinct columns.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "tenancy.innova.puglia.it",

@@ -208,9 +208,16 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         identity,
         crd_timeout: Duration::from_secs(300),
     };
-    controller::run(client, operator, metrics, readiness, shutdown_signal())
-        .await
-        .context("the controller stopped")?;
+    // Boxed: the controller's future (every watch stream) is large.
+    Box::pin(controller::run(
+        client,
+        operator,
+        metrics,
+        readiness,
+        shutdown_signal(),
+    ))
+    .await
+    .context("the controller stopped")?;
     tracing::info!("shut down");
     Ok(ExitCode::SUCCESS)
 }

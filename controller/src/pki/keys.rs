@@ -59,6 +59,8 @@ pub fn key_pair_from_pem(pem: &str) -> Result<KeyPair, KeyError> {
 }
 
 /// The named curve of a SEC1 `ECPrivateKey` (RFC 5915): its `parameters [0]`.
+// The closures cannot be method paths: those are not general over the reader's lifetimes.
+#[allow(clippy::redundant_closure_for_method_calls)]
 fn sec1_curve(der: &[u8]) -> Result<ObjectIdentifier, KeyError> {
     let parsed = yasna::parse_der(der, |reader| {
         reader.read_sequence(|seq| {

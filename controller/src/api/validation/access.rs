@@ -64,7 +64,7 @@ mod tests {
                 "spec.access.viewerGroups[0]"
             ]
         );
-        assert!(p.iter().all(|p| p.is_error()));
+        assert!(p.iter().all(super::super::Problem::is_error));
         assert!(
             p[0].message.contains("\"system:authenticated\""),
             "{}",
