@@ -935,7 +935,8 @@ async fn every_attack_is_refused_by_its_rule_and_the_legitimate_action_beside_it
         return;
     };
     // The system as `tenant-operator dev` runs it: chart RBAC and admission policies (the
-    // harness), the default classes, the samples, the controller as its ServiceAccount.
+    // harness), the default classes, the samples' domain delegations, the samples, the
+    // controller as its ServiceAccount.
     let h = Harness::new().await;
     let (operator, tenants) = h.provision_samples().await;
     for binding in misbindings() {
