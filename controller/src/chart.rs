@@ -16,9 +16,11 @@
 
 use serde_json::Value;
 
-/// The chart templates that hold RBAC objects, as (path, text). The auditor's
-/// ClusterRoleBinding (`auditor-clusterrolebinding.yaml`) is not here: it exists only when
-/// `auditor.groups` is set, and the chart's default leaves it empty.
+/// The chart templates that hold RBAC objects, as (path, text). The auditor's and the
+/// delegation writers' ClusterRoleBindings (`auditor-clusterrolebinding.yaml`,
+/// `delegation-writer-clusterrolebinding.yaml`) are not here: they exist only when
+/// `auditor.groups` / `datacenterOperators.groups` are set, and the chart's defaults leave
+/// them empty.
 pub const RBAC_TEMPLATES: &[(&str, &str)] = &[
     (
         "charts/tenant-operator/templates/operator-clusterrole.yaml",
@@ -35,6 +37,10 @@ pub const RBAC_TEMPLATES: &[(&str, &str)] = &[
     (
         "charts/tenant-operator/templates/auditor-clusterrole.yaml",
         include_str!("../../charts/tenant-operator/templates/auditor-clusterrole.yaml"),
+    ),
+    (
+        "charts/tenant-operator/templates/delegation-writer-clusterrole.yaml",
+        include_str!("../../charts/tenant-operator/templates/delegation-writer-clusterrole.yaml"),
     ),
 ];
 
@@ -396,6 +402,7 @@ mod tests {
             ("ClusterRole", "tenant-operator:tenant-edit"),
             ("ClusterRole", "tenant-operator:tenant-admin"),
             ("ClusterRole", "tenant-operator:auditor"),
+            ("ClusterRole", "tenant-operator:delegation-writer"),
         ]
         .map(|(k, n)| (k.to_string(), n.to_string()));
         assert_eq!(names, expected);

@@ -99,7 +99,7 @@ fn wrong_values_fail_before_anything_is_installed() {
         ("resources.limits.memory=lots", "memory"),
         ("reservedNamespaces={Flux_System}", "reservedNamespaces"),
         ("ca.permittedDnsDomains={*.it}", "permittedDnsDomains"),
-        ("datacenterOperators.groups={}", "groups"),
+        ("datacenterOperators.groups=dc-ops", "groups"),
     ] {
         let err = template(&helm, "tenant-operator", &[set])
             .err()
