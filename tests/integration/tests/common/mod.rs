@@ -218,8 +218,7 @@ impl Harness {
             self.apply(&class).await;
         }
         // The samples' domains, as the chart installs them from policies/delegations/.
-        for delegation in
-            tenant_operator::samples::sample_delegations().expect("delegations parse")
+        for delegation in tenant_operator::samples::sample_delegations().expect("delegations parse")
         {
             self.apply(&serde_json::to_value(delegation).expect("JSON"))
                 .await;
