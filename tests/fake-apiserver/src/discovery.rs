@@ -85,6 +85,12 @@ fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
             "kind": r.kind, "verbs": ["get", "patch", "update"]}),
         );
     }
+    if crate::scale::serves(r) {
+        out.push(
+            json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced,
+            "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}),
+        );
+    }
     out
 }
 
@@ -129,8 +135,17 @@ pub fn aggregated(reg: &Registry, core: bool) -> Value {
                             if !r.categories.is_empty() {
                                 e["categories"] = json!(r.categories);
                             }
+                            let mut subresources = Vec::new();
                             if r.status {
-                                e["subresources"] = json!([{"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}]);
+                                subresources.push(json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}));
+                            }
+                            if crate::scale::serves(r) {
+                                subresources.push(json!({"subresource": "scale",
+                                    "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                                    "verbs": ["get", "patch", "update"]}));
+                            }
+                            if !subresources.is_empty() {
+                                e["subresources"] = json!(subresources);
                             }
                             e
                         })

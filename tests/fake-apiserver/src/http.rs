@@ -714,6 +714,9 @@ async fn serve_resource(
                     return finalize_namespace(ctx, info, &name);
                 }
                 Some("status") => return Err(ApiError::unknown_path()),
+                Some("scale") if crate::scale::serves(info) => {
+                    return scale_subresource(ctx, info, &namespace, &name, &ct);
+                }
                 Some(other) => return Err(ctx.not_implemented(&format!("subresource {other}"))),
             };
             match ctx.method {
@@ -840,6 +843,68 @@ fn finalize_namespace(
         Some(o) => Ok(json_response(200, &o)),
         None => Ok(json_response(200, &body)),
     }
+}
+
+/// `GET`, `PUT` and `PATCH` (merge, strategic, JSON patch) of a workload's `/scale`
+/// (see [`crate::scale`]): the write sets the parent's `spec.replicas`.
+fn scale_subresource(
+    ctx: &Ctx,
+    info: &Arc<ResourceInfo>,
+    namespace: &str,
+    name: &str,
+    content_type: &str,
+) -> Result<Response, ApiError> {
+    let current = ctx
+        .server
+        .lock()
+        .get(&info.key(), namespace, name)
+        .ok_or_else(|| ApiError::not_found(info.target(), name))?;
+    let scale = crate::scale::of(&current);
+    let wanted = match ctx.method {
+        Method::GET => return Ok(json_response(200, &scale)),
+        Method::PUT => parse_body(&ctx.body)?,
+        Method::PATCH => {
+            let mut patched = scale.clone();
+            match PatchType::from_content_type(content_type) {
+                // A Scale has no lists: a strategic merge patch merges as a JSON merge patch.
+                Some(PatchType::Merge | PatchType::Strategic) => {
+                    let patch = parse_body(&ctx.body)?;
+                    json_patch::merge(&mut patched, &patch);
+                }
+                Some(PatchType::Json) => ops::json_patch_apply(&mut patched, &ctx.body)?,
+                Some(PatchType::Apply) => {
+                    return Err(ctx.not_implemented("server-side apply of subresource scale"));
+                }
+                None => return Err(ApiError::unsupported_media_type(info.builtin)),
+            }
+            patched
+        }
+        _ => return Err(ApiError::method_not_allowed()),
+    };
+    let replicas = crate::scale::replicas(&wanted, info.target(), name)?;
+    let precondition = wanted["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|rv| !rv.is_empty());
+    if precondition.is_some_and(|rv| Some(rv) != current["metadata"]["resourceVersion"].as_str()) {
+        return Err(ApiError::conflict(info.target(), name));
+    }
+    let manager = ctx.manager();
+    let req = write_req(
+        ctx,
+        info,
+        &info.storage_version,
+        namespace,
+        &manager,
+        Sub::Scale,
+    )?;
+    let written = {
+        let mut st = ctx.server.lock();
+        ops::internal_update(&mut st, &ctx.server.clock, &req, name, |o| {
+            o["spec"]["replicas"] = json!(replicas);
+        })?
+    };
+    ctx.server.gc_notify.notify_one();
+    Ok(json_response(200, &crate::scale::of(&written.obj)))
 }
 
 fn with_warnings(mut r: Response, warnings: &[String]) -> Response {

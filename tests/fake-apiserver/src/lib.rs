@@ -41,6 +41,7 @@ mod quota;
 mod rbac_writes;
 mod registry;
 mod reviews;
+mod scale;
 mod selectors;
 mod server;
 mod store;

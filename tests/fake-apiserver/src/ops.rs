@@ -34,6 +34,8 @@ pub enum Sub {
     Status,
     /// A namespace's `/finalize`.
     Finalize,
+    /// A workload's `/scale` (its `spec.replicas`).
+    Scale,
 }
 
 impl Sub {
@@ -43,6 +45,7 @@ impl Sub {
             Sub::Main => "",
             Sub::Status => "status",
             Sub::Finalize => "finalize",
+            Sub::Scale => "scale",
         }
     }
 }
@@ -901,7 +904,7 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
 }
 
-fn json_patch_apply(doc: &mut Value, body: &[u8]) -> Result<(), ApiError> {
+pub(crate) fn json_patch_apply(doc: &mut Value, body: &[u8]) -> Result<(), ApiError> {
     let ops: Vec<Value> = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     if ops.len() > 10_000 {

@@ -1,6 +1,7 @@
 //! Object semantics beyond the §9 list: strategic merge patch on built-ins,
 //! multi-version CRDs sharing one store, generateName, Secret stringData,
-//! protected namespaces, and resourceVersions from the future.
+//! protected namespaces, resourceVersions from the future, and the `scale` subresource of
+//! workloads.
 
 mod common;
 
@@ -176,5 +177,100 @@ async fn resource_versions_from_the_future() {
     assert_eq!(code, 422, "resourceVersionMatch needs a resourceVersion");
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.clone(), "default");
     assert!(cms.list(&ListParams::default().match_any()).await.is_ok());
+    s.shutdown().await;
+}
+
+/// The `scale` subresource of a Deployment (upstream `ScaleREST`): an `autoscaling/v1`
+/// Scale whose `spec.replicas` is the Deployment's; a stale resourceVersion is a 409,
+/// negative replicas a 422; RBAC authorizes `deployments/scale` apart from `deployments`.
+#[tokio::test]
+async fn the_scale_subresource_reads_and_writes_the_workload_replicas() {
+    let s = server().await;
+    let c = s.client();
+    let api: Api<Deployment> = Api::namespaced(c.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"replicas": 2,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "a:1"}]}}}})).unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+
+    let scale = api.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
+    assert_eq!(
+        scale.status.map(|s| s.selector),
+        Some(Some("app=web".to_string()))
+    );
+    let scaled = api
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(5));
+    let live = api.get("web").await.unwrap();
+    assert_eq!(live.spec.and_then(|s| s.replicas), Some(5));
+
+    let stale: k8s_openapi::api::autoscaling::v1::Scale =
+        serde_json::from_value(json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {"name": "web", "namespace": "default", "resourceVersion": "1"},
+            "spec": {"replicas": 1}}))
+        .unwrap();
+    let code = |e: kube::Error| match e {
+        kube::Error::Api(status) => status.code,
+        other => panic!("{other}"),
+    };
+    let err = api
+        .replace_scale("web", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), 409);
+    let err = api
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": -1}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), 422);
+
+    // A reader of Deployments may not scale them.
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(c.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "viewers"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "viewers"}]}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let viewer: Api<Deployment> =
+        Api::namespaced(s.client_as("vera", &["viewers"]).unwrap(), "default");
+    assert_eq!(
+        viewer
+            .get_scale("web")
+            .await
+            .unwrap()
+            .spec
+            .and_then(|s| s.replicas),
+        Some(5)
+    );
+    let err = viewer
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 9}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            r#"User "vera" cannot patch resource "deployments/scale" in API group "apps" in the namespace "default""#
+        ),
+        "{err}"
+    );
+    assert!(s.unsupported_requests().is_empty());
     s.shutdown().await;
 }
