@@ -207,7 +207,8 @@ fn pod(name: &str, cpu: &str) -> String {
 
 /// The attacks of the guardrails issue and of the security model, each with the rule that
 /// refuses it. Rows run in order on one server: a row may use what an earlier row's
-/// legitimate action created (the pod `app-small`, the ConfigMap `settings`).
+/// legitimate action created (the Deployment `web`, the pod `app-small`, the ConfigMap
+/// `settings`).
 fn attacks() -> Vec<Attack> {
     let allow_all_netpol = r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": "allow-all"},
@@ -301,22 +302,10 @@ fn attacks() -> Vec<Attack> {
                 namespace: None,
             },
             legitimate: vec![
-                // Deploy, then scale. The in-memory API server does not serve the `scale`
-                // subresource that `kubectl scale` patches (it answers 501), so the replicas
-                // are changed through the Deployment's spec, the same field.
                 kubectl(&format!(
                     "create deployment web --image=registry.example.it/asl/web:1.0 -n {ns}"
                 )),
-                kubectl_args([
-                    "patch",
-                    "deployment",
-                    "web",
-                    "-n",
-                    ns,
-                    "--type=merge",
-                    "-p",
-                    r#"{"spec":{"replicas":3}}"#,
-                ]),
+                kubectl(&format!("scale deployment web --replicas=3 -n {ns}")),
             ],
         },
         Attack {
@@ -500,6 +489,18 @@ fn attacks() -> Vec<Attack> {
             legitimate: vec![kubectl(&format!(
                 "get configmaps,pods,resourcequotas -n {ns}"
             ))],
+        },
+        Attack {
+            name: "a tenant viewer scales a Deployment",
+            who: TENANT_VIEWER,
+            attempt: kubectl(&format!("scale deployment web --replicas=0 -n {ns}")),
+            refused_by: RefusedBy::Rbac {
+                verb: "patch",
+                resource: "deployments/scale",
+                group: "apps",
+                namespace: Some(NS),
+            },
+            legitimate: vec![kubectl(&format!("get deployment web -n {ns}"))],
         },
         Attack {
             name: "a tenant viewer deletes a ConfigMap",
