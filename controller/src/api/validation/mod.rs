@@ -33,7 +33,7 @@ pub use access::SYSTEM_GROUP_PREFIX;
 pub use class::validate_class;
 pub use delegation::{Delegations, is_within, validate_delegations};
 pub use names::{is_dns_label, is_dns_subdomain};
-pub use peers::{claim_keys, validate_against_peers};
+pub use peers::{claim_keys, claimed_first, validate_against_peers};
 pub use reserved::{InvalidReservedName, ReservedName, ReservedNamespaces};
 pub use set::{SetProblems, validate_set};
 

@@ -1,5 +1,6 @@
 //! Rules across tenants: names, namespaces and certificate names are each claimed by one
-//! tenant.
+//! tenant, and the first claim wins: a conflict is reported on the tenant that claimed
+//! later, never on the one that holds the claim (see [`claimed_first`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -16,8 +17,10 @@ use crate::labels;
 /// `x.it` in environment `test` and tenant `b`'s `test.x.it` in production).
 ///
 /// `peers` are the *other* tenants (the controller passes those related to `tenant`,
-/// `validate` all other documents); each conflict is reported on `tenant`'s field, so
-/// calling this for every tenant reports it on both sides.
+/// `validate` all other documents); each conflict is reported on `tenant`'s field when the
+/// peer [claimed first](claimed_first), so the tenant holding a claim stays valid (and keeps
+/// being reconciled and renewed) while a newcomer is refused. Two tenants of which neither
+/// exists yet cannot be ordered, and each is told about the other.
 pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -> Vec<Problem> {
     let name = tenant.name_any();
     let mut report = Report::new(name.clone());
@@ -34,6 +37,11 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
             // Same name: its namespaces and hostnames are the same tenant's claims.
             continue;
         }
+        if !claimed_first(peer, tenant) {
+            // The claims are `tenant`'s: the conflict is reported on the peer.
+            continue;
+        }
+        let holder = holder_note(peer);
         for (i, env) in tenant.spec.environments.iter().enumerate() {
             let namespace = labels::namespace_name(&name, &env.name);
             if let Some(other) = peer
@@ -45,7 +53,7 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
                 report.error(
                     format!("spec.environments[{i}].name"),
                     format!(
-                        "namespace {namespace:?} is also the namespace of tenant {peer_name:?}, environment {:?}; rename this environment",
+                        "namespace {namespace:?} is also the namespace of tenant {peer_name:?}, environment {:?}{holder}; rename this environment",
                         other.name
                     ),
                 );
@@ -69,7 +77,7 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
             }
             report.error(
                 format!("spec.tls.hostnames[{}]", mine.hostname_index),
-                claim_conflict(mine, other, &peer_name),
+                claim_conflict(mine, other, &peer_name, &holder),
             );
         }
     }
@@ -122,24 +130,55 @@ fn dns_claims(tenant: &TenantService) -> Vec<DnsClaim<'_>> {
         .collect()
 }
 
-/// The message for a DNS name two tenants claim, saying where each claim comes from.
-fn claim_conflict(mine: &DnsClaim<'_>, theirs: &DnsClaim<'_>, peer: &str) -> String {
+/// The message for a DNS name two tenants claim, saying where each claim comes from and
+/// (`holder`, from [`holder_note`]) who holds it.
+fn claim_conflict(mine: &DnsClaim<'_>, theirs: &DnsClaim<'_>, peer: &str, holder: &str) -> String {
     let (host, name, their_host) = (mine.hostname, &mine.name, theirs.hostname);
     let fix = "a name belongs to one tenant: change the hostname in one of them";
     match (mine.prefixed_by, theirs.prefixed_by) {
         (None, None) => format!(
-            "{host:?} is also claimed by tenant {peer:?}; a hostname belongs to one tenant: remove it from one of them"
+            "{host:?} is also claimed by tenant {peer:?}{holder}; a hostname belongs to one tenant: remove it from one of them"
         ),
         (None, Some(their_env)) => format!(
-            "{host:?} is also the name that tenant {peer:?}'s certificate of environment {their_env:?} gets from its hostname {their_host:?}; {fix}"
+            "{host:?} is also the name that tenant {peer:?}'s certificate of environment {their_env:?} gets from its hostname {their_host:?}{holder}; {fix}"
         ),
         (Some(env), None) => format!(
-            "{host:?} puts {name:?} in the certificate of environment {env:?}, and tenant {peer:?} lists {name:?} as a hostname; {fix}"
+            "{host:?} puts {name:?} in the certificate of environment {env:?}, and tenant {peer:?} lists {name:?} as a hostname{holder}; {fix}"
         ),
         (Some(env), Some(their_env)) => format!(
-            "{host:?} puts {name:?} in the certificate of environment {env:?}, and tenant {peer:?} gets the same name from its hostname {their_host:?} in environment {their_env:?}; {fix}"
+            "{host:?} puts {name:?} in the certificate of environment {env:?}, and tenant {peer:?} gets the same name from its hostname {their_host:?} in environment {their_env:?}{holder}; {fix}"
         ),
     }
+}
+
+/// When a tenant was created, with its UID as the tie-break of two creations in the same
+/// second; `None` for a tenant that does not exist yet (a file under review).
+fn creation(tenant: &TenantService) -> Option<(jiff::Timestamp, &str)> {
+    let created = tenant.metadata.creation_timestamp.as_ref()?;
+    Some((
+        created.0,
+        tenant.metadata.uid.as_deref().unwrap_or_default(),
+    ))
+}
+
+/// Whether `peer` holds its claims before `tenant`: the first claim wins. Created tenants
+/// are ordered by creationTimestamp, then UID; a tenant not created yet (a manifest in a
+/// pull request) comes after every created one. Two tenants that both do not exist yet
+/// cannot be ordered: each counts as the other's holder, so both are told.
+pub fn claimed_first(peer: &TenantService, tenant: &TenantService) -> bool {
+    match (creation(peer), creation(tenant)) {
+        (Some(peer), Some(tenant)) => peer < tenant,
+        (Some(_), None) | (None, None) => true,
+        (None, Some(_)) => false,
+    }
+}
+
+/// `, which claimed it first (created ...)` for a peer that exists, so that the newcomer
+/// reads who holds the claim and since when; empty for a peer that is only a manifest.
+fn holder_note(peer: &TenantService) -> String {
+    creation(peer).map_or_else(String::new, |(created, _)| {
+        format!(", which holds it since it was created at {created} (the first claim wins)")
+    })
 }
 
 /// What a tenant claims for itself and no other tenant may also claim, as keys: its name
@@ -246,5 +285,86 @@ mod tests {
             json!({"environments": [{"name": "prod"}]}),
         );
         assert!(validate_against_peers(&a, std::slice::from_ref(&b)).is_empty());
+    }
+
+    /// `name` created at `second` (seconds since the epoch) with `uid`, as the API server
+    /// returns it.
+    fn created(
+        name: &str,
+        spec: serde_json::Value,
+        second: i64,
+        uid: &str,
+    ) -> crate::api::TenantService {
+        let mut tenant = named_tenant(name, spec);
+        tenant.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_second(second).expect("time"),
+            ));
+        tenant.metadata.uid = Some(uid.to_string());
+        tenant
+    }
+
+    #[test]
+    fn the_first_claim_wins_and_only_the_newcomer_is_told() {
+        let hostname = json!({"tls": {"hostnames": ["servizi.comune.molfetta.ba.it"]}});
+        let incumbent = created("comune-molfetta", json!({}), 1_000, "uid-b");
+        let newcomer = created("comune-bari", hostname.clone(), 2_000, "uid-a");
+        // Valid: the incumbent, against the newcomer.
+        assert!(validate_against_peers(&incumbent, std::slice::from_ref(&newcomer)).is_empty());
+        // Invalid: the newcomer, on the field of the claim, naming the holder.
+        let p = validate_against_peers(&newcomer, std::slice::from_ref(&incumbent));
+        assert_eq!(paths(&p), ["spec.tls.hostnames[0]"]);
+        assert!(
+            p[0].message.contains("\"comune-molfetta\"")
+                && p[0].message.contains("first claim wins"),
+            "{}",
+            p[0].message
+        );
+        // A manifest under review is newer than every created tenant.
+        let file = named_tenant("comune-bari", hostname.clone());
+        assert!(validate_against_peers(&incumbent, std::slice::from_ref(&file)).is_empty());
+        assert_eq!(
+            paths(&validate_against_peers(
+                &file,
+                std::slice::from_ref(&incumbent)
+            )),
+            ["spec.tls.hostnames[0]"]
+        );
+        // Created in the same second: the UID decides (uid-a before uid-b).
+        let twin = created("comune-bari", hostname, 1_000, "uid-a");
+        assert_eq!(
+            paths(&validate_against_peers(
+                &incumbent,
+                std::slice::from_ref(&twin)
+            )),
+            ["spec.tls.hostnames[0]"]
+        );
+        assert!(validate_against_peers(&twin, std::slice::from_ref(&incumbent)).is_empty());
+    }
+
+    #[test]
+    fn a_namespace_held_first_stays_its_holders() {
+        // `agenzia` + `sanita-prod` and `agenzia-sanita` + `prod` both make
+        // `agenzia-sanita-prod`; `agenzia` was created first.
+        let holder = created(
+            "agenzia",
+            json!({"environments": [{"name": "sanita-prod"}], "tls": null}),
+            1_000,
+            "u1",
+        );
+        let newcomer = created(
+            "agenzia-sanita",
+            json!({"environments": [{"name": "prod"}], "tls": null}),
+            5_000,
+            "u2",
+        );
+        assert!(validate_against_peers(&holder, std::slice::from_ref(&newcomer)).is_empty());
+        let p = validate_against_peers(&newcomer, std::slice::from_ref(&holder));
+        assert_eq!(paths(&p), ["spec.environments[0].name"]);
+        assert!(
+            p[0].message.contains("\"agenzia\"") && p[0].message.contains("first claim wins"),
+            "{}",
+            p[0].message
+        );
     }
 }

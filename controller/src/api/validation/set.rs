@@ -259,4 +259,32 @@ mod tests {
         );
         assert_eq!(problems.into_all().len(), 1);
     }
+
+    #[test]
+    fn a_clash_with_a_known_older_tenant_is_reported_on_the_newer_file_only() {
+        // comune-a exists (exported with its creationTimestamp); comune-a-b is the file of
+        // the pull request and claims the same namespace and hostname.
+        let mut older: serde_json::Value = crate::fixtures::tenant_value(
+            "comune-a",
+            json!({"environments": [{"name": "b-prod"}], "tls": {"hostnames": ["www.comune.molfetta.ba.it"]}}),
+        );
+        older["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+        older["metadata"]["uid"] = json!("5d1c7e1e-0000-4000-8000-000000000001");
+        let tenants = [
+            serde_json::from_value(older).expect("tenant"),
+            named_tenant(
+                "comune-a-b",
+                json!({"environments": [{"name": "prod"}], "tls": {"hostnames": ["www.comune.molfetta.ba.it"]}}),
+            ),
+        ];
+        let problems = validate_set(&tenants, &[default_class("standard")], &trusted());
+        assert_eq!(errors(&problems.tenants[0]), []);
+        assert_eq!(
+            errors(&problems.tenants[1]),
+            [
+                ("comune-a-b", "spec.environments[0].name"),
+                ("comune-a-b", "spec.tls.hostnames[0]")
+            ]
+        );
+    }
 }
