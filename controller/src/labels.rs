@@ -8,6 +8,10 @@ pub const MANAGED_BY_KEY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "tenant-operator";
 /// Name of the TenantService an object belongs to.
 pub const TENANT: &str = "tenancy.innova.puglia.it/tenant";
+/// UID of the TenantService an object belongs to: its identity, where the name is only a
+/// name (a tenant deleted and created again under the same name is another tenant). The
+/// operator touches an existing namespace only when it carries this tenant's UID.
+pub const TENANT_UID: &str = "tenancy.innova.puglia.it/tenant-uid";
 /// Environment (e.g. `prod`) an object belongs to.
 pub const ENVIRONMENT: &str = "tenancy.innova.puglia.it/environment";
 /// Entity type of the tenant (`Comune`, `ASL`, ...), on namespaces.
@@ -25,6 +29,14 @@ pub const ALLOW_EXTERNAL_NAME: &str = "tenancy.innova.puglia.it/allow-external-n
 /// `"true"` on namespaces kept after their tenant or environment was removed
 /// (`deletionPolicy: Retain`); the operator no longer manages them.
 pub const RETAINED: &str = "tenancy.innova.puglia.it/retained";
+/// Annotation with the time (RFC 3339) a namespace was retained; its `tenant` and
+/// `tenant-uid` labels stay and name the tenant it was retained from.
+pub const RETAINED_AT: &str = "tenancy.innova.puglia.it/retained-at";
+/// Annotation a datacenter operator puts on a namespace that is not a live tenant's
+/// (retained, or never managed) to hand it over to the tenant it names. The operator then
+/// deletes every object it managed there for the previous tenant, takes the namespace
+/// for the named tenant and removes the annotation.
+pub const HAND_OVER_TO: &str = "tenancy.innova.puglia.it/hand-over-to";
 /// Pod Security admission label.
 pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 /// Pod Security admission version label.

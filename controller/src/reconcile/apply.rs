@@ -1,5 +1,7 @@
 //! The apply step: makes every rendered object as desired (namespaces first, then what goes
 //! in them), keeps each environment's TLS Secret issued, and returns the [`Applied`] set.
+//! A namespace is claimed first ([`ownership::claim`]): an environment whose namespace is
+//! not this tenant's gets nothing, and the others proceed.
 //!
 //! [`Applied`] can only be built here, from writes that succeeded: the status step takes
 //! it as input, so the types say that a Ready status reflects objects that were applied.
@@ -14,6 +16,7 @@ use super::certificates::{self, CertificateOutcome};
 use super::context::Context;
 use super::error::Error;
 use super::inventory::ObjectKey;
+use super::ownership::{self, Claim, Holder};
 use super::write::{self, Change};
 use crate::api::TenantService;
 use crate::kinds::ManagedKind;
@@ -25,6 +28,28 @@ use crate::render::Desired;
 pub struct Applied {
     objects: Vec<(ObjectKey, Change)>,
     certificates: Vec<CertificateOutcome>,
+    not_owned: Vec<NotOwned>,
+    handed_over: Vec<HandedOver>,
+}
+
+/// A namespace the tenant needs that is someone else's: nothing was written in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotOwned {
+    /// The namespace.
+    pub namespace: String,
+    /// Who holds it.
+    pub holder: Holder,
+}
+
+/// A namespace handed over to the tenant by a datacenter operator in this reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandedOver {
+    /// The namespace.
+    pub namespace: String,
+    /// Who held it.
+    pub previous: Holder,
+    /// The previous holder's managed objects, deleted before anything was granted.
+    pub purged: Vec<ObjectKey>,
 }
 
 impl Applied {
@@ -59,6 +84,16 @@ impl Applied {
         &self.certificates
     }
 
+    /// The namespaces the tenant needs that are someone else's.
+    pub fn not_owned(&self) -> &[NotOwned] {
+        &self.not_owned
+    }
+
+    /// The namespaces handed over to the tenant in this reconcile.
+    pub fn handed_over(&self) -> &[HandedOver] {
+        &self.handed_over
+    }
+
     /// When to look at the tenant again without a trigger: after `resync`, or earlier when
     /// a certificate is due for renewal.
     pub fn next_check(&self, resync: Duration, now: jiff::Timestamp) -> Duration {
@@ -77,12 +112,16 @@ impl Applied {
         Applied {
             objects,
             certificates,
+            not_owned: Vec::new(),
+            handed_over: Vec::new(),
         }
     }
 }
 
 /// Applies `desired` for `tenant`. Fails before writing anything if one of its namespaces
-/// is being deleted (it must be gone before it can be made again).
+/// is being deleted (it must be gone before it can be made again). Writes nothing in a
+/// namespace that is not the tenant's (see [`ownership`]): such environments are listed in
+/// [`Applied::not_owned`].
 pub async fn apply(
     tenant: &TenantService,
     ctx: &Context,
@@ -104,13 +143,48 @@ pub async fn apply(
     let mut applied = Applied {
         objects: Vec::with_capacity(objects.len()),
         certificates: Vec::with_capacity(desired.certificates.len()),
+        not_owned: Vec::new(),
+        handed_over: Vec::new(),
     };
+    // Namespaces come first (render's order), so each is claimed before what goes in it.
+    let mut owned = BTreeSet::new();
     for (key, body) in objects {
-        let change = write::ensure(ctx, &key, &body).await?;
-        applied.objects.push((key, change));
+        if key.kind == ManagedKind::Namespace {
+            let change = match ownership::claim(tenant, ctx, &key, &body).await? {
+                Claim::Owned(change) => change,
+                Claim::HandedOver {
+                    change,
+                    previous,
+                    purged,
+                } => {
+                    applied.handed_over.push(HandedOver {
+                        namespace: key.name.clone(),
+                        previous,
+                        purged,
+                    });
+                    change
+                }
+                Claim::NotOwned(holder) => {
+                    applied.not_owned.push(NotOwned {
+                        namespace: key.name.clone(),
+                        holder,
+                    });
+                    continue;
+                }
+            };
+            owned.insert(key.name.clone());
+            applied.objects.push((key, change));
+        } else if key.namespace.as_ref().is_some_and(|ns| owned.contains(ns)) {
+            let change = write::ensure(ctx, &key, &body).await?;
+            applied.objects.push((key, change));
+        }
     }
     let name = tenant.name_any();
-    for request in &desired.certificates {
+    for request in desired
+        .certificates
+        .iter()
+        .filter(|request| owned.contains(&request.namespace))
+    {
         let outcome = certificates::ensure(ctx, request, now).await?;
         ctx.metrics
             .set_certificate_expiry(&name, &outcome.environment, outcome.info.not_after);

@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use serde_json::Value;
 
 use super::FINALIZER;
 use super::context::Context;
 use super::error::Error;
 use super::events;
 use super::inventory::ObjectKey;
-use super::prune::detach_namespace;
+use super::prune::{detach_namespace, owned_namespace};
 use super::write;
 use crate::api::{DeletionPolicy, Phase, TenantService};
 use crate::kinds::ManagedKind;
@@ -58,22 +57,23 @@ pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Er
     let mut remaining = Vec::new();
     for namespace in candidates {
         let key = ObjectKey::new(ManagedKind::Namespace, None, &namespace);
-        let Some(live) = write::get(&ctx.client, &key)
-            .await
-            .map_err(|source| Error::Read {
-                object: key.clone(),
-                source: Box::new(source),
-            })?
-        else {
+        // Only a namespace carrying this tenant's identity: not an unmanaged one of the same
+        // name, another tenant's, or one already retained from an earlier tenant.
+        let Some(live) = owned_namespace(ctx, tenant, &key).await? else {
             ctx.inventory.forget_applied_in_namespace(&namespace);
             continue;
         };
-        if !is_managed_namespace_of(&live, &name) {
+        if live
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(labels::RETAINED))
+            .is_some()
+        {
+            // Its own, retained already (an environment removed earlier).
             continue;
         }
         match tenant.spec.deletion_policy {
             DeletionPolicy::Retain => {
-                detach_namespace(ctx, &key).await?;
+                detach_namespace(ctx, tenant, &key, &live).await?;
                 ctx.inventory.forget_applied_in_namespace(&namespace);
                 handled.push(namespace);
             }
@@ -107,39 +107,4 @@ pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Er
     ctx.forget_tenant(&name);
     tracing::info!("tenant deleted; finalizer released");
     Ok(Action::await_change())
-}
-
-/// Whether a live namespace is managed by the operator for `tenant` (and not, e.g., an
-/// unmanaged namespace of the same name, or one already retained).
-fn is_managed_namespace_of(live: &Value, tenant: &str) -> bool {
-    live.pointer("/metadata/labels").is_some_and(|l| {
-        l.get(labels::TENANT).and_then(Value::as_str) == Some(tenant)
-            && l.get(labels::MANAGED_BY_KEY).and_then(Value::as_str)
-                == Some(labels::MANAGED_BY_VALUE)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn only_namespaces_managed_for_the_tenant_are_cleaned_up() {
-        let namespace = |labels: Value| json!({"metadata": {"name": "a-prod", "labels": labels}});
-        let managed =
-            json!({labels::TENANT: "a", labels::MANAGED_BY_KEY: labels::MANAGED_BY_VALUE});
-        assert!(is_managed_namespace_of(&namespace(managed.clone()), "a"));
-        assert!(!is_managed_namespace_of(&namespace(managed), "b"));
-        // Retained (detached) earlier, or never ours.
-        assert!(!is_managed_namespace_of(
-            &namespace(json!({labels::TENANT: "a", labels::RETAINED: "true"})),
-            "a"
-        ));
-        assert!(!is_managed_namespace_of(
-            &json!({"metadata": {"name": "a-prod"}}),
-            "a"
-        ));
-    }
 }

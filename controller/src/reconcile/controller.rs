@@ -8,6 +8,8 @@
 //! - every child kind, watched metadata-only with the `managed-by` label selector, mapped
 //!   to its tenant by the tenant label (drift correction within a second or so);
 //! - TenantClass changes, mapped to the tenants of that class;
+//! - a namespace annotated for hand-over ([`labels::HAND_OVER_TO`]), mapped to the tenant
+//!   it names;
 //! - peer changes ([`super::peers`]): a tenant whose `allowFrom`, hostnames or namespaces
 //!   change retriggers the tenants related to it;
 //! - DomainDelegation changes ([`super::delegations`]), mapped to the tenants of the bodies
@@ -148,6 +150,28 @@ where
         // The operator's own writes coming back need no reconcile (deletions always do:
         // their resourceVersion is new).
         .try_filter(move |object| std::future::ready(!inventory.is_own_write(kind, object)))
+}
+
+/// Every namespace, metadata only and not cached: an annotation cannot be selected on, and
+/// a datacenter operator's hand-over ([`labels::HAND_OVER_TO`]) should take effect at once,
+/// even on a namespace the operator does not manage.
+fn hand_over_stream(
+    client: &Client,
+) -> impl Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send + 'static {
+    let api: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+}
+
+/// Maps a namespace annotated for hand-over to the tenant it names.
+fn to_handed_over_tenant(
+    namespace: PartialObjectMeta<Namespace>,
+) -> Option<ObjectRef<TenantService>> {
+    namespace
+        .annotations()
+        .get(labels::HAND_OVER_TO)
+        .map(|tenant| ObjectRef::new(tenant))
 }
 
 /// Maps a child object to its tenant by the tenant label.
@@ -414,6 +438,7 @@ pub async fn run(
             child_stream::<Namespace>(&client, ManagedKind::Namespace, inventory.clone()),
             to_tenant,
         )
+        .watches_stream(hand_over_stream(&client), to_handed_over_tenant)
         .watches_stream(
             child_stream::<NetworkPolicy>(&client, ManagedKind::NetworkPolicy, inventory.clone()),
             to_tenant,

@@ -73,12 +73,16 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     let now = jiff::Timestamp::now();
     let applied = apply::apply(tenant, ctx, &desired, now).await?;
     let pruned = prune::prune(tenant, ctx, &applied).await?;
-    let status_changed = status::write(tenant, ctx, &Outcome::ready(tenant, &applied)).await?;
+    let outcome = Outcome::applied(tenant, &applied);
+    let status_changed = status::write(tenant, ctx, &outcome).await?;
     ctx.metrics
-        .set_tenant_phase(&tenant.name_any(), Phase::Ready);
+        .set_tenant_phase(&tenant.name_any(), outcome.phase);
     let was_ready = tenant.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready);
     let notices = events::change_events(&applied, &pruned, status_changed, was_ready);
     events::publish(tenant, ctx, notices).await;
+    // A namespace held by someone else is looked at again at the next check: the
+    // hand-over annotation triggers at once (see `controller`), other changes of an
+    // unmanaged namespace are not watched.
     Ok(Action::requeue(
         applied.next_check(ctx.settings.resync_interval, now),
     ))

@@ -51,6 +51,8 @@ impl Notice {
 /// | objects restored after someone changed them | Warning `DriftCorrected` |
 /// | objects deleted from kept namespaces | `Pruned` |
 /// | namespaces of removed environments | `NamespacesRetained` or `NamespacesDeleting` |
+/// | a namespace handed over to the tenant | `NamespaceHandedOver`, with what was deleted |
+/// | a namespace the tenant needs is someone else's (when the status says so anew) | Warning `NamespaceNotOwned` |
 /// | the status became Ready without a creation | `Ready` |
 pub fn change_events(
     applied: &Applied,
@@ -85,6 +87,20 @@ pub fn change_events(
         })
         .collect();
     let mut notices = Vec::new();
+    for handed in applied.handed_over() {
+        let purged: Vec<&ObjectKey> = handed.purged.iter().collect();
+        notices.push(Notice::normal(
+            "NamespaceHandedOver",
+            "Apply",
+            format!(
+                "namespace {} handed over to this tenant by the {} annotation ({}); deleted first what the operator managed there: {}",
+                handed.namespace,
+                labels::HAND_OVER_TO,
+                handed.previous,
+                if purged.is_empty() { "nothing".to_string() } else { join(&purged) }
+            ),
+        ));
+    }
     if !created.is_empty() {
         // One Event for a new tenant (or environment): what was created, certificates
         // included, so that provisioning 8,000 tenants costs 8,000 Events, not 24,000.
@@ -156,7 +172,25 @@ pub fn change_events(
             ),
         ));
     }
-    if status_changed && !was_ready && created.is_empty() {
+    if status_changed && !applied.not_owned().is_empty() {
+        notices.push(Notice {
+            type_: EventType::Warning,
+            reason: crate::reconcile::status::NAMESPACE_NOT_OWNED,
+            action: "Apply",
+            note: applied
+                .not_owned()
+                .iter()
+                .map(|n| {
+                    format!(
+                        "namespace {} is not this tenant's: {}",
+                        n.namespace, n.holder
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    if status_changed && !was_ready && created.is_empty() && applied.not_owned().is_empty() {
         notices.push(Notice::normal(
             "Ready",
             "Reconcile",

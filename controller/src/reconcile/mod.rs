@@ -25,6 +25,7 @@ pub mod events;
 pub mod inventory;
 pub mod leader;
 pub mod load;
+pub mod ownership;
 pub mod peers;
 pub mod prune;
 pub mod rbac;

@@ -1,17 +1,20 @@
 //! The prune step: deletes the tenant's labelled objects that this reconcile did not
 //! apply. Namespaces follow the deletion policy (kept and detached under `Retain`, deleted
-//! under `Delete`); objects inside a namespace that is no longer desired are left to their
-//! namespace (kept with it under Retain, deleted with it under Delete).
+//! under `Delete`), and only namespaces that carry this tenant's identity (see
+//! [`super::ownership`]) are touched. Objects inside a namespace that is no longer desired
+//! are left to their namespace (kept with it under Retain, deleted with it under Delete),
+//! except the RoleBindings: detaching revokes the access the tenant's groups had.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use kube::ResourceExt;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::apply::Applied;
 use super::context::Context;
 use super::error::Error;
 use super::inventory::ObjectKey;
+use super::ownership::{self, Identity};
 use super::write;
 use crate::api::{DeletionPolicy, TenantService};
 use crate::kinds::ManagedKind;
@@ -44,9 +47,13 @@ pub async fn prune(
             continue;
         }
         if key.kind == ManagedKind::Namespace {
+            let Some(live) = owned_namespace(ctx, tenant, &key).await? else {
+                // Another tenant's of the same name (or gone): not this tenant's to release.
+                continue;
+            };
             match tenant.spec.deletion_policy {
                 DeletionPolicy::Retain => {
-                    detach_namespace(ctx, &key).await?;
+                    detach_namespace(ctx, tenant, &key, &live).await?;
                     pruned.retained_namespaces.push(key.name.clone());
                 }
                 DeletionPolicy::Delete => {
@@ -76,20 +83,36 @@ pub async fn prune(
     Ok(pruned)
 }
 
-/// Detaches a retained namespace: keeps its labels (Pod Security, tenant, environment) but
-/// removes `managed-by` and adds `retained: "true"`, with one apply by the operator's field
-/// manager, so that SSA drops the managed-by label the operator owned. The namespace has no
-/// ownerReference, so no garbage collection can reach it.
-pub(super) async fn detach_namespace(ctx: &Context, key: &ObjectKey) -> Result<(), Error> {
-    let Some(live) = write::get(&ctx.client, key)
+/// The live namespace `key` if it carries `tenant`'s identity; `None` if it is gone or
+/// someone else's.
+pub(super) async fn owned_namespace(
+    ctx: &Context,
+    tenant: &TenantService,
+    key: &ObjectKey,
+) -> Result<Option<Value>, Error> {
+    let live = write::get(&ctx.client, key)
         .await
-        .map_err(|source| Error::Detach {
+        .map_err(|source| Error::Read {
             object: key.clone(),
             source: Box::new(source),
-        })?
-    else {
-        return Ok(());
-    };
+        })?;
+    Ok(live.filter(|live| ownership::is_owned(live, &Identity::of(tenant))))
+}
+
+/// Detaches a retained namespace (`live`, this tenant's): first revokes the access the
+/// tenant's groups had there (its managed RoleBindings), then keeps its labels (Pod
+/// Security, and the tenant's name and UID, which now say whom it was retained from) but
+/// removes `managed-by` and marks it `retained: "true"` with the time
+/// ([`labels::RETAINED_AT`]), with one apply by the operator's field manager, so that SSA
+/// drops the managed-by label the operator owned. The data, and the other objects, stay.
+/// The namespace has no ownerReference, so no garbage collection can reach it.
+pub(super) async fn detach_namespace(
+    ctx: &Context,
+    tenant: &TenantService,
+    key: &ObjectKey,
+    live: &Value,
+) -> Result<(), Error> {
+    let revoked = ownership::revoke_access(ctx, &key.name).await?;
     let mut namespace_labels: BTreeMap<String, String> = live
         .pointer("/metadata/labels")
         .and_then(|l| serde_json::from_value(l.clone()).ok())
@@ -97,16 +120,30 @@ pub(super) async fn detach_namespace(ctx: &Context, key: &ObjectKey) -> Result<(
     namespace_labels.remove(labels::MANAGED_BY_KEY);
     namespace_labels.remove(labels::NAMESPACE_NAME);
     namespace_labels.insert(labels::RETAINED.to_string(), "true".to_string());
+    namespace_labels.insert(labels::TENANT.to_string(), tenant.name_any());
+    if let Some(uid) = &tenant.metadata.uid {
+        namespace_labels.insert(labels::TENANT_UID.to_string(), uid.clone());
+    }
+    let mut annotations: BTreeMap<String, String> = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default();
+    annotations.insert(
+        labels::RETAINED_AT.to_string(),
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .to_string(),
+    );
     let body = json!({
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": key.name,
             "labels": namespace_labels,
-            "annotations": live.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+            "annotations": annotations,
         },
     });
     write::detach(ctx, key, &body).await?;
-    tracing::info!(namespace = %key.name, "namespace retained and detached");
+    tracing::info!(namespace = %key.name, revoked = revoked.len(), "namespace retained and detached; the tenant's RoleBindings revoked");
     Ok(())
 }

@@ -64,7 +64,7 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         api_group: "",
         resource: "namespaces",
         verbs: CHILD_VERBS,
-        why: "one namespace per tenant environment; deleted only under deletionPolicy Delete",
+        why: "one namespace per tenant environment, created (POST) only when none of that name exists, merge-patched when handed over; deleted only under deletionPolicy Delete",
     },
     Permission {
         api_group: "",

@@ -15,13 +15,16 @@ use super::certificates::{self, CertificateOutcome};
 use super::compare::fingerprint;
 use super::context::Context;
 use super::error::Error;
+use super::ownership::Holder;
 use super::write;
 use crate::api::{CertificateStatus, Phase, TenantService, TenantServiceStatus};
 use crate::kinds::Concern;
-use crate::render;
+use crate::{labels, render};
 
 /// Condition type summarising every concern.
 pub const READY: &str = "Ready";
+/// Reason of `Ready` and `Namespaces` when a namespace the tenant needs is someone else's.
+pub const NAMESPACE_NOT_OWNED: &str = "NamespaceNotOwned";
 
 /// Tri-state status of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,9 +88,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a successful reconcile: every concern True, with a stable message
-    /// that counts what was applied for it.
-    pub fn ready(tenant: &TenantService, applied: &Applied) -> Outcome {
+    /// The outcome of a reconcile that applied everything it could: every concern True,
+    /// with a stable message that counts what was applied for it; unless a namespace the
+    /// tenant needs is someone else's, which makes `Namespaces` and `Ready` False with
+    /// reason `NamespaceNotOwned` and the phase `Failed` (a person has to act).
+    pub fn applied(tenant: &TenantService, applied: &Applied) -> Outcome {
         let mut per_concern: BTreeMap<Concern, BTreeMap<&'static str, usize>> = BTreeMap::new();
         for key in applied.objects() {
             *per_concern
@@ -113,6 +118,9 @@ impl Outcome {
                     })
                     .unwrap_or_default();
                 let report = match concern {
+                    Concern::Namespaces if !applied.not_owned().is_empty() => {
+                        not_owned_report(tenant, applied)
+                    }
                     Concern::Namespaces => Report::new(
                         State::True,
                         "Reconciled",
@@ -146,16 +154,24 @@ impl Outcome {
                 (concern, report)
             })
             .collect();
-        Outcome {
-            phase: Phase::Ready,
-            ready: Report::new(
-                State::True,
-                "Reconciled",
-                format!(
-                    "{} objects in namespaces {namespace_list} are as the spec says",
-                    applied.keys().count()
+        let (phase, ready) = if applied.not_owned().is_empty() {
+            (
+                Phase::Ready,
+                Report::new(
+                    State::True,
+                    "Reconciled",
+                    format!(
+                        "{} objects in namespaces {namespace_list} are as the spec says",
+                        applied.keys().count()
+                    ),
                 ),
-            ),
+            )
+        } else {
+            (Phase::Failed, not_owned_report(tenant, applied))
+        };
+        Outcome {
+            phase,
+            ready,
             concerns,
             namespaces,
             environments: environment_names(tenant),
@@ -201,6 +217,34 @@ impl Outcome {
             certificates: None,
         }
     }
+}
+
+/// `NamespaceNotOwned`: each namespace the tenant needs that is someone else's, who holds
+/// it, and what a person can do about it.
+fn not_owned_report(tenant: &TenantService, applied: &Applied) -> Report {
+    let name = tenant.name_any();
+    let each = applied
+        .not_owned()
+        .iter()
+        .map(|n| {
+            let remedy = match &n.holder {
+                Holder::Tenant { .. } => {
+                    "rename this environment (or the tenant)".to_string()
+                }
+                Holder::Unmanaged | Holder::Retained { .. } => format!(
+                    "rename this environment, or have a datacenter operator hand it over with `kubectl annotate namespace {} {}={name}` (what the operator managed there for the previous holder is deleted first)",
+                    n.namespace,
+                    labels::HAND_OVER_TO
+                ),
+            };
+            format!(
+                "namespace {} is not this tenant's: {}; nothing was created or changed in it: {remedy}",
+                n.namespace, n.holder
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Report::new(State::False, NAMESPACE_NOT_OWNED, each)
 }
 
 fn environment_names(tenant: &TenantService) -> Vec<String> {
@@ -523,7 +567,7 @@ mod tests {
     #[test]
     fn a_ready_outcome_reports_what_was_applied_per_concern() {
         let (tenant, applied) = applied_tenant();
-        let outcome = Outcome::ready(&tenant, &applied);
+        let outcome = Outcome::applied(&tenant, &applied);
         assert_eq!(outcome.phase, Phase::Ready);
         assert_eq!(outcome.namespaces, ["comune-molfetta-prod"]);
         assert_eq!(outcome.environments, ["prod"]);

@@ -6,13 +6,14 @@
 //!   apply under the one field manager (`force`, because the operator owns every field it
 //!   sets), or replaced whole when another manager added fields apply cannot take back.
 //!   A write that restores what someone changed is a drift correction.
-//! - [`status`], [`finalizers`], [`event`], [`delete`] and [`detach`]: the other writes,
-//!   each decided by its step.
+//! - [`status`], [`finalizers`], [`event`], [`delete`], [`detach`], [`create`] and
+//!   [`take_over`]: the other writes, each decided by its step ([`create`] and
+//!   [`take_over`] by [`super::ownership`], which decides whose a namespace is).
 //!
 //! Every mutating request is counted here, in `tenant_operator_api_writes_total`, by
 //! one function (`count`) and nowhere else.
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::Event;
 use kube::{Api, Client, Resource};
 use serde_json::{Value, json};
@@ -25,6 +26,8 @@ use super::context::Context;
 use super::error::Error;
 use super::inventory::{LastApplied, ObjectKey};
 use crate::api::TenantService;
+use crate::kinds::ManagedKind;
+use crate::labels;
 use crate::pki::CertificateInfo;
 use crate::telemetry::Metrics;
 
@@ -242,6 +245,72 @@ pub async fn delete(ctx: &Context, key: &ObjectKey) -> Result<(), Error> {
             source: Box::new(source),
         }),
     }
+}
+
+/// Creates the object (POST, never server-side apply): fails with 409 if an object of that
+/// name exists, so the operator never takes over a namespace by creating it. Used for the
+/// identity of a new namespace (see [`super::ownership`]); what else the namespace holds is
+/// then applied as any object is.
+pub async fn create(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), Error> {
+    count(&ctx.metrics, "create", key.kind.as_str());
+    let object: DynamicObject =
+        serde_json::from_value(body.clone()).map_err(|source| Error::Serialize {
+            what: key.to_string(),
+            source,
+        })?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    api(&ctx.client, key)
+        .create(&params, &object)
+        .await
+        .map(drop)
+        .map_err(|source| Error::Apply {
+            object: key.clone(),
+            source: Box::new(source),
+        })
+}
+
+/// Writes an existing object's identity with a JSON merge patch that carries the
+/// resourceVersion it was decided on (409 if the object changed since): the hand-over of a
+/// namespace to a tenant (see [`super::ownership`]). A merge patch, not an apply: it must
+/// also remove labels and annotations that other managers wrote.
+pub async fn take_over(ctx: &Context, key: &ObjectKey, patch: &Value) -> Result<(), Error> {
+    count(&ctx.metrics, "patch", key.kind.as_str());
+    api(&ctx.client, key)
+        .patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map(drop)
+        .map_err(|source| Error::Apply {
+            object: key.clone(),
+            source: Box::new(source),
+        })
+}
+
+/// The objects of `kind` in `namespace` labelled as managed by the operator, whichever
+/// tenant they were made for (one list request).
+pub async fn list_managed(
+    ctx: &Context,
+    kind: ManagedKind,
+    namespace: &str,
+) -> Result<Vec<ObjectKey>, Error> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), namespace, &kind.api_resource());
+    let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
+    let list = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| Error::Read {
+            object: ObjectKey::new(kind, Some(namespace), "*"),
+            source: Box::new(source),
+        })?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|object| object.metadata.name.as_deref())
+        .map(|name| ObjectKey::new(kind, Some(namespace), name))
+        .collect())
 }
 
 /// Applies `body` to a namespace the operator lets go of, as its field manager, so that

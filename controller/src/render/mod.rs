@@ -309,6 +309,7 @@ pub fn render(
         }
         let env = EnvironmentRef {
             tenant: &tenant_name,
+            tenant_uid: tenant.metadata.uid.as_deref(),
             environment: &environment.name,
             namespace: labels::namespace_name(&tenant_name, &environment.name),
         };
@@ -351,14 +352,18 @@ pub fn render(
 /// The environment being rendered.
 struct EnvironmentRef<'a> {
     tenant: &'a str,
+    /// The TenantService's UID; `None` for a manifest not created yet (`tenant-operator
+    /// render` of a file), whose objects then carry no UID label.
+    tenant_uid: Option<&'a str>,
     environment: &'a str,
     namespace: String,
 }
 
 impl EnvironmentRef<'_> {
-    /// Labels every object of this environment carries.
+    /// Labels every object of this environment carries: managed-by, the tenant's name and
+    /// UID (its identity, see [`labels::TENANT_UID`]), the environment.
     fn labels(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut labels = BTreeMap::from([
             (
                 labels::MANAGED_BY_KEY.to_string(),
                 labels::MANAGED_BY_VALUE.to_string(),
@@ -368,7 +373,11 @@ impl EnvironmentRef<'_> {
                 labels::ENVIRONMENT.to_string(),
                 self.environment.to_string(),
             ),
-        ])
+        ]);
+        if let Some(uid) = self.tenant_uid {
+            labels.insert(labels::TENANT_UID.to_string(), uid.to_string());
+        }
+        labels
     }
 
     /// Metadata of a namespaced object of this environment.

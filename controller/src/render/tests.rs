@@ -86,6 +86,33 @@ fn one_namespace_per_environment_first_and_labelled() {
 }
 
 #[test]
+fn every_object_and_certificate_carries_the_tenants_uid_when_it_has_one() {
+    let mut created = tenant("comune-molfetta", json!({}));
+    created.metadata.uid = Some("0b7e9a52-1111-4222-8333-444455556666".to_string());
+    let d = render_alone(&created);
+    for object in &d.objects {
+        assert_eq!(
+            object.labels()[crate::labels::TENANT_UID],
+            "0b7e9a52-1111-4222-8333-444455556666",
+            "{}",
+            object.name()
+        );
+    }
+    assert!(
+        d.certificates
+            .iter()
+            .all(|c| c.labels.contains_key(crate::labels::TENANT_UID))
+    );
+    // A manifest not created yet has no UID: its objects carry no UID label.
+    let file = render_alone(&tenant("comune-molfetta", json!({})));
+    assert!(
+        file.objects
+            .iter()
+            .all(|o| !o.labels().contains_key(crate::labels::TENANT_UID))
+    );
+}
+
+#[test]
 fn each_namespace_gets_the_ca_bundle_with_the_certificate_render_is_given() {
     let t = tenant("comune-molfetta", json!({}));
     let platform = Platform::default();

@@ -168,7 +168,8 @@ fn creation(tenant: &TenantService) -> Option<(jiff::Timestamp, &str)> {
 pub fn claimed_first(peer: &TenantService, tenant: &TenantService) -> bool {
     match (creation(peer), creation(tenant)) {
         (Some(peer), Some(tenant)) => peer < tenant,
-        (Some(_), None) | (None, None) => true,
+        // A file under review comes after a created tenant; two files cannot be ordered.
+        (_, None) => true,
         (None, Some(_)) => false,
     }
 }

@@ -1,0 +1,439 @@
+//! Whose a namespace is: the controller creates a namespace only when none exists, enters
+//! one only when it carries the tenant's identity (name and UID), revokes access when it
+//! retains one, and re-attaches a retained namespace only when a datacenter operator hands
+//! it over, after deleting what the previous tenant had there.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+use tenant_operator::api::TenantService;
+
+const TENANT_UID: &str = "tenancy.innova.puglia.it/tenant-uid";
+const HAND_OVER_TO: &str = "tenancy.innova.puglia.it/hand-over-to";
+
+/// Creates a namespace as a cluster administrator would (`kubectl create namespace`).
+async fn create_namespace(h: &Harness, name: &str, labels: Value) {
+    Api::<Namespace>::all(h.client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))
+                .expect("namespace"),
+        )
+        .await
+        .expect("create namespace");
+}
+
+/// Installs the tenant ClusterRoles of the chart, so that RoleBindings grant what they
+/// grant in a cluster.
+async fn install_tenant_roles(h: &Harness) {
+    let roles: Api<ClusterRole> = Api::all(h.client.clone());
+    for document in tenant_operator::audit::platform::documents().expect("platform") {
+        if document.value["kind"] == "ClusterRole" {
+            let role: ClusterRole = serde_json::from_value(document.value).expect("role");
+            roles
+                .create(&PostParams::default(), &role)
+                .await
+                .expect("create tenant ClusterRole");
+        }
+    }
+}
+
+/// Waits until the tenant's Ready condition has `reason`.
+async fn wait_reason(h: &Harness, tenant: &str, reason: &str) -> TenantService {
+    h.wait_tenant(tenant, Duration::from_secs(20), reason, |t| {
+        t.and_then(|t| condition(t, "Ready"))
+            .is_some_and(|c| c.reason == reason)
+    })
+    .await
+    .expect("tenant")
+}
+
+/// Reasons and notes of the Events about `tenant`.
+async fn events(h: &Harness, tenant: &str) -> Vec<(String, String)> {
+    let list = Api::<Event>::namespaced(h.client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .expect("events");
+    list.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(tenant))
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// Names of the objects of `kind` (core or networking, plural) in `namespace`.
+async fn names_in(h: &Harness, api_version: &str, kind: &str, namespace: &str) -> Vec<String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let resource =
+        kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind));
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(h.client.clone(), namespace, &resource);
+    let mut names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Whether `client` may list ConfigMaps in `namespace` (what a tenant group's role grants).
+async fn can_read(client: &Client, namespace: &str) -> bool {
+    match Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(_) => true,
+        Err(kube::Error::Api(status)) if status.code == 403 => false,
+        Err(other) => panic!("listing ConfigMaps in {namespace}: {other}"),
+    }
+}
+
+async fn annotate(h: &Harness, namespace: &str, key: &str, value: &str) {
+    Api::<Namespace>::all(h.client.clone())
+        .patch(
+            namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
+        )
+        .await
+        .expect("annotate namespace");
+}
+
+fn uid(tenant: &TenantService) -> String {
+    tenant.metadata.uid.clone().expect("uid")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmanaged_namespace_is_never_entered_and_the_other_environments_proceed() {
+    let h = Harness::new().await;
+    create_namespace(&h, "comune-terlizzi-prod", json!({"team": "sistemi"})).await;
+    let before = h
+        .namespace("comune-terlizzi-prod")
+        .await
+        .expect("namespace");
+    let operator = h.start_operator(test_config());
+    h.apply(&tenant_fixture("comune-terlizzi")).await;
+
+    let tenant = wait_reason(&h, "comune-terlizzi", "NamespaceNotOwned").await;
+    let ready = condition(&tenant, "Ready").expect("Ready");
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.contains("comune-terlizzi-prod")
+            && ready.message.contains("tenant-operator does not manage it")
+            && ready.message.contains(HAND_OVER_TO),
+        "{}",
+        ready.message
+    );
+    assert_eq!(
+        condition(&tenant, "Namespaces").map(|c| c.reason.as_str()),
+        Some("NamespaceNotOwned")
+    );
+    // The other environment is provisioned.
+    h.eventually(
+        Duration::from_secs(10),
+        "test environment provisioned",
+        || async {
+            !names_in(
+                &h,
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                "comune-terlizzi-test",
+            )
+            .await
+            .is_empty()
+        },
+    )
+    .await;
+    // Nothing was labelled, created or changed in the namespace that is not the tenant's.
+    let after = h
+        .namespace("comune-terlizzi-prod")
+        .await
+        .expect("namespace");
+    assert_eq!(after.metadata.labels, before.metadata.labels);
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    for (api_version, kind) in [
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("v1", "Secret"),
+        ("v1", "ResourceQuota"),
+    ] {
+        assert_eq!(
+            names_in(&h, api_version, kind, "comune-terlizzi-prod").await,
+            Vec::<String>::new(),
+            "{kind}"
+        );
+    }
+    h.eventually(
+        Duration::from_secs(10),
+        "NamespaceNotOwned Event",
+        || async {
+            events(&h, "comune-terlizzi")
+                .await
+                .iter()
+                .any(|(reason, note)| {
+                    reason == "NamespaceNotOwned" && note.contains("comune-terlizzi-prod")
+                })
+        },
+    )
+    .await;
+    operator.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_namespace_stays_its_own_and_only_the_newcomer_is_refused() {
+    let h = Harness::new().await;
+    let operator = h.start_operator(test_config());
+    // `agenzia` + `sanita-prod` first; `agenzia-sanita` + `prod` spells the same namespace.
+    let mut holder = tenant_fixture("agenzia");
+    holder["spec"]["environments"] = json!([{"name": "sanita-prod"}]);
+    h.apply(&holder).await;
+    let holder = h.wait_ready("agenzia").await;
+    let before = h.namespace("agenzia-sanita-prod").await.expect("namespace");
+
+    let mut newcomer = tenant_fixture("agenzia-sanita");
+    newcomer["spec"]["environments"] = json!([{"name": "prod"}]);
+    h.apply(&newcomer).await;
+    let refused = wait_reason(&h, "agenzia-sanita", "InvalidSpec").await;
+    let message = &condition(&refused, "Ready").expect("Ready").message;
+    assert!(
+        message.contains("spec.environments[0].name")
+            && message.contains("\"agenzia\"")
+            && message.contains("first claim wins"),
+        "{message}"
+    );
+    // The holder stays Ready, its namespace untouched and still carrying its UID.
+    let still = h.wait_ready("agenzia").await;
+    assert_eq!(uid(&still), uid(&holder));
+    let after = h.namespace("agenzia-sanita-prod").await.expect("namespace");
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert_eq!(
+        after.labels().get(TENANT_UID).map(String::as_str),
+        Some(uid(&holder).as_str())
+    );
+    assert!(
+        h.children(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            "agenzia-sanita"
+        )
+        .await
+        .is_empty()
+    );
+    operator.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_namespace_is_revoked_not_adopted_and_handed_over_only_after_a_purge() {
+    let h = Harness::new().await;
+    install_tenant_roles(&h).await;
+    let operator = h.start_operator(test_config());
+    let old_admin = h
+        .server
+        .client_as("anna", &["agenzia-admins"])
+        .expect("client");
+    let new_admin = h
+        .server
+        .client_as("bruno", &["agenzia-sanita-admins"])
+        .expect("client");
+    let namespace = "agenzia-sanita-prod";
+
+    // The first body, with data in its namespace.
+    let mut first = tenant_fixture("agenzia");
+    first["spec"]["environments"] = json!([{"name": "sanita-prod"}]);
+    h.apply(&first).await;
+    let first = h.wait_ready("agenzia").await;
+    Api::<ConfigMap>::namespaced(old_admin.clone(), namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "archivio"}, "data": {"k": "v"}}))
+                .expect("configmap"),
+        )
+        .await
+        .expect("the tenant's admins write their data");
+
+    // Deleted under Retain: the data stays, the groups' access goes.
+    Api::<TenantService>::all(h.client.clone())
+        .delete("agenzia", &DeleteParams::default())
+        .await
+        .expect("delete tenant");
+    h.wait_tenant("agenzia", Duration::from_secs(20), "gone", |t| t.is_none())
+        .await;
+    let retained = h.namespace(namespace).await.expect("retained");
+    let labels = retained.labels();
+    assert_eq!(
+        labels
+            .get("tenancy.innova.puglia.it/retained")
+            .map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(labels.get(TENANT_UID), Some(&uid(&first)));
+    assert!(
+        retained
+            .annotations()
+            .contains_key("tenancy.innova.puglia.it/retained-at")
+    );
+    assert_eq!(
+        names_in(&h, "rbac.authorization.k8s.io/v1", "RoleBinding", namespace).await,
+        Vec::<String>::new(),
+        "detaching revokes every RoleBinding"
+    );
+    assert!(
+        !can_read(&old_admin, namespace).await,
+        "the old body's admins lost access"
+    );
+    let old_policies = names_in(&h, "networking.k8s.io/v1", "NetworkPolicy", namespace).await;
+    assert!(!old_policies.is_empty(), "the rest stays with the data");
+
+    // A newcomer whose name and environment spell the same namespace: no adoption.
+    let mut newcomer = tenant_fixture("agenzia-sanita");
+    newcomer["spec"]["environments"] = json!([{"name": "prod"}, {"name": "test"}]);
+    h.apply(&newcomer).await;
+    let refused = wait_reason(&h, "agenzia-sanita", "NamespaceNotOwned").await;
+    let message = &condition(&refused, "Ready").expect("Ready").message;
+    assert!(
+        message.contains(namespace)
+            && message.contains("retained from the deleted tenant \"agenzia\"")
+            && message.contains(&uid(&first)),
+        "{message}"
+    );
+    h.wait_tenant(
+        "agenzia-sanita",
+        Duration::from_secs(20),
+        "test provisioned",
+        |t| {
+            t.and_then(|t| t.status.as_ref())
+                .is_some_and(|s| s.namespaces == ["agenzia-sanita-test"])
+        },
+    )
+    .await;
+    let untouched = h.namespace(namespace).await.expect("namespace");
+    assert_eq!(
+        untouched.metadata.resource_version,
+        retained.metadata.resource_version
+    );
+    assert!(
+        !can_read(&new_admin, namespace).await,
+        "the newcomer got nothing"
+    );
+
+    // The explicit hand-over: the old objects go first, then the newcomer is granted.
+    annotate(&h, namespace, HAND_OVER_TO, "agenzia-sanita").await;
+    let handed = h.wait_ready("agenzia-sanita").await;
+    let taken = h.namespace(namespace).await.expect("namespace");
+    assert_eq!(taken.labels().get(TENANT_UID), Some(&uid(&handed)));
+    assert!(
+        !taken
+            .labels()
+            .contains_key("tenancy.innova.puglia.it/retained")
+    );
+    assert!(!taken.annotations().contains_key(HAND_OVER_TO));
+    assert!(
+        h.children("networking.k8s.io/v1", "NetworkPolicy", "agenzia")
+            .await
+            .is_empty(),
+        "the previous tenant's policies were deleted"
+    );
+    assert!(
+        h.children("v1", "Secret", "agenzia").await.is_empty(),
+        "the previous tenant's TLS Secret was deleted"
+    );
+    let (_, note) = events(&h, "agenzia-sanita")
+        .await
+        .into_iter()
+        .find(|(reason, _)| reason == "NamespaceHandedOver")
+        .expect("NamespaceHandedOver Event");
+    assert!(
+        !note.contains("RoleBinding"),
+        "the RoleBindings were revoked when it was retained: {note}"
+    );
+    for purged in ["NetworkPolicy", "ResourceQuota", "LimitRange", "Secret"] {
+        assert!(
+            note.contains(&format!("{purged} {namespace}/")),
+            "{purged}: {note}"
+        );
+    }
+    assert!(
+        can_read(&new_admin, namespace).await,
+        "the new body's admins are granted"
+    );
+    assert!(!can_read(&old_admin, namespace).await);
+    assert!(
+        Api::<ConfigMap>::namespaced(h.client.clone(), namespace)
+            .get_opt("archivio")
+            .await
+            .expect("get")
+            .is_some(),
+        "the data stays"
+    );
+    operator.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_claiming_a_hostname_is_refused_while_the_incumbent_stays_ready_and_renews() {
+    let h = Harness::new().await;
+    let mut config = test_config();
+    // 6-second certificates: renewed after 4 s, during the conflict.
+    config.settings.certificate_lifetime = Duration::from_secs(6);
+    let operator = h.start_operator(config);
+    h.apply(&tenant_fixture("comune-ruvo")).await;
+    let incumbent = h.wait_ready("comune-ruvo").await;
+    let first: Vec<String> = incumbent
+        .status
+        .as_ref()
+        .expect("status")
+        .certificates
+        .iter()
+        .map(|c| c.serial.clone())
+        .collect();
+
+    let mut newcomer = tenant_fixture("comune-corato");
+    newcomer["spec"]["tls"] = json!({"hostnames": ["servizi.comune-ruvo.example.it"]});
+    h.apply(&newcomer).await;
+    let refused = wait_reason(&h, "comune-corato", "InvalidSpec").await;
+    let message = &condition(&refused, "Ready").expect("Ready").message;
+    assert!(
+        message.contains("spec.tls.hostnames[0]")
+            && message.contains("\"comune-ruvo\"")
+            && message.contains("first claim wins"),
+        "{message}"
+    );
+    assert!(h.namespace("comune-corato-prod").await.is_none());
+
+    // The incumbent keeps being reconciled: Ready all along, certificates renewed.
+    let renewed = h
+        .wait_tenant("comune-ruvo", Duration::from_secs(15), "renewed", |t| {
+            let t = t.expect("the incumbent exists");
+            assert!(is_ready(t), "the incumbent left Ready: {:?}", t.status);
+            t.status.as_ref().is_some_and(|s| {
+                !s.certificates.is_empty()
+                    && s.certificates.iter().all(|c| !first.contains(&c.serial))
+            })
+        })
+        .await
+        .expect("tenant");
+    assert!(is_ready(&renewed));
+    assert_eq!(
+        condition(&h.tenant("comune-corato").await.expect("newcomer"), "Ready")
+            .map(|c| c.reason.as_str()),
+        Some("InvalidSpec")
+    );
+    operator.stop().await.expect("clean stop");
+}
