@@ -1828,6 +1828,118 @@ fn the_operator_creates_changes_and_deletes_only_namespaces_it_manages() {
     );
 }
 
+/// `namespace` with the hand-over annotation naming `tenant`.
+fn handed_over(mut namespace: Value, tenant: &str) -> Value {
+    namespace["metadata"]["annotations"] = json!({ labels::HAND_OVER_TO: tenant });
+    namespace
+}
+
+#[test]
+fn a_namespace_handed_over_by_an_administrator_is_within_reach_and_the_operator_cannot_hand_one_over()
+ {
+    let p = load("confine-operator.yaml");
+    let by_operator = |r: Request| r.by(OPERATOR, &["system:serviceaccounts"]);
+    let ns_request = |op: &'static str| Request::new(op, "", "namespaces", "Namespace");
+    let retained = with_label(
+        tenant_namespace(
+            "agenzia-sanita-prod",
+            "agenzia",
+            &[(labels::RETAINED, "true")],
+        ),
+        labels::MANAGED_BY_KEY,
+        None,
+    );
+    let annotated = handed_over(retained.clone(), "agenzia-sanita");
+    // Deleting what it managed there for the previous tenant, then taking it over.
+    assert_eq!(
+        admit(
+            &p,
+            &by_operator(
+                Request::new(
+                    "DELETE",
+                    "networking.k8s.io",
+                    "networkpolicies",
+                    "NetworkPolicy"
+                )
+                .old(allow_all("agenzia-sanita-prod"))
+                .in_namespace(annotated.clone())
+            )
+        ),
+        Decision::Allowed
+    );
+    let mut taken = tenant_namespace("agenzia-sanita-prod", "agenzia-sanita", &[]);
+    taken["metadata"]["annotations"] = json!({});
+    assert_eq!(
+        admit(
+            &p,
+            &by_operator(ns_request("UPDATE").old(annotated.clone()).object(taken))
+        ),
+        Decision::Allowed
+    );
+    // Not deleting it, and never annotating one itself: not a retained namespace, not
+    // kube-system, not at creation.
+    assert_denied(
+        &p,
+        &by_operator(ns_request("DELETE").old(annotated)),
+        "DELETE of namespace agenzia-sanita-prod denied",
+    );
+    assert_denied(
+        &p,
+        &by_operator(
+            ns_request("UPDATE")
+                .old(retained.clone())
+                .object(handed_over(retained, "agenzia-sanita")),
+        ),
+        "may not hand a namespace over itself",
+    );
+    let kube_system = plain_namespace("kube-system", &[]);
+    assert_denied(
+        &p,
+        &by_operator(
+            ns_request("UPDATE")
+                .old(kube_system.clone())
+                .object(handed_over(kube_system, "kube")),
+        ),
+        "may not hand a namespace over itself",
+    );
+    assert_denied(
+        &p,
+        &by_operator(ns_request("CREATE").object(handed_over(
+            tenant_namespace("payments-prod", "payments", &[]),
+            "payments",
+        ))),
+        "may not hand a namespace over itself",
+    );
+}
+
+#[test]
+fn only_a_break_glass_administrator_hands_a_namespace_over() {
+    let p = load("protect-tenant-namespaces.yaml");
+    let retained = with_label(
+        tenant_namespace(
+            "agenzia-sanita-prod",
+            "agenzia",
+            &[(labels::RETAINED, "true")],
+        ),
+        labels::MANAGED_BY_KEY,
+        None,
+    );
+    let request = Request::new("UPDATE", "", "namespaces", "Namespace")
+        .old(retained.clone())
+        .object(handed_over(retained, "agenzia-sanita"));
+    // A tenant admin of the newcomer (even with RBAC to update namespaces) is refused...
+    assert_denied(
+        &p,
+        &request.clone().by(TENANT_USER, TENANT_GROUPS),
+        labels::HAND_OVER_TO,
+    );
+    // ... a cluster administrator in system:masters is not subject to the policy.
+    assert_eq!(
+        admit(&p, &request.by(BREAK_GLASS.0, BREAK_GLASS.1)),
+        Decision::NotMatched
+    );
+}
+
 #[test]
 fn the_operator_confinement_applies_to_the_operator_only() {
     let p = load("confine-operator.yaml");

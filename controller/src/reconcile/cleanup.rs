@@ -57,20 +57,12 @@ pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Er
     let mut remaining = Vec::new();
     for namespace in candidates {
         let key = ObjectKey::new(ManagedKind::Namespace, None, &namespace);
-        // Only a namespace carrying this tenant's identity: not an unmanaged one of the same
-        // name, another tenant's, or one already retained from an earlier tenant.
+        // Only a namespace managed for this tenant: not an unmanaged one of the same name,
+        // another tenant's, or one retained already (by this tenant or an earlier one).
         let Some(live) = owned_namespace(ctx, tenant, &key).await? else {
             ctx.inventory.forget_applied_in_namespace(&namespace);
             continue;
         };
-        if live
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(labels::RETAINED))
-            .is_some()
-        {
-            // Its own, retained already (an environment removed earlier).
-            continue;
-        }
         match tenant.spec.deletion_policy {
             DeletionPolicy::Retain => {
                 detach_namespace(ctx, tenant, &key, &live).await?;

@@ -6,16 +6,22 @@
 //!
 //! - no namespace of that name: the operator creates one ([`write::create`], never a
 //!   server-side apply, which would take over a namespace created meanwhile);
-//! - a namespace carrying this tenant's UID (or, made before UIDs were recorded, managed
-//!   for this tenant's name and not retained): this tenant's;
-//! - anything else — a namespace the operator never managed, another tenant's, one retained
-//!   from a deleted tenant — is not: nothing is labelled, created or changed in it, and the
-//!   tenant reports `NamespaceNotOwned` naming the namespace and its holder;
+//! - a namespace managed for this tenant's UID (or, made before UIDs were recorded,
+//!   managed for this tenant's name): this tenant's;
+//! - anything else — a namespace the operator never managed, another tenant's, a retained
+//!   one (even this tenant's own, from an environment it removed) — is not: nothing is
+//!   labelled, created or changed in it, and the tenant reports `NamespaceNotOwned` naming
+//!   the namespace and its holder. A retained namespace is detached: the admission policy
+//!   `confine-operator` keeps the operator out of it, and only a person brings it back;
 //! - unless a datacenter operator annotated it with [`labels::HAND_OVER_TO`] naming this
 //!   tenant and no live tenant holds it: then every object the operator managed there (for
 //!   the previous tenant: bindings, policies, quota, limits, CA bundle, TLS Secret) is
 //!   deleted first ([`purge`]), and only then does the namespace take this tenant's
 //!   identity, in one write that also consumes the annotation ([`take_over_patch`]).
+//!
+//! Every change of holder (create, hand-over, [`retain_patch`]) is one write of the
+//! identity labels only; what else the namespace holds is applied afterwards like any
+//! object, by server-side apply.
 //!
 //! The steady state costs nothing: a namespace the inventory shows unchanged since the
 //! operator applied it (with this tenant's UID) is not read.
@@ -92,11 +98,7 @@ impl fmt::Display for Holder {
                 uid: u,
                 since,
             } => {
-                write!(
-                    f,
-                    "it was retained from the deleted tenant {name:?}{}",
-                    uid(u)
-                )?;
+                write!(f, "it was retained from tenant {name:?}{}", uid(u))?;
                 match since {
                     Some(since) => write!(f, " at {since}"),
                     None => Ok(()),
@@ -145,21 +147,17 @@ pub fn holder_of(live: &Value) -> Holder {
     }
 }
 
-/// Whether the live namespace carries `me`'s identity: its UID, or (a namespace made before
-/// UIDs were recorded, which only the operator could label so) managed for `me`'s name and
-/// not retained.
+/// Whether the live namespace is managed for `me`: carrying its UID, or (a namespace made
+/// before UIDs were recorded, which only the operator could label so) its name. A retained
+/// namespace is not managed, whoever it was retained from.
 pub fn is_owned(live: &Value, me: &Identity) -> bool {
-    let uid = label(live, "labels", labels::TENANT_UID);
-    match (uid, me.uid) {
-        (Some(theirs), Some(mine)) => theirs == mine,
-        (Some(_), None) => false,
-        (None, _) => {
-            holder_of(live)
-                == Holder::Tenant {
-                    name: me.name.to_string(),
-                    uid: None,
-                }
-        }
+    match holder_of(live) {
+        Holder::Tenant { name, uid } => match (uid.as_deref(), me.uid) {
+            (Some(theirs), Some(mine)) => theirs == mine,
+            (Some(_), None) => false,
+            (None, _) => name == me.name,
+        },
+        Holder::Unmanaged | Holder::Retained { .. } => false,
     }
 }
 
@@ -199,6 +197,7 @@ pub fn take_over_patch(live: &Value, me: &Identity) -> Value {
         "metadata": {
             "resourceVersion": live.pointer("/metadata/resourceVersion"),
             "labels": {
+                labels::MANAGED_BY_KEY: labels::MANAGED_BY_VALUE,
                 labels::TENANT: me.name,
                 labels::TENANT_UID: me.uid,
                 labels::RETAINED: null,
@@ -211,11 +210,33 @@ pub fn take_over_patch(live: &Value, me: &Identity) -> Value {
     })
 }
 
-/// The namespace `name` carrying only `me`'s identity: what is created (POST) before the
-/// rest of the namespace is applied, so that the namespace is this tenant's from its first
-/// moment. Only the identity labels are written by this create: the labels a later apply
-/// may have to remove stay owned by the apply alone (server-side apply removes a field only
-/// when no other write owns it).
+/// The merge patch that retains (detaches) the live namespace of `me`: `managed-by`
+/// removed, `retained: "true"` and the time (`retained_at`, RFC 3339) recorded, the tenant
+/// and UID labels kept to say whom it was retained from; on the resourceVersion it was
+/// decided on.
+pub fn retain_patch(live: &Value, me: &Identity, retained_at: &str) -> Value {
+    json!({
+        "metadata": {
+            "resourceVersion": live.pointer("/metadata/resourceVersion"),
+            "labels": {
+                labels::MANAGED_BY_KEY: null,
+                labels::RETAINED: "true",
+                labels::TENANT: me.name,
+                labels::TENANT_UID: me.uid,
+            },
+            "annotations": {
+                labels::RETAINED_AT: retained_at,
+            },
+        }
+    })
+}
+
+/// The namespace `name` carrying only `me`'s identity (managed-by, tenant, UID): what is
+/// created (POST) before the rest of the namespace is applied, so that the namespace is
+/// this tenant's from its first moment. Only the identity labels are written by this
+/// create, as by every change of holder: the labels a later apply may have to remove stay
+/// owned by the apply alone (server-side apply removes a field only when no other write
+/// owns it).
 fn identity_stub(name: &str, me: &Identity) -> Value {
     json!({
         "apiVersion": "v1",
@@ -223,6 +244,7 @@ fn identity_stub(name: &str, me: &Identity) -> Value {
         "metadata": {
             "name": name,
             "labels": {
+                labels::MANAGED_BY_KEY: labels::MANAGED_BY_VALUE,
                 labels::TENANT: me.name,
                 labels::TENANT_UID: me.uid,
             },
@@ -291,7 +313,7 @@ pub async fn claim(
         }
         (Decision::HandOver { previous }, Some(live)) => {
             let purged = purge(ctx, &key.name).await?;
-            write::take_over(ctx, key, &take_over_patch(live, &me)).await?;
+            write::set_holder(ctx, key, &take_over_patch(live, &me)).await?;
             ctx.inventory.forget_applied_in_namespace(&key.name);
             let change = write::write_if_changed(ctx, &desired, None).await?;
             tracing::info!(namespace = %key.name, %previous, purged = purged.len(), "namespace handed over");
@@ -372,16 +394,19 @@ mod tests {
         assert_eq!(decide(None, &me(), nobody_is_live), Decision::Create);
         let ours = namespace(managed("agenzia-sanita", Some(MINE)), json!({}));
         assert_eq!(decide(Some(&ours), &me(), nobody_is_live), Decision::Owned);
-        // Its own namespace, retained when the environment was removed, comes back.
+        // Its own namespace, retained when the environment was removed, is detached: it
+        // comes back only by a hand-over.
         let retained = namespace(
             json!({labels::TENANT: "agenzia-sanita", labels::TENANT_UID: MINE, labels::RETAINED: "true"}),
             json!({}),
         );
-        assert_eq!(
+        assert!(matches!(
             decide(Some(&retained), &me(), nobody_is_live),
-            Decision::Owned
-        );
-        // Made by a version that did not record UIDs: managed for this name, not retained.
+            Decision::NotOwned {
+                holder: Holder::Retained { .. }
+            }
+        ));
+        // Made by a version that did not record UIDs: managed for this name.
         let legacy = namespace(managed("agenzia-sanita", None), json!({}));
         assert_eq!(
             decide(Some(&legacy), &me(), nobody_is_live),
@@ -423,7 +448,7 @@ mod tests {
         assert_eq!(
             holder.to_string(),
             format!(
-                "it was retained from the deleted tenant \"agenzia\" (uid {THEIRS}) at 2026-11-30T10:00:00Z"
+                "it was retained from tenant \"agenzia\" (uid {THEIRS}) at 2026-11-30T10:00:00Z"
             )
         );
         // A legacy namespace without UID is not adopted by a tenant with another name.
@@ -483,11 +508,27 @@ mod tests {
         assert_eq!(after["metadata"]["resourceVersion"], "7");
         assert_eq!(
             after["metadata"]["labels"],
-            json!({labels::TENANT: "agenzia-sanita", labels::TENANT_UID: MINE})
+            json!({labels::MANAGED_BY_KEY: labels::MANAGED_BY_VALUE,
+                   labels::TENANT: "agenzia-sanita", labels::TENANT_UID: MINE})
         );
         assert_eq!(after["metadata"]["annotations"], json!({}));
         assert!(is_owned(&after, &me()));
         let stub = identity_stub("agenzia-sanita-prod", &me());
         assert!(is_owned(&stub, &me()));
+        // Retaining it again: detached, marked, still naming whom it was retained from.
+        let mut retained_again = after.clone();
+        crate::fixtures::merge(
+            &mut retained_again,
+            retain_patch(&after, &me(), "2026-12-02T23:00:00Z"),
+        );
+        assert!(!is_owned(&retained_again, &me()));
+        assert_eq!(
+            holder_of(&retained_again),
+            Holder::Retained {
+                name: "agenzia-sanita".into(),
+                uid: Some(MINE.into()),
+                since: Some("2026-12-02T23:00:00Z".into())
+            }
+        );
     }
 }

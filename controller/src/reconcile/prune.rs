@@ -5,10 +5,10 @@
 //! are left to their namespace (kept with it under Retain, deleted with it under Delete),
 //! except the RoleBindings: detaching revokes the access the tenant's groups had.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use kube::ResourceExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::apply::Applied;
 use super::context::Context;
@@ -18,7 +18,6 @@ use super::ownership::{self, Identity};
 use super::write;
 use crate::api::{DeletionPolicy, TenantService};
 use crate::kinds::ManagedKind;
-use crate::labels;
 
 /// What the prune step did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -100,12 +99,11 @@ pub(super) async fn owned_namespace(
 }
 
 /// Detaches a retained namespace (`live`, this tenant's): first revokes the access the
-/// tenant's groups had there (its managed RoleBindings), then keeps its labels (Pod
-/// Security, and the tenant's name and UID, which now say whom it was retained from) but
-/// removes `managed-by` and marks it `retained: "true"` with the time
-/// ([`labels::RETAINED_AT`]), with one apply by the operator's field manager, so that SSA
-/// drops the managed-by label the operator owned. The data, and the other objects, stay.
-/// The namespace has no ownerReference, so no garbage collection can reach it.
+/// tenant's groups had there (its managed RoleBindings, while the namespace is still within
+/// the operator's reach), then marks it retained ([`ownership::retain_patch`]): no longer
+/// managed, `retained: "true"` with the time, the tenant's name and UID kept to say whom it
+/// was retained from. The data, and the other objects, stay. The namespace has no
+/// ownerReference, so no garbage collection can reach it.
 pub(super) async fn detach_namespace(
     ctx: &Context,
     tenant: &TenantService,
@@ -113,37 +111,17 @@ pub(super) async fn detach_namespace(
     live: &Value,
 ) -> Result<(), Error> {
     let revoked = ownership::revoke_access(ctx, &key.name).await?;
-    let mut namespace_labels: BTreeMap<String, String> = live
-        .pointer("/metadata/labels")
-        .and_then(|l| serde_json::from_value(l.clone()).ok())
-        .unwrap_or_default();
-    namespace_labels.remove(labels::MANAGED_BY_KEY);
-    namespace_labels.remove(labels::NAMESPACE_NAME);
-    namespace_labels.insert(labels::RETAINED.to_string(), "true".to_string());
-    namespace_labels.insert(labels::TENANT.to_string(), tenant.name_any());
-    if let Some(uid) = &tenant.metadata.uid {
-        namespace_labels.insert(labels::TENANT_UID.to_string(), uid.clone());
-    }
-    let mut annotations: BTreeMap<String, String> = live
-        .pointer("/metadata/annotations")
-        .and_then(|a| serde_json::from_value(a.clone()).ok())
-        .unwrap_or_default();
-    annotations.insert(
-        labels::RETAINED_AT.to_string(),
-        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
-            .unwrap_or_else(|_| jiff::Timestamp::now())
-            .to_string(),
-    );
-    let body = json!({
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": key.name,
-            "labels": namespace_labels,
-            "annotations": annotations,
-        },
-    });
-    write::detach(ctx, key, &body).await?;
+    let now = jiff::Timestamp::now();
+    let retained_at = jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string();
+    let patch = ownership::retain_patch(live, &Identity::of(tenant), &retained_at);
+    write::set_holder(ctx, key, &patch)
+        .await
+        .map_err(|error| match error {
+            Error::Apply { object, source } => Error::Detach { object, source },
+            other => other,
+        })?;
     tracing::info!(namespace = %key.name, revoked = revoked.len(), "namespace retained and detached; the tenant's RoleBindings revoked");
     Ok(())
 }

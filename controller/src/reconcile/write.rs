@@ -6,9 +6,9 @@
 //!   apply under the one field manager (`force`, because the operator owns every field it
 //!   sets), or replaced whole when another manager added fields apply cannot take back.
 //!   A write that restores what someone changed is a drift correction.
-//! - [`status`], [`finalizers`], [`event`], [`delete`], [`detach`], [`create`] and
-//!   [`take_over`]: the other writes, each decided by its step ([`create`] and
-//!   [`take_over`] by [`super::ownership`], which decides whose a namespace is).
+//! - [`status`], [`finalizers`], [`event`], [`delete`], [`create`] and [`set_holder`]:
+//!   the other writes, each decided by its step ([`create`] and [`set_holder`] by
+//!   [`super::ownership`], which decides whose a namespace is).
 //!
 //! Every mutating request is counted here, in `tenant_operator_api_writes_total`, by
 //! one function (`count`) and nowhere else.
@@ -272,11 +272,12 @@ pub async fn create(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), 
         })
 }
 
-/// Writes an existing object's identity with a JSON merge patch that carries the
-/// resourceVersion it was decided on (409 if the object changed since): the hand-over of a
-/// namespace to a tenant (see [`super::ownership`]). A merge patch, not an apply: it must
-/// also remove labels and annotations that other managers wrote.
-pub async fn take_over(ctx: &Context, key: &ObjectKey, patch: &Value) -> Result<(), Error> {
+/// Writes who holds an existing namespace with a JSON merge patch that carries the
+/// resourceVersion it was decided on (409 if the object changed since): a hand-over to a
+/// tenant, or retaining it (see [`super::ownership`]). A merge patch, not an apply: it must
+/// also remove labels and annotations that other writes made (the hand-over annotation,
+/// the retained marks, the managed-by label of the create).
+pub async fn set_holder(ctx: &Context, key: &ObjectKey, patch: &Value) -> Result<(), Error> {
     count(&ctx.metrics, "patch", key.kind.as_str());
     api(&ctx.client, key)
         .patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
@@ -311,18 +312,6 @@ pub async fn list_managed(
         .filter_map(|object| object.metadata.name.as_deref())
         .map(|name| ObjectKey::new(kind, Some(namespace), name))
         .collect())
-}
-
-/// Applies `body` to a namespace the operator lets go of, as its field manager, so that
-/// server-side apply drops the fields the operator owned and `body` leaves out.
-pub async fn detach(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), Error> {
-    apply(&ctx.client, &ctx.metrics, key, body)
-        .await
-        .map(drop)
-        .map_err(|source| Error::Detach {
-            object: key.clone(),
-            source: Box::new(source),
-        })
 }
 
 /// Server-side applies `status` to the status subresource of TenantService `name`. Returns

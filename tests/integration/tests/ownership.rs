@@ -310,7 +310,7 @@ async fn a_retained_namespace_is_revoked_not_adopted_and_handed_over_only_after_
     let message = &condition(&refused, "Ready").expect("Ready").message;
     assert!(
         message.contains(namespace)
-            && message.contains("retained from the deleted tenant \"agenzia\"")
+            && message.contains("retained from tenant \"agenzia\"")
             && message.contains(&uid(&first)),
         "{message}"
     );
