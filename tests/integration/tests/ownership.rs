@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
@@ -29,21 +28,6 @@ async fn create_namespace(h: &Harness, name: &str, labels: Value) {
         )
         .await
         .expect("create namespace");
-}
-
-/// Installs the tenant ClusterRoles of the chart, so that RoleBindings grant what they
-/// grant in a cluster.
-async fn install_tenant_roles(h: &Harness) {
-    let roles: Api<ClusterRole> = Api::all(h.client.clone());
-    for document in tenant_operator::audit::platform::documents().expect("platform") {
-        if document.value["kind"] == "ClusterRole" {
-            let role: ClusterRole = serde_json::from_value(document.value).expect("role");
-            roles
-                .create(&PostParams::default(), &role)
-                .await
-                .expect("create tenant ClusterRole");
-        }
-    }
 }
 
 /// Waits until the tenant's Ready condition has `reason`.
@@ -243,7 +227,6 @@ async fn another_tenants_namespace_stays_its_own_and_only_the_newcomer_is_refuse
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retained_namespace_is_revoked_not_adopted_and_handed_over_only_after_a_purge() {
     let h = Harness::new().await;
-    install_tenant_roles(&h).await;
     let operator = h.start_operator(test_config());
     let old_admin = h
         .server
