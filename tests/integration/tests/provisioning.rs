@@ -107,8 +107,19 @@ async fn create_provisions_every_child_and_reports_ready_with_events() {
     assert!(secrets.iter().all(|s| s["type"] == "kubernetes.io/tls"));
     assert!(secrets.iter().all(|s| s["data"].get("ca.crt").is_some()));
 
-    // Events on the TenantService.
+    // Events on the TenantService. They are published just after the status is written, so
+    // the Ready status can be seen a moment before them.
     let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    h.eventually(Duration::from_secs(10), "Provisioned Event", || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Provisioned"))
+    })
+    .await;
     let list = events.list(&ListParams::default()).await.expect("events");
     let reasons: Vec<String> = list
         .items
