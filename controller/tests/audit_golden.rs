@@ -475,8 +475,11 @@ fn the_live_audit_of_the_rendered_samples_matches_the_offline_audit() {
     for document in tenant_operator::audit::platform::documents().expect("platform") {
         manifests.push(document.value);
     }
-    for (_, class) in tenant_operator::samples::DEFAULT_CLASSES {
-        manifests.push(serde_saphyr::from_str(class).expect("a class"));
+    for (_, policy) in tenant_operator::samples::DEFAULT_CLASSES
+        .iter()
+        .chain(tenant_operator::samples::SAMPLE_DELEGATIONS)
+    {
+        manifests.push(serde_saphyr::from_str(policy).expect("a class or delegation"));
     }
     manifests.extend(sample_tenants().into_values());
     manifests.extend(objects["items"].as_array().expect("items").iter().cloned());
@@ -491,7 +494,7 @@ fn the_live_audit_of_the_rendered_samples_matches_the_offline_audit() {
         let client = server.client();
         let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
             Api::all(client.clone());
-        for crd in [tenant_operator::api::TenantService::crd(), tenant_operator::api::TenantClass::crd()] {
+        for crd in tenant_operator::api::crd::crds() {
             crds.create(&PostParams::default(), &crd).await.expect("CRD created");
         }
         // Namespaces first, then everything else, each kind found through discovery.

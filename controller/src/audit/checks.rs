@@ -26,6 +26,7 @@ use super::ports::PortSet;
 use super::reachability::{self, Reachability};
 use super::report::{CheckResult, Outcome, Source};
 use super::selector::Tri;
+use crate::api::validation::{Delegations, is_within};
 use crate::labels;
 use crate::render::network;
 
@@ -178,6 +179,12 @@ pub const SYSTEM_GROUPS: Check = Check {
     title: "No system: group other than system:masters holds rights in the namespace",
     field: "spec.access",
 };
+/// TENANCY-TLS-1.
+pub const DELEGATED_CERTIFICATES: Check = Check {
+    id: "TENANCY-TLS-1",
+    title: "Every certificate name of the namespace lies inside the DNS domains delegated to its body",
+    field: "spec.tls.hostnames",
+};
 /// TENANCY-ADM-1.
 pub const ADMISSION_POLICIES: Check = Check {
     id: "TENANCY-ADM-1",
@@ -186,7 +193,7 @@ pub const ADMISSION_POLICIES: Check = Check {
 };
 
 /// Every check this module decides, in report order.
-pub const CHECKS: [Check; 24] = [
+pub const CHECKS: [Check; 25] = [
     CLUSTER_RESOURCES,
     MULTITENANT_RESOURCES,
     QUOTA_MODIFICATION,
@@ -210,6 +217,7 @@ pub const CHECKS: [Check; 24] = [
     CONSENT,
     INGRESS_SOURCES,
     LIMIT_RANGE,
+    DELEGATED_CERTIFICATES,
     ADMISSION_POLICIES,
 ];
 
@@ -273,6 +281,7 @@ pub fn run(model: &Model, index: &mut NamespaceIndex, inputs: &Inputs) -> Vec<Ch
         enforced(model, super::platform::MANAGED_OBJECTS_POLICY).is_some();
     let system_groups_everywhere = system_groups_cluster_wide(inputs.rbac);
     let managed = managed_objects(model);
+    let delegations = Delegations::new(&model.snapshot.delegations);
     let mut results = Vec::new();
     for &n in &model.tenant_namespaces {
         let namespace = &model.namespaces[n];
@@ -357,6 +366,10 @@ pub fn run(model: &Model, index: &mut NamespaceIndex, inputs: &Inputs) -> Vec<Ch
             .get(namespace.name.as_str())
             .map_or(&[], Vec::as_slice);
         results.push(place(LIMIT_RANGE, limit_range(ranges)));
+        results.push(place(
+            DELEGATED_CERTIFICATES,
+            delegated_certificates(model, n, &delegations),
+        ));
         let rbac = inputs.rbac;
         // Each tenant subject's rights here, resolved once for every RBAC check.
         let holders: Vec<Holder> = tenant_subjects(model, rbac, n)
@@ -403,6 +416,59 @@ pub fn run(model: &Model, index: &mut NamespaceIndex, inputs: &Inputs) -> Vec<Ch
         source: None,
     });
     results
+}
+
+/// The DNS names of the namespace's certificate, from its TenantService (the hostnames,
+/// with the environment's prefix outside production, as render requests them, and the
+/// names of the certificates its status reports issued: a live cluster may hold one issued
+/// before a delegation was narrowed), each inside a domain delegated to the tenant's body.
+fn delegated_certificates(model: &Model, n: usize, delegations: &Delegations) -> Verdict {
+    let Some(tenant) = model.tenant_of(n) else {
+        return not_applicable("the namespace's TenantService is not among the inputs");
+    };
+    let environment = model.namespaces[n]
+        .labels
+        .get(labels::ENVIRONMENT)
+        .map_or("", String::as_str);
+    let mut names: BTreeSet<String> = tenant
+        .spec
+        .tls
+        .iter()
+        .flat_map(|tls| &tls.hostnames)
+        .map(|host| labels::certificate_dns_name(host, environment))
+        .collect();
+    if let Some(status) = &tenant.status {
+        names.extend(
+            status
+                .certificates
+                .iter()
+                .filter(|c| c.environment == environment)
+                .flat_map(|c| c.dns_names.iter().cloned()),
+        );
+    }
+    if names.is_empty() {
+        return not_applicable("no certificate: the tenant lists no hostname");
+    }
+    let ipa_code = &tenant.spec.entity.ipa_code;
+    let domains = delegations.domains_of(ipa_code);
+    let delegated = if domains.is_empty() {
+        "none".to_string()
+    } else {
+        domains.join(", ")
+    };
+    let outside: Vec<String> = names
+        .iter()
+        .filter(|name| !domains.iter().any(|domain| is_within(name, domain)))
+        .map(|name| format!("{name} is outside the domains delegated to {ipa_code} ({delegated})"))
+        .collect();
+    if outside.is_empty() {
+        pass(format!(
+            "{} inside the domains delegated to {ipa_code} ({delegated})",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+    } else {
+        fail(outside)
+    }
 }
 
 fn by_namespace<K: kube::Resource>(objects: &[K]) -> HashMap<&str, Vec<&K>> {

@@ -8,6 +8,7 @@ use super::report::{Outcome, Report};
 use super::*;
 use crate::api::TenantService;
 use crate::samples::default_classes;
+use checks::DELEGATED_CERTIFICATES;
 
 fn tenant(
     name: &str,
@@ -597,4 +598,50 @@ fn the_pair_search_agrees_with_trying_every_pair() {
         "the what-if policies open several pairs: {indexed:?}"
     );
     assert_eq!(found.allowed_pairs, every.len());
+}
+
+#[test]
+fn certificates_pass_inside_the_delegated_domains_and_fail_outside() {
+    // The fixture tenant: servizi.comune.molfetta.ba.it for the body c_f284.
+    let molfetta = crate::fixtures::tenant(json!({}));
+    let delegation = |domains: &[&str]| crate::fixtures::delegation("molfetta", "c_f284", domains);
+    let settings = Settings::default();
+    let rendered = Snapshot::render(
+        vec![molfetta],
+        default_classes().expect("default classes parse"),
+        vec![delegation(&["comune.molfetta.ba.it"])],
+        &settings.platform,
+    )
+    .expect("renders");
+    let report = audit(&rendered, &settings).expect("audits");
+    let id = DELEGATED_CERTIFICATES.id;
+    assert_eq!(
+        outcome(&report, id, "", "comune-molfetta-prod"),
+        Outcome::Pass
+    );
+    assert!(
+        evidence(&report, id, "comune-molfetta-test")
+            .contains("test.servizi.comune.molfetta.ba.it inside the domains delegated to c_f284 (comune.molfetta.ba.it)"),
+        "{}",
+        evidence(&report, id, "comune-molfetta-test")
+    );
+    // The delegation narrowed after the certificates were issued: what a live cluster
+    // shows until the tenant's hostnames follow.
+    let mut narrowed = rendered.clone();
+    narrowed.delegations = vec![delegation(&["www.comune.molfetta.ba.it"])];
+    let report = audit(&narrowed, &settings).expect("audits");
+    assert_eq!(
+        outcome(&report, id, "", "comune-molfetta-prod"),
+        Outcome::Fail
+    );
+    assert_eq!(
+        evidence(&report, id, "comune-molfetta-prod"),
+        "servizi.comune.molfetta.ba.it is outside the domains delegated to c_f284 (www.comune.molfetta.ba.it)"
+    );
+    // A tenant without hostnames has no certificate to check.
+    let report = audited(two_tenants(), json!([]));
+    assert_eq!(
+        outcome(&report, id, "", "comune-bari-prod"),
+        Outcome::NotApplicable
+    );
 }

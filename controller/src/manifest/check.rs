@@ -591,8 +591,10 @@ fn check_set<'a>(
 }
 
 /// The rules of the DomainDelegations, those of the library and those under review
-/// together (a domain delegated twice is a problem wherever the second one is).
+/// together (a domain delegated twice is a problem wherever the second one is). A
+/// delegation under review is checked but delegates nothing: a warning says so.
 fn check_delegations<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) {
+    let trusted = library.iter().filter(|c| c.delegation.is_some()).count();
     let mut docs: Vec<&mut Checked<'a>> = library
         .iter_mut()
         .chain(mine.iter_mut())
@@ -600,7 +602,19 @@ fn check_delegations<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) 
         .collect();
     let delegations: Vec<DomainDelegation> =
         docs.iter().filter_map(|c| c.delegation.clone()).collect();
-    for (checked, found) in docs.iter_mut().zip(validate_delegations(&delegations)) {
+    for (i, (checked, mut found)) in docs
+        .iter_mut()
+        .zip(validate_delegations(&delegations))
+        .enumerate()
+    {
+        if i >= trusted {
+            found.push(Problem {
+                object: checked.object.clone(),
+                path: "metadata.name".to_string(),
+                message: "DomainDelegations are taken only from the trusted policy folder (--classes), never from the files under review: this one is checked but delegates nothing here; datacenter operators add it to policies/delegations/".to_string(),
+                severity: Severity::Warning,
+            });
+        }
         add_problems(checked, found);
     }
 }
@@ -808,6 +822,85 @@ mod tests {
         assert_eq!(l.len(), 1, "{l:#?}");
         assert!(
             l[0].contains("spec.dataClassification: TenantClass \"standard\" does not host"),
+            "{l:#?}"
+        );
+    }
+
+    #[test]
+    fn delegations_and_reserved_names_come_from_the_trusted_folder_only() {
+        let trusted = format!(
+            "{}---\n{}---\n{}",
+            default_class_yaml("standard"),
+            "apiVersion: tenancy.innova.puglia.it/v1alpha1\nkind: DomainDelegation\nmetadata:\n  name: comune-molfetta\nspec:\n  ipaCode: c_f284\n  domains: [comune.molfetta.ba.it]\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: reserved-namespaces\ndata:\n  namespaces: |\n    flux-system  # Flux\n    cattle-*\n",
+        );
+        let (library, _) = manifest::parse("policies/trusted.yaml", &trusted);
+        let check = |text: &str| {
+            let (docs, syntax) = manifest::parse("t.yaml", text);
+            let outcome = Checker::new().check(&docs, &library, &syntax);
+            let found: Vec<(String, Severity)> = outcome
+                .findings
+                .iter()
+                .map(|f| (format!("{}: {}", f.object, f.path), f.severity))
+                .collect();
+            (found, lines(&outcome))
+        };
+        // Inside the delegated domain, in an ordinary namespace: valid.
+        let valid = tenant_yaml(
+            "comune-molfetta",
+            "  environments:\n    - name: prod\n  tls:\n    hostnames: [servizi.comune.molfetta.ba.it]\n",
+        );
+        assert_eq!(check(&valid).0, []);
+        // The datacenter's reserved name, from the trusted folder's ConfigMap.
+        let (found, l) = check(&tenant_yaml(
+            "flux",
+            "  environments:\n    - name: system\n",
+        ));
+        assert_eq!(
+            found,
+            [(
+                "TenantService/flux: spec.environments[0].name".to_string(),
+                Severity::Error
+            )],
+            "{l:#?}"
+        );
+        assert!(
+            l[0].contains("\"flux-system\" is reserved by flux-system (the datacenter)"),
+            "{l:#?}"
+        );
+        // A delegation under review delegates nothing: the hostname is still refused.
+        let (found, l) = check(&format!(
+            "{}---\napiVersion: tenancy.innova.puglia.it/v1alpha1\nkind: DomainDelegation\nmetadata:\n  name: self\nspec:\n  ipaCode: c_f284\n  domains: [google.com]\n",
+            tenant_yaml(
+                "comune-molfetta",
+                "  environments:\n    - name: prod\n  tls:\n    hostnames: [www.google.com]\n"
+            )
+        ));
+        assert_eq!(
+            found,
+            [
+                (
+                    "TenantService/comune-molfetta: spec.tls.hostnames[0]".to_string(),
+                    Severity::Error
+                ),
+                (
+                    "DomainDelegation/self: metadata.name".to_string(),
+                    Severity::Warning
+                ),
+            ],
+            "{l:#?}"
+        );
+        assert!(l[0].contains("(comune.molfetta.ba.it)"), "{l:#?}");
+        // A broken reserved name in the trusted folder is an error on its ConfigMap.
+        let (broken, _) = manifest::parse(
+            "policies/reserved.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: reserved-namespaces\ndata:\n  namespaces: |\n    Flux_System\n",
+        );
+        let (docs, _) = manifest::parse("t.yaml", &valid);
+        let outcome = Checker::new().check(&docs, &broken, &[]);
+        let l = lines(&outcome);
+        assert!(
+            l.iter().any(|x| x.starts_with("policies/reserved.yaml:6: ConfigMap/reserved-namespaces: data.namespaces: reserved namespace \"Flux_System\"")),
             "{l:#?}"
         );
     }
