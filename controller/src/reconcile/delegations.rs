@@ -11,6 +11,7 @@ use kube::runtime::watcher;
 use tokio::sync::watch;
 
 use crate::api::DomainDelegation;
+use crate::api::validation::normalize_domain;
 
 /// Delegated domains by IPA code, from the DomainDelegation watch.
 #[derive(Debug)]
@@ -148,7 +149,7 @@ fn entry(delegation: &DomainDelegation) -> (String, Vec<String>) {
             .spec
             .domains
             .iter()
-            .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+            .map(|d| normalize_domain(d))
             .collect(),
     )
 }

@@ -41,7 +41,7 @@ impl Delegations {
 }
 
 /// Lower case, without a trailing dot: how hostnames and domains are compared.
-fn normalize(name: &str) -> String {
+pub fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 

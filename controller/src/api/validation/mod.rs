@@ -31,7 +31,7 @@ use super::{TenantClass, TenantService};
 
 pub use access::SYSTEM_GROUP_PREFIX;
 pub use class::validate_class;
-pub use delegation::{Delegations, is_within, validate_delegations};
+pub use delegation::{Delegations, is_within, normalize as normalize_domain, validate_delegations};
 pub use names::{is_dns_label, is_dns_subdomain};
 pub use peers::{claim_keys, claimed_first, validate_against_peers};
 pub use reserved::{InvalidReservedName, ReservedName, ReservedNamespaces};

@@ -208,6 +208,36 @@ async fn start_server(dir: &Path) -> anyhow::Result<(Process, String, Client, Pa
     Ok((process, authority, client, kubeconfig))
 }
 
+/// Server-side applies every object, 32 at a time, as the benchmark's field manager.
+async fn apply_all<K>(client: &Client, objects: &[K]) -> anyhow::Result<()>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::ClusterResourceScope>
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + k8s_openapi::serde::Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    futures::stream::iter(objects)
+        .map(|object| {
+            let api = api.clone();
+            async move {
+                api.patch(
+                    &object.name_any(),
+                    &PatchParams::apply("bench").force(),
+                    &Patch::Apply(object),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(())
+}
+
 /// The dataset's tenants: one per Comune, generated as `gen_tenants` does, each valid
 /// against the default classes, with the DomainDelegation of each Comune's domain (in
 /// the same order), as the datacenter would keep them.
@@ -266,44 +296,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     // The delegations are in place before the operator starts, as in production (they are
     // not part of the timed load, which is the tenants').
-    let delegations_api: Api<DomainDelegation> = Api::all(client.clone());
-    futures::stream::iter(delegations.iter())
-        .map(|d| {
-            let api = delegations_api.clone();
-            async move {
-                api.patch(
-                    &d.name_any(),
-                    &PatchParams::apply("bench").force(),
-                    &Patch::Apply(d),
-                )
-                .await
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    let tenants_api: Api<TenantService> = Api::all(client.clone());
+    apply_all(&client, &delegations).await?;
     let load_started = Instant::now();
-    futures::stream::iter(tenants.iter())
-        .map(|m| {
-            let api = tenants_api.clone();
-            async move {
-                let name = m.name_any();
-                api.patch(
-                    &name,
-                    &PatchParams::apply("bench").force(),
-                    &Patch::Apply(m),
-                )
-                .await
-            }
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    apply_all(&client, &tenants).await?;
     drop(tenants);
     println!(
         "loaded {n} TenantServices in {:.1}s",
