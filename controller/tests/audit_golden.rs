@@ -457,7 +457,6 @@ fn unreadable_input_exits_2_naming_the_file_and_field() {
 /// is tested in `tests/integration/tests/audit.rs`.)
 #[test]
 fn the_live_audit_of_the_rendered_samples_matches_the_offline_audit() {
-    use kube::CustomResourceExt;
     use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
     use kube::discovery::Discovery;
 

@@ -371,7 +371,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     };
     let provisioning_writes = mutating(&server_addr).await? - before;
     // The API agrees with the operator's gauge.
-    let listed = tenants_api.list(&ListParams::default()).await?;
+    let listed = Api::<TenantService>::all(client.clone())
+        .list(&ListParams::default())
+        .await?;
     let ready_in_api = listed.items.iter().filter(|t| is_ready(t)).count();
     drop(listed);
     if ready_in_api != n {
