@@ -252,16 +252,22 @@ struct TempCa {
 
 impl TempCa {
     fn new(test: &str) -> TempCa {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        Self::with_key(test, &key.serialize_pem())
+    }
+
+    /// A CA of the key `key_pem` (PKCS#8, SEC1 or PKCS#1), the key file written as given.
+    fn with_key(test: &str, key_pem: &str) -> TempCa {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyUsagePurpose};
         let dir = std::env::temp_dir().join(format!("render-golden-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let key = tenant_operator::pki::keys::key_pair_from_pem(key_pem).expect("a readable key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let cert = params.self_signed(&key).expect("self-signed CA");
         std::fs::write(dir.join("ca.crt"), cert.pem()).expect("ca.crt");
-        std::fs::write(dir.join("ca.key"), key.serialize_pem()).expect("ca.key");
+        std::fs::write(dir.join("ca.key"), key_pem).expect("ca.key");
         TempCa { dir }
     }
 
@@ -287,6 +293,22 @@ fn secrets(yaml: &str) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|o| o["kind"] == "Secret")
         .collect()
+}
+
+#[test]
+fn sec1_and_pkcs1_ca_keys_issue_the_tls_secrets_too() {
+    for (test, key) in [
+        ("sec1", include_str!("keys/ec-p256-sec1.key")),
+        ("pkcs1", include_str!("keys/rsa-2048-pkcs1.key")),
+    ] {
+        let ca = TempCa::with_key(test, key);
+        let mut args: Vec<String> = vec!["-f".into(), "samples/asl-bari.yaml".into()];
+        args.extend(ca.args());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = render(&argv);
+        assert_eq!(out.status.code(), Some(0), "{test}: {}", text(&out.stderr));
+        assert_eq!(secrets(&text(&out.stdout)).len(), 2, "{test}");
+    }
 }
 
 #[test]
