@@ -126,8 +126,7 @@ impl Outcome {
     }
 }
 
-/// The CRD schemas and their compiled CEL rules, built once for any number of documents,
-/// and the namespaces the platform reserves.
+/// The CRD schemas and their compiled CEL rules, built once for any number of documents.
 pub struct Checker {
     tenant_schema: Value,
     tenant_rules: CelRules,
@@ -135,8 +134,6 @@ pub struct Checker {
     class_rules: CelRules,
     delegation_schema: Value,
     delegation_rules: CelRules,
-    platform: Platform,
-    operator_namespace: String,
 }
 
 impl std::fmt::Debug for Checker {
@@ -215,8 +212,7 @@ struct Checked<'a> {
 }
 
 impl Checker {
-    /// Compiles the CEL rules of the CRDs; the reserved namespaces are those of the default
-    /// [`Platform`] and operator namespace (see [`Checker::with_platform`]).
+    /// Compiles the CEL rules of the CRDs.
     pub fn new() -> Self {
         // The generated CRDs always have a schema (tested in api::crd).
         let tenant_schema = crd::openapi_schema(&TenantService::crd()).unwrap_or_default();
@@ -229,18 +225,7 @@ impl Checker {
             class_schema,
             delegation_rules: CelRules::new(&delegation_schema),
             delegation_schema,
-            platform: Platform::default(),
-            operator_namespace: labels::DEFAULT_OPERATOR_NAMESPACE.to_string(),
         }
-    }
-
-    /// The same checker for a platform (its trusted namespaces are reserved) and an
-    /// operator namespace other than the defaults.
-    #[must_use]
-    pub fn with_platform(mut self, platform: Platform, operator_namespace: &str) -> Self {
-        self.platform = platform;
-        self.operator_namespace = operator_namespace.to_string();
-        self
     }
 
     /// Checks `documents` (and their syntax errors) with `library` as the TenantClasses
@@ -318,7 +303,7 @@ impl Checker {
                 }
             }
         }
-        let reserved = self.reserved_namespaces(&reserved_lists, &mut outcome);
+        let reserved = Self::reserved_namespaces(&reserved_lists, &mut outcome);
         outcome.inputs = check_set(&mut mine, &mut library_checked, reserved);
         for c in mine.into_iter().chain(library_checked) {
             outcome
@@ -468,17 +453,14 @@ impl Checker {
 }
 
 impl Checker {
-    /// Kubernetes', the platform's and the operator's namespaces, and those the library's
-    /// reserved-namespaces ConfigMaps list; a name that is not a namespace or prefix is an
-    /// error on its ConfigMap.
-    fn reserved_namespaces(
-        &self,
-        lists: &[&Document],
-        outcome: &mut Outcome,
-    ) -> ReservedNamespaces {
+    /// Kubernetes' namespaces, the default platform's and the default operator namespace
+    /// (what the chart installs; another release namespace is listed in the library's
+    /// ConfigMap), and those the library's reserved-namespaces ConfigMaps list; a name
+    /// that is not a namespace or prefix is an error on its ConfigMap.
+    fn reserved_namespaces(lists: &[&Document], outcome: &mut Outcome) -> ReservedNamespaces {
         let base = ReservedNamespaces::new(
-            self.platform.trusted_namespaces(),
-            &self.operator_namespace,
+            Platform::default().trusted_namespaces(),
+            labels::DEFAULT_OPERATOR_NAMESPACE,
             &[],
         );
         let mut reserved = base.unwrap_or_else(|error| {
