@@ -26,6 +26,25 @@ pub const ALLOW_LOAD_BALANCER: &str = "tenancy.innova.puglia.it/allow-load-balan
 pub const ALLOW_NODE_PORT: &str = "tenancy.innova.puglia.it/allow-node-port";
 /// `"true"` on namespaces whose class allows Services of type ExternalName.
 pub const ALLOW_EXTERNAL_NAME: &str = "tenancy.innova.puglia.it/allow-external-name";
+/// Node pool of the namespace's pods, on namespaces whose class keeps one for the tenant's
+/// data classification (read by the placement admission policy).
+pub const NODE_POOL: &str = "tenancy.innova.puglia.it/node-pool";
+/// Label and `NoSchedule` taint key of the nodes of a pool (value: the pool's name). Under
+/// `node-restriction.kubernetes.io/`, which the NodeRestriction admission plugin keeps
+/// kubelets from setting on their own Node, so a compromised node cannot join a pool.
+pub const NODE_POOL_NODE_LABEL: &str = "node-restriction.kubernetes.io/tenancy-node-pool";
+/// Namespace annotation: the hostnames the environment's Ingresses and routes may name,
+/// comma-separated (read by the ingress admission policy).
+pub const INGRESS_HOSTS_ANNOTATION: &str = "tenancy.innova.puglia.it/ingress-hosts";
+/// Namespace annotation: the IngressClasses the environment's Ingresses may name,
+/// comma-separated (read by the ingress admission policy).
+pub const INGRESS_CLASSES_ANNOTATION: &str = "tenancy.innova.puglia.it/ingress-classes";
+/// Namespace annotation of the PodNodeSelector admission plugin: the node selector every
+/// pod of the namespace gets (`key=value,...`).
+pub const NODE_SELECTOR_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/node-selector";
+/// Namespace annotation of the PodTolerationRestriction admission plugin: tolerations
+/// every pod of the namespace gets (JSON list).
+pub const DEFAULT_TOLERATIONS_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/defaultTolerations";
 /// `"true"` on namespaces kept after their tenant or environment was removed
 /// (`deletionPolicy: Retain`); the operator no longer manages them.
 pub const RETAINED: &str = "tenancy.innova.puglia.it/retained";

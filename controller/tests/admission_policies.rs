@@ -96,6 +96,8 @@ struct Request {
     username: String,
     groups: Vec<String>,
     namespace_object: Option<Value>,
+    /// Other objects the server holds (e.g. the CRD of a kind it then serves).
+    served: Vec<Value>,
 }
 
 impl Request {
@@ -121,6 +123,7 @@ impl Request {
                 .map(std::string::ToString::to_string)
                 .collect(),
             namespace_object: None,
+            served: Vec::new(),
         }
     }
     fn by(mut self, username: &str, groups: &[&str]) -> Self {
@@ -157,6 +160,10 @@ impl Request {
     }
     fn in_namespace(mut self, namespace: Value) -> Self {
         self.namespace_object = Some(namespace);
+        self
+    }
+    fn serving(mut self, object: Value) -> Self {
+        self.served.push(object);
         self
     }
     fn subresource(mut self, subresource: &'static str) -> Self {
@@ -231,6 +238,7 @@ fn admit(policy: &Policy, request: &Request) -> Decision {
     }
     for object in [&policy.policy, &policy.binding]
         .into_iter()
+        .chain(&request.served)
         .chain(request.namespace_object.as_ref())
     {
         review.add(object).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -2070,4 +2078,449 @@ fn only_datacenter_operators_write_domain_delegations() {
             "{operation}"
         );
     }
+}
+
+// ----- restrict-ingress ------------------------------------------------------------------
+
+/// A tenant namespace as render writes it: the hostnames of the environment and the
+/// IngressClasses of the class in the operator's annotations.
+fn namespace_with_hosts(hosts: &str, classes: &str) -> Value {
+    let mut ns = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    ns["metadata"]["annotations"] = json!({
+        labels::INGRESS_HOSTS_ANNOTATION: hosts,
+        labels::INGRESS_CLASSES_ANNOTATION: classes,
+    });
+    ns
+}
+
+fn ingress(hosts: &[&str]) -> Value {
+    let mut ing = namespaced(
+        "Ingress",
+        "networking.k8s.io/v1",
+        "web",
+        "comune-bari-prod",
+        json!({"app": "web"}),
+    );
+    let backend = json!({"service": {"name": "web", "port": {"number": 443}}});
+    ing["spec"] = json!({
+        "ingressClassName": "regional-gateway",
+        "rules": hosts.iter().map(|h| json!({"host": h, "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": backend}]}})).collect::<Vec<_>>(),
+        "tls": [{"hosts": hosts, "secretName": "comune-bari-tls"}],
+    });
+    ing
+}
+
+fn create_ingress(object: Value, ns: &Value) -> Request {
+    Request::new("CREATE", "networking.k8s.io", "ingresses", "Ingress")
+        .object(object)
+        .in_namespace(ns.clone())
+        .by(TENANT_EDITOR, TENANT_EDITOR_GROUPS)
+}
+
+#[test]
+fn an_ingress_for_the_environments_own_hostnames_is_admitted() {
+    let p = load("restrict-ingress.yaml");
+    let ns = namespace_with_hosts(
+        "servizi.comune.bari.it,www.comune.bari.it",
+        "regional-gateway",
+    );
+    for hosts in [
+        &["www.comune.bari.it"][..],
+        &["www.comune.bari.it", "servizi.comune.bari.it"][..],
+    ] {
+        assert_eq!(
+            admit(&p, &create_ingress(ingress(hosts), &ns)),
+            Decision::Allowed,
+            "{hosts:?}"
+        );
+    }
+    // An update that keeps to them too.
+    let mut moved = ingress(&["www.comune.bari.it"]);
+    moved["spec"]["rules"][0]["http"]["paths"][0]["path"] = json!("/portale");
+    let update = Request::new("UPDATE", "networking.k8s.io", "ingresses", "Ingress")
+        .old(ingress(&["www.comune.bari.it"]))
+        .object(moved)
+        .in_namespace(ns);
+    assert_eq!(admit(&p, &update), Decision::Allowed);
+}
+
+#[test]
+fn ingresses_for_other_hosts_wildcards_or_every_host_are_refused() {
+    let p = load("restrict-ingress.yaml");
+    let ns = namespace_with_hosts("www.comune.bari.it", "regional-gateway");
+    // Another body's hostname, by the tenant's editor and by a mis-bound cluster editor.
+    let other = create_ingress(ingress(&["www.asl.bari.it"]), &ns);
+    for (user, groups) in [
+        (TENANT_EDITOR, TENANT_EDITOR_GROUPS),
+        (CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS),
+        (BREAK_GLASS.0, BREAK_GLASS.1),
+    ] {
+        assert_denied(
+            &p,
+            &other.clone().by(user, groups),
+            "ingresses comune-bari-prod/web: hosts www.asl.bari.it are not among the hostnames of this environment (www.comune.bari.it)",
+        );
+    }
+    assert_denied(
+        &p,
+        &create_ingress(ingress(&["*.comune.bari.it"]), &ns),
+        "hosts *.comune.bari.it are not among",
+    );
+    // A rule without host matches every host.
+    let mut hostless = ingress(&["www.comune.bari.it"]);
+    hostless["spec"]["rules"][0]
+        .as_object_mut()
+        .expect("rule")
+        .remove("host");
+    assert_denied(
+        &p,
+        &create_ingress(hostless, &ns),
+        "hosts (none: every host) are not among",
+    );
+    // A TLS entry for someone else's name (SNI) is the same claim.
+    let mut sni = ingress(&["www.comune.bari.it"]);
+    sni["spec"]["tls"][0]["hosts"] = json!(["www.comune.bari.it", "pagamenti.regione.puglia.it"]);
+    assert_denied(
+        &p,
+        &create_ingress(sni, &ns),
+        "hosts pagamenti.regione.puglia.it are not among",
+    );
+    // A default backend without rules catches every host.
+    let mut catch_all = ingress(&[]);
+    catch_all["spec"] = json!({"ingressClassName": "regional-gateway",
+        "defaultBackend": {"service": {"name": "web", "port": {"number": 443}}}});
+    assert_denied(
+        &p,
+        &create_ingress(catch_all, &ns),
+        "an Ingress without rules (a default backend alone) catches every host",
+    );
+    // A tenant without hostnames may publish nothing.
+    let none = namespace_with_hosts("", "regional-gateway");
+    assert_denied(
+        &p,
+        &create_ingress(ingress(&["www.comune.bari.it"]), &none),
+        "not among the hostnames of this environment (none)",
+    );
+}
+
+#[test]
+fn ingresses_name_an_allowed_class_and_carry_no_gateway_configuration() {
+    let p = load("restrict-ingress.yaml");
+    let ns = namespace_with_hosts("www.comune.bari.it", "regional-gateway");
+    let mut other_class = ingress(&["www.comune.bari.it"]);
+    other_class["spec"]["ingressClassName"] = json!("nginx-internal");
+    assert_denied(
+        &p,
+        &create_ingress(other_class, &ns),
+        "ingressClassName nginx-internal is not allowed by the TenantClass; use one of: regional-gateway",
+    );
+    let mut no_class = ingress(&["www.comune.bari.it"]);
+    no_class["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("ingressClassName");
+    assert_denied(
+        &p,
+        &create_ingress(no_class, &ns),
+        "ingressClassName (none)",
+    );
+    let mut legacy = ingress(&["www.comune.bari.it"]);
+    legacy["metadata"]["annotations"] = json!({"kubernetes.io/ingress.class": "nginx-internal"});
+    assert_denied(
+        &p,
+        &create_ingress(legacy, &ns),
+        "(annotation kubernetes.io/ingress.class nginx-internal)",
+    );
+    for key in [
+        "nginx.ingress.kubernetes.io/configuration-snippet",
+        "nginx.ingress.kubernetes.io/server-snippet",
+        "nginx.ingress.kubernetes.io/auth-snippet",
+        "nginx.ingress.kubernetes.io/auth-url",
+    ] {
+        let mut configured = ingress(&["www.comune.bari.it"]);
+        configured["metadata"]["annotations"] = json!({key: "proxy_pass http://10.0.0.1;"});
+        assert_denied(
+            &p,
+            &create_ingress(configured, &ns),
+            &format!("the annotations {key} run configuration inside the shared ingress gateway"),
+        );
+    }
+    // Other ingress-nginx annotations are the tenant's business.
+    let mut tuned = ingress(&["www.comune.bari.it"]);
+    tuned["metadata"]["annotations"] =
+        json!({"nginx.ingress.kubernetes.io/proxy-body-size": "20m"});
+    assert_eq!(admit(&p, &create_ingress(tuned, &ns)), Decision::Allowed);
+    // Outside tenancy the policy does not apply.
+    let gateway = plain_namespace(labels::INGRESS_GATEWAY_NAMESPACE, &[]);
+    let mut anything = ingress(&["*.example.it"]);
+    anything["metadata"]["namespace"] = json!(labels::INGRESS_GATEWAY_NAMESPACE);
+    assert_eq!(
+        admit(
+            &p,
+            &Request::new("CREATE", "networking.k8s.io", "ingresses", "Ingress")
+                .object(anything)
+                .in_namespace(gateway)
+        ),
+        Decision::NotMatched
+    );
+}
+
+/// The Gateway API HTTPRoute CRD, enough for the server to serve the kind.
+fn httproute_crd() -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "httproutes.gateway.networking.k8s.io"},
+        "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+            "names": {"plural": "httproutes", "singular": "httproute", "kind": "HTTPRoute", "listKind": "HTTPRouteList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})
+}
+
+#[test]
+fn gateway_api_routes_name_only_the_environments_hostnames() {
+    let p = load("restrict-ingress.yaml");
+    let ns = namespace_with_hosts("www.comune.bari.it", "regional-gateway");
+    let route = |hostnames: Option<Value>| {
+        let mut r = namespaced(
+            "HTTPRoute",
+            "gateway.networking.k8s.io/v1",
+            "web",
+            "comune-bari-prod",
+            json!({}),
+        );
+        r["spec"] = json!({"parentRefs": [{"name": "regional", "namespace": "ingress-gateway"}]});
+        if let Some(h) = hostnames {
+            r["spec"]["hostnames"] = h;
+        }
+        Request::new(
+            "CREATE",
+            "gateway.networking.k8s.io",
+            "httproutes",
+            "HTTPRoute",
+        )
+        .object(r)
+        .serving(httproute_crd())
+        .in_namespace(ns.clone())
+    };
+    assert_eq!(
+        admit(&p, &route(Some(json!(["www.comune.bari.it"])))),
+        Decision::Allowed
+    );
+    assert_denied(
+        &p,
+        &route(Some(json!(["www.asl.bari.it"]))),
+        "httproutes comune-bari-prod/web: hosts www.asl.bari.it are not among",
+    );
+    assert_denied(
+        &p,
+        &route(Some(json!(["*.comune.bari.it"]))),
+        "hosts *.comune.bari.it",
+    );
+    assert_denied(
+        &p,
+        &route(None),
+        "a route without spec.hostnames takes every host of its Gateway",
+    );
+}
+
+// ----- restrict-pod-placement ------------------------------------------------------------
+
+const POOL_KEY: &str = labels::NODE_POOL_NODE_LABEL;
+
+fn pod(spec_extra: Value) -> Value {
+    let mut p = namespaced(
+        "Pod",
+        "v1",
+        "web-7d9f",
+        "comune-bari-prod",
+        json!({"app": "web"}),
+    );
+    p["spec"] = json!({"containers": [{"name": "web", "image": "registry.example/web:1"}],
+        // Added by kube-apiserver's DefaultTolerationSeconds plugin before validation.
+        "tolerations": [
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]});
+    if let (Some(spec), Some(extra)) = (p["spec"].as_object_mut(), spec_extra.as_object()) {
+        for (k, v) in extra {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    p
+}
+
+fn pool_toleration(pool: &str) -> Value {
+    json!({"key": POOL_KEY, "operator": "Equal", "value": pool, "effect": "NoSchedule"})
+}
+
+/// The pod created by the ReplicaSet controller for the tenant's Deployment.
+fn create_pod(pod: Value, ns: &Value) -> Request {
+    Request::new("CREATE", "", "pods", "Pod")
+        .object(pod)
+        .in_namespace(ns.clone())
+        .by(
+            "system:serviceaccount:kube-system:replicaset-controller",
+            &["system:serviceaccounts"],
+        )
+}
+
+#[test]
+fn ordinary_pods_on_shared_nodes_are_admitted() {
+    let p = load("restrict-pod-placement.yaml");
+    let shared = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    assert_eq!(
+        admit(&p, &create_pod(pod(json!({})), &shared)),
+        Decision::Allowed
+    );
+    let topology = pod(json!({"nodeSelector": {"kubernetes.io/arch": "amd64",
+        "topology.kubernetes.io/zone": "bari-1"}}));
+    assert_eq!(admit(&p, &create_pod(topology, &shared)), Decision::Allowed);
+    // A label change of a running pod (scheduled: nodeName set by the binding) passes.
+    let mut running = pod(json!({"nodeName": "worker-3"}));
+    let old = running.clone();
+    running["metadata"]["labels"]["version"] = json!("2");
+    let relabel = Request::new("UPDATE", "", "pods", "Pod")
+        .old(old)
+        .object(running)
+        .in_namespace(shared);
+    assert_eq!(admit(&p, &relabel), Decision::Allowed);
+}
+
+#[test]
+fn pods_cannot_pick_their_node_tolerate_every_taint_or_select_other_nodes() {
+    let p = load("restrict-pod-placement.yaml");
+    let shared = tenant_namespace("comune-bari-prod", "comune-bari", &[]);
+    let as_tenant = |pod: Value| create_pod(pod, &shared).by(TENANT_USER, TENANT_GROUPS);
+    assert_denied(
+        &p,
+        &as_tenant(pod(json!({"nodeName": "control-plane-1"}))),
+        "pod comune-bari-prod/web-7d9f: spec.nodeName is set by the scheduler, not by tenants",
+    );
+    let mut everything = pod(json!({}));
+    everything["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
+    assert_denied(
+        &p,
+        &as_tenant(everything),
+        "tolerations (every key) are not allowed in this namespace",
+    );
+    let mut control_plane =
+        pod(json!({"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}}));
+    control_plane["spec"]["tolerations"] = json!([{"key": "node-role.kubernetes.io/control-plane",
+        "operator": "Exists", "effect": "NoSchedule"}]);
+    assert_denied(
+        &p,
+        &as_tenant(control_plane.clone()),
+        "tolerations node-role.kubernetes.io/control-plane:NoSchedule are not allowed",
+    );
+    assert_denied(
+        &p,
+        &as_tenant(control_plane),
+        "nodeSelector node-role.kubernetes.io/control-plane is not allowed",
+    );
+    // Another tenant's pool: by selector, by toleration, by required affinity.
+    let mut health = pod(json!({"nodeSelector": {POOL_KEY: "sanita"}}));
+    health["spec"]["tolerations"]
+        .as_array_mut()
+        .expect("tolerations")
+        .push(pool_toleration("sanita"));
+    assert_denied(
+        &p,
+        &as_tenant(health),
+        &format!("tolerations {POOL_KEY}=sanita:NoSchedule are not allowed"),
+    );
+    let affinity = pod(
+        json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": POOL_KEY, "operator": "In", "values": ["sanita"]}]}]}}}}),
+    );
+    assert_denied(
+        &p,
+        &as_tenant(affinity),
+        "the required node affinity is not allowed",
+    );
+    let by_name = pod(
+        json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["control-plane-1"]}]}]}}}}),
+    );
+    assert_denied(
+        &p,
+        &as_tenant(by_name),
+        "the required node affinity is not allowed",
+    );
+    // Binding a running pod elsewhere by UPDATE is refused too.
+    let scheduled = pod(json!({"nodeName": "worker-3"}));
+    let moved = Request::new("UPDATE", "", "pods", "Pod")
+        .old(scheduled)
+        .object(pod(json!({"nodeName": "control-plane-1"})))
+        .in_namespace(shared);
+    assert_denied(&p, &moved, "spec.nodeName is set by the scheduler");
+}
+
+#[test]
+fn pods_of_a_pool_namespace_run_on_the_pool_and_only_there() {
+    let p = load("restrict-pod-placement.yaml");
+    let pool_ns = tenant_namespace(
+        "comune-bari-prod",
+        "comune-bari",
+        &[(labels::NODE_POOL, "sanita")],
+    );
+    // What PodNodeSelector and PodTolerationRestriction add from the namespace defaults
+    // (or what the tenant writes where the cluster does not run them).
+    let mut placed = pod(json!({"nodeSelector": {POOL_KEY: "sanita"}}));
+    placed["spec"]["tolerations"]
+        .as_array_mut()
+        .expect("tolerations")
+        .push(pool_toleration("sanita"));
+    assert_eq!(admit(&p, &create_pod(placed, &pool_ns)), Decision::Allowed);
+    // Without the selector the pod would land on shared nodes.
+    assert_denied(
+        &p,
+        &create_pod(pod(json!({})), &pool_ns),
+        &format!(
+            "the TenantClass places this namespace on node pool sanita; add nodeSelector {POOL_KEY}: sanita"
+        ),
+    );
+    // Selecting another pool is refused.
+    let mut elsewhere = pod(json!({"nodeSelector": {POOL_KEY: "strategico"}}));
+    elsewhere["spec"]["tolerations"]
+        .as_array_mut()
+        .expect("tolerations")
+        .push(pool_toleration("strategico"));
+    assert_denied(
+        &p,
+        &create_pod(elsewhere, &pool_ns),
+        &format!(
+            "tolerations {POOL_KEY}=strategico:NoSchedule are not allowed in this namespace; tolerate {POOL_KEY}=sanita:NoSchedule"
+        ),
+    );
+}
+
+#[test]
+fn rendered_namespaces_carry_what_the_ingress_and_placement_policies_read() {
+    let ingress_policy = load("restrict-ingress.yaml");
+    let placement = load("restrict-pod-placement.yaml");
+    let (objects, _) = sample_tenant::rendered();
+    let prod = objects
+        .iter()
+        .find(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == "comune-molfetta-prod")
+        .expect("the prod namespace")
+        .clone();
+    let mut own = ingress(&["servizi.comune.molfetta.ba.it"]);
+    own["metadata"]["namespace"] = json!("comune-molfetta-prod");
+    assert_eq!(
+        admit(&ingress_policy, &create_ingress(own, &prod)),
+        Decision::Allowed,
+        "the tenant's own hostname, as render publishes it"
+    );
+    let mut test_name = ingress(&["test.servizi.comune.molfetta.ba.it"]);
+    test_name["metadata"]["namespace"] = json!("comune-molfetta-prod");
+    assert_denied(
+        &ingress_policy,
+        &create_ingress(test_name, &prod),
+        "hosts test.servizi.comune.molfetta.ba.it are not among",
+    );
+    let mut web = pod(json!({}));
+    web["metadata"]["namespace"] = json!("comune-molfetta-prod");
+    assert_eq!(
+        admit(&placement, &create_pod(web, &prod)),
+        Decision::Allowed
+    );
 }

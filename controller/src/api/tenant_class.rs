@@ -83,6 +83,47 @@ pub struct TenantClassSpec {
     /// Service types that tenants may create besides ClusterIP.
     #[serde(default)]
     pub services: ServicePolicy,
+
+    /// IngressClasses tenants' Ingresses may name in `spec.ingressClassName` (the classes
+    /// of the regional ingress gateway). Empty: tenants may not create Ingresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub ingress_class_names: Vec<String>,
+
+    /// Where tenants' pods may run. Without it, on the shared nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Nodes kept for some tenants of a class.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    /// The node pool of the class's tenants whose data classification is listed in
+    /// `dataClassifications`. Its nodes carry the label and the `NoSchedule` taint
+    /// `node-restriction.kubernetes.io/tenancy-node-pool=<nodePool>` (a label kubelets
+    /// cannot set on themselves); the operator makes those tenants' pods select and
+    /// tolerate it, and no other tenant's pod may.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub node_pool: String,
+    /// Data classifications whose tenants run on the pool, e.g. `[critico, strategico]`.
+    #[schemars(length(min = 1, max = 3))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub data_classifications: Vec<DataClassification>,
+}
+
+impl TenantClassSpec {
+    /// The node pool of tenants with `classification`, if the class keeps one for them.
+    pub fn node_pool_for(&self, classification: DataClassification) -> Option<&str> {
+        self.placement
+            .as_ref()
+            .filter(|p| p.data_classifications.contains(&classification))
+            .map(|p| p.node_pool.as_str())
+    }
 }
 
 /// Quota plan of a class.
@@ -120,6 +161,34 @@ pub struct ResourceAmounts {
     /// Number of Services of type LoadBalancer.
     #[schemars(range(min = 0))]
     pub load_balancers: i64,
+    /// Local ephemeral storage (`emptyDir`, container writable layers, logs) requested and
+    /// used by all pods together, e.g. `20Gi`: a pod filling a node's disk evicts others.
+    pub ephemeral_storage: Quantity,
+    /// Number of Secrets (the operator's TLS Secret counts too). Object counts keep a
+    /// tenant from filling etcd, which would stop every write in the cluster.
+    #[schemars(range(min = 0))]
+    pub secrets: i64,
+    /// Number of ConfigMaps (the CA bundle and the API server's `kube-root-ca.crt` count too).
+    #[schemars(range(min = 0))]
+    pub config_maps: i64,
+    /// Number of Jobs.
+    #[schemars(range(min = 0))]
+    pub jobs: i64,
+    /// Number of CronJobs.
+    #[schemars(range(min = 0))]
+    pub cron_jobs: i64,
+    /// Number of Ingresses.
+    #[schemars(range(min = 0))]
+    pub ingresses: i64,
+    /// Number of PodDisruptionBudgets.
+    #[schemars(range(min = 0))]
+    pub pod_disruption_budgets: i64,
+    /// Number of HorizontalPodAutoscalers.
+    #[schemars(range(min = 0))]
+    pub horizontal_pod_autoscalers: i64,
+    /// Number of ServiceAccounts (the API server's `default` counts too).
+    #[schemars(range(min = 0))]
+    pub service_accounts: i64,
 }
 
 /// LimitRange for containers in tenant namespaces.
@@ -138,6 +207,13 @@ pub struct LimitRangeDefaults {
     pub max_cpu: Quantity,
     /// Largest memory limit of one container.
     pub max_memory: Quantity,
+    /// Ephemeral storage request of a container that declares none.
+    pub default_request_ephemeral_storage: Quantity,
+    /// Ephemeral storage limit of a container that declares none (the kubelet evicts a pod
+    /// whose container writes more).
+    pub default_limit_ephemeral_storage: Quantity,
+    /// Largest ephemeral storage limit of one container.
+    pub max_ephemeral_storage: Quantity,
 }
 
 /// Pod Security Standard level.

@@ -271,6 +271,41 @@ pub struct QuotaOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub load_balancers: Option<i64>,
+    /// Total ephemeral storage requests and limits of all pods, e.g. `20Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<Quantity>,
+    /// Maximum number of Secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub secrets: Option<i64>,
+    /// Maximum number of ConfigMaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub config_maps: Option<i64>,
+    /// Maximum number of Jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub jobs: Option<i64>,
+    /// Maximum number of CronJobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub cron_jobs: Option<i64>,
+    /// Maximum number of Ingresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub ingresses: Option<i64>,
+    /// Maximum number of PodDisruptionBudgets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub pod_disruption_budgets: Option<i64>,
+    /// Maximum number of HorizontalPodAutoscalers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub horizontal_pod_autoscalers: Option<i64>,
+    /// Maximum number of ServiceAccounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub service_accounts: Option<i64>,
 }
 
 /// Network access of the tenant beyond the baseline.

@@ -31,8 +31,16 @@ pub const ADMISSION_POLICIES: &[(&str, &str)] = &[
         include_str!("../../../policies/admission/protect-tenant-namespaces.yaml"),
     ),
     (
+        "policies/admission/restrict-ingress.yaml",
+        include_str!("../../../policies/admission/restrict-ingress.yaml"),
+    ),
+    (
         "policies/admission/restrict-isolation-writes.yaml",
         include_str!("../../../policies/admission/restrict-isolation-writes.yaml"),
+    ),
+    (
+        "policies/admission/restrict-pod-placement.yaml",
+        include_str!("../../../policies/admission/restrict-pod-placement.yaml"),
     ),
     (
         "policies/admission/restrict-service-exposure.yaml",

@@ -11,7 +11,8 @@
 //! - NetworkPolicies `tenancy-*`: default deny, DNS, same namespace, ingress gateway,
 //!   monitoring, the egress allowlist, and consented cross-tenant traffic: ingress on the
 //!   receiving side and egress on the calling side (`network`);
-//! - the ResourceQuota `tenancy-quota` and the LimitRange `tenancy-limits` (`quota`);
+//! - the ResourceQuotas `tenancy-quota` (the class plan) and `tenancy-critical-priority`
+//!   (no pods of the critical PriorityClasses), and the LimitRange `tenancy-limits` (`quota`);
 //! - RoleBindings of the tenant's groups to the chart's ClusterRoles
 //!   `tenant-operator:tenant-admin`, `-edit`, `-view`, and the monitoring Role and
 //!   RoleBinding (`access`);
@@ -326,6 +327,11 @@ pub fn render(
             .push(ChildObject::ResourceQuota(quota::resource_quota(
                 class,
                 environment.quota.as_ref(),
+                &env,
+            )));
+        desired
+            .objects
+            .push(ChildObject::ResourceQuota(quota::critical_priority_quota(
                 &env,
             )));
         desired

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
-use super::EnvironmentRef;
+use super::{EnvironmentRef, tls};
 use crate::api::{TenantClass, TenantService};
 use crate::labels;
 
@@ -61,7 +61,7 @@ pub(super) fn namespace(
     if class.spec.services.allow_external_name {
         labels.insert(labels::ALLOW_EXTERNAL_NAME.to_string(), "true".to_string());
     }
-    let annotations = BTreeMap::from([
+    let mut annotations = BTreeMap::from([
         (
             DISPLAY_NAME_ANNOTATION.to_string(),
             tenant.spec.entity.display_name.clone(),
@@ -70,7 +70,21 @@ pub(super) fn namespace(
             IPA_CODE_ANNOTATION.to_string(),
             tenant.spec.entity.ipa_code.clone(),
         ),
+        // Read by the ingress admission policy: hostnames are DNS names and class names
+        // DNS subdomains (validated), so a comma cannot occur inside one.
+        (
+            labels::INGRESS_HOSTS_ANNOTATION.to_string(),
+            tls::environment_hostnames(tenant, env.environment).join(","),
+        ),
+        (
+            labels::INGRESS_CLASSES_ANNOTATION.to_string(),
+            class.spec.ingress_class_names.join(","),
+        ),
     ]);
+    if let Some(pool) = class.spec.node_pool_for(tenant.spec.data_classification) {
+        labels.insert(labels::NODE_POOL.to_string(), pool.to_string());
+        annotations.extend(node_pool_defaults(pool));
+    }
     Namespace {
         metadata: ObjectMeta {
             name: Some(env.namespace.clone()),
@@ -80,4 +94,28 @@ pub(super) fn namespace(
         },
         ..Namespace::default()
     }
+}
+
+/// The namespace defaults that place pods on `pool`, for the in-tree admission plugins that
+/// read them where the cluster enables them: PodNodeSelector merges the node selector into
+/// every pod, PodTolerationRestriction adds the toleration. The placement admission policy
+/// requires both of every pod either way, so a cluster without the plugins refuses pods
+/// that lack them rather than placing them on shared nodes.
+fn node_pool_defaults(pool: &str) -> [(String, String); 2] {
+    let toleration = serde_json::json!([{
+        "key": labels::NODE_POOL_NODE_LABEL,
+        "operator": "Equal",
+        "value": pool,
+        "effect": "NoSchedule",
+    }]);
+    [
+        (
+            labels::NODE_SELECTOR_ANNOTATION.to_string(),
+            format!("{}={pool}", labels::NODE_POOL_NODE_LABEL),
+        ),
+        (
+            labels::DEFAULT_TOLERATIONS_ANNOTATION.to_string(),
+            toleration.to_string(),
+        ),
+    ]
 }

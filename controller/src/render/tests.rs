@@ -456,6 +456,171 @@ fn quota_takes_overrides_field_by_field_and_no_load_balancers_unless_allowed() {
 }
 
 #[test]
+fn quota_counts_what_tenants_create_and_bounds_ephemeral_storage() {
+    let d = render_alone(&tenant(
+        "a",
+        json!({"environments": [{"name": "prod", "quota": {"secrets": 150, "ephemeralStorage": "30Gi"}}, {"name": "test"}]}),
+    ));
+    let ChildObject::ResourceQuota(q) = find(
+        &d,
+        ManagedKind::ResourceQuota,
+        Some("a-test"),
+        quota::QUOTA_NAME,
+    ) else {
+        panic!("not a ResourceQuota")
+    };
+    let hard = q.spec.as_ref().and_then(|s| s.hard.clone()).expect("hard");
+    // The standard class plan, one quota key per kind (upstream `count/<resource>.<group>`).
+    for (key, value) in [
+        ("requests.ephemeral-storage", "20Gi"),
+        ("limits.ephemeral-storage", "20Gi"),
+        ("count/secrets", "100"),
+        ("count/configmaps", "100"),
+        ("services", "20"),
+        ("persistentvolumeclaims", "10"),
+        ("count/jobs.batch", "50"),
+        ("count/cronjobs.batch", "20"),
+        ("count/ingresses.networking.k8s.io", "20"),
+        ("count/poddisruptionbudgets.policy", "20"),
+        ("count/horizontalpodautoscalers.autoscaling", "20"),
+        ("count/serviceaccounts", "40"),
+    ] {
+        assert_eq!(hard[key].0, value, "{key}");
+    }
+    let ChildObject::ResourceQuota(prod) = find(
+        &d,
+        ManagedKind::ResourceQuota,
+        Some("a-prod"),
+        quota::QUOTA_NAME,
+    ) else {
+        panic!("not a ResourceQuota")
+    };
+    let prod = prod
+        .spec
+        .as_ref()
+        .and_then(|s| s.hard.clone())
+        .expect("hard");
+    assert_eq!(prod["count/secrets"].0, "150");
+    assert_eq!(prod["limits.ephemeral-storage"].0, "30Gi");
+}
+
+#[test]
+fn no_pods_of_the_critical_priority_classes_in_any_environment() {
+    let d = render_alone(&tenant("a", json!({})));
+    for ns in ["a-prod", "a-test"] {
+        let ChildObject::ResourceQuota(q) = find(
+            &d,
+            ManagedKind::ResourceQuota,
+            Some(ns),
+            quota::CRITICAL_PRIORITY_QUOTA_NAME,
+        ) else {
+            panic!("not a ResourceQuota")
+        };
+        assert_eq!(
+            serde_json::to_value(&q.spec).expect("json"),
+            json!({"hard": {"pods": "0"}, "scopeSelector": {"matchExpressions": [{
+                "scopeName": "PriorityClass", "operator": "In",
+                "values": ["system-node-critical", "system-cluster-critical"]}]}})
+        );
+    }
+}
+
+#[test]
+fn namespaces_publish_the_environment_hostnames_and_ingress_classes() {
+    let d = render_alone(&tenant(
+        "a",
+        json!({"tls": {"hostnames": ["www.comune.molfetta.ba.it", "Servizi.Comune.Molfetta.ba.it."]}}),
+    ));
+    let annotations = |ns: &str| {
+        let ChildObject::Namespace(n) = find(&d, ManagedKind::Namespace, None, ns) else {
+            panic!("not a Namespace")
+        };
+        n.metadata.annotations.clone().expect("annotations")
+    };
+    assert_eq!(
+        annotations("a-prod")[crate::labels::INGRESS_HOSTS_ANNOTATION],
+        "servizi.comune.molfetta.ba.it,www.comune.molfetta.ba.it"
+    );
+    assert_eq!(
+        annotations("a-test")[crate::labels::INGRESS_HOSTS_ANNOTATION],
+        "test.servizi.comune.molfetta.ba.it,test.www.comune.molfetta.ba.it"
+    );
+    assert_eq!(
+        annotations("a-test")[crate::labels::INGRESS_CLASSES_ANNOTATION],
+        "regional-gateway"
+    );
+    // Without hostnames, no host is allowed.
+    let none = render_alone(&tenant("b", json!({})));
+    let ChildObject::Namespace(n) = find(&none, ManagedKind::Namespace, None, "b-prod") else {
+        panic!("not a Namespace")
+    };
+    assert_eq!(
+        n.metadata.annotations.as_ref().expect("annotations")
+            [crate::labels::INGRESS_HOSTS_ANNOTATION],
+        ""
+    );
+}
+
+#[test]
+fn tenants_of_the_classifications_a_class_keeps_a_node_pool_for_are_placed_there() {
+    let platform = Platform::default();
+    let sanita = class("sanita");
+    let render_with = |classification: &str, class: &crate::api::TenantClass| {
+        render(
+            &tenant(
+                "a",
+                json!({"dataClassification": classification, "class": class.name_any()}),
+            ),
+            class,
+            &RenderContext {
+                platform: &platform,
+                peers: &[],
+                ca_certificate: None,
+            },
+        )
+        .expect("renders")
+    };
+    let d = render_with("critico", &sanita);
+    let ChildObject::Namespace(n) = find(&d, ManagedKind::Namespace, None, "a-prod") else {
+        panic!("not a Namespace")
+    };
+    let labels = n.metadata.labels.as_ref().expect("labels");
+    assert_eq!(labels[crate::labels::NODE_POOL], "sanita");
+    let annotations = n.metadata.annotations.as_ref().expect("annotations");
+    assert_eq!(
+        annotations[crate::labels::NODE_SELECTOR_ANNOTATION],
+        "node-restriction.kubernetes.io/tenancy-node-pool=sanita"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(
+            &annotations[crate::labels::DEFAULT_TOLERATIONS_ANNOTATION]
+        )
+        .expect("JSON"),
+        json!([{"key": "node-restriction.kubernetes.io/tenancy-node-pool", "operator": "Equal",
+            "value": "sanita", "effect": "NoSchedule"}])
+    );
+    // The large class keeps its pool for strategico tenants only.
+    let large = class("large");
+    let ordinary = render_with("critico", &large);
+    let ChildObject::Namespace(n) = find(&ordinary, ManagedKind::Namespace, None, "a-prod") else {
+        panic!("not a Namespace")
+    };
+    assert!(!n.labels().contains_key(crate::labels::NODE_POOL));
+    assert!(
+        !n.metadata
+            .annotations
+            .as_ref()
+            .expect("annotations")
+            .contains_key(crate::labels::NODE_SELECTOR_ANNOTATION)
+    );
+    let strategic = render_with("strategico", &large);
+    assert_eq!(
+        find(&strategic, ManagedKind::Namespace, None, "a-prod").labels()[crate::labels::NODE_POOL],
+        "strategico"
+    );
+}
+
+#[test]
 fn groups_are_bound_sorted_and_empty_lists_bind_nothing() {
     let d = render_alone(&tenant(
         "a",
@@ -705,9 +870,9 @@ fn limit_range_takes_the_class_defaults_and_maxima() {
         serde_json::to_value(&l.spec).expect("json"),
         json!({"limits": [{
             "type": "Container",
-            "default": {"cpu": "1", "memory": "1Gi"},
-            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-            "max": {"cpu": "4", "memory": "8Gi"}
+            "default": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+            "defaultRequest": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "100Mi"},
+            "max": {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "8Gi"}
         }]})
     );
 }

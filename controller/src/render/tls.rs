@@ -9,22 +9,31 @@ pub fn secret_name(tenant: &str) -> String {
     format!("{tenant}-tls")
 }
 
+/// The hostnames of one environment, sorted: its certificate's DNS names and the only
+/// hosts its Ingresses may name (per [`labels::certificate_dns_name`]).
+pub(super) fn environment_hostnames(tenant: &TenantService, environment: &str) -> Vec<String> {
+    let mut names: Vec<String> = tenant
+        .spec
+        .tls
+        .iter()
+        .flat_map(|tls| &tls.hostnames)
+        .map(|h| labels::certificate_dns_name(h, environment))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The certificate request of one environment, when the tenant has hostnames (named per
 /// [`labels::certificate_dns_name`]).
 pub(super) fn certificate_request(
     tenant: &TenantService,
     env: &EnvironmentRef,
 ) -> Option<CertificateRequest> {
-    let hostnames = &tenant.spec.tls.as_ref()?.hostnames;
-    if hostnames.is_empty() {
+    let dns_names = environment_hostnames(tenant, env.environment);
+    if dns_names.is_empty() {
         return None;
     }
-    let mut dns_names: Vec<String> = hostnames
-        .iter()
-        .map(|h| labels::certificate_dns_name(h, env.environment))
-        .collect();
-    dns_names.sort();
-    dns_names.dedup();
     Some(CertificateRequest {
         environment: env.environment.to_string(),
         namespace: env.namespace.clone(),

@@ -70,8 +70,20 @@ impl PolicyReview {
     }
 
     /// Holds an object (a ValidatingAdmissionPolicy, a binding, a Namespace whose labels
-    /// or object a policy reads, a param) as given. Err names what is wrong with it.
+    /// or object a policy reads, a param) as given; a CustomResourceDefinition also makes
+    /// its kind served, so that requests for it can be reviewed. Err names what is wrong
+    /// with it.
     pub fn add(&mut self, obj: &Value) -> Result<(), String> {
+        if obj["kind"] == "CustomResourceDefinition" {
+            let info = crate::registry::from_crd(obj).map_err(|causes| {
+                let causes: Vec<String> = causes
+                    .iter()
+                    .map(|c| format!("{}: {}", c.field, c.message))
+                    .collect();
+                format!("CustomResourceDefinition: {}", causes.join("; "))
+            })?;
+            self.state.registry.insert(info);
+        }
         let av = obj["apiVersion"].as_str().unwrap_or("");
         let kind = obj["kind"].as_str().unwrap_or("");
         let (group, version) = av.split_once('/').unwrap_or(("", av));

@@ -194,15 +194,34 @@ struct Attack {
     legitimate: Vec<Kubectl>,
 }
 
-/// A Pod that meets Pod Security `restricted`, requesting `cpu`.
+/// A Pod that meets Pod Security `restricted`, requesting `cpu`, placed on the tenant's node
+/// pool (class `sanita` keeps the pool `sanita` for its tenants): the selector and
+/// toleration a tenant writes where the cluster does not run the PodNodeSelector and
+/// PodTolerationRestriction plugins. Ephemeral storage is written out because the
+/// in-memory API server does not run LimitRanger, which would fill it in.
 fn pod(name: &str, cpu: &str) -> String {
-    format!(
-        r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}},
-  "spec": {{"securityContext": {{"runAsNonRoot": true, "seccompProfile": {{"type": "RuntimeDefault"}}}},
-    "containers": [{{"name": "app", "image": "registry.example.it/asl/app:1.0",
-      "securityContext": {{"allowPrivilegeEscalation": false, "capabilities": {{"drop": ["ALL"]}}}},
-      "resources": {{"requests": {{"cpu": "{cpu}", "memory": "64Mi"}}, "limits": {{"cpu": "{cpu}", "memory": "64Mi"}}}}}}]}}}}"#
-    )
+    pod_with(name, cpu, serde_json::json!({}))
+}
+
+/// [`pod`] with `spec` fields added or replaced.
+fn pod_with(name: &str, cpu: &str, spec: serde_json::Value) -> String {
+    use serde_json::json;
+    let resources = json!({"cpu": cpu, "memory": "64Mi", "ephemeral-storage": "100Mi"});
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "nodeSelector": {"node-restriction.kubernetes.io/tenancy-node-pool": "sanita"},
+            "tolerations": [{"key": "node-restriction.kubernetes.io/tenancy-node-pool",
+                "operator": "Equal", "value": "sanita", "effect": "NoSchedule"}],
+            "containers": [{"name": "app", "image": "registry.example.it/asl/app:1.0",
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+                "resources": {"requests": resources, "limits": resources}}]}});
+    if let (Some(base), Some(extra)) = (pod["spec"].as_object_mut(), spec.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    pod.to_string()
 }
 
 /// The attacks of the guardrails issue and of the security model, each with the rule that
@@ -221,12 +240,16 @@ fn attacks() -> Vec<Attack> {
           "securityContext": {"privileged": true}}]}}"#;
     let own_ingress = r#"{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
         "metadata": {"name": "www"},
-        "spec": {"rules": [{"host": "www.asl.bari.it", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+        "spec": {"ingressClassName": "regional-gateway", "rules": [{"host": "www.asl.bari.it", "http": {"paths": [{"path": "/", "pathType": "Prefix",
           "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}"#;
     let load_balancer = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "public"},
         "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 443}]}}"#;
     let external_ips = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "capture"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 443}], "externalIPs": ["203.0.113.10"]}}"#;
+    let stolen_host = r#"{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "comune"},
+        "spec": {"ingressClassName": "regional-gateway", "rules": [{"host": "www.comune.bari.it", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+          "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}"#;
     let external_name = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "alias"},
         "spec": {"type": "ExternalName", "externalName": "web.comune-bari-prod.svc.cluster.local"}}"#;
     let claimed_namespace = r#"{"apiVersion": "v1", "kind": "Namespace",
@@ -430,6 +453,58 @@ fn attacks() -> Vec<Attack> {
                 resource: "requests.cpu",
             },
             legitimate: vec![with_manifest("create", ns, &pod("app-fits", "500m"))],
+        },
+        Attack {
+            name: "a tenant admin tolerates every taint to reach the control plane",
+            who: TENANT_ADMIN,
+            attempt: with_manifest(
+                "create",
+                ns,
+                &pod_with(
+                    "anywhere",
+                    "100m",
+                    serde_json::json!({"tolerations": [{"operator": "Exists"}]}),
+                ),
+            ),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-pod-placement",
+                message: &[
+                    "pod asl-bari-prod/anywhere: tolerations (every key) are not allowed in this namespace",
+                ],
+            },
+            legitimate: vec![with_manifest("create", ns, &pod("app-on-pool", "100m"))],
+        },
+        Attack {
+            name: "a tenant admin runs a pod of a critical PriorityClass to preempt others",
+            who: TENANT_ADMIN,
+            attempt: with_manifest(
+                "create",
+                ns,
+                &pod_with(
+                    "preemptor",
+                    "100m",
+                    serde_json::json!({"priorityClassName": "system-node-critical"}),
+                ),
+            ),
+            refused_by: RefusedBy::Quota {
+                quota: "tenancy-critical-priority",
+                resource: "pods",
+            },
+            legitimate: vec![kubectl(&format!(
+                "describe resourcequota tenancy-critical-priority -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "a tenant editor publishes another body's hostname",
+            who: TENANT_EDITOR,
+            attempt: with_manifest("create", ns, stolen_host),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-ingress",
+                message: &[
+                    "ingresses asl-bari-prod/comune: hosts www.comune.bari.it are not among the hostnames of this environment (cup.asl.bari.it, www.asl.bari.it)",
+                ],
+            },
+            legitimate: vec![kubectl(&format!("get ingresses -n {ns}"))],
         },
         Attack {
             name: "a tenant admin exposes a LoadBalancer its class does not allow",

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use kube::ResourceExt;
 
-use super::names::{cidr_problem, is_dns_label, port_problem};
+use super::environments::RESOURCES;
+use super::names::{cidr_problem, is_dns_label, is_dns_subdomain, port_problem};
 use super::{Problem, Report};
 use crate::api::quantity::{self, Amount};
 use crate::api::{ResourceAmounts, TenantClass};
@@ -21,16 +22,17 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
         ("environmentMax", &plan.environment_max),
         ("tenantMax", &plan.tenant_max),
     ];
-    let parsed: Vec<[Option<Amount>; 7]> = levels
+    let parsed: Vec<Vec<Option<Amount>>> = levels
         .iter()
         .map(|(field, amounts)| parse_amounts(&format!("spec.quota.{field}"), amounts, &mut report))
         .collect();
     for pair in [(0, 1), (1, 2)] {
         let (lo, hi) = pair;
-        for (r, resource) in RESOURCE_FIELDS.iter().enumerate() {
-            if let (Some(Some(a)), Some(Some(b))) =
-                (parsed.get(lo).map(|p| p[r]), parsed.get(hi).map(|p| p[r]))
-                && a > b
+        for (r, resource) in RESOURCES.iter().map(|r| r.field).enumerate() {
+            if let (Some(Some(a)), Some(Some(b))) = (
+                parsed.get(lo).and_then(|p| p.get(r)),
+                parsed.get(hi).and_then(|p| p.get(r)),
+            ) && a > b
             {
                 report.error(
                     format!("spec.quota.{}.{resource}", levels[lo].0),
@@ -85,6 +87,14 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
             }
         }
     }
+    for (i, name) in spec.ingress_class_names.iter().enumerate() {
+        if !is_dns_subdomain(name) {
+            report.error(
+                format!("spec.ingressClassNames[{i}]"),
+                format!("{name:?} is not an IngressClass name (a DNS subdomain); use e.g. \"regional-gateway\""),
+            );
+        }
+    }
     if spec.allowed_data_classifications.is_empty() {
         report.error(
             "spec.allowedDataClassifications",
@@ -94,59 +104,33 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
     report.finish()
 }
 
-/// Field names of [`ResourceAmounts`], in order.
-const RESOURCE_FIELDS: [&str; 7] = [
-    "cpu",
-    "memory",
-    "storage",
-    "pods",
-    "services",
-    "persistentVolumeClaims",
-    "loadBalancers",
-];
-
-/// The amounts of one level of the plan; `None` where invalid (and reported).
+/// The amounts of one level of the plan, in [`RESOURCES`] order; `None` where invalid
+/// (and reported).
 fn parse_amounts(
     base: &str,
     amounts: &ResourceAmounts,
     report: &mut Report,
-) -> [Option<Amount>; 7] {
-    let mut quantity_at = |field: &str, q: &str| match quantity::parse(q) {
-        Ok(a) if a >= Amount::ZERO => Some(a),
-        Ok(_) => {
-            report.error(
-                format!("{base}.{field}"),
-                format!("{q} is negative; use 0 or more"),
-            );
-            None
-        }
-        Err(e) => {
-            report.error(format!("{base}.{field}"), e.to_string());
-            None
-        }
-    };
-    let cpu = quantity_at("cpu", &amounts.cpu.0);
-    let memory = quantity_at("memory", &amounts.memory.0);
-    let storage = quantity_at("storage", &amounts.storage.0);
-    let counts = [
-        amounts.pods,
-        amounts.services,
-        amounts.persistent_volume_claims,
-        amounts.load_balancers,
-    ];
-    let mut out = [cpu, memory, storage, None, None, None, None];
-    for (k, n) in counts.into_iter().enumerate() {
-        let field = RESOURCE_FIELDS[3 + k];
-        if n < 0 {
-            report.error(
-                format!("{base}.{field}"),
-                format!("{n} is negative; use 0 or more"),
-            );
-        } else {
-            out[3 + k] = Some(Amount::from_count(n));
-        }
-    }
-    out
+) -> Vec<Option<Amount>> {
+    RESOURCES
+        .iter()
+        .map(|resource| {
+            let field = resource.field;
+            match (resource.plan)(amounts).amount() {
+                Ok(a) if a >= Amount::ZERO => Some(a),
+                Ok(a) => {
+                    report.error(
+                        format!("{base}.{field}"),
+                        format!("{a} is negative; use 0 or more"),
+                    );
+                    None
+                }
+                Err(e) => {
+                    report.error(format!("{base}.{field}"), e.to_string());
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 /// LimitRange quantities parse; default request <= default limit <= maximum.
@@ -181,7 +165,27 @@ fn check_limit_range(class: &TenantClass, report: &mut Report) {
         ),
         ("maxMemory", parse("maxMemory", &lr.max_memory.0)),
     ];
-    for chain in [cpu, memory] {
+    let ephemeral_storage = [
+        (
+            "defaultRequestEphemeralStorage",
+            parse(
+                "defaultRequestEphemeralStorage",
+                &lr.default_request_ephemeral_storage.0,
+            ),
+        ),
+        (
+            "defaultLimitEphemeralStorage",
+            parse(
+                "defaultLimitEphemeralStorage",
+                &lr.default_limit_ephemeral_storage.0,
+            ),
+        ),
+        (
+            "maxEphemeralStorage",
+            parse("maxEphemeralStorage", &lr.max_ephemeral_storage.0),
+        ),
+    ];
+    for chain in [cpu, memory, ephemeral_storage] {
         for w in chain.windows(2) {
             if let [(lo_field, Some(lo)), (hi_field, Some(hi))] = w
                 && lo > hi
@@ -249,6 +253,35 @@ mod tests {
             json!({"quota": {"environmentDefault": {"services": -1}}}),
         ));
         assert_eq!(paths(&p), ["spec.quota.environmentDefault.services"]);
+    }
+
+    #[test]
+    fn object_counts_and_ephemeral_storage_are_part_of_the_ordered_plan() {
+        let p = validate_class(&class_with(json!({"quota": {
+            "environmentDefault": {"secrets": 201, "ephemeralStorage": "60Gi"},
+            "tenantMax": {"serviceAccounts": -1}}})));
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.quota.tenantMax.serviceAccounts",
+                "spec.quota.environmentDefault.ephemeralStorage",
+                "spec.quota.environmentDefault.secrets"
+            ]
+        );
+    }
+
+    #[test]
+    fn ephemeral_storage_defaults_are_ordered_and_ingress_classes_are_names() {
+        let p = validate_class(&class_with(json!({
+            "limitRange": {"defaultRequestEphemeralStorage": "2Gi"},
+            "ingressClassNames": ["regional-gateway", "a,b"]})));
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.limitRange.defaultRequestEphemeralStorage",
+                "spec.ingressClassNames[1]"
+            ]
+        );
     }
 
     #[test]

@@ -66,21 +66,21 @@ pub(super) fn check_names(tenant: &str, spec: &TenantServiceSpec, report: &mut R
 }
 
 /// One quota resource: its field name and how to read it from a plan and an override.
-struct Resource {
-    field: &'static str,
-    plan: fn(&ResourceAmounts) -> Value<'_>,
+pub(super) struct Resource {
+    pub(super) field: &'static str,
+    pub(super) plan: fn(&ResourceAmounts) -> Value<'_>,
     over: fn(&QuotaOverride) -> Option<Value<'_>>,
 }
 
 /// A resource amount as written: a quantity string or a count.
 #[derive(Clone, Copy)]
-enum Value<'a> {
+pub(super) enum Value<'a> {
     Quantity(&'a str),
     Count(i64),
 }
 
 impl Value<'_> {
-    fn amount(self) -> Result<Amount, quantity::QuantityError> {
+    pub(super) fn amount(self) -> Result<Amount, quantity::QuantityError> {
         match self {
             Value::Quantity(s) => quantity::parse(s),
             Value::Count(n) => Ok(Amount::from_count(n)),
@@ -95,8 +95,9 @@ impl Value<'_> {
     }
 }
 
-/// The resources of a quota plan, in the order of the API.
-const RESOURCES: [Resource; 7] = [
+/// The resources of a quota plan, in the order of the API: the one list that class and
+/// tenant validation check.
+pub(super) const RESOURCES: [Resource; 16] = [
     Resource {
         field: "cpu",
         plan: |r| Value::Quantity(&r.cpu.0),
@@ -131,6 +132,51 @@ const RESOURCES: [Resource; 7] = [
         field: "loadBalancers",
         plan: |r| Value::Count(r.load_balancers),
         over: |o| o.load_balancers.map(Value::Count),
+    },
+    Resource {
+        field: "ephemeralStorage",
+        plan: |r| Value::Quantity(&r.ephemeral_storage.0),
+        over: |o| o.ephemeral_storage.as_ref().map(|q| Value::Quantity(&q.0)),
+    },
+    Resource {
+        field: "secrets",
+        plan: |r| Value::Count(r.secrets),
+        over: |o| o.secrets.map(Value::Count),
+    },
+    Resource {
+        field: "configMaps",
+        plan: |r| Value::Count(r.config_maps),
+        over: |o| o.config_maps.map(Value::Count),
+    },
+    Resource {
+        field: "jobs",
+        plan: |r| Value::Count(r.jobs),
+        over: |o| o.jobs.map(Value::Count),
+    },
+    Resource {
+        field: "cronJobs",
+        plan: |r| Value::Count(r.cron_jobs),
+        over: |o| o.cron_jobs.map(Value::Count),
+    },
+    Resource {
+        field: "ingresses",
+        plan: |r| Value::Count(r.ingresses),
+        over: |o| o.ingresses.map(Value::Count),
+    },
+    Resource {
+        field: "podDisruptionBudgets",
+        plan: |r| Value::Count(r.pod_disruption_budgets),
+        over: |o| o.pod_disruption_budgets.map(Value::Count),
+    },
+    Resource {
+        field: "horizontalPodAutoscalers",
+        plan: |r| Value::Count(r.horizontal_pod_autoscalers),
+        over: |o| o.horizontal_pod_autoscalers.map(Value::Count),
+    },
+    Resource {
+        field: "serviceAccounts",
+        plan: |r| Value::Count(r.service_accounts),
+        over: |o| o.service_accounts.map(Value::Count),
     },
 ];
 
@@ -315,6 +361,26 @@ mod tests {
             "{}",
             p[0].message
         );
+    }
+
+    #[test]
+    fn object_count_and_ephemeral_storage_overrides_within_the_maximum() {
+        let ok = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"secrets": 200, "ephemeralStorage": "50Gi"}}]}),
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"secrets": 201, "ephemeralStorage": "51Gi", "jobs": -1}}]}),
+        );
+        assert_eq!(
+            paths(&p),
+            [
+                "spec.environments[0].quota.ephemeralStorage",
+                "spec.environments[0].quota.secrets",
+                "spec.environments[0].quota.jobs"
+            ]
+        );
+        assert!(p[1].message.contains("use at most 200"), "{}", p[1].message);
     }
 
     #[test]
