@@ -413,6 +413,7 @@ mod tests {
             ("ClusterRole", "tenant-operator:tenant-view"),
             ("ClusterRole", "tenant-operator:tenant-edit"),
             ("ClusterRole", "tenant-operator:tenant-admin"),
+            ("ClusterRole", "tenant-operator:tenant-monitoring"),
             ("ClusterRole", "tenant-operator:auditor"),
             ("ClusterRole", "tenant-operator:delegation-writer"),
         ]

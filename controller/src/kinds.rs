@@ -20,7 +20,8 @@ pub enum ManagedKind {
     ResourceQuota,
     /// Container defaults and maxima, from the class.
     LimitRange,
-    /// The monitoring Role.
+    /// No longer rendered: watched and pruned only, for the monitoring Role that earlier
+    /// releases wrote (see [`ManagedKind::is_rendered`]).
     Role,
     /// The tenant's groups and the monitoring stack, bound to their roles.
     RoleBinding,
@@ -83,6 +84,13 @@ impl ManagedKind {
         ManagedKind::ConfigMap,
         ManagedKind::Secret,
     ];
+
+    /// Whether render produces objects of this kind. Roles are not rendered (every binding
+    /// names a ClusterRole of the chart), so the operator holds no right to write them; the
+    /// kind stays in the table so that Roles of earlier releases are pruned.
+    pub fn is_rendered(self) -> bool {
+        self != ManagedKind::Role
+    }
 
     /// The kind as in `kind:`.
     pub fn as_str(self) -> &'static str {

@@ -20,9 +20,10 @@ mod sample_tenant;
 const OPERATOR_NAMESPACE_ONLY: &[(&str, &str)] = &[("coordination.k8s.io", "leases")];
 
 /// The tenant roles the operator's render binds tenant groups to.
-const TENANT_ROLES: [&str; 3] = [
+const TENANT_ROLES: [&str; 4] = [
     "tenant-operator:tenant-admin",
     "tenant-operator:tenant-edit",
+    "tenant-operator:tenant-monitoring",
     "tenant-operator:tenant-view",
 ];
 
@@ -244,7 +245,10 @@ fn the_operator_may_bind_exactly_the_tenant_roles_and_nothing_else() {
     assert_eq!(rule.resources, ["clusterroles"]);
     let mut names = rule.resource_names.clone();
     names.sort();
-    assert_eq!(names, TENANT_ROLES, "bind restricted to the tenant roles");
+    assert_eq!(
+        names, TENANT_ROLES,
+        "bind restricted to the tenant and monitoring roles"
+    );
     let defined: Vec<String> = roles_in("tenant-clusterroles.yaml")
         .into_iter()
         .map(|r| r.name)
@@ -280,7 +284,7 @@ fn tenant_roles_cannot_change_what_the_operator_manages() {
     ];
     const NEVER: [&str; 3] = ["escalate", "bind", "impersonate"];
     let roles = roles_in("tenant-clusterroles.yaml");
-    assert_eq!(roles.len(), 3);
+    assert_eq!(roles.len(), TENANT_ROLES.len());
     for role in &roles {
         for (group, resource, verb) in grants(&role.rules) {
             assert!(
@@ -361,6 +365,20 @@ fn the_operator_may_create_every_role_and_binding_render_produces() {
         })
         .flat_map(|r| &r.resource_names)
         .collect();
+    // Every binding names a chart ClusterRole: the operator needs neither the right to write
+    // Roles nor the rights such a Role would grant (RBAC's escalation check).
+    for verb in ["create", "update", "patch", "escalate"] {
+        assert!(
+            !has(rbac, "roles", verb),
+            "the operator may {verb} Roles: it could write any Role with rights it holds"
+        );
+    }
+    for resource in ["pods", "services", "endpoints"] {
+        assert!(
+            !has("", resource, "list"),
+            "the operator reads {resource} cluster-wide, which it does not use"
+        );
+    }
     let (objects, _) = sample_tenant::rendered();
     let mut rendered_roles = Vec::new();
     for object in objects.iter().filter(|o| o["kind"] == "Role") {

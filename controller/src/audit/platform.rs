@@ -131,7 +131,8 @@ mod tests {
             [
                 "tenant-operator:tenant-view",
                 "tenant-operator:tenant-edit",
-                "tenant-operator:tenant-admin"
+                "tenant-operator:tenant-admin",
+                "tenant-operator:tenant-monitoring"
             ]
         );
         for d in documents.iter().filter(|d| d.kind() == Some("ClusterRole")) {

@@ -25,8 +25,8 @@ const CHILD_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
-/// The rights of the monitoring Role that render puts in every tenant namespace.
-const MONITORING_VERBS: &[&str] = &["get", "list", "watch"];
+/// Verbs on a kind that is only pruned (watched, read, deleted; never applied).
+const PRUNE_VERBS: &[&str] = &["delete", "get", "list", "watch"];
 
 /// Every (apiGroup, resource, verbs) the controller calls.
 pub const REQUIRED_PERMISSIONS: &[Permission] = &[
@@ -99,47 +99,20 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     Permission {
         api_group: "rbac.authorization.k8s.io",
         resource: "roles",
-        verbs: CHILD_VERBS,
-        why: "the monitoring Role in each tenant namespace",
-    },
-    // RBAC lets a subject write a Role only with rights it holds itself (or with
-    // `escalate`, which would let it write Roles with any right). The operator therefore
-    // holds exactly the read rights of the monitoring Role it hands to Prometheus.
-    Permission {
-        api_group: "",
-        resource: "pods",
-        verbs: MONITORING_VERBS,
-        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
-    },
-    Permission {
-        api_group: "",
-        resource: "services",
-        verbs: MONITORING_VERBS,
-        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
-    },
-    Permission {
-        api_group: "",
-        resource: "endpoints",
-        verbs: MONITORING_VERBS,
-        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
-    },
-    Permission {
-        api_group: "discovery.k8s.io",
-        resource: "endpointslices",
-        verbs: MONITORING_VERBS,
-        why: "held so the operator may grant it in the tenant monitoring Role (no escalate)",
+        verbs: PRUNE_VERBS,
+        why: "prune the monitoring Role earlier releases wrote (render writes no Role)",
     },
     Permission {
         api_group: "rbac.authorization.k8s.io",
         resource: "rolebindings",
         verbs: CHILD_VERBS,
-        why: "bind the tenant's groups to admin/edit/view in its namespaces",
+        why: "bind the tenant's groups to admin/edit/view, and the monitoring stack to discovery, in its namespaces",
     },
     Permission {
         api_group: "rbac.authorization.k8s.io",
         resource: "clusterroles",
         verbs: &["bind"],
-        why: "RoleBindings to the chart's tenant-operator:tenant-admin, -edit and -view ClusterRoles",
+        why: "RoleBindings to the chart's tenant-operator:tenant-admin, -edit, -view and -monitoring ClusterRoles",
     },
     Permission {
         api_group: "coordination.k8s.io",
@@ -172,7 +145,18 @@ mod tests {
         for kind in ManagedKind::ALL {
             let permission = permission_for(kind)
                 .unwrap_or_else(|| panic!("{} missing from REQUIRED_PERMISSIONS", kind.as_str()));
-            for verb in CHILD_VERBS {
+            let needed = if kind.is_rendered() {
+                CHILD_VERBS
+            } else {
+                PRUNE_VERBS
+            };
+            assert_eq!(
+                permission.verbs,
+                needed,
+                "{}: exactly what watching, applying and pruning it takes",
+                kind.as_str()
+            );
+            for verb in needed {
                 assert!(
                     permission.verbs.contains(verb),
                     "{} lacks {verb}",

@@ -1,7 +1,9 @@
 //! RBAC in one tenant environment: the tenant's groups bound to the chart's tenant
-//! ClusterRoles, and read access for the monitoring stack's service discovery.
+//! ClusterRoles, and the monitoring stack bound to the chart's discovery ClusterRole.
+//! Every binding names a ClusterRole the chart ships, so the operator needs `bind` on those
+//! names only, and neither the rights they grant nor the right to write Roles.
 
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 
 use super::{ChildObject, EnvironmentRef, Platform};
 use crate::api::TenantService;
@@ -12,12 +14,17 @@ pub const TENANT_ADMIN_ROLE: &str = "tenant-operator:tenant-admin";
 pub const TENANT_EDIT_ROLE: &str = "tenant-operator:tenant-edit";
 /// ClusterRole bound to `access.viewerGroups` (shipped by the Helm chart).
 pub const TENANT_VIEW_ROLE: &str = "tenant-operator:tenant-view";
-/// Role and RoleBinding letting Prometheus discover scrape targets.
-pub const MONITORING: &str = "tenancy-monitoring";
+/// ClusterRole bound to the monitoring stack (shipped by the Helm chart): read-only
+/// discovery of scrape targets (pods, Services, endpoints, EndpointSlices).
+pub const TENANT_MONITORING_ROLE: &str = "tenant-operator:tenant-monitoring";
+/// The RoleBinding letting Prometheus discover scrape targets. Earlier releases bound a
+/// Role `tenancy-monitoring` that the operator wrote itself; a RoleBinding's roleRef cannot
+/// change, so this binding has a new name and the old Role and binding are pruned.
+pub const MONITORING: &str = "tenancy-monitoring-discovery";
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
-/// The RoleBindings of the tenant's groups, and the monitoring Role and RoleBinding.
+/// The RoleBindings of the tenant's groups and of the monitoring stack.
 pub(super) fn objects(
     tenant: &TenantService,
     platform: &Platform,
@@ -57,13 +64,12 @@ pub(super) fn objects(
             }));
         }
     }
-    objects.push(ChildObject::Role(monitoring_role(env)));
     objects.push(ChildObject::RoleBinding(RoleBinding {
         metadata: env.meta(MONITORING),
         role_ref: RoleRef {
             api_group: RBAC_GROUP.to_string(),
-            kind: "Role".to_string(),
-            name: MONITORING.to_string(),
+            kind: "ClusterRole".to_string(),
+            name: TENANT_MONITORING_ROLE.to_string(),
         },
         subjects: Some(vec![Subject {
             api_group: None,
@@ -73,37 +79,4 @@ pub(super) fn objects(
         }]),
     }));
     objects
-}
-
-/// Read-only discovery of scrape targets: what Prometheus' Kubernetes service discovery
-/// lists and watches, nothing else (no Secrets, no ConfigMaps).
-fn monitoring_role(env: &EnvironmentRef) -> Role {
-    let read = || {
-        ["get", "list", "watch"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>()
-    };
-    Role {
-        metadata: env.meta(MONITORING),
-        rules: Some(vec![
-            PolicyRule {
-                api_groups: Some(vec![String::new()]),
-                resources: Some(
-                    ["endpoints", "pods", "services"]
-                        .into_iter()
-                        .map(String::from)
-                        .collect(),
-                ),
-                verbs: read(),
-                ..PolicyRule::default()
-            },
-            PolicyRule {
-                api_groups: Some(vec!["discovery.k8s.io".to_string()]),
-                resources: Some(vec!["endpointslices".to_string()]),
-                verbs: read(),
-                ..PolicyRule::default()
-            },
-        ]),
-    }
 }

@@ -827,18 +827,11 @@ fn duplicate_environments_are_refused_not_merged() {
 }
 
 #[test]
-fn monitoring_may_discover_targets_and_nothing_else() {
+fn monitoring_is_bound_to_the_charts_discovery_role_and_no_role_is_rendered() {
     let d = render_alone(&tenant("a", json!({})));
-    let ChildObject::Role(role) = find(&d, ManagedKind::Role, Some("a-prod"), access::MONITORING)
-    else {
-        panic!("not a Role")
-    };
-    assert_eq!(
-        serde_json::to_value(&role.rules).expect("json"),
-        json!([
-            {"apiGroups": [""], "resources": ["endpoints", "pods", "services"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
-        ])
+    assert!(
+        d.objects.iter().all(|o| o.kind().is_rendered()),
+        "render produces no Role: every binding names a chart ClusterRole"
     );
     let ChildObject::RoleBinding(binding) = find(
         &d,
@@ -848,7 +841,8 @@ fn monitoring_may_discover_targets_and_nothing_else() {
     ) else {
         panic!("not a RoleBinding")
     };
-    assert_eq!(binding.role_ref.kind, "Role");
+    assert_eq!(binding.role_ref.kind, "ClusterRole");
+    assert_eq!(binding.role_ref.name, access::TENANT_MONITORING_ROLE);
     assert_eq!(
         serde_json::to_value(&binding.subjects).expect("json"),
         json!([{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"}])
