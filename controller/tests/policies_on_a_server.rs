@@ -16,6 +16,8 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 use tenant_operator::labels;
 
+mod sample_tenant;
+
 const OPERATOR: &str = "system:serviceaccount:tenant-operator:tenant-operator";
 const CLUSTER_EDITOR: &str = "ci-robot";
 const CLUSTER_EDITOR_GROUP: &str = "platform-editors";
@@ -226,4 +228,59 @@ async fn the_namespace_controller_still_empties_a_tenant_namespace_the_operator_
         .map(|l| l.items.len())
         .unwrap_or_default();
     assert_eq!(left, 0);
+}
+
+/// A pod that Pod Security `restricted` admits, with its resources written out (the
+/// in-memory server does not run LimitRanger, which would fill them in from the
+/// LimitRange), optionally of a PriorityClass.
+fn restricted_pod(namespace: &str, name: &str, priority_class: Option<&str>) -> Value {
+    let resources = json!({"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "100Mi"});
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "web", "image": "registry.example/web:1",
+                "resources": {"requests": resources, "limits": resources},
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}});
+    if let Some(class) = priority_class {
+        pod["spec"]["priorityClassName"] = json!(class);
+    }
+    pod
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_run_a_pod_of_a_critical_priority_class() {
+    let server = server().await;
+    let operator = server.client_as(OPERATOR, &[]).expect("client");
+    // The sample tenant's prod namespace and quotas, as the operator applies them.
+    let (objects, _) = sample_tenant::rendered();
+    let namespace = "comune-molfetta-prod";
+    for object in objects.iter().filter(|o| {
+        (o["kind"] == "Namespace" && o["metadata"]["name"] == namespace)
+            || (o["metadata"]["namespace"] == namespace
+                && (o["kind"] == "ResourceQuota" || o["kind"] == "LimitRange"))
+    }) {
+        create(&operator, object)
+            .await
+            .expect("the operator applies it");
+    }
+    let editor = server
+        .client_as(CLUSTER_EDITOR, &[CLUSTER_EDITOR_GROUP])
+        .expect("client");
+    for class in ["system-node-critical", "system-cluster-critical"] {
+        let message = refusal(
+            create(
+                &editor,
+                &restricted_pod(namespace, "preemptor", Some(class)),
+            )
+            .await,
+        );
+        assert!(
+            message.contains("exceeded quota: tenancy-critical-priority"),
+            "{class}: {message}"
+        );
+    }
+    create(&editor, &restricted_pod(namespace, "web", None))
+        .await
+        .expect("an ordinary pod within the quota");
 }
