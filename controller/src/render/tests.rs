@@ -1,5 +1,8 @@
 //! Unit tests of render, one concern each. Full outputs are covered by the golden tests.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::json;
 
 use super::*;
@@ -436,17 +439,20 @@ fn mutual_consent_opens_egress_on_the_calling_side_for_the_same_namespaces() {
     }
 }
 
+/// `spec.hard` of the class-plan ResourceQuota of namespace `ns`.
+fn quota_hard(d: &Desired, ns: &str) -> BTreeMap<String, Quantity> {
+    let ChildObject::ResourceQuota(q) =
+        find(d, ManagedKind::ResourceQuota, Some(ns), quota::QUOTA_NAME)
+    else {
+        panic!("not a ResourceQuota")
+    };
+    q.spec.as_ref().and_then(|s| s.hard.clone()).expect("hard")
+}
+
 #[test]
 fn quota_takes_overrides_field_by_field_and_no_load_balancers_unless_allowed() {
     let d = render_alone(&tenant("a", json!({})));
-    let hard = |ns: &str| {
-        let ChildObject::ResourceQuota(q) =
-            find(&d, ManagedKind::ResourceQuota, Some(ns), quota::QUOTA_NAME)
-        else {
-            panic!("not a ResourceQuota")
-        };
-        q.spec.as_ref().and_then(|s| s.hard.clone()).expect("hard")
-    };
+    let hard = |ns: &str| quota_hard(&d, ns);
     // The class default for prod, the override for test, the default for the rest.
     assert_eq!(hard("a-prod")["limits.cpu"].0, "4");
     assert_eq!(hard("a-test")["limits.cpu"].0, "3");
@@ -461,15 +467,7 @@ fn quota_counts_what_tenants_create_and_bounds_ephemeral_storage() {
         "a",
         json!({"environments": [{"name": "prod", "quota": {"secrets": 150, "ephemeralStorage": "30Gi"}}, {"name": "test"}]}),
     ));
-    let ChildObject::ResourceQuota(q) = find(
-        &d,
-        ManagedKind::ResourceQuota,
-        Some("a-test"),
-        quota::QUOTA_NAME,
-    ) else {
-        panic!("not a ResourceQuota")
-    };
-    let hard = q.spec.as_ref().and_then(|s| s.hard.clone()).expect("hard");
+    let hard = quota_hard(&d, "a-test");
     // The standard class plan, one quota key per kind (upstream `count/<resource>.<group>`).
     for (key, value) in [
         ("requests.ephemeral-storage", "20Gi"),
@@ -487,19 +485,7 @@ fn quota_counts_what_tenants_create_and_bounds_ephemeral_storage() {
     ] {
         assert_eq!(hard[key].0, value, "{key}");
     }
-    let ChildObject::ResourceQuota(prod) = find(
-        &d,
-        ManagedKind::ResourceQuota,
-        Some("a-prod"),
-        quota::QUOTA_NAME,
-    ) else {
-        panic!("not a ResourceQuota")
-    };
-    let prod = prod
-        .spec
-        .as_ref()
-        .and_then(|s| s.hard.clone())
-        .expect("hard");
+    let prod = quota_hard(&d, "a-prod");
     assert_eq!(prod["count/secrets"].0, "150");
     assert_eq!(prod["limits.ephemeral-storage"].0, "30Gi");
 }
@@ -892,15 +878,7 @@ fn service_types_the_class_allows_are_labelled_and_counted() {
     assert_eq!(labels[crate::labels::ALLOW_LOAD_BALANCER], "true");
     assert_eq!(labels[crate::labels::ALLOW_NODE_PORT], "true");
     assert_eq!(labels[crate::labels::ALLOW_EXTERNAL_NAME], "true");
-    let ChildObject::ResourceQuota(q) = find(
-        &d,
-        ManagedKind::ResourceQuota,
-        Some("a-prod"),
-        quota::QUOTA_NAME,
-    ) else {
-        panic!("not a ResourceQuota")
-    };
-    let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref()).expect("hard");
+    let hard = quota_hard(&d, "a-prod");
     assert_eq!(hard["services.loadbalancers"].0, "1");
     assert!(!hard.contains_key("services.nodeports"));
 }

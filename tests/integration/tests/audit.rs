@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use kube::api::Patch;
 use tenant_operator::api::{TenantClass, TenantService};
@@ -82,6 +84,7 @@ async fn the_live_audit_matches_the_offline_audit_of_the_samples() {
             .expect("config"),
     )
     .expect("client");
+    h.wait_quiet(Duration::from_millis(300)).await;
     let reads_before = h.writes();
     let (snapshot, notes) = audit::live::snapshot(&client)
         .await

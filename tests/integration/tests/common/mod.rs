@@ -264,6 +264,23 @@ impl Harness {
         counts.mutating() - leases
     }
 
+    /// Waits until the server has taken no mutating request (leases aside) for `quiet`:
+    /// after a tenant turns Ready, its last Events and status writes may still be in flight.
+    /// Panics after 10 s of continuous writes.
+    pub async fn wait_quiet(&self, quiet: Duration) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = self.writes();
+        loop {
+            tokio::time::sleep(quiet).await;
+            let now = self.writes();
+            if now == last {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server kept taking writes");
+            last = now;
+        }
+    }
+
     /// The tenant, if it exists.
     pub async fn tenant(&self, name: &str) -> Option<TenantService> {
         Api::<TenantService>::all(self.client.clone())
