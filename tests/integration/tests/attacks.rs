@@ -224,6 +224,15 @@ fn pod_with(name: &str, cpu: &str, spec: serde_json::Value) -> String {
     pod.to_string()
 }
 
+/// An Ingress through the regional gateway's class for `host`, with `annotations`.
+fn ingress(name: &str, host: &str, annotations: &serde_json::Value) -> String {
+    serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"ingressClassName": "regional-gateway", "rules": [{"host": host, "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}})
+    .to_string()
+}
+
 /// The attacks of the guardrails issue and of the security model, each with the rule that
 /// refuses it. Rows run in order on one server: a row may use what an earlier row's
 /// legitimate action created (the Deployment `web`, the pod `app-small`, the ConfigMap
@@ -505,6 +514,126 @@ fn attacks() -> Vec<Attack> {
                 ],
             },
             legitimate: vec![kubectl(&format!("get ingresses -n {ns}"))],
+        },
+        Attack {
+            name: "a tenant admin pins a pod to a node, bypassing the scheduler",
+            who: TENANT_ADMIN,
+            attempt: with_manifest(
+                "create",
+                ns,
+                &pod_with(
+                    "pinned",
+                    "100m",
+                    serde_json::json!({"nodeName": "control-plane-1"}),
+                ),
+            ),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-pod-placement",
+                message: &[
+                    "pod asl-bari-prod/pinned: spec.nodeName is set by the scheduler, not by tenants; remove it",
+                ],
+            },
+            legitimate: vec![with_manifest("create", ns, &pod("app-scheduled", "100m"))],
+        },
+        Attack {
+            name: "a tenant admin selects the control-plane nodes",
+            who: TENANT_ADMIN,
+            attempt: with_manifest(
+                "create",
+                ns,
+                &pod_with(
+                    "on-control-plane",
+                    "100m",
+                    serde_json::json!({"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}}),
+                ),
+            ),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-pod-placement",
+                message: &["nodeSelector node-role.kubernetes.io/control-plane is not allowed"],
+            },
+            legitimate: vec![with_manifest(
+                "create",
+                ns,
+                &pod_with(
+                    "app-zoned",
+                    "100m",
+                    serde_json::json!({"nodeSelector": {
+                        "node-restriction.kubernetes.io/tenancy-node-pool": "sanita",
+                        "topology.kubernetes.io/zone": "bari-1"}}),
+                ),
+            )],
+        },
+        Attack {
+            name: "a tenant admin fills the node's disk through ephemeral storage",
+            who: TENANT_ADMIN,
+            attempt: with_manifest(
+                "create",
+                ns,
+                &pod_with(
+                    "disk-filler",
+                    "100m",
+                    serde_json::json!({"containers": [{"name": "app", "image": "registry.example.it/asl/app:1.0",
+                        "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+                        "resources": {
+                            "requests": {"cpu": "100m", "memory": "64Mi", "ephemeral-storage": "500Gi"},
+                            "limits": {"cpu": "100m", "memory": "64Mi", "ephemeral-storage": "500Gi"}}}]}),
+                ),
+            ),
+            refused_by: RefusedBy::Quota {
+                quota: "tenancy-quota",
+                resource: "requests.ephemeral-storage",
+            },
+            legitimate: vec![kubectl(&format!(
+                "describe resourcequota tenancy-quota -n {ns}"
+            ))],
+        },
+        Attack {
+            name: "a tenant editor publishes a wildcard host",
+            who: TENANT_EDITOR,
+            attempt: with_manifest(
+                "create",
+                ns,
+                &ingress("catch-all", "*.asl.bari.it", &serde_json::json!({})),
+            ),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-ingress",
+                message: &[
+                    "ingresses asl-bari-prod/catch-all: hosts *.asl.bari.it are not among the hostnames of this environment",
+                ],
+            },
+            legitimate: vec![with_manifest(
+                "create",
+                ns,
+                &ingress("cup", "cup.asl.bari.it", &serde_json::json!({})),
+            )],
+        },
+        Attack {
+            name: "a tenant editor runs configuration in the shared gateway through a snippet",
+            who: TENANT_EDITOR,
+            attempt: with_manifest(
+                "create",
+                ns,
+                &ingress(
+                    "snippet",
+                    "www.asl.bari.it",
+                    &serde_json::json!({"nginx.ingress.kubernetes.io/configuration-snippet": "proxy_pass http://asl-bari-prod-db;"}),
+                ),
+            ),
+            refused_by: RefusedBy::Policy {
+                name: "tenant-operator-restrict-ingress",
+                message: &[
+                    "ingresses asl-bari-prod/snippet: the annotations nginx.ingress.kubernetes.io/configuration-snippet run configuration inside the shared ingress gateway",
+                ],
+            },
+            legitimate: vec![with_manifest(
+                "create",
+                ns,
+                &ingress(
+                    "www-tuned",
+                    "www.asl.bari.it",
+                    &serde_json::json!({"nginx.ingress.kubernetes.io/proxy-body-size": "8m"}),
+                ),
+            )],
         },
         Attack {
             name: "a tenant admin exposes a LoadBalancer its class does not allow",
