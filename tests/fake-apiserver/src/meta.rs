@@ -107,10 +107,12 @@ pub fn is_dns1035_label(s: &str) -> bool {
 }
 
 /// How a kind's `metadata.name` is validated upstream (each kind's
-/// `ValidateXName` in `pkg/apis/*/validation`).
+/// `ValidateXName` in `pkg/apis/*/validation`, read at Kubernetes 1.34).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
-    /// `NameIsDNSSubdomain`: most kinds.
+    /// `NameIsDNSSubdomain`: most kinds (ConfigMap, Secret, ServiceAccount, Pod,
+    /// the apps and batch kinds, NetworkPolicy, Ingress, Lease, PriorityClass,
+    /// the admission policies, events.k8s.io Events, CRDs and custom resources).
     Dns1123Subdomain,
     /// `ValidateNamespaceName`: namespaces.
     Dns1123Label,
@@ -119,6 +121,11 @@ pub enum NameRule {
     /// `path.ValidatePathSegmentName`: the RBAC kinds, whose names such as
     /// `tenant-operator:tenant-admin` hold colons.
     PathSegment,
+    /// No name rule of the kind's own: core/v1 Events, whose legacy validation
+    /// (`legacyValidateEvent`) never checks the name, for compatibility with old
+    /// clients. The storage key still refuses what is not a path segment
+    /// ([`storage_key_error`]).
+    Unchecked,
 }
 
 impl NameRule {
@@ -127,6 +134,7 @@ impl NameRule {
         match (group, plural) {
             ("", "namespaces") => NameRule::Dns1123Label,
             ("", "services") => NameRule::Dns1035Label,
+            ("", "events") => NameRule::Unchecked,
             ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
             _ => NameRule::Dns1123Subdomain,
         }
@@ -138,18 +146,74 @@ impl NameRule {
             NameRule::Dns1123Label => (!is_dns_label(name)).then(|| "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string()),
             NameRule::Dns1123Subdomain => (!is_dns_subdomain(name)).then(|| "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()),
             NameRule::Dns1035Label => (!is_dns1035_label(name)).then(|| "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".to_string()),
-            NameRule::PathSegment => {
-                if name == "." || name == ".." {
-                    Some(format!("may not be '{name}'"))
-                } else {
-                    ["/", "%"]
-                        .into_iter()
-                        .find(|bad| name.contains(bad))
-                        .map(|bad| format!("may not contain '{bad}'"))
-                }
-            }
+            NameRule::PathSegment => path_segment_error(name),
+            NameRule::Unchecked => None,
         }
     }
+}
+
+/// `path.IsValidPathSegmentName`: None when `name` can be one segment of a URL path.
+fn path_segment_error(name: &str) -> Option<String> {
+    if name == "." || name == ".." {
+        Some(format!("may not be '{name}'"))
+    } else {
+        ["/", "%"]
+            .into_iter()
+            .find(|bad| name.contains(bad))
+            .map(|bad| format!("may not contain '{bad}'"))
+    }
+}
+
+/// The registry's storage key check (`NamespaceKeyFunc` / `NoNamespaceKeyFunc` of
+/// `registry/generic/registry/store.go`), which runs after the kind's validation:
+/// a name that is no path segment is a 400 even for a kind without a name rule.
+pub fn storage_key_error(name: &str) -> Option<String> {
+    path_segment_error(name).map(|why| format!("Name parameter invalid: {name:?}: {why}"))
+}
+
+/// Name rules some kinds add to their `ValidateXName` (upstream's `ValidateCronJob`
+/// and `ValidatePriorityClass`), as causes of a 422.
+pub fn kind_name_causes(group: &str, plural: &str, obj: &Value) -> Vec<Cause> {
+    let name = meta_str(obj, "name");
+    match (group, plural) {
+        // The CronJob controller appends an 11-character suffix to make its Jobs' names.
+        ("batch", "cronjobs") if name.len() > 52 => vec![Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!("Invalid value: \"{name}\": must be no more than 52 characters"),
+            field: "metadata.name".into(),
+        }],
+        ("scheduling.k8s.io", "priorityclasses") if name.starts_with("system-") => {
+            match known_system_priority_class(name, obj) {
+                Ok(()) => Vec::new(),
+                Err(why) => vec![Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: format!(
+                        "Forbidden: priority class names with 'system-' prefix are reserved for system use only. error: {why}"
+                    ),
+                    field: "metadata.name".into(),
+                }],
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `IsKnownSystemPriorityClass` of `pkg/apis/scheduling/v1`.
+fn known_system_priority_class(name: &str, obj: &Value) -> Result<(), String> {
+    let expected = match name {
+        "system-node-critical" => 2_000_001_000,
+        "system-cluster-critical" => 2_000_000_000,
+        _ => return Err(format!("{name} is not a known system priority class")),
+    };
+    if obj["value"].as_i64() != Some(expected) {
+        return Err(format!("value of {name} PriorityClass must be {expected}"));
+    }
+    if obj["globalDefault"].as_bool() == Some(true) {
+        return Err(format!(
+            "globalDefault of {name} PriorityClass must be false"
+        ));
+    }
+    Ok(())
 }
 
 /// Validates metadata.name (by the kind's `rule`) and label values as the apiserver does.
@@ -222,6 +286,49 @@ mod tests {
             NameRule::for_resource("", "namespaces")
                 .check("a.b")
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn legacy_events_check_only_the_storage_key() {
+        let events = NameRule::for_resource("", "events");
+        assert_eq!(events.check("Pod.A:b_c"), None);
+        assert_eq!(
+            storage_key_error("a%b").as_deref(),
+            Some("Name parameter invalid: \"a%b\": may not contain '%'")
+        );
+        assert_eq!(storage_key_error("kubelet.17a"), None);
+        assert_eq!(
+            NameRule::for_resource("events.k8s.io", "events"),
+            NameRule::Dns1123Subdomain
+        );
+    }
+
+    #[test]
+    fn cron_job_and_priority_class_names() {
+        let cron = |name: &str| json!({"metadata": {"name": name}});
+        assert!(kind_name_causes("batch", "cronjobs", &cron(&"a".repeat(52))).is_empty());
+        assert_eq!(
+            kind_name_causes("batch", "cronjobs", &cron(&"a".repeat(53)))[0].message,
+            format!(
+                "Invalid value: \"{}\": must be no more than 52 characters",
+                "a".repeat(53)
+            )
+        );
+        assert!(kind_name_causes("batch", "jobs", &cron(&"a".repeat(53))).is_empty());
+        let pc = |name: &str, value: i64| json!({"metadata": {"name": name}, "value": value});
+        let pcs = |o: &Value| kind_name_causes("scheduling.k8s.io", "priorityclasses", o);
+        assert!(pcs(&pc("system-node-critical", 2_000_001_000)).is_empty());
+        assert!(pcs(&pc("tenant-high", 1000)).is_empty());
+        assert!(
+            pcs(&pc("system-node-critical", 5))[0]
+                .message
+                .ends_with("error: value of system-node-critical PriorityClass must be 2000001000")
+        );
+        assert!(
+            pcs(&pc("system-mine", 5))[0]
+                .message
+                .ends_with("error: system-mine is not a known system priority class")
         );
     }
 

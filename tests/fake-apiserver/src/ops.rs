@@ -265,6 +265,9 @@ fn validation_causes(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
         meta::NameRule::Dns1123Subdomain
     };
     let mut causes = meta::validate_meta(obj, rule);
+    if info.builtin {
+        causes.extend(meta::kind_name_causes(&info.group, &info.plural, obj));
+    }
     causes.extend(crate::rbac_writes::validation_causes(info, obj));
     if info.group == "apiextensions.k8s.io"
         && info.plural == "customresourcedefinitions"
@@ -299,10 +302,13 @@ fn validate_object(
             }
         }
     }
-    if causes.is_empty() {
-        Ok(warnings)
-    } else {
-        Err(ApiError::invalid(req.info.target(), &name, causes))
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(req.info.target(), &name, causes));
+    }
+    // After the kind's validation, as upstream builds the storage key after it.
+    match meta::storage_key_error(&name) {
+        Some(message) => Err(ApiError::bad_request(message)),
+        None => Ok(warnings),
     }
 }
 

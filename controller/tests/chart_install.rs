@@ -1,0 +1,279 @@
+//! The chart as a datacenter operator installs it: the real `helm install` (the pinned helm
+//! of `.tools/bin`) into the in-memory API server, then the operator binary started the way
+//! the chart's Deployment starts it (its arguments and environment, read back from the
+//! installed Deployment) as the chart's ServiceAccount, provisioning a sample tenant. A
+//! template, a value, an RBAC rule or an admission policy of the chart that keeps the
+//! operator from working fails here, as would a name the API server refuses.
+//!
+//! Not simulated: the kubelet (nothing runs the Deployment's pods; the test runs the binary
+//! the image holds) and the projected token (a static token of the ServiceAccount's identity,
+//! `system:serviceaccount:<namespace>:<name>` in `system:serviceaccounts`, stands for it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_apiserver::{Config, ServerHandle, StaticToken, UserInfo};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tenant_operator::api::TenantService;
+
+const RELEASE: &str = "tenant-operator";
+const NAMESPACE: &str = "tenant-operator";
+const SA_TOKEN: &str = "chart-install-operator-token";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A scratch directory for this test's kubeconfigs and helm's own state.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chart-install-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// The operator process; killed when the test ends, whatever happens.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The server with one extra user: the chart's ServiceAccount (the name the chart's
+/// defaults give it), authenticated by a bearer token as a projected token would be.
+async fn server() -> ServerHandle {
+    fake_apiserver::start(Config {
+        tokens: vec![StaticToken {
+            token: SA_TOKEN.to_string(),
+            user: UserInfo::service_account(NAMESPACE, "tenant-operator"),
+        }],
+        ..Config::default()
+    })
+    .await
+    .expect("fake API server starts")
+}
+
+/// A kubeconfig for the server's TLS address with `token`: the server's own (the cluster
+/// admin's) with the token replaced.
+fn kubeconfig(server: &ServerHandle, token: &str, path: &Path) {
+    server.write_kubeconfig(path).expect("write kubeconfig");
+    let text = std::fs::read_to_string(path).expect("read kubeconfig");
+    let mut config: Value = serde_json::from_str(&text).expect("the kubeconfig is JSON");
+    config["users"][0]["user"]["token"] = json!(token);
+    std::fs::write(path, config.to_string()).expect("write kubeconfig");
+}
+
+/// `helm ARGS` against the server as the cluster admin, with helm's state in `dir`.
+fn helm(helm: &Path, dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(helm)
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(dir.join("admin.kubeconfig"))
+        .env("HELM_CACHE_HOME", dir.join("helm-cache"))
+        .env("HELM_CONFIG_HOME", dir.join("helm-config"))
+        .env("HELM_DATA_HOME", dir.join("helm-data"))
+        .output()
+        .unwrap_or_else(|e| panic!("running helm: {e}"));
+    assert!(
+        out.status.success(),
+        "helm {}: {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn install_args(chart: &str) -> Vec<&str> {
+    vec![
+        "install",
+        RELEASE,
+        chart,
+        "--namespace",
+        NAMESPACE,
+        "--create-namespace",
+    ]
+}
+
+/// The operator container's arguments and environment as the installed Deployment gives
+/// them, the downward-API fields resolved as the kubelet would for pod `pod`.
+async fn container_command(admin: &Client, pod: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let deployment = Api::<Deployment>::namespaced(admin.clone(), NAMESPACE)
+        .get(RELEASE)
+        .await
+        .expect("the chart installed the Deployment");
+    let spec = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("a pod template");
+    assert_eq!(
+        spec.service_account_name.as_deref(),
+        Some("tenant-operator"),
+        "the pods run as the chart's ServiceAccount"
+    );
+    let container = spec
+        .containers
+        .into_iter()
+        .find(|c| c.name == "operator")
+        .expect("the operator container");
+    assert!(
+        container.command.is_none(),
+        "the image's entrypoint is the binary"
+    );
+    let env = container
+        .env
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let field = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.field_ref.as_ref())
+                .map(|f| f.field_path.as_str());
+            let value = match field {
+                Some("metadata.name") => pod.to_string(),
+                Some("metadata.namespace") => NAMESPACE.to_string(),
+                Some(other) => panic!("the test resolves no fieldRef {other}"),
+                None => e.value.clone().unwrap_or_default(),
+            };
+            (e.name, value)
+        })
+        .collect();
+    (container.args.unwrap_or_default(), env)
+}
+
+/// Starts the binary as the chart's Deployment would, as the chart's ServiceAccount.
+async fn start_operator(server: &ServerHandle, dir: &Path, pod: &str) -> Operator {
+    let (args, env) = container_command(&server.client(), pod).await;
+    let sa_kubeconfig = dir.join("operator.kubeconfig");
+    kubeconfig(server, SA_TOKEN, &sa_kubeconfig);
+    let child = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+        .args(&args)
+        .arg("--kubeconfig")
+        .arg(&sa_kubeconfig)
+        .args(["--admin-addr", "127.0.0.1:0"])
+        .env_remove("KUBECONFIG")
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the operator binary starts");
+    Operator(child)
+}
+
+/// A sample tenant of `samples/`, applied as the datacenter operator would.
+async fn apply_sample(admin: &Client, file: &str) -> String {
+    let path = repo().join("samples").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let tenant: Value = serde_saphyr::from_str(&text).expect("sample parses");
+    let name = tenant["metadata"]["name"]
+        .as_str()
+        .expect("sample has a name")
+        .to_string();
+    Api::<TenantService>::all(admin.clone())
+        .patch(
+            &name,
+            &PatchParams::apply("chart-install-test").force(),
+            &Patch::Apply(&tenant),
+        )
+        .await
+        .expect("apply the sample tenant");
+    name
+}
+
+fn ready(tenant: &TenantService) -> bool {
+    tenant
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+async fn wait_ready(admin: &Client, name: &str, within: Duration) -> TenantService {
+    let api = Api::<TenantService>::all(admin.clone());
+    let deadline = Instant::now() + within;
+    loop {
+        let tenant = api.get(name).await.expect("read the tenant");
+        if ready(&tenant) {
+            return tenant;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not Ready within {within:?}: {:?}",
+            tenant.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_install_then_the_operator_as_its_service_account_provisions_a_tenant() {
+    let Some(helm_bin) = fake_apiserver::tools::find("helm") else {
+        return;
+    };
+    let server = server().await;
+    let admin = server.client();
+    let dir = scratch("install");
+    kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
+    let chart = repo().join("charts/tenant-operator");
+    let chart = chart.to_str().expect("UTF-8 path");
+    helm(&helm_bin, &dir, &install_args(chart));
+
+    // What the chart installed, read back as kubectl would.
+    for role in [
+        "tenant-operator:tenant-admin",
+        "tenant-operator:tenant-edit",
+        "tenant-operator:tenant-view",
+    ] {
+        Api::<ClusterRole>::all(admin.clone())
+            .get(role)
+            .await
+            .unwrap_or_else(|e| panic!("ClusterRole {role}: {e}"));
+    }
+
+    let operator = start_operator(&server, &dir, "tenant-operator-7d9f-abcde").await;
+    let name = apply_sample(&admin, "comune-bari.yaml").await;
+    let tenant = wait_ready(&admin, &name, Duration::from_secs(90)).await;
+
+    // The tenant's namespaces exist, and its access is bound to the chart's roles.
+    let namespaces: Vec<String> = tenant
+        .status
+        .as_ref()
+        .map(|s| s.namespaces.clone())
+        .unwrap_or_default();
+    assert!(!namespaces.is_empty(), "{:?}", tenant.status);
+    for ns in &namespaces {
+        Api::<Namespace>::all(admin.clone())
+            .get(ns)
+            .await
+            .unwrap_or_else(|e| panic!("namespace {ns}: {e}"));
+        let bindings = Api::<RoleBinding>::namespaced(admin.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .expect("list RoleBindings");
+        assert!(
+            bindings
+                .items
+                .iter()
+                .any(|b| b.role_ref.name.starts_with("tenant-operator:tenant-")),
+            "{ns}: access bound to the chart's tenant roles"
+        );
+    }
+    drop(operator);
+    assert_eq!(
+        server.unsupported_requests(),
+        Vec::<String>::new(),
+        "helm and the operator used only what the server implements"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}
