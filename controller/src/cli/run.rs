@@ -75,9 +75,25 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "it")]
     pub ca_permitted_dns_domains: Vec<String>,
 
-    /// Lease duration for leader election.
+    /// Leader election: how long a standby waits, after it last saw the Lease renewed,
+    /// before taking it.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
+
+    /// Leader election: how long the leader keeps writing without a successful renewal
+    /// before it steps down (stops writing and stands by). Shorter than --lease-duration:
+    /// the difference is the margin for a write already sent to land.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+
+    /// Leader election: how often the leader renews the Lease and a standby checks it.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry_period: Duration,
+
+    /// How long one reconcile may run before /livez reports the control loop as stuck (and
+    /// the kubelet restarts the container). Requests have timeouts; only a hang gets here.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub reconcile_liveness_limit: Duration,
 }
 
 /// Parses `90d`, `12h`, `30m`, `45s`, `250ms` or a plain number of seconds.
@@ -188,10 +204,13 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     settings.certificate_lifetime = args.certificate_lifetime;
     settings.resync_interval = args.resync_interval;
     settings.concurrency = args.concurrency;
+    settings.reconcile_liveness_limit = args.reconcile_liveness_limit;
     let leader_election = args.leader_election.then(|| {
         let mut lease = LeaseConfig::new(&args.namespace, &identity);
         lease.lease_duration = args.lease_duration;
-        lease.renew_interval = args.lease_duration / 3;
+        lease.renew_deadline = args.lease_renew_deadline;
+        lease.renew_interval = args.lease_retry_period;
+        lease.retry_interval = args.lease_retry_period;
         lease
     });
     let operator = OperatorConfig {

@@ -36,6 +36,9 @@ pub struct Settings {
     /// Delay that coalesces bursts of triggers (e.g. the watch events of a tenant's own
     /// writes) into one reconcile.
     pub debounce: Duration,
+    /// How long one reconcile may run before `/livez` reports the control loop as stuck.
+    /// Every request is bounded by a timeout, so only a hang gets near it.
+    pub reconcile_liveness_limit: Duration,
 }
 
 impl Settings {
@@ -49,6 +52,7 @@ impl Settings {
             backoff_max: Duration::from_secs(300),
             concurrency: 16,
             debounce: Duration::from_millis(200),
+            reconcile_liveness_limit: Duration::from_secs(600),
         }
     }
 

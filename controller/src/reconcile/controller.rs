@@ -1,6 +1,14 @@
 //! Wiring: the kube-runtime Controller for TenantService, what triggers it, and the
-//! start-up sequence of a replica (leader election → CA → CRDs established → caches →
-//! reconcile).
+//! start-up sequence of a replica: CRDs established → watches and caches (every replica,
+//! so that a standby is ready and takes over with warm caches) → leadership terms.
+//!
+//! A *term* starts when this replica takes the Lease (or at once without leader election):
+//! the CA is loaded, the CA bundle published, and a [`Context`] made for the term; reconciles
+//! run only inside a term. When the term ends (the Lease could not be renewed within its
+//! deadline, or was taken over), every running reconcile is cancelled — its in-flight
+//! requests dropped — before the Lease can be taken by another replica, and the replica
+//! stands by again with its caches (and readiness) intact. Reconciles queued meanwhile wait
+//! for the next term.
 //!
 //! Triggers, table-like:
 //! - TenantService changes of `metadata.generation` (spec edits, deletion) — status writes
@@ -17,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,20 +35,20 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PartialObjectMeta;
-use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, conditions, predicates, watcher};
 use kube::{Api, Client, CustomResourceExt, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::context::{Context, Settings};
 use super::delegations::DelegationIndex;
-use super::driver::{error_policy, reconcile};
+use super::driver;
 use super::error::Error;
 use super::inventory::{Inventory, ObjectKey};
-use super::leader::{LeaderElector, LeaseConfig, LeaseError};
+use super::leader::{LeaderElector, LeaseConfig, LeaseConfigError};
 use super::peers::PeerIndex;
 use super::write;
 use crate::api::validation::{InvalidReservedName, ReservedNamespaces};
@@ -84,9 +93,9 @@ pub enum RunError {
         #[source]
         source: Box<Error>,
     },
-    /// Leadership was lost: this replica must stop writing.
-    #[error("leadership lost: {0}")]
-    LeadershipLost(#[from] LeaseError),
+    /// The leader-election durations cannot work together.
+    #[error(transparent)]
+    LeaseConfig(#[from] LeaseConfigError),
     /// A reserved namespace of the configuration is not a namespace name or prefix.
     #[error(transparent)]
     ReservedNamespace(#[from] InvalidReservedName),
@@ -248,9 +257,168 @@ async fn wait_for_crd(client: &Client, crd: &str, timeout: Duration) -> Result<(
     }
 }
 
-/// Runs one replica until `shutdown` resolves (then `Ok`) or leadership is lost (then
-/// `Err(LeadershipLost)`, and the caller must exit). Nothing is written before this replica
-/// holds the Lease.
+/// What the controller's reconcile and error policy share across leadership terms.
+struct Shared {
+    /// The context of the current term; `None` while standing by.
+    term: watch::Receiver<Option<Arc<Context>>>,
+    /// Resolves on orderly shutdown.
+    shutdown: futures::future::Shared<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    readiness: Arc<Readiness>,
+    settings: Settings,
+}
+
+/// Waits for a term; `None` on shutdown.
+async fn next_term(shared: &Shared) -> Option<Arc<Context>> {
+    let mut term = shared.term.clone();
+    tokio::select! {
+        biased;
+        () = shared.shutdown.clone() => None,
+        current = term.wait_for(Option::is_some) => current.ok().and_then(|current| current.clone()),
+    }
+}
+
+/// Resolves when the term of `ctx` has ended.
+async fn term_ended(shared: &Shared, ctx: &Arc<Context>) {
+    let mut term = shared.term.clone();
+    // An error means the sender is gone: the replica is stopping, the term is over too.
+    let _ = term
+        .wait_for(|current| !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, ctx)))
+        .await;
+}
+
+/// Reconciles one tenant inside a term: waits for one, and starts again in the next term if
+/// this one ends first (the reconcile and its requests are dropped at once: after a
+/// step-down, nothing more is written).
+async fn reconcile_in_term(
+    tenant: Arc<TenantService>,
+    shared: Arc<Shared>,
+) -> Result<Action, Error> {
+    loop {
+        let Some(ctx) = next_term(&shared).await else {
+            // Shutting down: nothing to do, and nothing to retry in this process.
+            return Ok(Action::await_change());
+        };
+        let _running = shared.readiness.reconcile_started(&tenant.name_any());
+        tokio::select! {
+            biased;
+            () = term_ended(&shared, &ctx) => {
+                tracing::info!(tenant = %tenant.name_any(), "reconcile interrupted: this replica stepped down; it resumes in the next term");
+            }
+            result = driver::reconcile(tenant.clone(), ctx.clone()) => return result,
+        }
+    }
+}
+
+/// The error policy of the term the error happened in.
+fn error_policy_in_term(tenant: Arc<TenantService>, error: &Error, shared: Arc<Shared>) -> Action {
+    let current = shared.term.borrow().clone();
+    match current {
+        Some(ctx) => driver::error_policy(tenant, error, ctx),
+        // The term ended after the error: the retry waits for the next one anyway.
+        None => Action::requeue(shared.settings.backoff_base),
+    }
+}
+
+/// What a term is made from (everything but the CA, which the term loads).
+struct TermParts {
+    client: Client,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+    platform: Platform,
+    reserved: ReservedNamespaces,
+    delegations: Arc<DelegationIndex>,
+    inventory: Arc<Inventory>,
+    peers: Arc<PeerIndex>,
+    tenants: reflector::Store<TenantService>,
+    classes: reflector::Store<TenantClass>,
+    identity: String,
+    ca_secret: String,
+    ca_settings: CaSettings,
+}
+
+/// Starts a term: loads (or creates) the CA, makes the term's context and publishes the CA
+/// bundle. Runs while the Lease is held and renewed.
+async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
+    let namespace = &parts.settings.operator_namespace;
+    let (ca, origin) = pki::load_or_create_ca(
+        parts.client.clone(),
+        namespace,
+        &parts.ca_secret,
+        &parts.ca_settings,
+        jiff::Timestamp::now(),
+    )
+    .await?;
+    match origin {
+        CaOrigin::Created => {
+            tracing::info!(secret = %parts.ca_secret, %namespace, not_after = %ca.not_after(), "generated the regional CA");
+        }
+        CaOrigin::Loaded => {
+            tracing::info!(secret = %parts.ca_secret, %namespace, not_after = %ca.not_after(), "loaded the regional CA");
+        }
+    }
+    let unconstrained = ca.constraints().is_unconstrained();
+    parts.metrics.ca_unconstrained.set(i64::from(unconstrained));
+    if unconstrained {
+        tracing::warn!(secret = %parts.ca_secret, %namespace, "the regional CA carries no X.509 name constraints: every tenant namespace trusts it for any DNS name; replace it with a CA whose certificate permits only the datacenter's domains (e.g. nameConstraints=critical,permitted;DNS:it), or delete the Secret to let the operator generate a constrained one");
+    } else {
+        tracing::info!(permitted = ?ca.constraints().permitted, "the regional CA signs only names inside its permitted DNS subtrees");
+    }
+    let ctx = Arc::new(Context {
+        client: parts.client.clone(),
+        metrics: parts.metrics.clone(),
+        settings: parts.settings.clone(),
+        platform: parts.platform.clone(),
+        reserved: parts.reserved.clone(),
+        delegations: parts.delegations.clone(),
+        ca,
+        inventory: parts.inventory.clone(),
+        peers: parts.peers.clone(),
+        tenants: parts.tenants.clone(),
+        classes: parts.classes.clone(),
+        recorder: Recorder::new(parts.client.clone(), Context::reporter(&parts.identity)),
+        failures: Mutex::new(Default::default()),
+        written_statuses: Mutex::new(Default::default()),
+    });
+    publish_ca_bundle(&ctx).await?;
+    Ok(ctx)
+}
+
+/// Leadership terms, one after the other: take the Lease, start a term while renewing it,
+/// run the term until the Lease is lost, stand by, and again. Without leader election, one
+/// term that lasts. Returns only on an error that must stop the replica.
+async fn lead(
+    elector: Option<&mut LeaderElector>,
+    parts: &TermParts,
+    term: &watch::Sender<Option<Arc<Context>>>,
+) -> Result<std::convert::Infallible, RunError> {
+    let Some(elector) = elector else {
+        let ctx = start_term(parts).await?;
+        term.send_replace(Some(ctx));
+        parts.metrics.leader.set(1);
+        return futures::future::pending().await;
+    };
+    loop {
+        let acquired = elector.acquire().await;
+        let hold = elector.hold(acquired);
+        tokio::pin!(hold);
+        let lost = tokio::select! {
+            biased;
+            lost = &mut hold => lost,
+            started = start_term(parts) => {
+                term.send_replace(Some(started?));
+                parts.metrics.leader.set(1);
+                hold.await
+            }
+        };
+        // Writes stop here: running reconciles see the term end and drop their requests.
+        term.send_replace(None);
+        parts.metrics.leader.set(0);
+        tracing::warn!(error = %lost, "stepped down: this replica stopped writing and stands by");
+    }
+}
+
+/// Runs one replica until `shutdown` resolves, then returns `Ok` (after releasing the Lease
+/// if it held it). Nothing is written outside a leadership term.
 pub async fn run(
     client: Client,
     config: OperatorConfig,
@@ -263,6 +431,9 @@ pub async fn run(
         &config.settings.operator_namespace,
         &config.reserved_namespaces,
     )?;
+    if let Some(lease) = &config.leader_election {
+        lease.check()?;
+    }
     // CRDs first: a standby replica reports them too.
     for crd in [
         TenantService::crd_name(),
@@ -272,54 +443,21 @@ pub async fn run(
         wait_for_crd(&client, crd, config.crd_timeout).await?;
     }
     readiness.set_crds_established(true);
+    readiness.set_reconcile_limit(config.settings.reconcile_liveness_limit);
 
-    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-    let mut elector = config
-        .leader_election
-        .clone()
-        .map(|lease| LeaderElector::new(client.clone(), lease));
-    if let Some(elector) = elector.as_mut() {
-        tokio::select! {
-            () = elector.acquire() => {}
-            () = shutdown.clone() => return Ok(()),
-        }
-    }
-    metrics.leader.set(1);
-
-    let (ca, origin) = pki::load_or_create_ca(
-        client.clone(),
-        &config.settings.operator_namespace,
-        &config.ca_secret,
-        &config.ca_settings,
-        jiff::Timestamp::now(),
-    )
-    .await?;
-    match origin {
-        CaOrigin::Created => {
-            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "generated the regional CA");
-        }
-        CaOrigin::Loaded => {
-            tracing::info!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, not_after = %ca.not_after(), "loaded the regional CA");
-        }
-    }
-    let unconstrained = ca.constraints().is_unconstrained();
-    metrics.ca_unconstrained.set(i64::from(unconstrained));
-    if unconstrained {
-        tracing::warn!(secret = %config.ca_secret, namespace = %config.settings.operator_namespace, "the regional CA carries no X.509 name constraints: every tenant namespace trusts it for any DNS name; replace it with a CA whose certificate permits only the datacenter's domains (e.g. nameConstraints=critical,permitted;DNS:it), or delete the Secret to let the operator generate a constrained one");
-    } else {
-        tracing::info!(permitted = ?ca.constraints().permitted, "the regional CA signs only names inside its permitted DNS subtrees");
-    }
-
-    let leadership = async move {
-        match elector {
-            Some(elector) => {
-                // Release on orderly shutdown is done by the caller's drop of this future;
-                // losing the lease ends the run.
-                elector.hold().await
-            }
-            None => futures::future::pending().await,
-        }
-    };
+    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
+    let shutdown = futures::future::FutureExt::shared(shutdown);
+    let mut elector = config.leader_election.clone().map(|lease| {
+        let beat = readiness.clone();
+        let elector =
+            LeaderElector::new(client.clone(), lease).with_heartbeat(move || beat.election_beat());
+        // Every attempt ends within its timeout and the next starts within the retry
+        // interval: a loop quiet for four times that is stuck, not slowed down.
+        let limit = ((elector.candidate_timeout() + elector.config().retry_interval) * 4)
+            .max(Duration::from_secs(60));
+        readiness.watch_election(limit);
+        elector
+    });
 
     let inventory = Arc::new(Inventory::default());
     let peers = Arc::new(PeerIndex::default());
@@ -327,7 +465,6 @@ pub async fn run(
     let (tenant_reader, tenant_writer) = reflector::store::<TenantService>();
     let (class_reader, class_writer) = reflector::store::<TenantClass>();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel::<ObjectRef<TenantService>>();
-
     let tenants = {
         let peers = peers.clone();
         watcher(
@@ -398,23 +535,28 @@ pub async fn run(
         })
     };
 
-    let ctx = Arc::new(Context {
+    let parts = TermParts {
         client: client.clone(),
         metrics: metrics.clone(),
         settings: config.settings.clone(),
         platform: config.platform,
         reserved,
         delegations: delegations.clone(),
-        ca,
         inventory: inventory.clone(),
         peers,
         tenants: tenant_reader.clone(),
         classes: class_reader.clone(),
-        recorder: Recorder::new(client.clone(), Context::reporter(&config.identity)),
-        failures: Mutex::new(Default::default()),
-        written_statuses: Mutex::new(Default::default()),
+        identity: config.identity.clone(),
+        ca_secret: config.ca_secret.clone(),
+        ca_settings: config.ca_settings.clone(),
+    };
+    let (term_tx, term_rx) = watch::channel(None);
+    let shared = Arc::new(Shared {
+        term: term_rx,
+        shutdown: shutdown.clone(),
+        readiness: readiness.clone(),
+        settings: config.settings.clone(),
     });
-    publish_ca_bundle(&ctx).await?;
 
     let class_users = tenant_reader.clone();
     let controller = Controller::for_stream(tenants, tenant_reader.clone())
@@ -473,7 +615,7 @@ pub async fn run(
             to_tenant,
         )
         .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_in_term, error_policy_in_term, shared)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile request failed");
@@ -488,23 +630,32 @@ pub async fn run(
             inventory.wait_synced(ManagedKind::ALL.len()).await;
             delegations.wait_synced().await;
             readiness.set_caches_synced(true);
-            tracing::info!(objects = inventory.len(), "caches synced; reconciling");
+            tracing::info!(
+                objects = inventory.len(),
+                "caches synced; ready (reconciles run while this replica leads)"
+            );
             futures::future::pending::<()>().await;
         }
     };
 
-    let result = tokio::select! {
-        () = controller => Ok(()),
-        lost = leadership => Err(RunError::LeadershipLost(lost)),
-        () = ready => Ok(()),
+    let result = {
+        let terms = lead(elector.as_mut(), &parts, &term_tx);
+        tokio::select! {
+            () = controller => Ok(()),
+            failed = terms => failed.map(|never| match never {}),
+            () = ready => Ok(()),
+        }
     };
+    term_tx.send_replace(None);
     metrics.leader.set(0);
     readiness.set_caches_synced(false);
-    if let (Ok(()), Some(lease)) = (&result, &config.leader_election) {
+    if let (Ok(()), Some(elector)) = (&result, elector.as_mut()) {
         // Orderly shutdown: hand the Lease over at once instead of letting it expire.
-        let elector = LeaderElector::new(client.clone(), lease.clone());
-        if let Err(error) = elector.release().await {
-            tracing::warn!(%error, "could not release the leader lease");
+        let timeout = elector.config().renew_deadline;
+        match tokio::time::timeout(timeout, elector.release()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "could not release the leader lease"),
+            Err(_) => tracing::warn!(?timeout, "releasing the leader lease got no answer in time"),
         }
     }
     result

@@ -12,6 +12,10 @@ pub struct Faults {
     pub throttle_rate: f64,
     /// Latency added before every resource request is served.
     pub latency: Duration,
+    /// Latency added (on top of `latency`) to the resource requests of particular clients,
+    /// told by their `User-Agent` header: a client whose User-Agent starts with the text
+    /// gets the duration. For one slow network path (one replica of several).
+    pub client_latency: Vec<(String, Duration)>,
     /// Share (0.0–1.0) of watch requests answered with 500 before the stream starts.
     pub watch_error_rate: f64,
     /// When set, every watch stream is cut (connection aborted) after a random
@@ -51,6 +55,14 @@ impl Faults {
         }
     }
 
+    /// The latency of a request from a client with this `User-Agent`.
+    pub fn latency_for(&self, user_agent: &str) -> Duration {
+        self.client_latency
+            .iter()
+            .filter(|(prefix, _)| user_agent.starts_with(prefix.as_str()))
+            .fold(self.latency, |total, (_, extra)| total + *extra)
+    }
+
     /// Whether this watch start fails.
     pub fn fail_watch(&self) -> bool {
         self.watch_error_rate > 0.0 && fastrand::f64() < self.watch_error_rate
@@ -83,5 +95,15 @@ mod tests {
             cut.watch_lifetime()
                 .is_some_and(|d| d <= Duration::from_secs(2))
         );
+        let slow_one = Faults {
+            latency: Duration::from_millis(10),
+            client_latency: vec![("replica-a".into(), Duration::from_secs(3))],
+            ..Faults::default()
+        };
+        assert_eq!(
+            slow_one.latency_for("replica-a/1.0"),
+            Duration::from_millis(3010)
+        );
+        assert_eq!(slow_one.latency_for("replica-b"), Duration::from_millis(10));
     }
 }

@@ -439,8 +439,9 @@ async fn dispatch(ctx: &Ctx) -> Outcome {
 /// resource, like any other answer).
 async fn inject_fault(ctx: &Ctx) -> Option<ApiError> {
     let faults = ctx.server.faults();
-    if !faults.latency.is_zero() {
-        tokio::time::sleep(faults.latency).await;
+    let latency = faults.latency_for(ctx.header(header::USER_AGENT));
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let watch = ctx.method == Method::GET && ctx.query.flag("watch") == Some(true);
     match faults.roll() {

@@ -255,6 +255,14 @@ fn auth_info(token: &str, acting_as: Option<(&str, &[&str])>) -> serde_json::Val
 }
 
 fn build_client(url: &str, user: &serde_json::Value) -> Result<kube::Client, Error> {
+    build_client_with(url, user, None)
+}
+
+fn build_client_with(
+    url: &str,
+    user: &serde_json::Value,
+    user_agent: Option<&str>,
+) -> Result<kube::Client, Error> {
     let uri: axum::http::Uri = url.parse().map_err(|source| Error::Url {
         url: url.to_string(),
         source,
@@ -266,6 +274,13 @@ fn build_client(url: &str, user: &serde_json::Value) -> Result<kube::Client, Err
     })?;
     // Watches stay open up to their timeoutSeconds; do not cut them client-side.
     cfg.read_timeout = None;
+    if let Some(agent) = user_agent {
+        let value = axum::http::HeaderValue::from_str(agent).map_err(|e| Error::Client {
+            url: url.to_string(),
+            source: kube::Error::Service(Box::new(e)),
+        })?;
+        cfg.headers.push((axum::http::header::USER_AGENT, value));
+    }
     kube::Client::try_from(cfg).map_err(|source| Error::Client {
         url: url.to_string(),
         source,
@@ -308,6 +323,21 @@ impl ServerHandle {
         build_client(
             &self.url(),
             &auth_info(&self.admin_token, Some((user, groups))),
+        )
+    }
+
+    /// [`Self::client_as`] with a `User-Agent`, which [`Faults::client_latency`] can single
+    /// out (one replica of several on a slow network path).
+    pub fn client_as_agent(
+        &self,
+        user: &str,
+        groups: &[&str],
+        user_agent: &str,
+    ) -> Result<kube::Client, Error> {
+        build_client_with(
+            &self.url(),
+            &auth_info(&self.admin_token, Some((user, groups))),
+            Some(user_agent),
         )
     }
 

@@ -25,6 +25,13 @@ async fn of_two_replicas_only_the_leader_writes_and_the_standby_takes_over() {
     second.leader_election = Some(test_lease("replica-b"));
     second.identity = "replica-b".into();
     let b = h.start_operator(second);
+    // The standby is ready as soon as its caches have synced, without the Lease: a rollout
+    // (zero unavailable) and a PodDisruptionBudget can count it.
+    h.eventually(Duration::from_secs(10), "standby ready", || async {
+        b.readiness.problems().is_empty()
+    })
+    .await;
+    assert_eq!(b.metric("tenant_operator_leader"), Some(0.0));
     h.apply(&tenant_fixture("comune-barletta")).await;
     h.wait_ready("comune-barletta").await;
     tokio::time::sleep(Duration::from_secs(3)).await; // more than a lease duration
@@ -32,6 +39,10 @@ async fn of_two_replicas_only_the_leader_writes_and_the_standby_takes_over() {
     assert_eq!(b.metric("tenant_operator_leader"), Some(0.0));
     assert!(a.writes() > 0);
     assert_eq!(b.writes(), 0, "the standby wrote");
+    assert!(
+        b.readiness.problems().is_empty(),
+        "the standby stopped being ready"
+    );
     assert!(!b.is_finished());
 
     // The leader stops (releasing the Lease): the standby takes over and provisions.
@@ -44,7 +55,7 @@ async fn of_two_replicas_only_the_leader_writes_and_the_standby_takes_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_that_loses_its_lease_stops() {
+async fn a_replica_that_loses_its_lease_stands_by_ready_and_leads_again_when_it_expires() {
     let h = Harness::new().await;
     let mut config = test_config();
     config.leader_election = Some(test_lease("replica-a"));
@@ -60,18 +71,27 @@ async fn a_replica_that_loses_its_lease_stops() {
         .replace("tenant-operator-leader", &Default::default(), &lease)
         .await
         .expect("take lease");
-    h.eventually(Duration::from_secs(5), "replica stopped", || async {
-        a.is_finished()
+    h.eventually(Duration::from_secs(5), "replica stepped down", || async {
+        a.metric("tenant_operator_leader") == Some(0.0)
     })
     .await;
-    let result = a.stop().await;
+    // It stands by: still running, still ready, no restart.
+    assert!(!a.is_finished());
     assert!(
-        matches!(
-            result,
-            Err(tenant_operator::reconcile::controller::RunError::LeadershipLost(_))
-        ),
-        "{result:?}"
+        a.readiness.problems().is_empty(),
+        "{:?}",
+        a.readiness.problems()
     );
+    // The intruder never renews: once its record has expired, the replica leads again and
+    // provisions what was applied meanwhile.
+    h.apply(&tenant_fixture("comune-spinazzola")).await;
+    h.wait_ready("comune-spinazzola").await;
+    assert_eq!(a.metric("tenant_operator_leader"), Some(1.0));
+    let lease = leases.get("tenant-operator-leader").await.expect("lease");
+    let spec = lease.spec.expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("replica-a"));
+    assert_eq!(spec.lease_transitions, Some(1), "taken back once");
+    a.stop().await.expect("clean stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

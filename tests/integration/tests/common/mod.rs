@@ -119,6 +119,7 @@ pub fn test_config() -> OperatorConfig {
 pub fn test_lease(identity: &str) -> LeaseConfig {
     let mut lease = LeaseConfig::new(OPERATOR_NS, identity);
     lease.lease_duration = Duration::from_secs(2);
+    lease.renew_deadline = Duration::from_millis(1400);
     lease.renew_interval = Duration::from_millis(400);
     lease.retry_interval = Duration::from_millis(200);
     lease
@@ -190,11 +191,25 @@ impl Harness {
 
     /// Starts an operator replica with `config`.
     pub fn start_operator(&self, config: OperatorConfig) -> Operator {
+        self.start_operator_with(self.operator_client.clone(), config)
+    }
+
+    /// Starts an operator replica with `config` that sends `User-Agent: <agent>` (as the
+    /// operator's ServiceAccount), so that faults can single it out.
+    pub fn start_operator_as_agent(&self, agent: &str, config: OperatorConfig) -> Operator {
+        let client = self
+            .server
+            .client_as_agent(&operator_username(), &[], agent)
+            .expect("client for the operator's ServiceAccount");
+        self.start_operator_with(client, config)
+    }
+
+    fn start_operator_with(&self, client: Client, config: OperatorConfig) -> Operator {
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let readiness = Arc::new(Readiness::default());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(controller::run(
-            self.operator_client.clone(),
+            client,
             config,
             metrics.clone(),
             readiness.clone(),
