@@ -77,15 +77,13 @@ pub fn namespace_name(tenant: &str, environment: &str) -> String {
     format!("{tenant}-{environment}")
 }
 
-/// The environment whose certificates carry a tenant's hostnames as given.
-pub const PRODUCTION_ENVIRONMENT: &str = "prod";
-
 /// The DNS name a tenant hostname gets in an environment's certificate: the hostname
-/// itself in [`PRODUCTION_ENVIRONMENT`], `<environment>.<hostname>` elsewhere, so that test
-/// services never present production names. Lowercase, without a trailing dot.
-pub fn certificate_dns_name(hostname: &str, environment: &str) -> String {
+/// itself in the production environment (`production`; see
+/// `TenantServiceSpec::production_environment`), `<environment>.<hostname>` elsewhere, so
+/// that test services never present production names. Lowercase, without a trailing dot.
+pub fn certificate_dns_name(hostname: &str, environment: &str, production: bool) -> String {
     let hostname = hostname.trim_end_matches('.').to_ascii_lowercase();
-    if environment == PRODUCTION_ENVIRONMENT {
+    if production {
         hostname
     } else {
         format!("{environment}.{hostname}")

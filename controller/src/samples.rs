@@ -26,8 +26,9 @@ use crate::api::validation::{
     Delegations, InvalidReservedName, MAX_TENANT_NAME, ReservedNamespaces, Trusted,
 };
 use crate::api::{
-    Access, DataClassification, DeletionPolicy, DomainDelegation, DomainDelegationSpec, EgressRule,
-    Entity, EntityType, Environment, Network, TenantClass, TenantService, TenantServiceSpec, Tls,
+    Access, DEFAULT_PRODUCTION_ENVIRONMENT, DataClassification, DeletionPolicy, DomainDelegation,
+    DomainDelegationSpec, EgressRule, Entity, EntityType, Environment, Network, TenantClass,
+    TenantService, TenantServiceSpec, Tls,
 };
 use crate::labels;
 use crate::manifest::check::{RESERVED_NAMESPACES_KEY, parse_reserved_names};
@@ -319,6 +320,8 @@ pub fn comune_tenant(comune: &Comune, unique_name: bool) -> TenantService {
                 .iter()
                 .map(|e| Environment {
                     name: (*e).to_string(),
+                    // Declared, as the README asks entities to.
+                    production: (*e == DEFAULT_PRODUCTION_ENVIRONMENT).then_some(true),
                     quota: None,
                 })
                 .collect(),
@@ -371,8 +374,8 @@ fn host_label(comune: &Comune, unique_name: bool) -> String {
     label
 }
 
-/// The IPA code: for the Comuni of Puglia the IPA convention `c_<belfiore>`; elsewhere the
-/// cadastral code is not embedded, so `istat_<code>`, which is clearly not a real IPA code.
+/// The IPA code: the IPA convention `c_<belfiore>`; for the few Comuni whose cadastral code
+/// is not embedded (see `api::istat`), `istat_<code>`, which is clearly not a real IPA code.
 fn ipa_code(comune: &Comune) -> String {
     match comune.belfiore {
         Some(belfiore) => format!("c_{}", belfiore.to_ascii_lowercase()),

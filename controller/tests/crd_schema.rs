@@ -355,6 +355,23 @@ fn health_body_with_ordinary_data_is_rejected_on_data_classification() {
 }
 
 #[test]
+fn at_most_one_environment_declares_production() {
+    let mut t = molfetta();
+    t["spec"]["environments"] = json!([
+        {"name": "produzione", "production": true},
+        {"name": "test", "production": false}
+    ]);
+    assert_eq!(problems("TenantService", &t), vec![]);
+    t["spec"]["environments"][1]["production"] = json!(true);
+    assert_one(
+        &problems("TenantService", &t),
+        FieldErrorKind::Invalid,
+        "spec.environments",
+        "at most one environment is production",
+    );
+}
+
+#[test]
 fn comune_needs_istat_code_and_province() {
     for field in ["istatCode", "province"] {
         let mut t = molfetta();

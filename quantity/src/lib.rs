@@ -29,6 +29,17 @@ pub struct QuantityError {
 /// Nano-units per unit.
 const NANO: i128 = 1_000_000_000;
 
+/// What an amount counts, for [`Amount::for_people`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// CPU cores: `16 CPU`, `0.5 CPU`.
+    Cpu,
+    /// Bytes (memory, storage): `40Gi`, `1.5Gi`, `500M`.
+    Bytes,
+    /// Objects (pods, Services): `10`.
+    Count,
+}
+
 impl Amount {
     /// Nothing: the start of a sum.
     pub const ZERO: Amount = Amount(0);
@@ -41,6 +52,65 @@ impl Amount {
     /// The sum, or `None` on overflow (far beyond any real quota).
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
         self.0.checked_add(other.0).map(Amount)
+    }
+
+    /// The amount as people write it in a manifest, for messages, status and Events:
+    /// cores as `16 CPU`, bytes with the suffix that gives the shortest exact number
+    /// (`40Gi` rather than `42949672960`, `500M` for a decimal amount, at most two
+    /// decimals: `1.5Gi`), counts as plain numbers.
+    pub fn for_people(self, unit: Unit) -> String {
+        match unit {
+            Unit::Cpu => format!("{self} CPU"),
+            Unit::Count => self.to_string(),
+            Unit::Bytes => bytes_for_people(self),
+        }
+    }
+}
+
+/// The shortest exact form of a number of bytes with a binary or decimal suffix (binary on
+/// a tie, as memory is usually written), with at most two decimals.
+fn bytes_for_people(amount: Amount) -> String {
+    let nanos = amount.0;
+    if nanos % NANO != 0 {
+        // A fraction of a byte: only the exact decimal form says it.
+        return amount.to_string();
+    }
+    let units = nanos / NANO;
+    let binary: Vec<(i128, &str)> = BINARY_SUFFIXES
+        .iter()
+        .map(|(power, suffix)| (1i128 << (10 * power), *suffix))
+        .collect();
+    let decimal: Vec<(i128, &str)> = DECIMAL_SUFFIXES
+        .iter()
+        .filter(|(exp, _)| *exp >= 0)
+        .map(|(exp, suffix)| (10i128.pow(exp.unsigned_abs()), *suffix))
+        .collect();
+    // (mantissa in hundredths, suffix): the largest suffix that keeps two decimals exact.
+    let shortest = |candidates: &[(i128, &'static str)]| {
+        candidates.iter().find_map(|&(divisor, suffix)| {
+            let hundredths = units.checked_mul(100)?;
+            (units.abs() >= divisor && hundredths % divisor == 0)
+                .then(|| (hundredths / divisor, suffix))
+        })
+    };
+    let best = match (shortest(&binary), shortest(&decimal)) {
+        (Some(b), Some(d)) if d.0.abs() < b.0.abs() => Some(d),
+        (Some(b), _) => Some(b),
+        (None, d) => d,
+    };
+    match best {
+        Some((hundredths, suffix)) => {
+            let sign = if hundredths < 0 { "-" } else { "" };
+            let abs = hundredths.unsigned_abs();
+            let (whole, frac) = (abs / 100, abs % 100);
+            let frac = match frac {
+                0 => String::new(),
+                f if f % 10 == 0 => format!(".{}", f / 10),
+                f => format!(".{f:02}"),
+            };
+            format!("{sign}{whole}{frac}{suffix}")
+        }
+        None => amount.to_string(),
     }
 }
 
@@ -367,6 +437,32 @@ mod tests {
         assert_eq!(q("500m").to_string(), "0.5");
         assert_eq!(q("2Ki").to_string(), "2048");
         assert_eq!(q("-1.25").to_string(), "-1.25");
+    }
+
+    #[test]
+    fn amounts_for_people() {
+        let bytes = |s: &str| q(s).for_people(Unit::Bytes);
+        assert_eq!(bytes("42949672960"), "40Gi");
+        assert_eq!(bytes("8589934592"), "8Gi");
+        assert_eq!(bytes("16Gi"), "16Gi");
+        assert_eq!(bytes("1.5Gi"), "1.5Gi");
+        assert_eq!(bytes("1.25Gi"), "1.25Gi");
+        assert_eq!(bytes("1500Mi"), "1500Mi");
+        assert_eq!(bytes("1G"), "1G");
+        assert_eq!(bytes("500M"), "500M");
+        assert_eq!(bytes("2.5T"), "2.5T");
+        assert_eq!(bytes("1024"), "1Ki");
+        assert_eq!(bytes("1000"), "1k");
+        assert_eq!(bytes("100"), "100");
+        assert_eq!(bytes("0"), "0");
+        assert_eq!(bytes("-2Gi"), "-2Gi");
+        // 1G + 1Gi has no short exact form: the exact number of Ki.
+        assert_eq!(bytes("2073741824"), "2025138.5Ki");
+        let cpu = |s: &str| q(s).for_people(Unit::Cpu);
+        assert_eq!(cpu("16"), "16 CPU");
+        assert_eq!(cpu("4500m"), "4.5 CPU");
+        assert_eq!(cpu("500m"), "0.5 CPU");
+        assert_eq!(q("10").for_people(Unit::Count), "10");
     }
 
     #[test]

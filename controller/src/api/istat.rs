@@ -2,6 +2,12 @@
 //! ISTAT's "Elenco dei comuni italiani"): lookup by ISTAT code, for validation and for
 //! generating sample tenants.
 //!
+//! Cadastral (Belfiore) codes, which make a Comune's IPA code (`c_` + the code in lower
+//! case), come from ISTAT for Puglia and, for the rest of Italy, from the Agenzia delle
+//! Entrate's list as the `codice_fiscale` crate ships it, joined by name and province
+//! (`hack/belfiore-codes.py`; 7,881 of 7,896 Comuni; where both exist they agree, which a
+//! test below checks). The 15 Comuni created or renamed after that list have none.
+//!
 //! The CSV files are parsed once, on first use. They are part of the source tree, so a
 //! malformed row is a packaging bug caught by the tests below, not a user error: such a
 //! row is skipped rather than aborting the program.
@@ -13,6 +19,9 @@ use std::sync::LazyLock;
 const ITALIA_CSV: &str = include_str!("../../data/italia-comuni.csv");
 /// `istat,name,province,belfiore` for the Comuni of Puglia.
 const PUGLIA_CSV: &str = include_str!("../../data/puglia-comuni.csv");
+/// `istat,belfiore` for the Comuni of Italy whose name and province identify one entry of
+/// the Agenzia delle Entrate's list (see the module documentation).
+const BELFIORE_CSV: &str = include_str!("../../data/belfiore-italia.csv");
 
 /// One Comune of the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,21 +34,25 @@ pub struct Comune {
     pub province: &'static str,
     /// Region, e.g. `Puglia`.
     pub region: &'static str,
-    /// Cadastral (Belfiore) code, e.g. `F284`; known for the Comuni of Puglia only.
+    /// Cadastral (Belfiore) code, e.g. `F284`; unknown for the few Comuni created or
+    /// renamed after the list it comes from (see the module documentation).
     pub belfiore: Option<&'static str>,
 }
 
-/// The parsed registry: Comuni sorted by code, and the ISTAT province prefixes of each
-/// province abbreviation.
+/// The parsed registry: Comuni sorted by code, the ISTAT province prefixes of each
+/// province abbreviation, and the ISTAT code of each Belfiore code.
 struct Registry {
     comuni: Vec<Comune>,
     prefixes: BTreeMap<&'static str, Vec<&'static str>>,
+    by_belfiore: BTreeMap<&'static str, &'static str>,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
-    let belfiore: BTreeMap<&str, &str> = rows(PUGLIA_CSV)
-        .filter_map(|f| Some((*f.first()?, *f.get(3)?)))
+    // ISTAT's own codes (Puglia) win over the joined list.
+    let mut belfiore: BTreeMap<&str, &str> = rows(BELFIORE_CSV)
+        .filter_map(|f| Some((*f.first()?, *f.get(1)?)))
         .collect();
+    belfiore.extend(rows(PUGLIA_CSV).filter_map(|f| Some((*f.first()?, *f.get(3)?))));
     let mut comuni: Vec<Comune> = rows(ITALIA_CSV)
         .filter_map(|f| match f.as_slice() {
             [code, name, province, region] => Some(Comune {
@@ -61,7 +74,15 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
             list.push(prefix);
         }
     }
-    Registry { comuni, prefixes }
+    let by_belfiore = comuni
+        .iter()
+        .filter_map(|c| Some((c.belfiore?, c.code)))
+        .collect();
+    Registry {
+        comuni,
+        prefixes,
+        by_belfiore,
+    }
 });
 
 /// The data rows of an embedded CSV (no quoting is used in these files), split on commas.
@@ -104,6 +125,14 @@ pub fn comune(code: &str) -> Option<&'static Comune> {
         .binary_search_by(|c| c.code.cmp(code))
         .ok()
         .and_then(|i| comuni.get(i))
+}
+
+/// The Comune whose cadastral (Belfiore) code is `code` (upper case, e.g. `F284`).
+pub fn by_belfiore(code: &str) -> Option<&'static Comune> {
+    REGISTRY
+        .by_belfiore
+        .get(code)
+        .and_then(|istat| comune(istat))
 }
 
 /// Every Comune of Italy, sorted by ISTAT code (7,896 of them).
@@ -164,9 +193,33 @@ mod tests {
         assert_eq!(molfetta.region, "Puglia");
         assert_eq!(molfetta.belfiore, Some("F284"));
         assert_eq!(comune("001001").unwrap().name, "Agliè");
-        assert_eq!(comune("001001").unwrap().belfiore, None);
+        assert_eq!(comune("001001").unwrap().belfiore, Some("A074"));
+        assert_eq!(by_belfiore("A225").unwrap().name, "Altamura");
+        assert!(by_belfiore("Z999").is_none());
         assert!(comune("072999").is_none());
         assert!(comune("").is_none());
+    }
+
+    #[test]
+    fn belfiore_codes_of_all_italy_agree_with_istat_where_both_exist() {
+        let joined: BTreeMap<&str, &str> = rows(BELFIORE_CSV)
+            .filter_map(|f| Some((*f.first()?, *f.get(1)?)))
+            .collect();
+        let puglia: Vec<(&str, &str)> = rows(PUGLIA_CSV)
+            .filter_map(|f| Some((*f.first()?, *f.get(3)?)))
+            .collect();
+        assert_eq!(puglia.len(), 257);
+        for (istat, code) in puglia {
+            assert_eq!(joined.get(istat), Some(&code), "{istat}");
+        }
+        let without: Vec<&str> = all()
+            .iter()
+            .filter(|c| c.belfiore.is_none())
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(without.len(), 15, "{without:?}");
+        // Codes are unique: one Comune per code.
+        assert_eq!(REGISTRY.by_belfiore.len(), all().len() - 15);
     }
 
     #[test]

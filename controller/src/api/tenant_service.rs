@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(self.entity.type in ['ASL', 'AziendaOspedaliera', 'IRCCS']) || self.dataClassification in ['critico', 'strategico']").message("health bodies (ASL, AziendaOspedaliera, IRCCS) hold at least 'critico' data: set dataClassification to 'critico' or 'strategico'").field_path(".dataClassification"))]
+#[x_kube(validation = Rule::new("self.environments.filter(e, has(e.production) && e.production).size() <= 1").message("at most one environment is production: set production: true on one environment only").field_path(".environments"))]
 pub struct TenantServiceSpec {
     /// The public body this tenant belongs to.
     pub entity: Entity,
@@ -235,10 +236,46 @@ pub struct Environment {
     )]
     pub name: String,
 
+    /// Whether this environment serves production: its certificate carries the tenant's
+    /// hostnames as listed (`servizi.comune.molfetta.ba.it`), while every other
+    /// environment's carries them prefixed with its name (`test.servizi...`). At most one
+    /// environment sets it; when none does, the environment named `prod` is production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<bool>,
+
     /// Quota for this environment, overriding the class default; may not exceed the class's
     /// per-environment maxima, and the sum over environments may not exceed its tenant maxima.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaOverride>,
+}
+
+/// The environment that is production when none declares `production: true`.
+pub const DEFAULT_PRODUCTION_ENVIRONMENT: &str = "prod";
+
+impl TenantServiceSpec {
+    /// The production environment: the one that declares `production: true` (the first, if
+    /// a spec the CRD would refuse declares several), else the one named
+    /// [`DEFAULT_PRODUCTION_ENVIRONMENT`] unless it declares `production: false`; `None`
+    /// when no environment is production.
+    pub fn production_environment(&self) -> Option<&str> {
+        let declared = self
+            .environments
+            .iter()
+            .find(|e| e.production == Some(true));
+        declared
+            .or_else(|| {
+                self.environments.iter().find(|e| {
+                    e.name == DEFAULT_PRODUCTION_ENVIRONMENT && e.production != Some(false)
+                })
+            })
+            .map(|e| e.name.as_str())
+    }
+
+    /// Whether `environment` is the production environment (see
+    /// [`Self::production_environment`]).
+    pub fn is_production(&self, environment: &str) -> bool {
+        self.production_environment() == Some(environment)
+    }
 }
 
 /// Resource amounts a tenant may request for one environment. Every field is optional; an

@@ -430,12 +430,13 @@ fn delegated_certificates(model: &Model, n: usize, delegations: &Delegations) ->
         .labels
         .get(labels::ENVIRONMENT)
         .map_or("", String::as_str);
+    let production = tenant.spec.is_production(environment);
     let mut names: BTreeSet<String> = tenant
         .spec
         .tls
         .iter()
         .flat_map(|tls| &tls.hostnames)
-        .map(|host| labels::certificate_dns_name(host, environment))
+        .map(|host| labels::certificate_dns_name(host, environment, production))
         .collect();
     if let Some(status) = &tenant.status {
         names.extend(

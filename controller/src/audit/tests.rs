@@ -22,7 +22,7 @@ fn tenant(
         "kind": "TenantService",
         "metadata": {"name": name},
         "spec": {
-            "entity": {"type": "Comune", "displayName": display, "istatCode": istat, "ipaCode": "c_x000", "province": "BA"},
+            "entity": {"type": "Comune", "displayName": display, "istatCode": istat, "ipaCode": ipa_code(istat), "province": "BA"},
             "dataClassification": "ordinario",
             "class": "standard",
             "environments": [{"name": "prod"}, {"name": "test"}],
@@ -31,6 +31,18 @@ fn tenant(
         }
     }))
     .expect("test tenant is valid")
+}
+
+/// The IPA code of the Comune with ISTAT code `istat` (`c_` + its cadastral code).
+fn ipa_code(istat: &str) -> String {
+    let comune = crate::api::istat::comune(istat).expect("a Comune of the registry");
+    format!(
+        "c_{}",
+        comune
+            .belfiore
+            .expect("a cadastral code")
+            .to_ascii_lowercase()
+    )
 }
 
 /// Molfetta and Bari (standard class), each with its admin group; Molfetta uses PagoPA.

@@ -12,12 +12,13 @@ pub fn secret_name(tenant: &str) -> String {
 /// The hostnames of one environment, sorted: its certificate's DNS names and the only
 /// hosts its Ingresses may name (per [`labels::certificate_dns_name`]).
 pub(super) fn environment_hostnames(tenant: &TenantService, environment: &str) -> Vec<String> {
+    let production = tenant.spec.is_production(environment);
     let mut names: Vec<String> = tenant
         .spec
         .tls
         .iter()
         .flat_map(|tls| &tls.hostnames)
-        .map(|h| labels::certificate_dns_name(h, environment))
+        .map(|h| labels::certificate_dns_name(h, environment, production))
         .collect();
     names.sort();
     names.dedup();

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use super::environments::RESOURCES;
 use super::names::{cidr_problem, is_dns_label, is_dns_subdomain, port_problem};
 use super::{Problem, Report};
-use crate::api::quantity::{self, Amount};
+use crate::api::quantity::{self, Amount, Unit};
 use crate::api::{ResourceAmounts, TenantClass};
 
 /// Every problem of a TenantClass on its own.
@@ -28,7 +28,7 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
         .collect();
     for pair in [(0, 1), (1, 2)] {
         let (lo, hi) = pair;
-        for (r, resource) in RESOURCES.iter().map(|r| r.field).enumerate() {
+        for (r, (resource, unit)) in RESOURCES.iter().map(|r| (r.field, r.unit)).enumerate() {
             if let (Some(Some(a)), Some(Some(b))) = (
                 parsed.get(lo).and_then(|p| p.get(r)),
                 parsed.get(hi).and_then(|p| p.get(r)),
@@ -38,9 +38,9 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
                     format!("spec.quota.{}.{resource}", levels[lo].0),
                     format!(
                         "{} is more than quota.{}.{resource} ({}); the plan must satisfy environmentDefault <= environmentMax <= tenantMax",
-                        a,
+                        a.for_people(unit),
                         levels[hi].0,
-                        b
+                        b.for_people(unit)
                     ),
                 );
             }
@@ -120,7 +120,7 @@ fn parse_amounts(
                 Ok(a) => {
                     report.error(
                         format!("{base}.{field}"),
-                        format!("{a} is negative; use 0 or more"),
+                        format!("{} is negative; use 0 or more", a.for_people(resource.unit)),
                     );
                     None
                 }
@@ -185,7 +185,11 @@ fn check_limit_range(class: &TenantClass, report: &mut Report) {
             parse("maxEphemeralStorage", &lr.max_ephemeral_storage.0),
         ),
     ];
-    for chain in [cpu, memory, ephemeral_storage] {
+    for (chain, unit) in [
+        (cpu, Unit::Cpu),
+        (memory, Unit::Bytes),
+        (ephemeral_storage, Unit::Bytes),
+    ] {
         for w in chain.windows(2) {
             if let [(lo_field, Some(lo)), (hi_field, Some(hi))] = w
                 && lo > hi
@@ -193,7 +197,9 @@ fn check_limit_range(class: &TenantClass, report: &mut Report) {
                 report.error(
                     format!("spec.limitRange.{lo_field}"),
                     format!(
-                        "{lo} is more than limitRange.{hi_field} ({hi}); a container's default request <= default limit <= maximum"
+                        "{} is more than limitRange.{hi_field} ({}); a container's default request <= default limit <= maximum",
+                        lo.for_people(unit),
+                        hi.for_people(unit)
                     ),
                 );
             }

@@ -1,9 +1,10 @@
 //! The public body: ISTAT code and province against the embedded registry, display name,
-//! data classification.
+//! a Comune's IPA code against its cadastral code, contact e-mail addresses, data
+//! classification.
 
 use super::Report;
 use crate::api::istat;
-use crate::api::{DataClassification, EntityType, TenantClass, TenantServiceSpec};
+use crate::api::{Contacts, DataClassification, EntityType, TenantClass, TenantServiceSpec};
 
 /// Checks `spec.entity` and `spec.dataClassification` on their own.
 pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
@@ -34,13 +35,21 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
         );
     }
     if let Some(code) = entity.istat_code.as_deref() {
-        check_istat_code(
+        let comune = check_istat_code(
             code,
             province,
             entity.entity_type,
             &entity.display_name,
             report,
         );
+        if entity.entity_type == EntityType::Comune
+            && let Some(comune) = comune
+        {
+            check_ipa_code(&entity.ipa_code, comune, report);
+        }
+    }
+    if let Some(contacts) = &spec.contacts {
+        check_contacts(contacts, report);
     }
     if entity.entity_type.is_health_body()
         && spec.data_classification == DataClassification::Ordinario
@@ -56,14 +65,16 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
 }
 
 /// The ISTAT code: six digits, a province prefix matching `province`, a real Comune of that
-/// province, and (a warning) a display name that agrees with the Comune's name.
+/// province, and (a warning) a display name that agrees with the Comune's name. Returns the
+/// Comune when the code names one of `province`, so that the rest of the identity can be
+/// checked against it.
 fn check_istat_code(
     code: &str,
     province: Option<&str>,
     entity_type: EntityType,
     display_name: &str,
     report: &mut Report,
-) {
+) -> Option<&'static istat::Comune> {
     const PATH: &str = "spec.entity.istatCode";
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         report.error(
@@ -72,7 +83,7 @@ fn check_istat_code(
                 "{code:?} is not an ISTAT code; write six digits (quoted, to keep the leading zero), e.g. \"072029\""
             ),
         );
-        return;
+        return None;
     }
     let prefix = &code[..3];
     let prefix_provinces = istat::provinces_of_prefix(prefix);
@@ -91,7 +102,7 @@ fn check_istat_code(
                 "{code:?} starts with {prefix}, the ISTAT code of {owner}, but province is {p}; codes of {p} start with {expected} (or fix province)"
             ),
         );
-        return;
+        return None;
     }
     let Some(comune) = istat::comune(code) else {
         report.error(
@@ -100,10 +111,11 @@ fn check_istat_code(
                 "{code:?} is not the code of any Comune in ISTAT's list; look it up at https://www.istat.it/classificazione/codici-dei-comuni-delle-province-e-delle-regioni/"
             ),
         );
-        return;
+        return None;
     };
+    let in_province = province.is_none_or(|p| comune.province == p);
     if let Some(p) = province
-        && comune.province != p
+        && !in_province
     {
         report.error(
             PATH,
@@ -122,6 +134,89 @@ fn check_istat_code(
             ),
         );
     }
+    in_province.then_some(comune)
+}
+
+/// A Comune's IPA code is `c_` and its cadastral (Belfiore) code in lower case (`c_f284`
+/// for Molfetta), where the registry knows that code. Another Comune's code is named as
+/// such: copying a neighbour's file is the usual way to get it wrong.
+fn check_ipa_code(ipa_code: &str, comune: &istat::Comune, report: &mut Report) {
+    let Some(belfiore) = comune.belfiore else {
+        // A Comune created or renamed after the cadastral list we embed: nothing to check
+        // against (see `api::istat`).
+        return;
+    };
+    let expected = format!("c_{}", belfiore.to_ascii_lowercase());
+    if ipa_code == expected {
+        return;
+    }
+    let other = ipa_code
+        .strip_prefix("c_")
+        .and_then(|rest| istat::by_belfiore(&rest.to_ascii_uppercase()));
+    let what = match other {
+        Some(other) => format!(
+            "{ipa_code:?} is the IPA code of Comune {} ({}, {})",
+            other.code, other.name, other.province
+        ),
+        None => format!("{ipa_code:?} is not the IPA code of Comune {}", comune.code),
+    };
+    report.error(
+        "spec.entity.ipaCode",
+        format!(
+            "{what}; a Comune's IPA code is c_ and its cadastral (Belfiore) code, for {} {expected:?} (or check istatCode)",
+            comune.name
+        ),
+    );
+}
+
+/// Each contact is an e-mail address: `name@domain`, the domain with a dot, no spaces.
+fn check_contacts(contacts: &Contacts, report: &mut Report) {
+    let fields = [
+        ("rtd", &contacts.rtd),
+        ("technical", &contacts.technical),
+        ("security", &contacts.security),
+    ];
+    for (field, value) in fields {
+        let Some(value) = value.as_deref() else {
+            continue;
+        };
+        if !is_email(value) {
+            report.error(
+                format!("spec.contacts.{field}"),
+                format!(
+                    "{value:?} is not an e-mail address; write one address as name@domain, e.g. \"rtd@comune.molfetta.ba.it\""
+                ),
+            );
+        }
+    }
+}
+
+/// Whether `s` is one e-mail address as a person writes it: a local part and a domain of
+/// DNS labels with at least one dot, separated by one `@`, nothing else (no display name,
+/// no spaces, no list). Deliberately narrower than RFC 5322, which allows quoted local
+/// parts no public body uses.
+pub(super) fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
 }
 
 /// Checks that the class allows the tenant's data classification.
@@ -280,6 +375,85 @@ mod tests {
         assert!(!super::names_agree("Comune di Bari Sardo", "Bari"));
         assert!(super::names_agree("Comune di Bari", "Bari"));
         assert!(super::names_agree("Comune di Molfetta (BA)", "Molfetta"));
+    }
+
+    #[test]
+    fn a_comunes_ipa_code_is_c_and_its_cadastral_code() {
+        // Altamura (072004, A225) with Bari's code, and with a made-up one.
+        let altamura = json!({"displayName": "Comune di Altamura", "istatCode": "072004"});
+        let mut bari = altamura.clone();
+        bari["ipaCode"] = json!("c_a662");
+        let p = problems_with(json!({ "entity": bari }));
+        assert_eq!(paths(&p), ["spec.entity.ipaCode"]);
+        assert_eq!(
+            p[0].message,
+            "\"c_a662\" is the IPA code of Comune 072006 (Bari, BA); a Comune's IPA code is c_ and its cadastral (Belfiore) code, for Altamura \"c_a225\" (or check istatCode)"
+        );
+        let mut made_up = altamura.clone();
+        made_up["ipaCode"] = json!("altamura");
+        let p = problems_with(json!({ "entity": made_up }));
+        assert_eq!(paths(&p), ["spec.entity.ipaCode"]);
+        assert!(
+            p[0].message
+                .starts_with("\"altamura\" is not the IPA code of Comune 072004;"),
+            "{}",
+            p[0].message
+        );
+        let mut right = altamura;
+        right["ipaCode"] = json!("c_a225");
+        assert!(problems_with(json!({ "entity": right })).is_empty());
+        // Outside Puglia too (Agliè, Turin: A074).
+        let aglie = json!({"entity": {"displayName": "Comune di Agliè", "istatCode": "001001", "province": "TO", "ipaCode": "c_f284"}});
+        let p = problems_with(aglie);
+        assert_eq!(paths(&p), ["spec.entity.ipaCode"]);
+        assert!(
+            p[0].message.contains("for Agliè \"c_a074\""),
+            "{}",
+            p[0].message
+        );
+        // Not for other bodies, and not when the ISTAT code is itself wrong.
+        let region = json!({"entity": {"type": "Regione", "displayName": "Regione Puglia", "ipaCode": "r_puglia", "istatCode": null, "province": null}});
+        assert!(problems_with(region).is_empty());
+        let p = problems_with(json!({"entity": {"istatCode": "072999", "ipaCode": "x"}}));
+        assert_eq!(paths(&p), ["spec.entity.istatCode"]);
+    }
+
+    #[test]
+    fn contacts_are_e_mail_addresses() {
+        let p = problems_with(json!({"contacts": {
+            "rtd": "rtd at comune.altamura.ba.it",
+            "technical": "ced@comune.altamura.ba.it",
+            "security": "Mario Rossi <csirt@comune.altamura.ba.it>",
+        }}));
+        assert_eq!(paths(&p), ["spec.contacts.rtd", "spec.contacts.security"]);
+        assert!(
+            p[0].message
+                .starts_with("\"rtd at comune.altamura.ba.it\" is not an e-mail address;"),
+            "{}",
+            p[0].message
+        );
+        for ok in [
+            "rtd@comune.molfetta.ba.it",
+            "mario.rossi+ted@pec.it",
+            "a@b.c",
+        ] {
+            assert!(super::is_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "rtd",
+            "@comune.it",
+            "rtd@",
+            "rtd@localhost",
+            "a@@b.it",
+            "a@b..it",
+            "a b@c.it",
+            "a@b.it, c@d.it",
+            ".a@b.it",
+            "a@-b.it",
+        ] {
+            assert!(!super::is_email(bad), "{bad}");
+        }
     }
 
     #[test]

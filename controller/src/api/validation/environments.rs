@@ -4,8 +4,10 @@ use std::collections::BTreeSet;
 
 use super::names::is_dns_label;
 use super::{MAX_NAMESPACE_NAME, Report};
-use crate::api::quantity::{self, Amount};
-use crate::api::{QuotaOverride, ResourceAmounts, TenantClass, TenantServiceSpec};
+use crate::api::quantity::{self, Amount, Unit};
+use crate::api::{
+    DEFAULT_PRODUCTION_ENVIRONMENT, QuotaOverride, ResourceAmounts, TenantClass, TenantServiceSpec,
+};
 use crate::labels;
 
 /// Most environments a tenant may have (the CRD's `maxItems`).
@@ -65,9 +67,91 @@ pub(super) fn check_names(tenant: &str, spec: &TenantServiceSpec, report: &mut R
     }
 }
 
+/// Names an office may give its production environment, to point at when none is
+/// declared: Italian and English words, and their usual abbreviations.
+const PRODUCTION_LIKE: [&str; 8] = [
+    "produzione",
+    "production",
+    "prd",
+    "esercizio",
+    "live",
+    "main",
+    "pubblico",
+    "public",
+];
+
+/// At most one environment declares `production: true` (also a CEL rule of the CRD); when
+/// none does, the one named `prod` is production, and a tenant with hostnames but no
+/// production environment is warned, with the rule named: none of its certificates would
+/// carry the hostnames as listed.
+pub(super) fn check_production(spec: &TenantServiceSpec, report: &mut Report) {
+    let declared: Vec<(usize, &str)> = spec
+        .environments
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.production == Some(true))
+        .map(|(i, e)| (i, e.name.as_str()))
+        .collect();
+    if let Some((_, first)) = declared.first() {
+        for (i, name) in declared.iter().skip(1) {
+            report.error(
+                format!("spec.environments[{i}].production"),
+                format!(
+                    "environment {name:?} declares production: true, and so does {first:?}; at most one environment is production: remove production: true from one of them"
+                ),
+            );
+        }
+        return;
+    }
+    let has_hostnames = spec.tls.as_ref().is_some_and(|t| !t.hostnames.is_empty());
+    // No environments is an error of its own.
+    if !has_hostnames || spec.environments.is_empty() || spec.production_environment().is_some() {
+        return;
+    }
+    let candidate = spec
+        .environments
+        .iter()
+        .enumerate()
+        .find(|(_, e)| PRODUCTION_LIKE.contains(&e.name.as_str()));
+    let (path, suggestion) = match candidate {
+        Some((i, e)) => (
+            format!("spec.environments[{i}]"),
+            format!(
+                "if {:?} serves the public, add production: true to it",
+                e.name
+            ),
+        ),
+        None => (
+            "spec.environments".to_string(),
+            "add production: true to the environment that serves the public".to_string(),
+        ),
+    };
+    let example = spec
+        .tls
+        .iter()
+        .flat_map(|t| &t.hostnames)
+        .next()
+        .map(|h| {
+            let env = spec
+                .environments
+                .first()
+                .map_or("test", |e| e.name.as_str());
+            format!(" (e.g. {})", labels::certificate_dns_name(h, env, false))
+        })
+        .unwrap_or_default();
+    report.warning(
+        path,
+        format!(
+            "no environment is production, so every certificate carries the hostnames with an environment prefix{example} and none the hostnames as listed; {suggestion} (rule: the environment with production: true is production; when none declares it, the one named \"{DEFAULT_PRODUCTION_ENVIRONMENT}\")"
+        ),
+    );
+}
+
 /// One quota resource: its field name and how to read it from a plan and an override.
 pub(super) struct Resource {
     pub(super) field: &'static str,
+    /// What the amounts count, to print them as people write them.
+    pub(super) unit: Unit,
     pub(super) plan: fn(&ResourceAmounts) -> Value<'_>,
     over: fn(&QuotaOverride) -> Option<Value<'_>>,
 }
@@ -87,10 +171,15 @@ impl Value<'_> {
         }
     }
 
-    fn text(self) -> String {
-        match self {
-            Value::Quantity(s) => s.to_string(),
-            Value::Count(n) => n.to_string(),
+    /// As people write it (see [`Amount::for_people`]); as written when it is not a
+    /// quantity.
+    pub(super) fn for_people(self, unit: Unit) -> String {
+        match self.amount() {
+            Ok(amount) => amount.for_people(unit),
+            Err(_) => match self {
+                Value::Quantity(s) => s.to_string(),
+                Value::Count(n) => n.to_string(),
+            },
         }
     }
 }
@@ -100,81 +189,97 @@ impl Value<'_> {
 pub(super) const RESOURCES: [Resource; 16] = [
     Resource {
         field: "cpu",
+        unit: Unit::Cpu,
         plan: |r| Value::Quantity(&r.cpu.0),
         over: |o| o.cpu.as_ref().map(|q| Value::Quantity(&q.0)),
     },
     Resource {
         field: "memory",
+        unit: Unit::Bytes,
         plan: |r| Value::Quantity(&r.memory.0),
         over: |o| o.memory.as_ref().map(|q| Value::Quantity(&q.0)),
     },
     Resource {
         field: "storage",
+        unit: Unit::Bytes,
         plan: |r| Value::Quantity(&r.storage.0),
         over: |o| o.storage.as_ref().map(|q| Value::Quantity(&q.0)),
     },
     Resource {
         field: "pods",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.pods),
         over: |o| o.pods.map(Value::Count),
     },
     Resource {
         field: "services",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.services),
         over: |o| o.services.map(Value::Count),
     },
     Resource {
         field: "persistentVolumeClaims",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.persistent_volume_claims),
         over: |o| o.persistent_volume_claims.map(Value::Count),
     },
     Resource {
         field: "loadBalancers",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.load_balancers),
         over: |o| o.load_balancers.map(Value::Count),
     },
     Resource {
         field: "ephemeralStorage",
+        unit: Unit::Bytes,
         plan: |r| Value::Quantity(&r.ephemeral_storage.0),
         over: |o| o.ephemeral_storage.as_ref().map(|q| Value::Quantity(&q.0)),
     },
     Resource {
         field: "secrets",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.secrets),
         over: |o| o.secrets.map(Value::Count),
     },
     Resource {
         field: "configMaps",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.config_maps),
         over: |o| o.config_maps.map(Value::Count),
     },
     Resource {
         field: "jobs",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.jobs),
         over: |o| o.jobs.map(Value::Count),
     },
     Resource {
         field: "cronJobs",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.cron_jobs),
         over: |o| o.cron_jobs.map(Value::Count),
     },
     Resource {
         field: "ingresses",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.ingresses),
         over: |o| o.ingresses.map(Value::Count),
     },
     Resource {
         field: "podDisruptionBudgets",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.pod_disruption_budgets),
         over: |o| o.pod_disruption_budgets.map(Value::Count),
     },
     Resource {
         field: "horizontalPodAutoscalers",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.horizontal_pod_autoscalers),
         over: |o| o.horizontal_pod_autoscalers.map(Value::Count),
     },
     Resource {
         field: "serviceAccounts",
+        unit: Unit::Count,
         plan: |r| Value::Count(r.service_accounts),
         over: |o| o.service_accounts.map(Value::Count),
     },
@@ -206,7 +311,11 @@ pub(super) fn check_quota(spec: &TenantServiceSpec, class: &TenantClass, report:
             let requested = env.quota.as_ref().and_then(resource.over);
             let amount = match requested {
                 None => {
-                    parts.push(format!("{} {} (default)", env.name, default));
+                    parts.push(format!(
+                        "{} {} (default)",
+                        env.name,
+                        default.for_people(resource.unit)
+                    ));
                     default
                 }
                 Some(value) => {
@@ -217,7 +326,7 @@ pub(super) fn check_quota(spec: &TenantServiceSpec, class: &TenantClass, report:
                         total = None;
                         continue;
                     };
-                    parts.push(format!("{} {}", env.name, value.text()));
+                    parts.push(format!("{} {}", env.name, value.for_people(resource.unit)));
                     amount
                 }
             };
@@ -229,12 +338,12 @@ pub(super) fn check_quota(spec: &TenantServiceSpec, class: &TenantClass, report:
             report.error(
                 "spec.environments",
                 format!(
-                    "the environments ask for {} {} in total ({}), more than TenantClass {:?} allows per tenant ({}); lower the quotas or remove an environment",
-                    total,
+                    "{}: the environments ask for {} in total ({}), more than TenantClass {:?} allows per tenant ({}); lower the quotas or remove an environment",
                     resource.field,
+                    total.for_people(resource.unit),
                     parts.join(", "),
                     class.metadata.name.as_deref().unwrap_or_default(),
-                    (resource.plan)(&plan.tenant_max).text()
+                    tenant_max.for_people(resource.unit)
                 ),
             );
         }
@@ -259,7 +368,13 @@ fn check_override(
         }
     };
     if amount < Amount::ZERO {
-        report.error(path, format!("{} is negative; use 0 or more", value.text()));
+        report.error(
+            path,
+            format!(
+                "{} is negative; use 0 or more",
+                value.for_people(resource.unit)
+            ),
+        );
         return None;
     }
     if amount > env_max {
@@ -267,8 +382,8 @@ fn check_override(
             path,
             format!(
                 "{} exceeds the per-environment maximum of TenantClass {class_name:?}; use at most {}",
-                value.text(),
-                (resource.plan)(&class.spec.quota.environment_max).text()
+                value.for_people(resource.unit),
+                env_max.for_people(resource.unit)
             ),
         );
         return None;
@@ -319,7 +434,8 @@ mod tests {
     #[test]
     fn at_most_eight_environments() {
         let envs = |n: usize| {
-            let list: Vec<_> = (0..n).map(|i| json!({"name": format!("e{i}")})).collect();
+            let mut list: Vec<_> = (0..n).map(|i| json!({"name": format!("e{i}")})).collect();
+            list[0]["production"] = json!(true);
             json!({"environments": list})
         };
         let ok = problems_with(envs(3));
@@ -400,7 +516,10 @@ mod tests {
                 "spec.environments[0].quota.pods"
             ]
         );
-        assert!(p[0].message.contains("use at most 8"), "{}", p[0].message);
+        assert_eq!(
+            p[0].message,
+            "8.001 CPU exceeds the per-environment maximum of TenantClass \"standard\"; use at most 8 CPU"
+        );
         assert!(
             p[1].message.contains("use at most 16Gi"),
             "{}",
@@ -428,11 +547,63 @@ mod tests {
         );
         assert_eq!(paths(&p), ["spec.environments"]);
         assert!(
-            p[0].message
-                .contains("16.5 cpu in total (prod 8, test 4500m, dev 4 (default))"),
+            p[0].message.starts_with(
+                "cpu: the environments ask for 16.5 CPU in total (prod 8 CPU, test 4.5 CPU, dev 4 CPU (default)), more than TenantClass \"standard\" allows per tenant (16 CPU);"
+            ),
             "{}",
             p[0].message
         );
+        // Bytes as people write them, never as a number of bytes.
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "quota": {"memory": "16Gi"}}, {"name": "test", "quota": {"memory": "16Gi"}}, {"name": "dev"}]}),
+        );
+        assert_eq!(paths(&p), ["spec.environments"]);
+        assert!(
+            p[0].message.starts_with("memory: the environments ask for 40Gi in total (prod 16Gi, test 16Gi, dev 8Gi (default))"),
+            "{}",
+            p[0].message
+        );
+    }
+
+    #[test]
+    fn production_is_declared_once_or_defaults_to_prod_with_a_warning() {
+        use crate::api::validation::Severity;
+        // Declared: any name will do, and the hostnames follow it.
+        let declared = tenant(
+            json!({"environments": [{"name": "produzione", "production": true}, {"name": "test"}]}),
+        );
+        assert_eq!(declared.spec.production_environment(), Some("produzione"));
+        assert_eq!(
+            validate_tenant(&declared, Some(&default_class("standard"))),
+            []
+        );
+        // The default: `prod`, unless it says otherwise.
+        let default = tenant(json!({}));
+        assert_eq!(default.spec.production_environment(), Some("prod"));
+        assert!(problems_with(json!({})).is_empty());
+        let not_prod = tenant(
+            json!({"environments": [{"name": "prod", "production": false}, {"name": "test"}]}),
+        );
+        assert_eq!(not_prod.spec.production_environment(), None);
+        // Two declared: an error on the second.
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "production": true}, {"name": "live", "production": true}]}),
+        );
+        assert_eq!(paths(&p), ["spec.environments[1].production"]);
+        assert!(p[0].is_error());
+        // None at all with hostnames: a warning that names the rule and the likely one.
+        let p = problems_with(json!({"environments": [{"name": "produzione"}, {"name": "test"}]}));
+        assert_eq!(paths(&p), ["spec.environments[0]"]);
+        assert_eq!(p[0].severity, Severity::Warning);
+        assert_eq!(
+            p[0].message,
+            "no environment is production, so every certificate carries the hostnames with an environment prefix (e.g. produzione.servizi.comune.molfetta.ba.it) and none the hostnames as listed; if \"produzione\" serves the public, add production: true to it (rule: the environment with production: true is production; when none declares it, the one named \"prod\")"
+        );
+        let p = problems_with(json!({"environments": [{"name": "a"}, {"name": "b"}]}));
+        assert_eq!(paths(&p), ["spec.environments"]);
+        // Without hostnames, production changes nothing: no warning.
+        let p = problems_with(json!({"environments": [{"name": "a"}], "tls": null}));
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]

@@ -140,6 +140,7 @@ pub fn validate_tenant(tenant: &TenantService, class: Option<&TenantClass>) -> V
     names::check_tenant_name(&name, &mut report);
     entity::check(&tenant.spec, &mut report);
     environments::check_names(&name, &tenant.spec, &mut report);
+    environments::check_production(&tenant.spec, &mut report);
     network::check_allow_from(&name, &tenant.spec, &mut report);
     tls::check(&tenant.spec, &mut report);
     access::check(&tenant.spec, &mut report);

@@ -109,7 +109,7 @@ fn dns_claims(tenant: &TenantService) -> Vec<DnsClaim<'_>> {
             .spec
             .environments
             .iter()
-            .filter(|e| e.name != labels::PRODUCTION_ENVIRONMENT)
+            .filter(|e| !tenant.spec.is_production(&e.name))
             .map(|e| Some(e.name.as_str())),
     );
     environments
@@ -118,10 +118,12 @@ fn dns_claims(tenant: &TenantService) -> Vec<DnsClaim<'_>> {
                 .iter()
                 .enumerate()
                 .map(move |(hostname_index, hostname)| DnsClaim {
-                    name: labels::certificate_dns_name(
-                        hostname,
-                        prefixed_by.unwrap_or(labels::PRODUCTION_ENVIRONMENT),
-                    ),
+                    name: match prefixed_by {
+                        Some(environment) => {
+                            labels::certificate_dns_name(hostname, environment, false)
+                        }
+                        None => labels::certificate_dns_name(hostname, "", true),
+                    },
                     hostname,
                     hostname_index,
                     prefixed_by,
