@@ -36,7 +36,7 @@ pub struct Args {
     )]
     pub files: Vec<PathBuf>,
 
-    /// The trusted policy folder, read recursively [default: policies, if it exists]: the
+    /// The trusted policy folder, read recursively [default: policies]: the
     /// TenantClasses tenants may name, the DomainDelegations (the DNS domains of each
     /// body: hostnames must lie inside them) and the `reserved-namespaces` ConfigMap.
     /// TenantClasses among the -f files replace same-named ones; delegations and reserved
@@ -88,14 +88,13 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 /// Loads the inputs and the class library and checks them; also returns the number of
 /// files read.
 fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
-    let class_dir = match &args.classes {
-        Some(dir) if !dir.is_dir() => {
-            anyhow::bail!("--classes {}: not a directory", dir.display())
-        }
-        Some(dir) => Some(dir.clone()),
-        None => Some(PathBuf::from(DEFAULT_POLICIES)).filter(|d| d.is_dir()),
-    };
-    let manifests = manifest::load_with_library(&args.files, class_dir.as_deref())?;
+    // Without --classes, the default folder must exist too: run outside the repository,
+    // every tenant would otherwise name a class that "does not exist".
+    let class_dir = args
+        .classes
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICIES));
+    let manifests = manifest::load_with_library(&args.files, Some(&class_dir))?;
     let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);
     Ok((outcome, manifests.files))
 }

@@ -25,6 +25,17 @@ pub enum LoadError {
         /// What the operating system said (not found, permission denied, ...).
         source: std::io::Error,
     },
+    /// The trusted policy folder (`--classes`) cannot be read, or holds no TenantClass: said
+    /// as such before any rule runs, rather than as every tenant's class missing.
+    #[error(
+        "--classes {path}: {problem}; --classes names the trusted policy folder of TenantClasses, DomainDelegations and reserved namespaces (default policies, relative to the working directory)"
+    )]
+    Library {
+        /// The folder (or file) as given.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Expands the `-f` arguments into files: a file as itself, `-` as standard input, a
@@ -126,23 +137,39 @@ pub struct Manifests {
     pub files: usize,
 }
 
-/// Loads the `-f` inputs and the class `library` (a directory or file), as `validate` and
-/// `render` do. A library file also given with `-f` is read once, as an input, so that a
-/// pull request changing a class is checked with the change.
+/// Loads the `-f` inputs and the class `library` (a directory or file), as `validate`,
+/// `render`, `audit` and `diff` do. A library file also given with `-f` is read once, as an
+/// input, so that a pull request changing a class is checked with the change.
+///
+/// A library that cannot be read, holds no manifest file or no TenantClass is a
+/// [`LoadError::Library`] naming it: every tenant would otherwise be reported as naming a
+/// class that does not exist, which sends a newcomer looking in the wrong place.
 pub fn load_with_library(
     inputs: &[PathBuf],
     library: Option<&Path>,
 ) -> Result<Manifests, LoadError> {
     let files = collect_files(inputs)?;
     let given: BTreeSet<PathBuf> = files.iter().filter_map(|f| canonical(f)).collect();
+    let (documents, mut syntax) = load_files(&files)?;
     let library_files: Vec<PathBuf> = match library {
-        Some(dir) => collect_files(&[dir.to_path_buf()])?
-            .into_iter()
-            .filter(|f| canonical(f).is_none_or(|c| !given.contains(&c)))
-            .collect(),
+        Some(dir) => {
+            let all = library_files(dir)?;
+            let (own, _) = load_files(&all).map_err(|e| library_error(dir, e.to_string()))?;
+            if !own.iter().any(|d| d.kind() == Some("TenantClass")) {
+                return Err(library_error(
+                    dir,
+                    format!(
+                        "holds no TenantClass ({} manifest file(s) read); point it at the folder with the classes tenants name, e.g. the repository's policies/",
+                        all.len()
+                    ),
+                ));
+            }
+            all.into_iter()
+                .filter(|f| canonical(f).is_none_or(|c| !given.contains(&c)))
+                .collect()
+        }
         None => Vec::new(),
     };
-    let (documents, mut syntax) = load_files(&files)?;
     let (library, library_syntax) = load_files(&library_files)?;
     syntax.extend(library_syntax);
     Ok(Manifests {
@@ -151,6 +178,32 @@ pub fn load_with_library(
         syntax,
         files: files.len() + library_files.len(),
     })
+}
+
+/// The manifest files of the library `dir`, or why there are none.
+fn library_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    if let Err(e) = std::fs::metadata(dir) {
+        return Err(library_error(dir, e.to_string()));
+    }
+    let files =
+        collect_files(&[dir.to_path_buf()]).map_err(|e| library_error(dir, e.to_string()))?;
+    if files.is_empty() {
+        return Err(library_error(
+            dir,
+            format!(
+                "holds no manifest file ({}); point it at the folder with the classes tenants name, e.g. the repository's policies/",
+                EXTENSIONS.map(|e| format!("*.{e}")).join(", ")
+            ),
+        ));
+    }
+    Ok(files)
+}
+
+fn library_error(dir: &Path, problem: String) -> LoadError {
+    LoadError::Library {
+        path: dir.display().to_string(),
+        problem,
+    }
 }
 
 /// The file itself, as the file system names it; `None` for standard input.
@@ -184,11 +237,45 @@ mod tests {
             collect_files(&[dir.join("missing")]),
             Err(LoadError::Io { .. })
         ));
+        // A library without a TenantClass is refused as such.
+        let err = load_with_library(&[dir.join("b.yaml")], Some(dir.as_path())).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "--classes {}: holds no TenantClass (3 manifest file(s) read)",
+                dir.display()
+            )),
+            "{err}"
+        );
         // A library file also given as an input is read once, as an input.
+        std::fs::write(dir.join("a.yml"), "kind: TenantClass\n").unwrap();
         let manifests = load_with_library(&[dir.join("b.yaml")], Some(dir.as_path())).unwrap();
         assert_eq!(manifests.documents.len(), 1);
         assert_eq!(manifests.library.len(), 2);
         assert_eq!(manifests.files, 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_or_empty_library_is_named_as_such() {
+        let dir = std::env::temp_dir().join(format!("manifest-library-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let missing = load_with_library(&[], Some(dir.as_path())).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with(&format!("--classes {}: No such file", dir.display())),
+            "{missing}"
+        );
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a manifest").unwrap();
+        let empty = load_with_library(&[], Some(dir.as_path())).unwrap_err();
+        assert!(
+            empty.to_string().starts_with(&format!(
+                "--classes {}: holds no manifest file (*.yaml, *.yml, *.json)",
+                dir.display()
+            )),
+            "{empty}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
