@@ -477,6 +477,33 @@ pub struct TenantServiceStatus {
     /// Certificates issued for the tenant, one per environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateStatus>,
+
+    /// Namespaces kept from environments removed from the spec (`deletionPolicy: Retain`):
+    /// detached, with their data, their own quota outside the tenant's limit, until a
+    /// datacenter operator deletes them or hands them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retained: Vec<RetainedNamespace>,
+}
+
+/// A namespace kept after its environment was removed from the spec.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetainedNamespace {
+    /// The namespace, `<tenant>-<environment>`.
+    pub namespace: String,
+    /// The environment it served.
+    pub environment: String,
+    /// When it was retained (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_at: Option<String>,
+    /// What still holds data there, as its ResourceQuota counts it, e.g. `2
+    /// PersistentVolumeClaim(s) (60Gi requested), 3 pod(s)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds: Option<String>,
+    /// The quota it keeps, outside the tenant's limit, e.g. `cpu 4 CPU, memory 8Gi, storage
+    /// 50Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
 }
 
 /// Lifecycle phase of a tenant.

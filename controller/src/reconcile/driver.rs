@@ -5,7 +5,8 @@
 //!
 //! This module only sequences the steps and applies the error policy; each step is its own
 //! module. Only apply, prune and status write, and each of them writes only what differs:
-//! a reconcile of a Ready tenant whose objects nobody touched makes no API request at all.
+//! a reconcile of a Ready tenant whose objects nobody touched makes no API request at all
+//! (unless it has retained namespaces, which [`retained`] reads for its status).
 //!
 //! Ownership: child objects carry labels (managed-by, tenant, environment) and **no
 //! ownerReferences**. The controller finds them by label (watches map the tenant label to
@@ -23,7 +24,7 @@ use kube::{Resource, ResourceExt};
 use super::context::Context;
 use super::error::Error;
 use super::status::Outcome;
-use super::{apply, cleanup, events, load, prune, status, validate};
+use super::{apply, cleanup, events, load, prune, retained, status, validate};
 use crate::api::{Phase, TenantService};
 use crate::kinds::ManagedKind;
 use crate::render;
@@ -73,7 +74,8 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     let now = jiff::Timestamp::now();
     let applied = apply::apply(tenant, ctx, &desired, now).await?;
     let pruned = prune::prune(tenant, ctx, &applied).await?;
-    let outcome = Outcome::applied(tenant, &applied);
+    let kept = retained::observe(tenant, ctx, &applied, &pruned).await;
+    let outcome = Outcome::applied(tenant, &applied, kept);
     let status_changed = status::write(tenant, ctx, &outcome).await?;
     ctx.metrics
         .set_tenant_phase(&tenant.name_any(), outcome.phase);

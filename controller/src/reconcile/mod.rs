@@ -29,6 +29,7 @@ pub mod ownership;
 pub mod peers;
 pub mod prune;
 pub mod rbac;
+pub mod retained;
 pub mod status;
 pub mod validate;
 pub mod write;

@@ -17,7 +17,7 @@ use super::context::Context;
 use super::error::Error;
 use super::ownership::Holder;
 use super::write;
-use crate::api::{CertificateStatus, Phase, TenantService, TenantServiceStatus};
+use crate::api::{CertificateStatus, Phase, RetainedNamespace, TenantService, TenantServiceStatus};
 use crate::kinds::Concern;
 use crate::{labels, render};
 
@@ -85,6 +85,8 @@ pub struct Outcome {
     pub environments: Vec<String>,
     /// Certificates; `None` keeps the previous list.
     pub certificates: Option<Vec<CertificateStatus>>,
+    /// Namespaces retained from removed environments; `None` keeps the previous list.
+    pub retained: Option<Vec<RetainedNamespace>>,
 }
 
 impl Outcome {
@@ -92,7 +94,11 @@ impl Outcome {
     /// with a stable message that counts what was applied for it; unless a namespace the
     /// tenant needs is someone else's, which makes `Namespaces` and `Ready` False with
     /// reason `NamespaceNotOwned` and the phase `Failed` (a person has to act).
-    pub fn applied(tenant: &TenantService, applied: &Applied) -> Outcome {
+    pub fn applied(
+        tenant: &TenantService,
+        applied: &Applied,
+        retained: Vec<RetainedNamespace>,
+    ) -> Outcome {
         let mut per_concern: BTreeMap<Concern, BTreeMap<&'static str, usize>> = BTreeMap::new();
         for key in applied.objects() {
             *per_concern
@@ -151,6 +157,13 @@ impl Outcome {
                     ),
                     _ => Report::new(State::True, "Reconciled", format!("{summary} as specified")),
                 };
+                let report = match (concern, super::retained::quota_note(&retained)) {
+                    (Concern::Quota, Some(note)) => Report {
+                        message: format!("{}; {note}", report.message),
+                        ..report
+                    },
+                    _ => report,
+                };
                 (concern, report)
             })
             .collect();
@@ -181,6 +194,7 @@ impl Outcome {
                     .map(CertificateOutcome::status)
                     .collect(),
             ),
+            retained: Some(retained),
         }
     }
 
@@ -215,6 +229,7 @@ impl Outcome {
                 .unwrap_or_default(),
             environments: environment_names(tenant),
             certificates: None,
+            retained: None,
         }
     }
 }
@@ -360,6 +375,10 @@ pub fn build_status(
             Some(certificates) => certificates.clone(),
             None => previous.map(|s| s.certificates.clone()).unwrap_or_default(),
         },
+        retained: match &outcome.retained {
+            Some(retained) => retained.clone(),
+            None => previous.map(|s| s.retained.clone()).unwrap_or_default(),
+        },
     }
 }
 
@@ -432,6 +451,7 @@ mod tests {
             namespaces: vec!["a-prod".into(), "a-test".into()],
             environments: vec!["prod".into(), "test".into()],
             certificates: Some(vec![]),
+            retained: Some(vec![]),
         }
     }
 
@@ -567,7 +587,7 @@ mod tests {
     #[test]
     fn a_ready_outcome_reports_what_was_applied_per_concern() {
         let (tenant, applied) = applied_tenant();
-        let outcome = Outcome::applied(&tenant, &applied);
+        let outcome = Outcome::applied(&tenant, &applied, Vec::new());
         assert_eq!(outcome.phase, Phase::Ready);
         assert_eq!(outcome.namespaces, ["comune-molfetta-prod"]);
         assert_eq!(outcome.environments, ["prod"]);

@@ -43,6 +43,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 pub use ca_bundle::{CA_BUNDLE_CONFIG_MAP, CA_BUNDLE_KEY};
+pub use quota::QUOTA_NAME;
 
 use crate::api::{TenantClass, TenantService};
 use crate::kinds::ManagedKind;
