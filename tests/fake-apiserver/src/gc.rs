@@ -112,7 +112,8 @@ fn empty_namespace(st: &mut State, clock: &Clock, ns: &str) {
     let infos: Vec<Arc<ResourceInfo>> = st
         .registry
         .all()
-        .filter(|i| i.namespaced)
+        // A resource stored as another (events.k8s.io Events) is emptied with it.
+        .filter(|i| i.namespaced && !i.stored_elsewhere())
         .cloned()
         .collect();
     for info in infos {
@@ -218,7 +219,7 @@ fn resolve_owner(st: &State, dep_ns: &str, r: &Value) -> Owner {
     let Some((key, (ons, oname))) = st.by_uid(uid).cloned() else {
         return Owner::Absent;
     };
-    if key != info.key()
+    if key != info.storage_key()
         || (info.namespaced && ons != dep_ns)
         || oname != r["name"].as_str().unwrap_or("")
     {

@@ -345,7 +345,7 @@ fn authorize_create_on_update(
         return Ok(());
     }
     let mut st = ctx.server.lock();
-    if st.get(&info.key(), namespace, name).is_some() {
+    if st.get(&info.storage_key(), namespace, name).is_some() {
         return Ok(());
     }
     let attrs = rbac::Attributes::resource("create", &info.group, &info.plural)
@@ -722,7 +722,10 @@ async fn serve_resource(
             };
             match ctx.method {
                 Method::GET => {
-                    let obj = ctx.server.lock().get(&info.key(), &namespace, &name);
+                    let obj = ctx
+                        .server
+                        .lock()
+                        .get(&info.storage_key(), &namespace, &name);
                     let obj = obj.ok_or_else(|| ApiError::not_found(info.target(), &name))?;
                     Ok(object_response(
                         ctx, info, version, &obj, 200, format, include,
@@ -990,7 +993,7 @@ fn object_response(
 ) -> Response {
     match format {
         Format::Json => {
-            if info.storage_version == version {
+            if info.storage_version == version && !info.stored_elsewhere() {
                 json_response(code, obj)
             } else {
                 json_response(code, &ops::served(obj, info, version))
@@ -1015,10 +1018,16 @@ fn object_response(
 
 /// Selector and namespace filter from the query.
 pub fn filter_from(q: &Query, info: &ResourceInfo, ns: &str) -> Result<WatchFilter, ApiError> {
+    let mut fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), info.field_labels)?;
+    if info.stored_elsewhere() {
+        // Selectors are evaluated on stored objects: an `events.k8s.io` label
+        // (`regarding.name`) reads the core Event's field (`involvedObject.name`).
+        fields = fields.relabel(crate::event_api::core_field_label);
+    }
     Ok(WatchFilter {
         namespace: (!ns.is_empty()).then(|| ns.to_string()),
         labels: LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?,
-        fields: FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), info.field_labels)?,
+        fields,
     })
 }
 
@@ -1130,7 +1139,7 @@ fn list(
         } else {
             check_rv_params(q, st.rv(), false)?;
             let ns_opt = (!ns.is_empty()).then_some(ns);
-            let all = st.list(&info.key(), ns_opt);
+            let all = st.list(&info.storage_key(), ns_opt);
             let items: Vec<Obj> = if filter.labels.is_empty() && filter.fields.is_empty() {
                 all
             } else {
@@ -1194,7 +1203,7 @@ fn list(
             Format::Partial => {
                 serde_json::to_writer(&mut buf, &table::partial_metadata(&o.value()))
             }
-            _ if info.storage_version == version => {
+            _ if info.storage_version == version && !info.stored_elsewhere() => {
                 buf.extend_from_slice(o.json());
                 Ok(())
             }
@@ -1223,7 +1232,7 @@ fn delete_collection(
         let mut st = ctx.server.lock();
         let ns_opt = (!ns.is_empty()).then_some(ns);
         let items: Vec<Obj> = st
-            .list(&info.key(), ns_opt)
+            .list(&info.storage_key(), ns_opt)
             .into_iter()
             .filter(|o| filter.matches_stored(o))
             .collect();

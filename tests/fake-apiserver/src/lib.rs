@@ -23,6 +23,7 @@ mod bootstrap;
 mod clock;
 mod discovery;
 pub mod errors;
+mod event_api;
 mod faults;
 mod fieldset;
 mod gc;

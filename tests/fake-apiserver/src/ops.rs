@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::admission::{self, Attributes, Operation};
 use crate::clock::Clock;
 use crate::errors::{ApiError, Cause};
+use crate::event_api;
 use crate::fieldset::Shape;
 use crate::identity::UserInfo;
 use crate::managed::{self, Writer};
@@ -138,11 +139,37 @@ fn storage_api_version(info: &ResourceInfo) -> String {
     info.group_version(&info.storage_version)
 }
 
-/// The object as served through `version`.
+/// The object as served through `version` (an Event converted between its two APIs).
 pub fn served(obj: &Value, info: &ResourceInfo, version: &str) -> Value {
+    let gv = info.group_version(version);
+    if event_api::is_event(&info.group, &info.plural) {
+        return event_api::convert(obj, &gv);
+    }
     let mut v = obj.clone();
-    v["apiVersion"] = json!(info.group_version(version));
+    v["apiVersion"] = json!(gv);
     v
+}
+
+/// The object as its store keeps it: an `events.k8s.io` Event as the core Event it is.
+/// Every other object is kept as written.
+fn to_stored(info: &ResourceInfo, obj: Value) -> Value {
+    if event_api::is_event(&info.group, &info.plural) {
+        event_api::convert(&obj, event_api::CORE_API_VERSION)
+    } else {
+        obj
+    }
+}
+
+/// An object of `info` from the store, in `info`'s own storage version: the shape the
+/// write paths below work on (an `events.k8s.io` Event is read from the core store and
+/// converted, so its fields, managedFields and patches are those of `events.k8s.io/v1`).
+fn get_view(st: &State, info: &ResourceInfo, ns: &str, name: &str) -> Option<Arc<Value>> {
+    let stored = st.get(&info.storage_key(), ns, name)?;
+    Some(if info.stored_elsewhere() {
+        Arc::new(served(&stored, info, &info.storage_version))
+    } else {
+        stored
+    })
 }
 
 fn shape_schema(info: &ResourceInfo, version: &str) -> Option<Arc<Value>> {
@@ -343,7 +370,15 @@ fn admit(
 /// Stores a write and keeps what the server derives from it current (quota usage).
 fn commit(st: &mut State, info: &ResourceInfo, obj: Value, old: Option<Arc<Value>>) -> Arc<Value> {
     let ns = meta_str(&obj, "namespace").to_string();
-    let stored = st.put(&info.key(), obj, old.clone());
+    let obj = to_stored(info, obj);
+    let old = old.map(|o| {
+        if info.stored_elsewhere() {
+            Arc::new(to_stored(info, (*o).clone()))
+        } else {
+            o
+        }
+    });
+    let stored = st.put(&info.storage_key(), obj, old.clone());
     quota::record(st, info, &ns, old.as_deref(), Some(&stored));
     stored
 }
@@ -409,7 +444,7 @@ fn create_with(
     let name = meta_str(&obj, "name").to_string();
     check_namespace(st, info, req.namespace, &name, true)?;
     check_crd_terminating(st, info, &name)?;
-    if st.get(&info.key(), req.namespace, &name).is_some() {
+    if st.get(&info.storage_key(), req.namespace, &name).is_some() {
         return Err(ApiError::already_exists(info.target(), &name));
     }
     obj["apiVersion"] = json!(storage_api_version(info));
@@ -732,7 +767,9 @@ fn finish_update(
     }
     let stored = commit(st, info, new, Some(old.clone()));
     after_commit(st, clock, info, &stored);
-    let stored = st.get(&info.key(), req.namespace, &name).unwrap_or(stored);
+    let stored = st
+        .get(&info.storage_key(), req.namespace, &name)
+        .unwrap_or(stored);
     Ok(Written {
         obj: stored,
         created: false,
@@ -757,7 +794,8 @@ pub fn remove_object(
     name: &str,
     last: Option<Value>,
 ) -> Option<Arc<Value>> {
-    let gone = st.remove_with(&info.key(), ns, name, last)?;
+    let last = last.map(|l| to_stored(info, l));
+    let gone = st.remove_with(&info.storage_key(), ns, name, last)?;
     quota::record(st, info, ns, Some(&gone), None);
     if info.group == "apiextensions.k8s.io"
         && info.plural == "customresourcedefinitions"
@@ -832,7 +870,7 @@ pub fn update(
         )));
     }
     check_namespace(st, info, req.namespace, name, false)?;
-    let Some(old) = st.get(&info.key(), req.namespace, name) else {
+    let Some(old) = get_view(st, info, req.namespace, name) else {
         return Err(ApiError::not_found(info.target(), name));
     };
     check_rv(info, &old, &body, name, true)?;
@@ -864,7 +902,7 @@ pub fn patch(
         return Err(ApiError::unsupported_media_type(false));
     }
     check_namespace(st, info, req.namespace, name, false)?;
-    let old = st.get(&info.key(), req.namespace, name);
+    let old = get_view(st, info, req.namespace, name);
     if ptype == PatchType::Apply {
         apply(st, clock, req, name, old, body, force.unwrap_or(false))
     } else {
@@ -1078,7 +1116,7 @@ pub fn delete(
     user: &UserInfo,
 ) -> Result<Deleted, ApiError> {
     check_namespace(st, info, ns, name, false)?;
-    let Some(old) = st.get(&info.key(), ns, name) else {
+    let Some(old) = get_view(st, info, ns, name) else {
         return Err(ApiError::not_found(info.target(), name));
     };
     if opts
@@ -1220,8 +1258,7 @@ pub fn internal_update(
     name: &str,
     f: impl FnOnce(&mut Value),
 ) -> Result<Written, ApiError> {
-    let old = st
-        .get(&req.info.key(), req.namespace, name)
+    let old = get_view(st, req.info, req.namespace, name)
         .ok_or_else(|| ApiError::not_found(req.info.target(), name))?;
     let mut new = (*old).clone();
     f(&mut new);

@@ -87,6 +87,22 @@ impl ResourceInfo {
         (self.group.clone(), self.plural.clone())
     }
 
+    /// Identity of the store that holds this resource's objects: its own, except for
+    /// `events.k8s.io` Events, which kube-apiserver keeps as core Events (one resource served
+    /// by two APIs, see [`crate::event_api`]).
+    pub fn storage_key(&self) -> ResourceKey {
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            (String::new(), "events".into())
+        } else {
+            self.key()
+        }
+    }
+
+    /// Whether this resource's objects are another resource's (served through a conversion).
+    pub fn stored_elsewhere(&self) -> bool {
+        self.storage_key() != self.key()
+    }
+
     /// `group/version`, or `version` for core.
     pub fn group_version(&self, version: &str) -> String {
         if self.group.is_empty() {
@@ -213,13 +229,19 @@ const EVENT_FIELDS: &[&str] = &[
     "source",
     "type",
 ];
+// Upstream's `pkg/registry/events` selectable fields; they read the core Event's fields
+// (`event_api::core_field_label`).
 const EVENT_V1_FIELDS: &[&str] = &[
     "regarding.kind",
     "regarding.namespace",
     "regarding.name",
     "regarding.uid",
+    "regarding.apiVersion",
+    "regarding.resourceVersion",
+    "regarding.fieldPath",
     "reason",
     "reportingController",
+    "source",
     "type",
 ];
 

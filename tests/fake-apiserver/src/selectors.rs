@@ -254,9 +254,25 @@ impl FieldSelector {
         })
     }
 
+    /// The same selector with each field label replaced by `relabel(label)`: the label of
+    /// the stored object's field that another API's label names.
+    #[must_use]
+    pub fn relabel(self, relabel: impl Fn(&str) -> &str) -> Self {
+        FieldSelector(
+            self.0
+                .into_iter()
+                .map(|(f, v, eq)| (relabel(&f).to_string(), v, eq))
+                .collect(),
+        )
+    }
+
     /// Whether an object matches.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(f, want, eq)| {
+            if f == "source" {
+                // The one label that is not a path: only Events have it (see `event_api`).
+                return (crate::event_api::source_label(obj) == *want) == *eq;
+            }
             let mut cur = obj;
             for seg in f.split('.') {
                 cur = &cur[seg];

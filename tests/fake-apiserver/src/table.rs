@@ -187,8 +187,129 @@ fn columns_of(info: &ResourceInfo, version: &str) -> Vec<PrinterColumn> {
     }
 }
 
+/// Upstream's Event columns (`pkg/printers/internalversion`, `eventColumnDefinitions`), for
+/// both Event APIs: `kubectl get events` prints LAST SEEN, TYPE, REASON, OBJECT, MESSAGE,
+/// and `-o wide` the rest. The server fills every cell; the client hides priority 1.
+const EVENT_COLUMNS: &[(&str, i64, &str)] = &[
+    (
+        "Last Seen",
+        0,
+        "The time at which the most recent occurrence of this event was recorded.",
+    ),
+    (
+        "Type",
+        0,
+        "Type of this event (Normal, Warning), new types could be added in the future",
+    ),
+    (
+        "Reason",
+        0,
+        "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+    ),
+    ("Object", 0, "The object that this event is about."),
+    (
+        "Subobject",
+        1,
+        "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2].",
+    ),
+    (
+        "Source",
+        1,
+        "The component reporting this event. Should be a short machine understandable string.",
+    ),
+    (
+        "Message",
+        0,
+        "A human-readable description of the status of this operation.",
+    ),
+    (
+        "First Seen",
+        1,
+        "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+    ),
+    ("Count", 1, "The number of times this event has occurred."),
+    ("Name", 1, "Name must be unique within a namespace."),
+];
+
+/// The cells of one Event, read from its core `v1` form (upstream's `printEvent`: the
+/// first time is `firstTimestamp` or else `eventTime`; the last is `series.lastObservedTime`,
+/// else `lastTimestamp`, else the first; the count is `series.count`, else `count`, else 1).
+fn event_cells(obj: &Value, now: i64) -> Vec<Value> {
+    let core = crate::event_api::convert(obj, crate::event_api::CORE_API_VERSION);
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let since = |v: &Value| {
+        v.as_str()
+            .and_then(parse_seconds)
+            .map_or_else(|| "<unknown>".to_string(), |t| human_duration(now - t))
+    };
+    let first = if core["firstTimestamp"].is_string() {
+        since(&core["firstTimestamp"])
+    } else {
+        since(&core["eventTime"])
+    };
+    let mut last = if core["lastTimestamp"].is_string() {
+        since(&core["lastTimestamp"])
+    } else {
+        first.clone()
+    };
+    let mut count = core["count"].as_i64().unwrap_or(0);
+    if core["series"].is_object() {
+        last = since(&core["series"]["lastObservedTime"]);
+        count = core["series"]["count"].as_i64().unwrap_or(0);
+    } else if count == 0 {
+        count = 1;
+    }
+    let involved = &core["involvedObject"];
+    let kind = text(&involved["kind"]).to_lowercase();
+    let name = text(&involved["name"]);
+    let object = if name.is_empty() {
+        kind
+    } else {
+        format!("{kind}/{name}")
+    };
+    let or = |a: String, b: String| if a.is_empty() { b } else { a };
+    let component = or(
+        text(&core["source"]["component"]),
+        text(&core["reportingComponent"]),
+    );
+    let instance = or(
+        text(&core["source"]["host"]),
+        text(&core["reportingInstance"]),
+    );
+    let source = if instance.is_empty() {
+        component
+    } else {
+        format!("{component}, {instance}")
+    };
+    vec![
+        json!(last),
+        json!(text(&core["type"])),
+        json!(text(&core["reason"])),
+        json!(object),
+        json!(text(&involved["fieldPath"])),
+        json!(source),
+        json!(text(&core["message"]).trim()),
+        json!(first),
+        json!(count),
+        json!(text(&core["metadata"]["name"])),
+    ]
+}
+
+/// Whether `info` is printed with the Event columns.
+fn prints_events(info: &ResourceInfo) -> bool {
+    crate::event_api::is_event(&info.group, &info.plural)
+}
+
 /// Column definitions for a resource version.
 pub fn column_definitions(info: &ResourceInfo, version: &str) -> Vec<Value> {
+    if prints_events(info) {
+        return EVENT_COLUMNS
+            .iter()
+            .map(|(name, priority, description)| {
+                json!({"name": name, "type": "string", "format": "", "priority": priority, "description": description})
+            })
+            .collect();
+    }
     let mut out = vec![name_column()];
     for c in columns_of(info, version) {
         out.push(json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}));
@@ -227,19 +348,20 @@ pub fn row(
     include: IncludeObject,
     now: i64,
 ) -> Value {
-    let mut cells = vec![obj["metadata"]["name"].clone()];
-    for c in columns_of(info, version) {
-        cells.push(cell(&c, obj, now));
-    }
+    let cells = if prints_events(info) {
+        event_cells(obj, now)
+    } else {
+        let mut cells = vec![obj["metadata"]["name"].clone()];
+        for c in columns_of(info, version) {
+            cells.push(cell(&c, obj, now));
+        }
+        cells
+    };
     let mut r = json!({"cells": cells});
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => r["object"] = partial_metadata(obj),
-        IncludeObject::Object => {
-            let mut o = obj.clone();
-            o["apiVersion"] = json!(info.group_version(version));
-            r["object"] = o;
-        }
+        IncludeObject::Object => r["object"] = crate::ops::served(obj, info, version),
     }
     r
 }

@@ -42,7 +42,10 @@ impl Renderer {
         let mut buf = Vec::with_capacity(512);
         let (kind, obj): (&str, Option<Value>) = match l {
             Line::Event(t, o) => match self.format {
-                Format::Json if self.info.storage_version == self.version => {
+                Format::Json
+                    if self.info.storage_version == self.version
+                        && !self.info.stored_elsewhere() =>
+                {
                     buf.extend_from_slice(b"{\"type\":\"");
                     buf.extend_from_slice(t.as_str().as_bytes());
                     buf.extend_from_slice(b"\",\"object\":");
@@ -163,7 +166,7 @@ pub fn start(
         .filter(|t| *t > 0)
         .map_or(MAX_WATCH, Duration::from_secs);
     let faults = server.faults();
-    let key = info.key();
+    let key = info.storage_key();
     let mut pending = VecDeque::new();
     let mut rx = None;
     let mut id = None;
