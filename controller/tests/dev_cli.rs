@@ -102,3 +102,222 @@ fn dev_runs_the_operator_as_itself_and_prints_how_to_act_as_a_tenant_user() {
         }
     }
 }
+
+/// A tenant file as an entity keeps it, with the given environments.
+fn poggiorsini(environments: &[&str]) -> String {
+    let list: String = environments
+        .iter()
+        .map(|e| format!("    - name: {e}\n"))
+        .collect();
+    format!(
+        "apiVersion: tenancy.innova.puglia.it/v1alpha1
+kind: TenantService
+metadata:
+  name: comune-poggiorsini
+spec:
+  entity:
+    type: Comune
+    displayName: Comune di Poggiorsini
+    istatCode: \"072034\"
+    ipaCode: c_g769
+    province: BA
+  dataClassification: ordinario
+  class: standard
+  environments:
+{list}  tls:
+    hostnames: [www.comune.poggiorsini.ba.it]
+  access:
+    adminGroups: [comune-poggiorsini-admins]
+"
+    )
+}
+
+/// Runs kubectl; its stdout, or a panic with its stderr.
+fn kubectl_ok(kubectl: &std::path::Path, kubeconfig: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `kubectl get` until its output is `want` (the operator works in the background).
+fn wait_for_output(
+    kubectl: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+    want: &str,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = kubectl_ok(kubectl, kubeconfig, args);
+        if got == want {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "kubectl {}: {got:?}, expected {want:?}",
+                args.join(" ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `dev -f DIR` hands the tenant over to kubectl: the user edits the file and re-applies it
+/// with `kubectl apply --server-side`, as the README says, and an environment added or
+/// removed in the file is added or removed in the cluster. Under a field manager of its own,
+/// `dev` would co-own the list with kubectl and the removed entry would stay.
+#[test]
+fn dev_hands_its_manifests_over_to_kubectl_apply_server_side() {
+    let Some(kubectl) = fake_apiserver::tools::find("kubectl") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("dev-handover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("comune-poggiorsini.yaml");
+    std::fs::write(&file, poggiorsini(&["prod", "test"])).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+        .arg("dev")
+        .arg("-f")
+        .arg(&file)
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("tenant-operator dev starts");
+    let stdout = dev.stdout.take().expect("piped stdout");
+    let mut printed = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("dev prints text");
+        let done = line == "press Ctrl-C to stop";
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+
+    let result = (|| -> Result<(), String> {
+        let text = printed.join("\n");
+        if !text.contains("press Ctrl-C to stop") {
+            return Err(format!("dev did not settle:\n{text}"));
+        }
+        let apply = |environments: &[&str]| {
+            std::fs::write(&file, poggiorsini(environments)).unwrap();
+            let path = file.to_string_lossy();
+            kubectl_ok(
+                &kubectl,
+                &kubeconfig,
+                &["apply", "--server-side", "-f", &path],
+            )
+        };
+        let environments = [
+            "get",
+            "ts",
+            "comune-poggiorsini",
+            "-o",
+            "jsonpath={.spec.environments[*].name}",
+        ];
+        // The operator has caught up with the spec and is Ready again.
+        let settled = [
+            "get",
+            "ts",
+            "comune-poggiorsini",
+            "-o",
+            "jsonpath={.status.observedGeneration}={.metadata.generation} {.status.phase} {.status.namespaces}",
+        ];
+
+        // Add an environment.
+        let out = apply(&["prod", "test", "dev"]);
+        if !out.contains(
+            "tenantservice.tenancy.innova.puglia.it/comune-poggiorsini serverside-applied",
+        ) {
+            return Err(format!("kubectl apply --server-side printed {out:?}"));
+        }
+        wait_for_output(&kubectl, &kubeconfig, &environments, "prod test dev")?;
+        wait_for_output(
+            &kubectl,
+            &kubeconfig,
+            &settled,
+            r#"2=2 Ready ["comune-poggiorsini-dev","comune-poggiorsini-prod","comune-poggiorsini-test"]"#,
+        )?;
+
+        // Remove one: the list entry is gone, and the operator follows.
+        apply(&["prod", "dev"]);
+        wait_for_output(&kubectl, &kubeconfig, &environments, "prod dev")?;
+        wait_for_output(
+            &kubectl,
+            &kubeconfig,
+            &settled,
+            r#"3=3 Ready ["comune-poggiorsini-dev","comune-poggiorsini-prod"]"#,
+        )?;
+
+        // What the operator emitted is what `kubectl describe` and `get events` show.
+        let described = kubectl_ok(
+            &kubectl,
+            &kubeconfig,
+            &["describe", "ts", "comune-poggiorsini"],
+        );
+        let events = described.split("\nEvents:").nth(1).unwrap_or_default();
+        for reason in ["Provisioned", "NamespacesRetained"] {
+            let listed = events.lines().any(|l| {
+                let mut cells = l.split_whitespace();
+                cells.next() == Some("Normal")
+                    && cells.next() == Some(reason)
+                    && l.contains(" tenant-operator ")
+            });
+            if !listed {
+                return Err(format!("describe ts lists no {reason} Event:\n{described}"));
+            }
+        }
+        let listed = kubectl_ok(&kubectl, &kubeconfig, &["get", "events", "-A"]);
+        if !listed.lines().any(|l| {
+            l.contains("NamespacesRetained") && l.contains("tenantservice/comune-poggiorsini")
+        }) {
+            return Err(format!("get events -A:\n{listed}"));
+        }
+
+        // kubectl is the only manager of the spec: nothing is left for it to fight.
+        let managers = kubectl_ok(
+            &kubectl,
+            &kubeconfig,
+            &[
+                "get",
+                "ts",
+                "comune-poggiorsini",
+                "--show-managed-fields",
+                "-o",
+                r#"jsonpath={range .metadata.managedFields[?(@.operation=="Apply")]}{.manager}/{.subresource} {end}"#,
+            ],
+        );
+        // The operator applies only the status (and its finalizer, a patch of its own).
+        let spec_appliers: Vec<&str> = managers
+            .split_whitespace()
+            .filter(|m| m.ends_with('/'))
+            .collect();
+        if spec_appliers != ["kubectl/"] {
+            return Err(format!("appliers of the tenant: {managers:?}"));
+        }
+        Ok(())
+    })();
+
+    let term = Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let status = dev.wait().expect("dev exits");
+    std::fs::remove_dir_all(&dir).unwrap();
+    result.unwrap();
+    assert!(status.success(), "dev exits cleanly on SIGTERM: {status}");
+}

@@ -62,8 +62,15 @@ const EMBEDDED_SAMPLES: &[(&str, &str)] = &[
 const DEV_RELEASE: chart::Release<'static> = chart::Release::DEFAULT;
 /// Namespace of the operator in dev mode.
 const DEV_NAMESPACE: &str = DEV_RELEASE.namespace;
-/// Field manager of the manifests `dev` applies (playing the GitOps tool).
-const DEV_MANAGER: &str = "tenant-operator-dev";
+/// Field manager of the TenantServices, TenantClasses and DomainDelegations `dev` applies:
+/// the one `kubectl apply --server-side` uses by default. Under any other manager, a later
+/// `kubectl apply --server-side` of the edited file would become a second owner of every
+/// field, and an entry the user deletes from a list (an environment) would stay, owned by
+/// the first manager; with `kubectl`, kubectl simply takes over.
+const MANIFEST_MANAGER: &str = "kubectl";
+/// Field manager of the chart's RBAC and admission policies, which `dev` installs in place
+/// of `helm`.
+const CHART_MANAGER: &str = "tenant-operator-dev";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -145,7 +152,8 @@ async fn apply_manifest(client: &Client, document: &Document) -> anyhow::Result<
     let name = document
         .name()
         .with_context(|| format!("{location}: metadata.name is missing"))?;
-    let params = PatchParams::apply(DEV_MANAGER).force();
+    // Without `force`, as `kubectl apply --server-side` applies.
+    let params = PatchParams::apply(MANIFEST_MANAGER);
     let result = match kind {
         "TenantClass" => Api::<TenantClass>::all(client.clone())
             .patch(name, &params, &Patch::Apply(&document.value))
@@ -227,7 +235,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     install_crds(&client).await?;
     // What the chart installs that decides who may do what: its RBAC and the policies.
     let access = chart::access_objects(DEV_RELEASE)?;
-    chart::install(&client, &access, DEV_MANAGER).await?;
+    chart::install(&client, &access, CHART_MANAGER).await?;
     let operator_user = chart::operator_username(DEV_RELEASE)?;
     let operator_client = server
         .client_as(&operator_user, &[])
