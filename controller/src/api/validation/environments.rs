@@ -338,7 +338,7 @@ pub(super) fn check_quota(spec: &TenantServiceSpec, class: &TenantClass, report:
             report.error(
                 "spec.environments",
                 format!(
-                    "{}: the environments ask for {} in total ({}), more than TenantClass {:?} allows per tenant ({}); lower the quotas or remove an environment",
+                    "{}: the environments ask for {} in total ({}), more than TenantClass {:?} allows per tenant ({}); lower the quotas or remove an environment (a removed environment's namespace, retained under deletionPolicy Retain, keeps its own quota outside this limit until a datacenter operator releases it)",
                     resource.field,
                     total.for_people(resource.unit),
                     parts.join(", "),
