@@ -56,6 +56,10 @@ pub const RETAINED_AT: &str = "tenancy.innova.puglia.it/retained-at";
 /// deletes every object it managed there for the previous tenant, takes the namespace
 /// for the named tenant and removes the annotation.
 pub const HAND_OVER_TO: &str = "tenancy.innova.puglia.it/hand-over-to";
+/// Annotation on a TenantService that pauses its reconcile while its value is `"true"`:
+/// nothing is applied, pruned, corrected or cleaned up for it (deletion waits too), and
+/// its status carries a `Suspended` condition. An emergency brake for one tenant.
+pub const SUSPEND: &str = "tenancy.innova.puglia.it/suspend";
 /// Pod Security admission label.
 pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 /// Pod Security admission version label.

@@ -15,6 +15,8 @@
 //! - [`audit`]: the effective isolation of a set of objects (NetworkPolicy and RBAC
 //!   evaluators, the Multi-Tenancy Benchmark checks, the report);
 //! - [`telemetry`]: metrics, tracing, the admin port;
+//! - [`client`]: the layer under every API request: timeouts, the write rate limit,
+//!   dry-run, request metrics;
 //! - [`reconcile`]: the controller: a short driver, one module per step, the wiring;
 //! - [`samples`]: generated tenants for scale tests and benchmarks (and, for tests only,
 //!   `fixtures`).
@@ -25,6 +27,7 @@
 pub mod api;
 pub mod audit;
 pub mod chart;
+pub mod client;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod kinds;

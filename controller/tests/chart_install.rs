@@ -277,3 +277,164 @@ async fn helm_install_then_the_operator_as_its_service_account_provisions_a_tena
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await;
 }
+
+/// Lines of a child's stdout, read on a thread so that the pipe never fills.
+fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a JSON log line for which `matches` holds.
+fn wait_for_log(
+    lines: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log line {what} within 90 s"));
+        if let Ok(entry) = serde_json::from_str::<Value>(&line)
+            && matches(&entry)
+        {
+            return entry;
+        }
+    }
+}
+
+/// Starts the binary as the chart's Deployment would, plus `extra` arguments, with its
+/// (JSON) log on a pipe.
+async fn start_operator_logged(
+    server: &ServerHandle,
+    dir: &Path,
+    pod: &str,
+    extra: &[&str],
+) -> (Operator, std::sync::mpsc::Receiver<String>) {
+    let (args, env) = container_command(&server.client(), pod).await;
+    let sa_kubeconfig = dir.join("operator.kubeconfig");
+    kubeconfig(server, SA_TOKEN, &sa_kubeconfig);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+        .args(&args)
+        .args(extra)
+        .arg("--kubeconfig")
+        .arg(&sa_kubeconfig)
+        .args(["--admin-addr", "127.0.0.1:0"])
+        .env_remove("KUBECONFIG")
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the operator binary starts");
+    let lines = lines_of(&mut child);
+    (Operator(child), lines)
+}
+
+/// `GET /metrics` of an admin port.
+async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the admin port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brakes_from_the_chart_dry_run_writes_nothing_and_the_write_rate_limit_throttles() {
+    let Some(helm_bin) = fake_apiserver::tools::find("helm") else {
+        return;
+    };
+    let server = server().await;
+    let admin = server.client();
+    let dir = scratch("brakes");
+    kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
+    let chart = repo().join("charts/tenant-operator");
+    let chart = chart.to_str().expect("UTF-8 path");
+    let mut args = install_args(chart);
+    args.extend(["--set", "writeRateLimit=5"]);
+    helm(&helm_bin, &dir, &args);
+
+    // `run --dry-run`: the tenant is computed to its last write, every write is logged, and
+    // nothing is persisted: no namespace, no status, no Lease, no change at all.
+    let (dry, lines) =
+        start_operator_logged(&server, &dir, "tenant-operator-7d9f-dryrn", &["--dry-run"]).await;
+    let name = apply_sample(&admin, "comune-bari.yaml").await;
+    let before = server.resource_version();
+    let status_path = format!("/tenantservices/{name}/status");
+    let namespace_create = wait_for_log(&lines, "of a namespace create", |entry| {
+        entry["message"] == "dry run: would write"
+            && entry["verb"] == "create"
+            && entry["path"] == "/api/v1/namespaces"
+    });
+    assert!(
+        namespace_create["body"]
+            .as_str()
+            .is_some_and(|body| body.contains(&name)),
+        "the logged body is the namespace: {namespace_create}"
+    );
+    wait_for_log(&lines, "of the status write", |entry| {
+        entry["message"] == "dry run: would write"
+            && entry["path"]
+                .as_str()
+                .is_some_and(|path| path.ends_with(&status_path))
+    });
+    drop(dry);
+    assert_eq!(
+        server.resource_version(),
+        before,
+        "the dry run changed something"
+    );
+    let tenant = Api::<TenantService>::all(admin.clone())
+        .get(&name)
+        .await
+        .expect("tenant");
+    assert!(tenant.status.is_none(), "{:?}", tenant.status);
+    let leases =
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(admin.clone(), NAMESPACE)
+            .list(&ListParams::default())
+            .await
+            .expect("list Leases");
+    assert!(
+        leases.items.is_empty(),
+        "the dry run took part in the election"
+    );
+
+    // The chart's write rate limit (5/s): the operator provisions the tenant, its writes
+    // waiting for the limit, as its metrics say.
+    let (operator, lines) =
+        start_operator_logged(&server, &dir, "tenant-operator-7d9f-abcde", &[]).await;
+    let serving = wait_for_log(&lines, "of the admin port", |entry| {
+        entry["message"] == "admin port serving /livez /readyz /metrics"
+    });
+    let addr = serving["addr"].as_str().expect("admin address").to_string();
+    wait_ready(&admin, &name, Duration::from_secs(90)).await;
+    let metrics = scrape(&addr).await;
+    let throttled = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("tenant_operator_api_writes_throttled_total "))
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .expect("the throttled-writes counter");
+    assert!(throttled > 0, "no write waited for the limit:\n{metrics}");
+    drop(operator);
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}

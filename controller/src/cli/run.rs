@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tenant_operator::client::ClientPolicy;
 use tenant_operator::pki::{CaSettings, DEFAULT_CA_SECRET};
 use tenant_operator::reconcile::context::Settings;
 use tenant_operator::reconcile::controller::{self, OperatorConfig};
@@ -90,6 +91,22 @@ pub struct Args {
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub lease_retry_period: Duration,
 
+    /// Longest wait for the answer to an API request (watches excepted).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Global limit on the operator's writes, in requests per second (bursts of twice that),
+    /// Lease renewals excepted; 0 means unlimited. A brake for a large change or a strained
+    /// API server.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub write_rate_limit: f64,
+
+    /// Compute everything and log what would be written (verb, path, body; Secrets' bodies
+    /// withheld), sending each write as a server-side dry run (`dryRun=All`): the API server
+    /// validates and admits it and persists nothing. Implies no leader election.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// How long one reconcile may run before /livez reports the control loop as stuck (and
     /// the kubelet restarts the container). Requests have timeouts; only a hang gets here.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
@@ -119,6 +136,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Ok(Duration::from_secs(seconds))
+}
+
+/// A non-negative, finite number of requests per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate; use a number of requests per second such as 50 or 0.5, or 0 for no limit"
+        )),
+    }
 }
 
 /// The entries of a comma-separated list flag, trimmed, without empty ones (`--flag=`
@@ -177,7 +204,14 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 /// A client for the cluster of `kubeconfig`, else of `KUBECONFIG` or the pod's in-cluster
 /// configuration.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
+    let config = cluster_config(kubeconfig).await?;
+    kube::Client::try_from(config).context("creating the Kubernetes client")
+}
+
+/// The configuration of the cluster of `kubeconfig`, else of `KUBECONFIG` or the pod's
+/// in-cluster configuration.
+pub async fn cluster_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
+    Ok(match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -188,13 +222,26 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube
         None => kube::Config::infer().await.context(
             "no cluster configuration: run in a cluster, set KUBECONFIG or pass --kubeconfig",
         )?,
-    };
-    kube::Client::try_from(config).context("creating the Kubernetes client")
+    })
 }
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let client = client(args.kubeconfig.as_deref()).await?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let policy = ClientPolicy {
+        request_timeout: args.request_timeout,
+        write_rate: (args.write_rate_limit > 0.0).then_some(args.write_rate_limit),
+        dry_run: args.dry_run,
+    };
+    let client = tenant_operator::client::build(
+        cluster_config(args.kubeconfig.as_deref()).await?,
+        policy,
+        metrics.clone(),
+    )?;
+    if args.dry_run {
+        tracing::warn!(
+            "dry run: every write is sent with dryRun=All and logged; nothing is persisted, no leader election"
+        );
+    }
     let readiness = Arc::new(Readiness::default());
     let admin = telemetry::serve(args.admin_addr, metrics.clone(), readiness.clone()).await?;
     tracing::info!(addr = %admin.local_addr, "admin port serving /livez /readyz /metrics");
@@ -205,7 +252,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     settings.resync_interval = args.resync_interval;
     settings.concurrency = args.concurrency;
     settings.reconcile_liveness_limit = args.reconcile_liveness_limit;
-    let leader_election = args.leader_election.then(|| {
+    // A dry run persists nothing, the Lease included: it takes no part in the election and
+    // never keeps the real leader from working.
+    let leader_election = (args.leader_election && !args.dry_run).then(|| {
         let mut lease = LeaseConfig::new(&args.namespace, &identity);
         lease.lease_duration = args.lease_duration;
         lease.renew_deadline = args.lease_renew_deadline;
@@ -253,5 +302,15 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("5 weeks").is_err());
         assert!(parse_duration("d").is_err());
+    }
+
+    #[test]
+    fn rates_are_non_negative_numbers() {
+        assert_eq!(parse_rate("50"), Ok(50.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        assert_eq!(parse_rate("0"), Ok(0.0));
+        assert!(parse_rate("-1").is_err());
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("inf").is_err());
     }
 }

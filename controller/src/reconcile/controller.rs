@@ -183,6 +183,13 @@ fn to_handed_over_tenant(
         .map(|tenant| ObjectRef::new(tenant))
 }
 
+/// What retriggers a tenant by itself: a new generation (spec edit, deletion) or a change of
+/// its suspension (the annotation is metadata: it changes no generation).
+fn generation_or_suspension(tenant: &TenantService) -> Option<u64> {
+    let generation = predicates::generation(tenant)?;
+    Some(generation ^ u64::from(driver::is_suspended(tenant)).rotate_right(1))
+}
+
 /// Maps a child object to its tenant by the tenant label.
 fn to_tenant<K: Resource>(object: PartialObjectMeta<K>) -> Option<ObjectRef<TenantService>> {
     object
@@ -491,7 +498,7 @@ pub async fn run(
         })
         .reflect(tenant_writer)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default())
+        .predicate_filter(generation_or_suspension, Default::default())
     };
     let classes = watcher(
         Api::<TenantClass>::all(client.clone()),

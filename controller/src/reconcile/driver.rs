@@ -27,7 +27,7 @@ use super::status::Outcome;
 use super::{apply, cleanup, events, load, prune, retained, status, validate};
 use crate::api::{Phase, TenantService};
 use crate::kinds::ManagedKind;
-use crate::render;
+use crate::{labels, render};
 
 /// Reconciles one tenant. Errors are recorded in status (when it changes) and returned for
 /// the error policy.
@@ -37,6 +37,9 @@ pub async fn reconcile(tenant: Arc<TenantService>, ctx: Arc<Context>) -> Result<
     // kind and every DomainDelegation has been listed.
     ctx.inventory.wait_synced(ManagedKind::ALL.len()).await;
     ctx.delegations.wait_synced().await;
+    if is_suspended(&tenant) {
+        return suspended(&tenant, &ctx).await;
+    }
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
     let result = if tenant.meta().deletion_timestamp.is_some() {
@@ -55,6 +58,25 @@ pub async fn reconcile(tenant: Arc<TenantService>, ctx: Arc<Context>) -> Result<
         }
     }
     result
+}
+
+/// Whether the tenant is suspended by its annotation ([`labels::SUSPEND`] = `"true"`).
+pub fn is_suspended(tenant: &TenantService) -> bool {
+    tenant
+        .annotations()
+        .get(labels::SUSPEND)
+        .is_some_and(|value| value == "true")
+}
+
+/// A suspended tenant: nothing is read or written but its status, which says so; the next
+/// reconcile comes with the next change of the tenant (removing the annotation is one).
+async fn suspended(tenant: &TenantService, ctx: &Context) -> Result<Action, Error> {
+    tracing::info!(
+        annotation = labels::SUSPEND,
+        "tenant suspended: reconcile paused"
+    );
+    status::write(tenant, ctx, &Outcome::suspended(tenant)).await?;
+    Ok(Action::await_change())
 }
 
 /// The steps of a tenant that is not being deleted.

@@ -25,6 +25,8 @@ use crate::{labels, render};
 pub const READY: &str = "Ready";
 /// Reason of `Ready` and `Namespaces` when a namespace the tenant needs is someone else's.
 pub const NAMESPACE_NOT_OWNED: &str = "NamespaceNotOwned";
+/// Condition type present (True) while the tenant is suspended by annotation.
+pub const SUSPENDED: &str = "Suspended";
 
 /// Tri-state status of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,8 @@ pub struct Outcome {
     pub certificates: Option<Vec<CertificateStatus>>,
     /// Namespaces retained from removed environments; `None` keeps the previous list.
     pub retained: Option<Vec<RetainedNamespace>>,
+    /// The `Suspended` condition, while the tenant is suspended; absent otherwise.
+    pub suspended: Option<Report>,
 }
 
 impl Outcome {
@@ -195,7 +199,49 @@ impl Outcome {
                     .collect(),
             ),
             retained: Some(retained),
+            suspended: None,
         }
+    }
+
+    /// The outcome of a reconcile skipped because the tenant is suspended (annotation
+    /// [`labels::SUSPEND`]): phase, `Ready` and every concern stay as last reported, and a
+    /// `Suspended` condition says that nothing is being reconciled and how to resume.
+    pub fn suspended(tenant: &TenantService) -> Outcome {
+        let previous = tenant.status.as_ref();
+        let ready = previous
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY))
+            .map_or_else(
+                || {
+                    Report::new(
+                        State::Unknown,
+                        "NotReconciled",
+                        "not reconciled yet: the tenant is suspended",
+                    )
+                },
+                |c| Report {
+                    state: match c.status.as_str() {
+                        "True" => State::True,
+                        "False" => State::False,
+                        _ => State::Unknown,
+                    },
+                    reason: c.reason.clone(),
+                    message: c.message.clone(),
+                },
+            );
+        let mut outcome = Outcome::stopped(
+            tenant,
+            previous.and_then(|s| s.phase).unwrap_or(Phase::Pending),
+            ready,
+        );
+        outcome.suspended = Some(Report::new(
+            State::True,
+            "SuspendAnnotation",
+            format!(
+                "reconcile paused by the annotation {}=true: spec changes, drift corrections, certificate renewals and deletion wait; remove the annotation to resume",
+                labels::SUSPEND
+            ),
+        ));
+        outcome
     }
 
     /// The outcome of a reconcile that failed with `error`: `Ready=False` with the error's
@@ -230,6 +276,7 @@ impl Outcome {
             environments: environment_names(tenant),
             certificates: None,
             retained: None,
+            suspended: None,
         }
     }
 }
@@ -328,6 +375,13 @@ pub fn build_status(
     now: jiff::Timestamp,
 ) -> TenantServiceStatus {
     let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+    // A suspended tenant's spec is not reconciled: the status and its conditions stay at
+    // the generation last reconciled (so `kubectl wait` and GitOps health checks do not take
+    // an unapplied change as Ready); only the Suspended condition names the current one.
+    let (generation, seen_generation) = match &outcome.suspended {
+        Some(_) => (previous.and_then(|s| s.observed_generation), generation),
+        None => (generation, generation),
+    };
     let old_conditions: &[Condition] = previous.map_or(&[], |s| s.conditions.as_slice());
     let mut conditions = Vec::with_capacity(Concern::ALL.len() + 1);
     conditions.push(condition(
@@ -362,6 +416,15 @@ pub fn build_status(
             concern.as_str(),
             &report,
             generation,
+            now,
+        ));
+    }
+    if let Some(suspended) = &outcome.suspended {
+        conditions.push(condition(
+            old_conditions,
+            SUSPENDED,
+            suspended,
+            seen_generation,
             now,
         ));
     }
@@ -452,7 +515,37 @@ mod tests {
             environments: vec!["prod".into(), "test".into()],
             certificates: Some(vec![]),
             retained: Some(vec![]),
+            suspended: None,
         }
+    }
+
+    #[test]
+    fn a_suspended_tenant_keeps_its_conditions_and_says_it_is_suspended() {
+        let ready = build_status(None, Some(1), &ready_outcome(), at(1000));
+        let mut tenant = crate::fixtures::named_tenant("comune-bari", serde_json::json!({}));
+        tenant.status = Some(ready.clone());
+        let suspended = build_status(
+            Some(&ready),
+            Some(2),
+            &Outcome::suspended(&tenant),
+            at(2000),
+        );
+        assert_eq!(suspended.phase, Some(Phase::Ready));
+        let find = |status: &TenantServiceStatus, type_: &str| {
+            status.conditions.iter().find(|c| c.type_ == type_).cloned()
+        };
+        let condition = find(&suspended, SUSPENDED).expect("a Suspended condition");
+        assert_eq!(condition.status, "True");
+        assert_eq!(condition.reason, "SuspendAnnotation");
+        assert!(condition.message.contains(labels::SUSPEND));
+        assert_eq!(condition.observed_generation, Some(2));
+        // Ready and the concerns are as last reported, transition times and generation
+        // included: the new generation is not applied.
+        assert_eq!(find(&suspended, READY), find(&ready, READY));
+        assert_eq!(suspended.observed_generation, Some(1));
+        // Resumed: the condition goes away.
+        let resumed = build_status(Some(&suspended), Some(2), &ready_outcome(), at(3000));
+        assert!(find(&resumed, SUSPENDED).is_none());
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use super::tenant_series::{QuotaValues, TenantSeries};
@@ -39,6 +39,13 @@ pub struct Metrics {
     pub drift_corrections: IntCounterVec,
     /// Writes the operator made (apply, delete, status), by verb and kind.
     pub writes: IntCounterVec,
+    /// Latency of API requests (to the response headers; watches excluded), by verb.
+    pub api_request_duration: HistogramVec,
+    /// API requests that failed, by verb and code (an HTTP status, `timeout` or
+    /// `transport`).
+    pub api_request_errors: IntCounterVec,
+    /// Writes that waited for the global write rate limit.
+    pub api_writes_throttled: IntCounter,
     /// Certificates issued, by reason (`Missing`, `DueForRenewal`, ...).
     pub certificates_issued: IntCounterVec,
     /// 1 while this replica holds the leader lease.
@@ -84,6 +91,27 @@ impl Metrics {
             ),
             &["verb", "kind"],
         )?;
+        let api_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "api_request_duration_seconds",
+                "Latency of the operator's API requests until the response headers, by verb (watches excluded)",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["verb"],
+        )?;
+        let api_request_errors = IntCounterVec::new(
+            Opts::new(
+                "api_request_errors_total",
+                "API requests of the operator that failed, by verb and code (HTTP status, timeout or transport)",
+            ),
+            &["verb", "code"],
+        )?;
+        let api_writes_throttled = IntCounter::new(
+            "api_writes_throttled_total",
+            "Mutating API requests that waited for the global write rate limit",
+        )?;
         let certificates_issued = IntCounterVec::new(
             Opts::new(
                 "certificates_issued_total",
@@ -108,6 +136,9 @@ impl Metrics {
         registry.register(Box::new(reconcile_duration.clone()))?;
         registry.register(Box::new(drift_corrections.clone()))?;
         registry.register(Box::new(writes.clone()))?;
+        registry.register(Box::new(api_request_duration.clone()))?;
+        registry.register(Box::new(api_request_errors.clone()))?;
+        registry.register(Box::new(api_writes_throttled.clone()))?;
         registry.register(Box::new(certificates_issued.clone()))?;
         registry.register(Box::new(leader.clone()))?;
         registry.register(Box::new(ca_unconstrained.clone()))?;
@@ -119,6 +150,9 @@ impl Metrics {
             reconcile_duration,
             drift_corrections,
             writes,
+            api_request_duration,
+            api_request_errors,
+            api_writes_throttled,
             certificates_issued,
             leader,
             ca_unconstrained,
@@ -133,6 +167,31 @@ impl Metrics {
         let mut text = String::from_utf8_lossy(&buffer).into_owned();
         self.tenant_series.write_text(PREFIX, &mut text);
         Ok(text)
+    }
+
+    /// Records one API request: its latency (not for watches, which stay open) and, if it
+    /// failed, its error code.
+    pub fn observe_request(
+        &self,
+        verb: &str,
+        latency: std::time::Duration,
+        outcome: crate::client::Outcome,
+    ) {
+        use crate::client::Outcome;
+        if verb != "watch" {
+            self.api_request_duration
+                .with_label_values(&[verb])
+                .observe(latency.as_secs_f64());
+        }
+        let code = match outcome {
+            Outcome::Status(status) if status < 400 => return,
+            Outcome::Status(status) => status.to_string(),
+            Outcome::Timeout => "timeout".to_string(),
+            Outcome::Transport => "transport".to_string(),
+        };
+        self.api_request_errors
+            .with_label_values(&[verb, code.as_str()])
+            .inc();
     }
 
     /// Records a tenant's phase and readiness.
