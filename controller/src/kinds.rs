@@ -137,9 +137,67 @@ impl ManagedKind {
     }
 }
 
+/// How many objects of each kind: the one count of a tenant's objects that its status,
+/// its conditions, its Events, the `dev` table and the `render` summary all give. A TLS
+/// Secret counts as a Secret whether the controller issues it or `render --ca-key` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectCounts(std::collections::BTreeMap<ManagedKind, usize>);
+
+impl ObjectCounts {
+    /// Counts one object of `kind`.
+    pub fn add(&mut self, kind: ManagedKind) {
+        *self.0.entry(kind).or_default() += 1;
+    }
+
+    /// Adds every object of `other`.
+    pub fn extend(&mut self, other: &ObjectCounts) {
+        for (kind, n) in &other.0 {
+            *self.0.entry(*kind).or_default() += n;
+        }
+    }
+
+    /// Every object counted.
+    pub fn total(&self) -> usize {
+        self.0.values().sum()
+    }
+
+    /// `2 Namespace, 10 NetworkPolicy, ...` in apply order; empty when nothing was counted.
+    pub fn by_kind(&self) -> String {
+        self.0
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(kind, n)| format!("{n} {}", kind.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for ObjectCounts {
+    /// `26 objects` (`1 object`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.total();
+        write!(f, "{total} object{}", if total == 1 { "" } else { "s" })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_add_up_and_read_in_apply_order() {
+        let mut counts = ObjectCounts::default();
+        assert_eq!(counts.to_string(), "0 objects");
+        counts.add(ManagedKind::Secret);
+        assert_eq!(counts.to_string(), "1 object");
+        let mut more = ObjectCounts::default();
+        more.add(ManagedKind::NetworkPolicy);
+        more.add(ManagedKind::Namespace);
+        more.add(ManagedKind::NetworkPolicy);
+        counts.extend(&more);
+        assert_eq!(counts.total(), 4);
+        assert_eq!(counts.by_kind(), "1 Namespace, 2 NetworkPolicy, 1 Secret");
+    }
 
     #[test]
     fn the_table_lists_every_kind_once_in_apply_order() {

@@ -45,6 +45,11 @@ pub const NODE_SELECTOR_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/node-s
 /// Namespace annotation of the PodTolerationRestriction admission plugin: tolerations
 /// every pod of the namespace gets (JSON list).
 pub const DEFAULT_TOLERATIONS_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/defaultTolerations";
+/// Annotation on the egress NetworkPolicy (`tenancy-allow-egress`): the names of the egress
+/// destinations its rules allow, as the tenant wrote them (`pagopa,spid-cie`), comma-separated
+/// in rule order (the first name is the first rule's), so that a reviewer of the rendered
+/// objects and an administrator of the cluster read which destination a CIDR is.
+pub const EGRESS_DESTINATIONS_ANNOTATION: &str = "tenancy.innova.puglia.it/egress-destinations";
 /// `"true"` on namespaces kept after their tenant or environment was removed
 /// (`deletionPolicy: Retain`); the operator no longer manages them.
 pub const RETAINED: &str = "tenancy.innova.puglia.it/retained";

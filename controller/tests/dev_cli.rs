@@ -149,6 +149,29 @@ fn kubectl_ok(kubectl: &std::path::Path, kubeconfig: &std::path::Path, args: &[&
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The objects a condition's message counts: `2 NetworkPolicy, 2 RoleBinding as specified`
+/// or `2 Namespace: ...`; 0 for a message without counts.
+fn counted(message: &str) -> usize {
+    let head = message
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(" as specified");
+    head.split(", ")
+        .map(|part| {
+            let mut words = part.split(' ');
+            match (
+                words.next().and_then(|n| n.parse::<usize>().ok()),
+                words.next(),
+                words.next(),
+            ) {
+                (Some(n), Some(kind), None) if kind.starts_with(char::is_uppercase) => n,
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
 /// Polls `kubectl get` until its output is `want` (the operator works in the background).
 fn wait_for_output(
     kubectl: &std::path::Path,
@@ -212,6 +235,62 @@ fn dev_hands_its_manifests_over_to_kubectl_apply_server_side() {
         if !text.contains("press Ctrl-C to stop") {
             return Err(format!("dev did not settle:\n{text}"));
         }
+        // One count of objects: the dev table, the status (Ready and the conditions, which
+        // add up to it) and the summary of `render` for the same file agree.
+        let table = printed
+            .iter()
+            .find(|l| l.starts_with("comune-poggiorsini "))
+            .ok_or_else(|| format!("no table row for the tenant:\n{text}"))?;
+        let in_table: usize = table
+            .split_whitespace()
+            .nth(3)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("OBJECTS column: {table}"))?;
+        let conditions = kubectl_ok(
+            &kubectl,
+            &kubeconfig,
+            &[
+                "get",
+                "ts",
+                "comune-poggiorsini",
+                "-o",
+                r#"jsonpath={range .status.conditions[*]}{.type}={.message}{"\n"}{end}"#,
+            ],
+        );
+        let mut in_ready = None;
+        let mut in_conditions = 0;
+        for line in conditions.lines() {
+            let (kind, message) = line.split_once('=').unwrap_or_default();
+            if kind == "Ready" {
+                in_ready = message
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok());
+            } else {
+                in_conditions += counted(message);
+            }
+        }
+        let rendered = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .arg("render")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .expect("render runs");
+        let rendered = String::from_utf8_lossy(&rendered.stdout).into_owned();
+        let in_render: Option<usize> = rendered
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# render summary: 1 tenant, 2 environments, "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        if in_ready != Some(in_table) || in_conditions != in_table || in_render != Some(in_table) {
+            return Err(format!(
+                "dev table {in_table}, Ready {in_ready:?}, conditions {in_conditions}, render {in_render:?}:\n{conditions}\n{}",
+                rendered.lines().next().unwrap_or_default()
+            ));
+        }
+
         let apply = |environments: &[&str]| {
             std::fs::write(&file, poggiorsini(environments)).unwrap();
             let path = file.to_string_lossy();

@@ -21,10 +21,11 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use tenant_operator::api::{DomainDelegation, Phase, TenantClass, TenantService, crd};
 use tenant_operator::chart;
+use tenant_operator::kinds::ManagedKind;
 use tenant_operator::labels;
 use tenant_operator::manifest::{self, Document};
 use tenant_operator::pki::CaSettings;
@@ -390,7 +391,7 @@ fn explore_hints(kubeconfig: &str, tenants: &[TenantService]) -> Vec<String> {
 
 /// One tenant's line of the summary, and why it failed, if it did.
 struct SummaryRow {
-    cells: [String; 6],
+    cells: [String; 7],
     failure: Option<String>,
 }
 
@@ -401,23 +402,24 @@ fn summary_table(rows: &[SummaryRow]) -> Vec<String> {
         "TENANT",
         "PHASE",
         "NAMESPACES",
+        "OBJECTS",
         "NETPOLS",
         "BINDINGS",
         "CERTS",
     ]
     .map(String::from);
-    let widths: [usize; 6] = std::array::from_fn(|i| {
+    let widths: [usize; 7] = std::array::from_fn(|i| {
         rows.iter()
             .map(|row| row.cells[i].len())
             .chain([header[i].len()])
             .max()
             .unwrap_or(0)
     });
-    let line = |cells: &[String; 6]| {
-        let [w0, w1, w2, w3, w4, w5] = widths;
+    let line = |cells: &[String; 7]| {
+        let [w0, w1, w2, w3, w4, w5, w6] = widths;
         format!(
-            "{:<w0$}   {:<w1$}   {:<w2$}   {:>w3$}   {:>w4$}   {:>w5$}",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
+            "{:<w0$}   {:<w1$}   {:<w2$}   {:>w3$}   {:>w4$}   {:>w5$}   {:>w6$}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
         )
     };
     let mut lines = vec![line(&header)];
@@ -460,6 +462,32 @@ async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Re
             .map(|p| p.metadata.labels.unwrap_or_default())
             .collect(),
     );
+    // Every object of each tenant, counted as its status counts them (TLS Secrets
+    // included): the managed objects in, or being, one of the namespaces its status lists.
+    let homes: BTreeMap<&str, String> = tenants
+        .iter()
+        .flat_map(|t| {
+            let name = t.name_any();
+            t.status
+                .iter()
+                .flat_map(|s| s.namespaces.iter())
+                .map(move |ns| (ns.as_str(), name.clone()))
+        })
+        .collect();
+    let mut objects: BTreeMap<String, usize> = BTreeMap::new();
+    for kind in ManagedKind::ALL {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        for object in api.list_metadata(&params).await?.items {
+            let home = if kind == ManagedKind::Namespace {
+                object.metadata.name
+            } else {
+                object.metadata.namespace
+            };
+            if let Some(tenant) = home.and_then(|ns| homes.get(ns.as_str())) {
+                *objects.entry(tenant.clone()).or_insert(0) += 1;
+            }
+        }
+    }
     let rows: Vec<SummaryRow> = tenants
         .iter()
         .map(|tenant| {
@@ -475,6 +503,7 @@ async fn print_summary(client: &Client, tenants: &[TenantService]) -> anyhow::Re
                 name.clone(),
                 status.phase.map_or("Pending", Phase::as_str).to_string(),
                 status.namespaces.join(","),
+                objects.get(&name).copied().unwrap_or(0).to_string(),
                 policies.get(&name).copied().unwrap_or(0).to_string(),
                 bindings.get(&name).copied().unwrap_or(0).to_string(),
                 status.certificates.len().to_string(),
@@ -500,7 +529,7 @@ mod tests {
     #[test]
     fn summary_columns_are_as_wide_as_their_widest_cell() {
         let row = |name: &str, namespaces: &str, failure: Option<&str>| SummaryRow {
-            cells: [name, "Ready", namespaces, "18", "12", "3"].map(String::from),
+            cells: [name, "Ready", namespaces, "41", "18", "12", "3"].map(String::from),
             failure: failure.map(String::from),
         };
         let lines = summary_table(&[
@@ -518,9 +547,9 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "TENANT        PHASE   NAMESPACES                                          NETPOLS   BINDINGS   CERTS",
-                "comune-bari   Ready   comune-bari-dev,comune-bari-prod,comune-bari-test        18         12       3",
-                "asl-bari      Ready   asl-bari-prod                                            18         12       3",
+                "TENANT        PHASE   NAMESPACES                                          OBJECTS   NETPOLS   BINDINGS   CERTS",
+                "comune-bari   Ready   comune-bari-dev,comune-bari-prod,comune-bari-test        41        18         12       3",
+                "asl-bari      Ready   asl-bari-prod                                            41        18         12       3",
                 "    InvalidSpec: spec.class: no such class",
             ]
         );

@@ -6,6 +6,15 @@
 //! invalid set is refused with every problem as `file:line: object: field: message`, and
 //! a valid one rendered without checking it again.
 //!
+//! A summary comes first, for the reviewer of a pull request: per tenant and environment the
+//! namespace, the quota, who gets which role, the egress destinations by name, the tenants
+//! traffic is consented with, the hostnames and the Secret of their certificate, and how
+//! many objects (the count the controller's status gives). With `-o yaml` it is a block of
+//! YAML comments before the first object: a reviewer reads it first in the rendered file,
+//! and `kubectl apply -f`, `kubectl diff` and schema checkers skip comments, so the output
+//! stays a valid manifest. JSON has no comments, so with `-o json` (what a pipeline feeds to
+//! tools) the summary goes to standard error and standard output stays a `v1 List`.
+//!
 //! The regional CA is known to the controller at run time. With `--ca-cert` (its public
 //! certificate) the CA bundle ConfigMap of each namespace holds it; without, the
 //! ConfigMap is printed without data, which the controller fills in. TLS Secrets hold a
@@ -22,6 +31,7 @@ use anyhow::Context;
 use tenant_operator::manifest::{self, check::Checker};
 use tenant_operator::pki::{self, RegionalCa};
 use tenant_operator::render::set::{self, RenderedTenant};
+use tenant_operator::render::summary;
 use tenant_operator::render::{
     CA_BUNDLE_CONFIG_MAP, CertificateRequest, ChildObject, Platform, RenderContext, output,
     sort_objects,
@@ -190,15 +200,39 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let summary = summary::summary(&rendered);
     let text = match args.output {
-        OutputFormat::Yaml => output::to_yaml(&objects).context("writing YAML")?,
-        OutputFormat::Json => output::to_json_list(&objects).context("writing JSON")?,
+        OutputFormat::Yaml => {
+            summary_comment(&summary) + &output::to_yaml(&objects).context("writing YAML")?
+        }
+        OutputFormat::Json => {
+            for line in &summary {
+                eprintln!("{line}");
+            }
+            output::to_json_list(&objects).context("writing JSON")?
+        }
     };
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())
         .context("writing to standard output")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary as a block of YAML comments, then an empty comment line before the objects.
+fn summary_comment(lines: &[String]) -> String {
+    let mut block = String::new();
+    for line in lines {
+        if line.is_empty() {
+            block.push_str("#\n");
+        } else {
+            block.push_str("# ");
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    block.push_str("#\n");
+    block
 }
 
 /// What was given of the regional CA.

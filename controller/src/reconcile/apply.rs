@@ -66,6 +66,16 @@ impl Applied {
         self.changes().map(|(key, _)| key)
     }
 
+    /// How many objects of each kind were applied, TLS Secrets included: the count the
+    /// status gives (see [`crate::kinds::ObjectCounts`]).
+    pub fn counts(&self) -> crate::kinds::ObjectCounts {
+        let mut counts = crate::kinds::ObjectCounts::default();
+        for key in self.keys() {
+            counts.add(key.kind);
+        }
+        counts
+    }
+
     /// The objects applied other than TLS Secrets.
     pub fn objects(&self) -> impl Iterator<Item = &ObjectKey> {
         self.objects.iter().map(|(key, _)| key)

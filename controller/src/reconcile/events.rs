@@ -108,9 +108,13 @@ pub fn change_events(
             .iter()
             .map(|k| k.namespace.as_deref().unwrap_or(&k.name))
             .collect();
+        // Counted as the status counts (one count everywhere, see `ObjectCounts`).
+        let mut counts = crate::kinds::ObjectCounts::default();
+        for key in &created {
+            counts.add(key.kind);
+        }
         let mut note = format!(
-            "created {} objects in {}",
-            created.len(),
+            "created {counts} in {}",
             namespaces.into_iter().collect::<Vec<_>>().join(", ")
         );
         if !issued.is_empty() {

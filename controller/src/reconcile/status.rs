@@ -18,7 +18,7 @@ use super::error::Error;
 use super::ownership::Holder;
 use super::write;
 use crate::api::{CertificateStatus, Phase, RetainedNamespace, TenantService, TenantServiceStatus};
-use crate::kinds::Concern;
+use crate::kinds::{Concern, ObjectCounts};
 use crate::{labels, render};
 
 /// Condition type summarising every concern.
@@ -103,13 +103,14 @@ impl Outcome {
         applied: &Applied,
         retained: Vec<RetainedNamespace>,
     ) -> Outcome {
-        let mut per_concern: BTreeMap<Concern, BTreeMap<&'static str, usize>> = BTreeMap::new();
-        for key in applied.objects() {
-            *per_concern
+        // Every object applied, TLS Secrets included, counts under one concern: the counts
+        // of the conditions add up to the count of `Ready`.
+        let mut per_concern: BTreeMap<Concern, ObjectCounts> = BTreeMap::new();
+        for key in applied.keys() {
+            per_concern
                 .entry(key.kind.concern(&key.name))
                 .or_default()
-                .entry(key.kind.as_str())
-                .or_default() += 1;
+                .add(key.kind);
         }
         let namespaces: Vec<String> = applied.namespaces().into_iter().map(String::from).collect();
         let namespace_list = namespaces.join(", ");
@@ -119,13 +120,7 @@ impl Outcome {
             .map(|concern| {
                 let summary = per_concern
                     .get(&concern)
-                    .map(|counts| {
-                        counts
-                            .iter()
-                            .map(|(kind, n)| format!("{n} {kind}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
+                    .map(ObjectCounts::by_kind)
                     .unwrap_or_default();
                 let report = match concern {
                     Concern::Namespaces if !applied.not_owned().is_empty() => {
@@ -135,20 +130,22 @@ impl Outcome {
                         State::True,
                         "Reconciled",
                         format!(
-                            "namespaces {namespace_list} exist with the tenant's labels and Pod Security level"
+                            "{summary}: namespaces {namespace_list} exist with the tenant's labels and Pod Security level"
                         ),
                     ),
                     Concern::Certificates if certificates.is_empty() => Report::new(
                         State::True,
                         "NoHostnames",
                         format!(
-                            "spec.tls.hostnames is empty, so no certificate is issued; the CA bundle ConfigMap {} is in each namespace",
+                            "{summary}: spec.tls.hostnames is empty, so no certificate is issued; the CA bundle ConfigMap {} is in each namespace",
                             render::CA_BUNDLE_CONFIG_MAP
                         ),
                     ),
-                    Concern::Certificates => {
-                        Report::new(State::True, "Issued", certificates_message(certificates))
-                    }
+                    Concern::Certificates => Report::new(
+                        State::True,
+                        "Issued",
+                        format!("{summary}: {}", certificates_message(certificates)),
+                    ),
                     Concern::Monitoring if summary.is_empty() => Report::new(
                         State::True,
                         "MetricsExported",
@@ -178,8 +175,8 @@ impl Outcome {
                     State::True,
                     "Reconciled",
                     format!(
-                        "{} objects in namespaces {namespace_list} are as the spec says",
-                        applied.keys().count()
+                        "{} in namespaces {namespace_list} are as the spec says",
+                        applied.counts()
                     ),
                 ),
             )
@@ -318,13 +315,14 @@ fn environment_names(tenant: &TenantService) -> Vec<String> {
         .collect()
 }
 
-/// `<namespace>/<secret> valid until <notAfter> (renewed from <time>)` per certificate.
+/// `<namespace>/<secret> valid until <notAfter>, to be renewed from <time>` per certificate
+/// (the renewal is due, not done: "renewed from" read as done).
 fn certificates_message(certificates: &[CertificateOutcome]) -> String {
     certificates
         .iter()
         .map(|c| {
             format!(
-                "{}/{} valid until {} (renewed from {})",
+                "{}/{} valid until {}, to be renewed from {}",
                 c.key.namespace.as_deref().unwrap_or_default(),
                 c.key.name,
                 c.info.not_after,
@@ -704,9 +702,14 @@ mod tests {
         );
         assert_eq!(report(Concern::Access).reason, "NothingToApply");
         assert_eq!(report(Concern::Certificates).reason, "Issued");
+        // One count: the conditions' counts add up to Ready's 5 objects.
+        assert_eq!(
+            report(Concern::Namespaces).message,
+            "1 Namespace: namespaces comune-molfetta-prod exist with the tenant's labels and Pod Security level"
+        );
         assert!(
             report(Concern::Certificates).message.starts_with(
-                "comune-molfetta-prod/comune-molfetta-tls valid until 1970-01-01T01:06:40Z"
+                "1 Secret: comune-molfetta-prod/comune-molfetta-tls valid until 1970-01-01T01:06:40Z, to be renewed from "
             ),
             "{}",
             report(Concern::Certificates).message

@@ -32,6 +32,7 @@ pub mod network;
 pub mod output;
 mod quota;
 pub mod set;
+pub mod summary;
 mod tls;
 
 use std::collections::BTreeMap;

@@ -68,9 +68,19 @@ pub(super) fn policies(
             Vec::new(),
         ),
     ];
-    let egress = egress_rules(tenant, class)?;
-    if !egress.is_empty() {
-        policies.push(policy(env, ALLOW_EGRESS, Vec::new(), egress));
+    let destinations = egress_destinations(tenant, class)?;
+    if !destinations.is_empty() {
+        let names = destinations
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut egress = policy(env, ALLOW_EGRESS, Vec::new(), egress_rules(&destinations));
+        egress.metadata.annotations = Some(BTreeMap::from([(
+            labels::EGRESS_DESTINATIONS_ANNOTATION.to_string(),
+            names,
+        )]));
+        policies.push(egress);
     }
     // Consent is one relation between namespaces, symmetric by construction (see
     // `consented_peers`): the peers this environment accepts traffic from are exactly the
@@ -159,13 +169,10 @@ pub struct EgressDestination {
     pub ports: Vec<u16>,
 }
 
-/// The egress allowlist: one rule per entry.
-fn egress_rules(
-    tenant: &TenantService,
-    class: &TenantClass,
-) -> Result<Vec<NetworkPolicyEgressRule>, RenderError> {
-    Ok(egress_destinations(tenant, class)?
-        .into_iter()
+/// The egress allowlist: one rule per destination, in the same order.
+fn egress_rules(destinations: &[EgressDestination]) -> Vec<NetworkPolicyEgressRule> {
+    destinations
+        .iter()
         .map(|destination| {
             let peers = destination
                 .cidrs
@@ -185,7 +192,7 @@ fn egress_rules(
                 .collect();
             egress_to(peers, ports)
         })
-        .collect())
+        .collect()
 }
 
 /// The tenant's egress entries resolved against its class, in the order of the spec.
