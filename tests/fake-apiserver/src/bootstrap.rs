@@ -1,5 +1,7 @@
 //! The objects a new cluster starts with: namespaces `default`, `kube-system`,
-//! `kube-public` and `kube-node-lease`; the default RBAC policy
+//! `kube-public` and `kube-node-lease`; the `kubernetes` Endpoints in `default` (the
+//! server's own address, as the apiserver's endpoint reconciler keeps it; Helm charts look
+//! it up to narrow their egress); the default RBAC policy
 //! (`bootstrap-rbac.yaml`: `cluster-admin`, `admin`, `edit`, `view` and the
 //! `system:` roles with their bindings); and the built-in PriorityClasses
 //! (`pkg/apis/scheduling` `SystemPriorityClasses`). All are written by
@@ -15,11 +17,22 @@ use crate::validate::FieldValidation;
 
 const DEFAULT_RBAC: &str = include_str!("bootstrap-rbac.yaml");
 
-fn objects() -> Vec<Value> {
+fn objects(address: &str) -> Vec<Value> {
     let mut out: Vec<Value> = ["default", "kube-system", "kube-public", "kube-node-lease"]
         .iter()
         .map(|ns| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
         .collect();
+    if let Some((ip, port)) = address
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| (a.ip().to_string(), a.port()))
+    {
+        out.push(json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip}],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}));
+    }
     match serde_saphyr::from_str::<Vec<Value>>(DEFAULT_RBAC) {
         Ok(rbac) => out.extend(rbac),
         Err(e) => tracing::error!(error = %e, "bootstrap-rbac.yaml does not parse"),
@@ -45,10 +58,11 @@ fn objects() -> Vec<Value> {
     out
 }
 
-/// Creates the startup objects, then fills the aggregated ClusterRoles.
-pub fn install(st: &mut State, clock: &Clock) {
+/// Creates the startup objects (the server listening on `address`), then fills the
+/// aggregated ClusterRoles.
+pub fn install(st: &mut State, clock: &Clock, address: &str) {
     let apiserver = UserInfo::apiserver();
-    for obj in objects() {
+    for obj in objects(address) {
         let (group, version) = match obj["apiVersion"].as_str().unwrap_or("").split_once('/') {
             Some((g, v)) => (g.to_string(), v.to_string()),
             None => (
@@ -61,10 +75,14 @@ pub fn install(st: &mut State, clock: &Clock) {
             tracing::error!(%group, %kind, "startup object of a kind not served");
             continue;
         };
+        let namespace = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let req = WriteReq {
             info: &info,
             version: &version,
-            namespace: "",
+            namespace: &namespace,
             manager: "kube-apiserver",
             dry_run: false,
             validation: FieldValidation::Ignore,
@@ -85,7 +103,7 @@ mod tests {
 
     #[test]
     fn the_default_policy_parses_into_rbac_objects() {
-        let objs = objects();
+        let objs = objects("127.0.0.1:6443");
         let names = |kind: &str| -> Vec<&str> {
             objs.iter()
                 .filter(|o| o["kind"] == kind)
@@ -107,6 +125,8 @@ mod tests {
         for o in objs.iter().filter(|o| o["kind"] == "ClusterRole") {
             serde_json::from_value::<rbac::ClusterRole>(o.clone()).expect("a ClusterRole");
         }
+        let endpoints = objs.iter().find(|o| o["kind"] == "Endpoints").unwrap();
+        assert_eq!(endpoints["subsets"][0]["ports"][0]["port"], 6443);
         assert_eq!(
             names("PriorityClass"),
             ["system-cluster-critical", "system-node-critical"]

@@ -779,7 +779,8 @@ async fn serve_resource(
                     ))
                 }
                 Method::DELETE if subr == Sub::Main => {
-                    let opts = delete_opts(ctx)?;
+                    // The decoded body: Helm sends DeleteOptions as protobuf.
+                    let opts = delete_opts(ctx, &body)?;
                     let r = {
                         let mut st = ctx.server.lock();
                         ops::delete(
@@ -954,11 +955,11 @@ fn write_req<'a>(
     })
 }
 
-fn delete_opts(ctx: &Ctx) -> Result<DeleteOpts, ApiError> {
-    let body: Value = if ctx.body.is_empty() {
+fn delete_opts(ctx: &Ctx, body: &[u8]) -> Result<DeleteOpts, ApiError> {
+    let body: Value = if body.is_empty() {
         json!({})
     } else {
-        parse_body(&ctx.body)?
+        parse_body(body)?
     };
     let s = |k: &str| {
         body[k]
@@ -1226,7 +1227,7 @@ fn delete_collection(
     ns: &str,
 ) -> Result<Response, ApiError> {
     let filter = filter_from(&ctx.query, info, ns)?;
-    let opts = delete_opts(ctx)?;
+    let opts = delete_opts(ctx, &ctx.body)?;
     let mut affected = Vec::new();
     {
         let mut st = ctx.server.lock();

@@ -3,7 +3,8 @@
 //! generators (namespace, configmap, secret, serviceaccount, deployment, job,
 //! cronjob, service, role, clusterrole, rolebinding, clusterrolebinding, quota,
 //! priorityclass, ingress, poddisruptionbudget) and `kubectl auth can-i` /
-//! `whoami` (the access and self-subject reviews). The server otherwise speaks
+//! `whoami` (the access and self-subject reviews), and the DeleteOptions of
+//! `helm uninstall`. The server otherwise speaks
 //! JSON only; another kind, or a field this decoder does not know, is refused
 //! with 415 rather than misread.
 //!
@@ -600,6 +601,25 @@ const PRIORITY_CLASS: &[Field] = &[
     f(5, "preemptionPolicy", Kind::Str),
 ];
 
+/// `meta/v1` DeleteOptions: Helm's `uninstall` deletes its release Secrets with a
+/// protobuf body (`k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto`).
+const DELETE_OPTIONS: &[Field] = &[
+    f(1, "gracePeriodSeconds", Kind::Int),
+    f(
+        2,
+        "preconditions",
+        Kind::Msg(&[f(1, "uid", Kind::Str), f(2, "resourceVersion", Kind::Str)]),
+    ),
+    f(3, "orphanDependents", Kind::Bool),
+    f(4, "propagationPolicy", Kind::Str),
+    r(5, "dryRun", Kind::Str),
+    f(
+        6,
+        "ignoreStoreReadErrorWithClusterBreakingPotential",
+        Kind::Bool,
+    ),
+];
+
 const INGRESS_BACKEND: &[Field] = &[
     f(
         3,
@@ -960,6 +980,7 @@ fn schema_of(api_version: &str, kind: &str) -> Option<&'static [Field]> {
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => CLUSTER_ROLE,
         ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => BINDING,
         ("scheduling.k8s.io/v1", "PriorityClass") => PRIORITY_CLASS,
+        ("v1" | "meta.k8s.io/v1", "DeleteOptions") => DELETE_OPTIONS,
         ("networking.k8s.io/v1", "Ingress") => INGRESS,
         ("policy/v1", "PodDisruptionBudget") => PDB,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
@@ -1028,6 +1049,14 @@ mod tests {
         assert_eq!(
             obj,
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1", "namespace": "demo"}, "data": {"a": "b"}})
+        );
+        // DeleteOptions, as helm uninstall sends them (propagationPolicy, dryRun list).
+        let options = [field(4, b"Background"), field(5, b"All")].concat();
+        let tm_delete = [field(1, b"v1"), field(2, b"DeleteOptions")].concat();
+        let body = [b"k8s\0".to_vec(), field(1, &tm_delete), field(2, &options)].concat();
+        assert_eq!(
+            decode_object(&body).unwrap(),
+            json!({"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background", "dryRun": ["All"]})
         );
         let tm = [field(1, b"v1"), field(2, b"Pod")].concat();
         assert_eq!(

@@ -297,6 +297,17 @@ pub fn builtins() -> Vec<ResourceInfo> {
             field_labels: EVENT_FIELDS,
             ..b("", "v1", "events", "Event", &["ev"], true, false, false)
         },
+        // The apiserver's own `default/kubernetes` (bootstrap); nothing else writes them here.
+        b(
+            "",
+            "v1",
+            "endpoints",
+            "Endpoints",
+            &["ep"],
+            true,
+            false,
+            false,
+        ),
         b(
             "",
             "v1",

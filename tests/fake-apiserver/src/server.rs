@@ -72,7 +72,7 @@ impl Server {
 
     fn bootstrap(&self) {
         let mut st = self.lock();
-        crate::bootstrap::install(&mut st, &self.clock);
+        crate::bootstrap::install(&mut st, &self.clock, &self.opts.address);
     }
 
     /// Takes the write lock. A poisoned lock (a panic while holding it) is
