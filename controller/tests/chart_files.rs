@@ -433,7 +433,8 @@ fn the_image_the_dockerfile_builds_is_the_one_the_chart_runs() {
 }
 
 /// The RBAC objects and admission policies of rendered manifests, without the chart's labels
-/// (which the built-in renderer leaves out), sorted by kind, namespace and name.
+/// and `helm.sh/resource-policy` annotations (which the built-in renderer leaves out), sorted
+/// by kind, namespace and name.
 fn access_without_labels(objects: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
     let mut rbac: Vec<serde_json::Value> = objects
         .into_iter()
@@ -453,6 +454,16 @@ fn access_without_labels(objects: Vec<serde_json::Value>) -> Vec<serde_json::Val
         .map(|mut o| {
             if let Some(metadata) = o["metadata"].as_object_mut() {
                 metadata.remove("labels");
+                // Helm's bookkeeping too (kept on uninstall); no access decision reads it.
+                if let Some(annotations) = metadata
+                    .get_mut("annotations")
+                    .and_then(serde_json::Value::as_object_mut)
+                {
+                    annotations.remove("helm.sh/resource-policy");
+                    if annotations.is_empty() {
+                        metadata.remove("annotations");
+                    }
+                }
             }
             o
         })

@@ -14,13 +14,18 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_apiserver::{Config, ServerHandle, StaticToken, UserInfo};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use tenant_operator::api::TenantService;
+use tenant_operator::api::{TenantClass, TenantService};
 
 const RELEASE: &str = "tenant-operator";
 const NAMESPACE: &str = "tenant-operator";
@@ -93,15 +98,17 @@ fn helm(helm: &Path, dir: &Path, args: &[&str]) -> Output {
     out
 }
 
-fn install_args(chart: &str) -> Vec<&str> {
-    vec![
+fn install_args<'a>(chart: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "install",
         RELEASE,
         chart,
         "--namespace",
         NAMESPACE,
         "--create-namespace",
-    ]
+    ];
+    args.extend(extra);
+    args
 }
 
 /// The operator container's arguments and environment as the installed Deployment gives
@@ -151,19 +158,27 @@ async fn container_command(admin: &Client, pod: &str) -> (Vec<String>, Vec<(Stri
     (container.args.unwrap_or_default(), env)
 }
 
-/// Starts the binary as the chart's Deployment would, as the chart's ServiceAccount.
-async fn start_operator(server: &ServerHandle, dir: &Path, pod: &str) -> Operator {
+/// The binary as the chart's Deployment starts it, as the chart's ServiceAccount.
+async fn operator_command(server: &ServerHandle, dir: &Path, pod: &str) -> Command {
     let (args, env) = container_command(&server.client(), pod).await;
     let sa_kubeconfig = dir.join("operator.kubeconfig");
     kubeconfig(server, SA_TOKEN, &sa_kubeconfig);
-    let child = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenant-operator"));
+    command
         .args(&args)
         .arg("--kubeconfig")
         .arg(&sa_kubeconfig)
         .args(["--admin-addr", "127.0.0.1:0"])
         .env_remove("KUBECONFIG")
         .envs(env)
-        .stdout(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+/// Starts the binary as the chart's Deployment would, as the chart's ServiceAccount.
+async fn start_operator(server: &ServerHandle, dir: &Path, pod: &str) -> Operator {
+    let child = operator_command(server, dir, pod)
+        .await
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the operator binary starts");
@@ -226,7 +241,7 @@ async fn helm_install_then_the_operator_as_its_service_account_provisions_a_tena
     kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
     let chart = repo().join("charts/tenant-operator");
     let chart = chart.to_str().expect("UTF-8 path");
-    helm(&helm_bin, &dir, &install_args(chart));
+    helm(&helm_bin, &dir, &install_args(chart, &[]));
 
     // What the chart installed, read back as kubectl would.
     for role in [
@@ -274,6 +289,348 @@ async fn helm_install_then_the_operator_as_its_service_account_provisions_a_tena
         Vec::<String>::new(),
         "helm and the operator used only what the server implements"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}
+
+/// Server-side applies a manifest file's documents as `manager` (a datacenter operator's
+/// tool, or Helm: then with the release's ownership metadata, as a previous release of the
+/// chart left them), letting the server drop fields an older schema does not have.
+async fn apply_file(admin: &Client, path: &Path, manager: &str) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let documents: Vec<Value> = serde_saphyr::from_str_multiple(&text).expect("YAML");
+    for mut document in documents.into_iter().filter(|d| !d.is_null()) {
+        if manager == "helm" {
+            // What Helm writes on the objects of a release (it adopts nothing else).
+            document["metadata"]["labels"]["app.kubernetes.io/managed-by"] = json!("Helm");
+            document["metadata"]["annotations"]["meta.helm.sh/release-name"] = json!(RELEASE);
+            document["metadata"]["annotations"]["meta.helm.sh/release-namespace"] =
+                json!(NAMESPACE);
+        }
+        let gvk: kube::api::TypeMeta =
+            serde_json::from_value(document.clone()).expect("apiVersion and kind");
+        let (group, version) = gvk
+            .api_version
+            .split_once('/')
+            .unwrap_or(("", gvk.api_version.as_str()));
+        let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            group, version, &gvk.kind,
+        ));
+        let name = document["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        let api: Api<kube::api::DynamicObject> = Api::all_with(admin.clone(), &resource);
+        // A CRD just created may not be served for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match api
+                .patch(
+                    &name,
+                    &PatchParams::apply(manager).force(),
+                    &Patch::Apply(&document),
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{}: apply {name}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// Runs the operator until it exits (at most `within`); its exit status and stderr.
+async fn run_until_exit(mut command: Command, dir: &Path, within: Duration) -> (bool, String) {
+    let log = dir.join("operator.stderr");
+    let file = std::fs::File::create(&log).expect("stderr file");
+    let mut child = Operator(
+        command
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("the operator binary starts"),
+    );
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for the operator") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the operator kept running: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+/// An upgrade as a datacenter lives it: the previous release's CRDs and classes (installed
+/// by Helm, so Helm's field manager owns their fields) with a tenant in them, then the new
+/// chart. Without `crds.install` the new operator refuses to run against the old CRDs and
+/// says what to do; with it (the default) it upgrades them itself, despite Helm's
+/// ownership. Classes that use fields the old CRDs lacked are refused by the API server
+/// until the CRDs are upgraded (Helm validates strictly), so the chart's classes follow in
+/// a second `helm upgrade` (the README's upgrade procedure puts the CRDs first), and the
+/// existing tenant becomes Ready under the new operator, the same object throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_from_the_previous_crds_on_a_populated_server() {
+    let Some(helm_bin) = fake_apiserver::tools::find("helm") else {
+        return;
+    };
+    let server = server().await;
+    let admin = server.client();
+    let dir = scratch("upgrade");
+    kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
+    let previous = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crds-previous");
+    for crd in tenant_operator::api::crd::crds() {
+        let name = tenant_operator::api::crd::crd_name(&crd);
+        apply_file(&admin, &previous.join(format!("{name}.yaml")), "helm").await;
+    }
+    // The previous CRDs really are older: the operator's check must have something to find.
+    let live = Api::<CustomResourceDefinition>::all(admin.clone())
+        .get("tenantclasses.tenancy.innova.puglia.it")
+        .await
+        .expect("previous CRD");
+    let skew = tenant_operator::api::crd::schema_skew(&live, &TenantClass::crd());
+    assert!(!skew.missing.is_empty(), "{skew:?}");
+
+    // The new chart, its CRDs skipped (as `helm upgrade` would), the operator told not to
+    // install them; the class and tenant of the previous release.
+    let chart = repo().join("charts/tenant-operator");
+    let chart = chart.to_str().expect("UTF-8 path");
+    let values = [
+        "--skip-crds",
+        "--set",
+        "defaultTenantClasses.enabled=false",
+        "--set",
+        "crds.install=false",
+    ];
+    helm(&helm_bin, &dir, &install_args(chart, &values));
+    // The class as the previous release left it: the server drops the fields the old CRD
+    // lacks, as it did then.
+    apply_file(&admin, &repo().join("policies/classes/large.yaml"), "helm").await;
+    let name = apply_sample(&admin, "comune-bari.yaml").await;
+    let uid = Api::<TenantService>::all(admin.clone())
+        .get(&name)
+        .await
+        .expect("the tenant")
+        .metadata
+        .uid;
+
+    let (ok, stderr) = run_until_exit(
+        operator_command(&server, &dir, "tenant-operator-old-crds").await,
+        &dir,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        !ok,
+        "the operator must refuse CRDs older than it understands"
+    );
+    for expected in [
+        "is older than this operator",
+        "--install-crds",
+        "kubectl apply --server-side --force-conflicts",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+    }
+
+    // crds.install=true (the chart's default): the operator upgrades the CRDs itself.
+    let mut upgrade = vec!["upgrade", RELEASE, chart, "--namespace", NAMESPACE];
+    upgrade.extend(["--set", "defaultTenantClasses.enabled=false"]);
+    helm(&helm_bin, &dir, &upgrade);
+    let operator = start_operator(&server, &dir, "tenant-operator-new").await;
+    let crds = Api::<CustomResourceDefinition>::all(admin.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = crds
+            .get("tenantclasses.tenancy.innova.puglia.it")
+            .await
+            .expect("CRD");
+        if tenant_operator::api::crd::schema_skew(&live, &TenantClass::crd())
+            .missing
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the operator did not upgrade the CRDs"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Now the chart's classes apply: the second `helm upgrade` of the procedure.
+    // `--reset-values`: without values, helm upgrade would reuse the previous ones.
+    helm(
+        &helm_bin,
+        &dir,
+        &[
+            "upgrade",
+            RELEASE,
+            chart,
+            "--namespace",
+            NAMESPACE,
+            "--reset-values",
+        ],
+    );
+    let tenant = wait_ready(&admin, &name, Duration::from_secs(90)).await;
+    assert_eq!(
+        tenant.metadata.uid, uid,
+        "the same TenantService, never re-created"
+    );
+    for ours in tenant_operator::api::crd::crds() {
+        let name = tenant_operator::api::crd::crd_name(&ours);
+        let live = Api::<CustomResourceDefinition>::all(admin.clone())
+            .get(name)
+            .await
+            .expect("CRD");
+        let skew = tenant_operator::api::crd::schema_skew(&live, &ours);
+        assert_eq!(
+            skew,
+            Default::default(),
+            "{name} upgraded to this build's schema"
+        );
+        let managers: Vec<(String, String)> = live
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                (
+                    m.manager.unwrap_or_default(),
+                    m.operation.unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert!(
+            managers.contains(&("tenant-operator".to_string(), "Apply".to_string())),
+            "{name}: applied by the operator's field manager: {managers:?}"
+        );
+    }
+    drop(operator);
+    assert_eq!(server.unsupported_requests(), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}
+
+/// `helm uninstall` removes the operator and keeps what tenants depend on: the CRDs (and so
+/// every TenantService), the tenant ClusterRoles that the tenants' RoleBindings name, the
+/// admission policies that protect the tenant namespaces, and the TenantClasses. A tenant's
+/// administrators keep their access with no operator installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_uninstall_keeps_what_tenants_depend_on() {
+    let Some(helm_bin) = fake_apiserver::tools::find("helm") else {
+        return;
+    };
+    let server = server().await;
+    let admin = server.client();
+    let dir = scratch("uninstall");
+    kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
+    let chart = repo().join("charts/tenant-operator");
+    let chart = chart.to_str().expect("UTF-8 path");
+    helm(&helm_bin, &dir, &install_args(chart, &[]));
+    let operator = start_operator(&server, &dir, "tenant-operator-1").await;
+    let name = apply_sample(&admin, "comune-bari.yaml").await;
+    let tenant = wait_ready(&admin, &name, Duration::from_secs(90)).await;
+    drop(operator);
+
+    let out = helm(
+        &helm_bin,
+        &dir,
+        &["uninstall", RELEASE, "--namespace", NAMESPACE],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+
+    // Gone: the operator and its own access.
+    assert!(
+        Api::<Deployment>::namespaced(admin.clone(), NAMESPACE)
+            .get_opt(RELEASE)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        Api::<ClusterRole>::all(admin.clone())
+            .get_opt("tenant-operator")
+            .await
+            .expect("read")
+            .is_none(),
+        "the operator's own ClusterRole goes"
+    );
+    // Kept.
+    for role in [
+        "tenant-operator:tenant-admin",
+        "tenant-operator:tenant-edit",
+        "tenant-operator:tenant-view",
+        "tenant-operator:tenant-monitoring",
+    ] {
+        assert!(
+            Api::<ClusterRole>::all(admin.clone())
+                .get_opt(role)
+                .await
+                .expect("read")
+                .is_some(),
+            "{role} kept; helm said:\n{said}"
+        );
+    }
+    let policies = Api::<ValidatingAdmissionPolicy>::all(admin.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("list policies");
+    let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(admin.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("list bindings");
+    let policy_files = std::fs::read_dir(repo().join("policies/admission"))
+        .expect("policies/admission")
+        .count();
+    assert_eq!(
+        policies.items.len(),
+        policy_files,
+        "every admission policy kept"
+    );
+    assert_eq!(
+        bindings.items.len(),
+        policies.items.len(),
+        "with its binding"
+    );
+    let classes = Api::<TenantClass>::all(admin.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("list classes");
+    assert!(
+        classes
+            .items
+            .iter()
+            .any(|c| c.metadata.name.as_deref() == Some("large")),
+        "the TenantClasses are kept"
+    );
+    let kept = Api::<TenantService>::all(admin.clone())
+        .get(&name)
+        .await
+        .expect("the TenantService is kept with the CRDs");
+    assert_eq!(kept.metadata.uid, tenant.metadata.uid);
+
+    // The tenant's administrators still work in their namespaces.
+    let ns = tenant
+        .status
+        .as_ref()
+        .and_then(|s| s.namespaces.first().cloned())
+        .expect("a namespace");
+    let tenant_admin = server
+        .client_as("mario", &["comune-bari-sistemi-informativi"])
+        .expect("client");
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(tenant_admin, &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("a tenant administrator still reads the tenant's namespace");
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await;
 }
@@ -369,7 +726,7 @@ async fn brakes_from_the_chart_dry_run_writes_nothing_and_the_write_rate_limit_t
     kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
     let chart = repo().join("charts/tenant-operator");
     let chart = chart.to_str().expect("UTF-8 path");
-    let mut args = install_args(chart);
+    let mut args = install_args(chart, &[]);
     args.extend(["--set", "writeRateLimit=5"]);
     helm(&helm_bin, &dir, &args);
 

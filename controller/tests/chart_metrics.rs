@@ -39,6 +39,7 @@ fn exported() -> BTreeMap<String, BTreeSet<String>> {
         .inc();
     metrics.leader.set(1);
     metrics.set_tenant_phase("comune-bari", Phase::Ready);
+    metrics.set_tenant_state("comune-lecce", Phase::Failed, "InvalidSpec");
     metrics.set_certificate_expiry("comune-bari", "prod", jiff::Timestamp::UNIX_EPOCH);
     let quantities: BTreeMap<String, Quantity> = QUOTA_RESOURCES
         .iter()
@@ -104,10 +105,26 @@ fn referenced_labels(text: &str) -> BTreeSet<String> {
     found
 }
 
+/// Metrics of other exporters the alerts use, with their labels: the operator cannot count
+/// its own restarts, kube-state-metrics does.
+const EXTERNAL_METRICS: &[(&str, &[&str])] = &[(
+    "kube_pod_container_status_restarts_total",
+    &["namespace", "pod", "container"],
+)];
+
 #[test]
 fn alerts_and_dashboard_use_exported_metrics_and_labels() {
     let exported = exported();
-    let all_labels: BTreeSet<String> = exported.values().flatten().cloned().collect();
+    let all_labels: BTreeSet<String> = exported
+        .values()
+        .flatten()
+        .cloned()
+        .chain(
+            EXTERNAL_METRICS
+                .iter()
+                .flat_map(|(_, labels)| labels.iter().map(|l| (*l).to_string())),
+        )
+        .collect();
     for file in [
         "templates/prometheusrule.yaml",
         "files/dashboards/tenant-operator.json",
@@ -142,9 +159,109 @@ fn the_alerts_required_by_the_issue_exist() {
     let (_, text) = chart_file("templates/prometheusrule.yaml");
     for metric in [
         "tenant_operator_certificate_expiry_timestamp_seconds",
-        "tenant_operator_tenant_ready",
+        "tenant_operator_tenants_not_ready",
         "tenant_operator_reconcile_errors_total",
+        "tenant_operator_leader",
+        "tenant_operator_drift_corrections_total",
+        "kube_pod_container_status_restarts_total",
     ] {
         assert!(text.contains(metric), "an alert on {metric}");
     }
+}
+
+/// The alerts of the rendered PrometheusRule as (name, severity, runbook_url).
+fn rendered_alerts() -> Option<Vec<(String, String, String)>> {
+    let helm = fake_apiserver::tools::find("helm")?;
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/tenant-operator");
+    let out = std::process::Command::new(helm)
+        .args(["template", "tenant-operator"])
+        .arg(&chart)
+        .args([
+            "--namespace",
+            "tenant-operator",
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--show-only",
+            "templates/prometheusrule.yaml",
+        ])
+        .output()
+        .expect("running helm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rule: serde_json::Value =
+        serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout)).expect("YAML");
+    let mut alerts = Vec::new();
+    for group in rule["spec"]["groups"].as_array().expect("groups") {
+        for r in group["rules"].as_array().expect("rules") {
+            let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            alerts.push((
+                field(&r["alert"]),
+                field(&r["labels"]["severity"]),
+                field(&r["annotations"]["runbook_url"]),
+            ));
+        }
+    }
+    Some(alerts)
+}
+
+/// Every alert links a runbook of docs/runbooks/ that exists and names the alert, and has
+/// a severity the routing of docs/runbooks/README.md knows.
+#[test]
+fn every_alert_has_a_runbook_that_exists() {
+    let Some(alerts) = rendered_alerts() else {
+        return;
+    };
+    assert!(alerts.len() >= 10, "{alerts:?}");
+    let runbooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runbooks");
+    let (_, values) = chart_file("values.yaml");
+    let base = values
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("runbookBaseUrl: "))
+        .expect("runbookBaseUrl in values.yaml");
+    let index = std::fs::read_to_string(runbooks.join("README.md")).expect("runbook index");
+    for (alert, severity, url) in &alerts {
+        assert!(
+            ["critical", "warning", "info"].contains(&severity.as_str()),
+            "{alert}: severity {severity:?} is not routed (docs/runbooks/README.md)"
+        );
+        let file = url
+            .strip_prefix(&format!("{base}/"))
+            .unwrap_or_else(|| panic!("{alert}: runbook_url {url:?} is not under {base}"));
+        let path = runbooks.join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{alert}: runbook {}: {e}", path.display()));
+        assert!(
+            text.contains(alert.as_str()),
+            "{}: does not name the alert {alert}",
+            path.display()
+        );
+        assert!(
+            index.contains(alert.as_str()),
+            "docs/runbooks/README.md: lists no {alert}"
+        );
+    }
+}
+
+/// Tenant readiness never pages per tenant, and spec errors never page.
+#[test]
+fn readiness_alerts_aggregate_and_spec_errors_do_not_page() {
+    let (_, text) = chart_file("templates/prometheusrule.yaml");
+    assert!(
+        !text.contains("tenant_operator_tenant_ready"),
+        "no alert on the per-tenant readiness series"
+    );
+    let Some(alerts) = rendered_alerts() else {
+        return;
+    };
+    let severity = |name: &str| {
+        alerts
+            .iter()
+            .find(|(alert, _, _)| alert == name)
+            .map_or_else(|| panic!("no alert {name}"), |(_, s, _)| s.clone())
+    };
+    assert_eq!(severity("TenantsNotReady"), "critical");
+    assert_eq!(severity("TenantSpecErrors"), "info");
 }

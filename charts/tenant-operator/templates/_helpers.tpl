@@ -37,7 +37,8 @@ app.kubernetes.io/component: controller
 Objects read verbatim from the repository (files/ links to policies/), one document at a time, with the
 chart's labels added. Parsing and re-serialising (rather than pasting text) guarantees
 that every document is valid YAML and carries the labels.
-Arguments: (dict "root" $ "path" "files/..." "replace" (dict "from" "to"))
+Arguments: (dict "root" $ "path" "files/..." "replace" (dict "from" "to") "keep" true); with
+"keep", each object is annotated helm.sh/resource-policy: keep (it survives `helm uninstall`).
 */}}
 {{- define "tenant-operator.copyDocuments" -}}
 {{- $root := .root -}}
@@ -53,6 +54,10 @@ Arguments: (dict "root" $ "path" "files/..." "replace" (dict "from" "to"))
 {{- if $obj.kind }}
 {{- $labels := merge (dict) (default (dict) $obj.metadata.labels) (include "tenant-operator.labels" $root | fromYaml) }}
 {{- $_ := set $obj.metadata "labels" $labels }}
+{{- if $.keep }}
+{{- $annotations := merge (dict) (default (dict) $obj.metadata.annotations) (dict "helm.sh/resource-policy" "keep") }}
+{{- $_ := set $obj.metadata "annotations" $annotations }}
+{{- end }}
 {{- if and (eq $obj.kind "ValidatingAdmissionPolicyBinding") $.bindingActions }}
 {{- $_ := set $obj.spec "validationActions" $.bindingActions }}
 {{- end }}

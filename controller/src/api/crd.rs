@@ -95,9 +95,92 @@ pub fn crds_json() -> Result<String, CrdError> {
         })
 }
 
+/// How a live CRD's schemas differ from this build's: what it lacks (older) and what it
+/// has that this build does not know (newer), as `<version>: <path>` (`v1alpha1: .spec.production`)
+/// or `<version>` for a whole version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaSkew {
+    /// In this build's schema, not in the live one.
+    pub missing: Vec<String>,
+    /// In the live schema, not in this build's.
+    pub newer: Vec<String>,
+}
+
+/// Compares the served versions of `live` with those of `ours` (the same CRD), field by
+/// field. Pure: what `reconcile::crds` decides on.
+pub fn schema_skew(live: &CustomResourceDefinition, ours: &CustomResourceDefinition) -> SchemaSkew {
+    let live = served_paths(live);
+    let ours = served_paths(ours);
+    SchemaSkew {
+        missing: ours.difference(&live).cloned().collect(),
+        newer: live.difference(&ours).cloned().collect(),
+    }
+}
+
+/// Every served version (`v1alpha1`) and every field path of its schema (`v1alpha1: .spec.x`,
+/// `[]` for list items, `.*` for map values).
+fn served_paths(crd: &CustomResourceDefinition) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for version in crd.spec.versions.iter().filter(|v| v.served) {
+        out.insert(version.name.clone());
+        let schema = version
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .and_then(|s| serde_json::to_value(s).ok());
+        if let Some(schema) = schema {
+            collect_paths(&schema, &format!("{}: ", version.name), &mut out);
+        }
+    }
+    out
+}
+
+fn collect_paths(
+    schema: &serde_json::Value,
+    at: &str,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    if let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) {
+        for (name, sub) in properties {
+            let path = format!("{at}.{name}");
+            out.insert(path.clone());
+            collect_paths(sub, &path, out);
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        collect_paths(items, &format!("{at}[]"), out);
+    }
+    if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+        collect_paths(values, &format!("{at}.*"), out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skew_names_missing_and_unknown_fields_per_version() {
+        let ours = TenantService::crd();
+        assert_eq!(schema_skew(&ours, &ours), SchemaSkew::default());
+        let mut older = ours.clone();
+        let mut json = serde_json::to_value(&older).unwrap();
+        let spec = &mut json["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        spec.as_object_mut().unwrap().remove("deletionPolicy");
+        spec["futureField"] = serde_json::json!({"type": "string"});
+        older = serde_json::from_value(json).unwrap();
+        let skew = schema_skew(&older, &ours);
+        assert_eq!(skew.missing, ["v1alpha1: .spec.deletionPolicy"]);
+        assert_eq!(skew.newer, ["v1alpha1: .spec.futureField"]);
+        let mut unserved = ours.clone();
+        unserved.spec.versions[0].served = false;
+        assert!(
+            schema_skew(&unserved, &ours)
+                .missing
+                .contains(&"v1alpha1".to_string())
+        );
+    }
 
     #[test]
     fn crds_are_named_after_plural_and_group_and_sorted() {

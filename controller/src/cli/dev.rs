@@ -284,6 +284,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         leader_election: None,
         identity: "dev".to_string(),
         crd_timeout: Duration::from_secs(30),
+        // dev installs the CRDs itself before the controller starts.
+        install_crds: false,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(controller::run(

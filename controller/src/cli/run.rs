@@ -76,6 +76,13 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "it")]
     pub ca_permitted_dns_domains: Vec<String>,
 
+    /// Install or upgrade the CRDs at start (server-side apply with the operator's field
+    /// manager, forced, so that fields Helm installed are taken over); a CRD newer than this
+    /// build is left as it is. Without it the CRDs must be in place, and the operator refuses
+    /// to run against CRDs older than it understands.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub install_crds: bool,
+
     /// Leader election: how long a standby waits, after it last saw the Lease renewed,
     /// before taking it.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
@@ -275,6 +282,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         leader_election,
         identity,
         crd_timeout: Duration::from_secs(300),
+        install_crds: args.install_crds,
     };
     // Boxed: the controller's future (every watch stream) is large.
     Box::pin(controller::run(

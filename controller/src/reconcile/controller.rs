@@ -96,6 +96,9 @@ pub enum RunError {
     /// The leader-election durations cannot work together.
     #[error(transparent)]
     LeaseConfig(#[from] LeaseConfigError),
+    /// The CRDs could not be installed, or are older than this build understands.
+    #[error(transparent)]
+    Crd(#[from] super::crds::CrdError),
     /// A reserved namespace of the configuration is not a namespace name or prefix.
     #[error(transparent)]
     ReservedNamespace(#[from] InvalidReservedName),
@@ -120,6 +123,9 @@ pub struct OperatorConfig {
     pub identity: String,
     /// How long to wait for the CRDs to be established.
     pub crd_timeout: Duration,
+    /// Install or upgrade the CRDs at start (server-side apply, forced), never downgrading
+    /// a newer one; otherwise they must be in place (Helm, `kubectl apply`).
+    pub install_crds: bool,
 }
 
 /// A watch stream of metadata of one child kind, labelled managed-by, that also feeds the
@@ -441,7 +447,11 @@ pub async fn run(
     if let Some(lease) = &config.leader_election {
         lease.check()?;
     }
-    // CRDs first: a standby replica reports them too.
+    // CRDs first: a standby replica reports them too. Every replica may install them: an
+    // apply that changes nothing is no write.
+    if config.install_crds {
+        super::crds::install(&client).await?;
+    }
     for crd in [
         TenantService::crd_name(),
         TenantClass::crd_name(),
@@ -449,6 +459,7 @@ pub async fn run(
     ] {
         wait_for_crd(&client, crd, config.crd_timeout).await?;
     }
+    super::crds::check(&client).await?;
     readiness.set_crds_established(true);
     readiness.set_reconcile_limit(config.settings.reconcile_liveness_limit);
 

@@ -100,7 +100,7 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     let outcome = Outcome::applied(tenant, &applied, kept);
     let status_changed = status::write(tenant, ctx, &outcome).await?;
     ctx.metrics
-        .set_tenant_phase(&tenant.name_any(), outcome.phase);
+        .set_tenant_state(&tenant.name_any(), outcome.phase, &outcome.ready.reason);
     let was_ready = tenant.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready);
     let notices = events::change_events(&applied, &pruned, status_changed, was_ready);
     events::publish(tenant, ctx, notices).await;
@@ -133,7 +133,7 @@ async fn report_failure(tenant: &TenantService, ctx: &Context, error: &Error) {
     }
     let outcome = Outcome::failed(tenant, error);
     ctx.metrics
-        .set_tenant_phase(&tenant.name_any(), outcome.phase);
+        .set_tenant_state(&tenant.name_any(), outcome.phase, &outcome.ready.reason);
     match status::write(tenant, ctx, &outcome).await {
         Ok(true) => events::publish(tenant, ctx, vec![events::failure_event(error)]).await,
         Ok(false) => {}

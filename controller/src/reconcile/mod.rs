@@ -18,6 +18,7 @@ pub mod cleanup;
 pub mod compare;
 pub mod context;
 pub mod controller;
+pub mod crds;
 pub mod delegations;
 pub mod driver;
 pub mod error;

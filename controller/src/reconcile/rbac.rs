@@ -57,8 +57,8 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     Permission {
         api_group: "apiextensions.k8s.io",
         resource: "customresourcedefinitions",
-        verbs: &["get", "list", "watch"],
-        why: "readiness: wait until the TenantService, TenantClass and DomainDelegation CRDs are established",
+        verbs: &["get", "list", "patch", "watch"],
+        why: "readiness: wait until the TenantService, TenantClass and DomainDelegation CRDs are established and check they are not older than the operator; `run --install-crds`: server-side apply them (the chart limits patch to these three by name)",
     },
     Permission {
         api_group: "",

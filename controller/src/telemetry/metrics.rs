@@ -199,6 +199,13 @@ impl Metrics {
         self.tenant_series.set_phase(tenant, phase);
     }
 
+    /// Records a tenant's phase and the reason of its Ready condition, which
+    /// `tenants_not_ready{reason}` counts while the tenant is not Ready.
+    pub fn set_tenant_state(&self, tenant: &str, phase: Phase, ready_reason: &str) {
+        self.tenant_series
+            .set_state(tenant, phase, Some(ready_reason));
+    }
+
     /// Forgets a deleted tenant: its phase and every per-tenant series.
     pub fn forget_tenant(&self, tenant: &str) {
         self.tenant_series.forget_tenant(tenant);
@@ -312,6 +319,32 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("tenant=\"comune-bari\""), "{text}");
+    }
+
+    #[test]
+    fn not_ready_tenants_are_counted_by_bounded_reason() {
+        let metrics = Metrics::new().unwrap();
+        metrics.set_tenant_state("comune-bari", Phase::Failed, "InvalidSpec");
+        metrics.set_tenant_state("comune-lecce", Phase::Provisioning, "ApplyFailed");
+        metrics.set_tenant_state("comune-trani", Phase::Provisioning, "SomethingNew");
+        metrics.set_tenant_state("comune-bitonto", Phase::Ready, "Reconciled");
+        metrics.set_tenant_phase("comune-noci", Phase::Terminating);
+        let text = metrics.encode().unwrap();
+        for expected in [
+            "tenant_operator_tenants_not_ready{reason=\"InvalidSpec\"} 1",
+            "tenant_operator_tenants_not_ready{reason=\"ApplyFailed\"} 1",
+            "tenant_operator_tenants_not_ready{reason=\"Other\"} 1",
+            "tenant_operator_tenants_not_ready{reason=\"StatusFailed\"} 0",
+        ] {
+            assert!(text.contains(expected), "{expected} in\n{text}");
+        }
+        assert!(
+            !text.contains("SomethingNew"),
+            "unlisted reasons are not labels"
+        );
+        metrics.set_tenant_state("comune-lecce", Phase::Ready, "Reconciled");
+        let text = metrics.encode().unwrap();
+        assert!(text.contains("tenant_operator_tenants_not_ready{reason=\"ApplyFailed\"} 0"));
     }
 
     #[test]

@@ -36,6 +36,36 @@ const ALL_PHASES: [Phase; 5] = [
     Phase::Terminating,
 ];
 
+/// Reasons of a not-Ready tenant exported as the `reason` label of `tenants_not_ready`: the
+/// reconcile error categories (`reconcile::Error::category`), `NamespaceNotOwned`, `Pending`
+/// (not reconciled yet) and `Other` for any reason not listed here, so the label stays
+/// bounded. Each is exported from the start (zeros, not gaps), so that alerts can divide.
+pub const NOT_READY_REASONS: [&str; 14] = [
+    "ApplyFailed",
+    "CertificateFailed",
+    "DetachFailed",
+    "FinalizerFailed",
+    "InvalidSpec",
+    "NamespaceNotOwned",
+    "NamespacesTerminating",
+    "Other",
+    "Pending",
+    "PruneFailed",
+    "ReadFailed",
+    "RenderFailed",
+    "SerializeFailed",
+    "StatusFailed",
+];
+
+/// `reason` as one of [`NOT_READY_REASONS`].
+fn bounded_reason(reason: &str) -> &'static str {
+    NOT_READY_REASONS
+        .iter()
+        .find(|known| **known == reason)
+        .copied()
+        .unwrap_or("Other")
+}
+
 /// Values of one quota resource set, in the order of [`QUOTA_RESOURCES`].
 pub type QuotaValues = [Option<f64>; QUOTA_RESOURCES.len()];
 
@@ -44,6 +74,8 @@ pub type QuotaValues = [Option<f64>; QUOTA_RESOURCES.len()];
 struct TenantEntry {
     /// Phase last recorded by a reconcile; `None` while only a quota has been seen.
     phase: Option<Phase>,
+    /// Reason of the Ready condition when it is not True (one of [`NOT_READY_REASONS`]).
+    not_ready_reason: Option<&'static str>,
     /// Its environments, sorted by name. A tenant has a handful, so a sorted `Vec` is both
     /// the smallest and the fastest map here (a `BTreeMap` node holds eleven entries).
     environments: Vec<(String, EnvironmentEntry)>,
@@ -94,21 +126,32 @@ impl TenantSeries {
         &mut environments[index].1
     }
 
-    /// Records a tenant's phase (and so its readiness).
+    /// Records a tenant's phase (and so its readiness), without a reason.
     pub fn set_phase(&self, tenant: &str, phase: Phase) {
+        self.set_state(tenant, phase, None);
+    }
+
+    /// Records a tenant's phase and the reason of its Ready condition (kept only while the
+    /// tenant is not Ready; an unlisted reason counts as `Other`).
+    pub fn set_state(&self, tenant: &str, phase: Phase, ready_reason: Option<&str>) {
+        let not_ready_reason = ready_reason
+            .filter(|_| phase != Phase::Ready)
+            .map(bounded_reason);
         let mut tenants = self.lock();
-        match tenants.get_mut(tenant) {
-            Some(entry) => entry.phase = Some(phase),
-            None => {
-                tenants.insert(
-                    tenant.to_string(),
-                    TenantEntry {
-                        phase: Some(phase),
-                        environments: Vec::new(),
-                    },
-                );
-            }
+        // No key allocation for a tenant already known (every reconcile records its state).
+        if let Some(entry) = tenants.get_mut(tenant) {
+            entry.phase = Some(phase);
+            entry.not_ready_reason = not_ready_reason;
+            return;
         }
+        tenants.insert(
+            tenant.to_string(),
+            TenantEntry {
+                phase: Some(phase),
+                not_ready_reason,
+                environments: Vec::new(),
+            },
+        );
     }
 
     /// Records the expiry of an environment's certificate.
@@ -175,6 +218,33 @@ impl TenantSeries {
                 prefix,
                 "tenants",
                 &[("phase", phase.as_str())],
+                count as f64,
+            );
+        }
+
+        // Tenants that are not Ready (deleting ones aside), by the reason of their Ready
+        // condition: what the readiness alerts aggregate, never per tenant.
+        family_header(
+            out,
+            prefix,
+            "tenants_not_ready",
+            "TenantServices whose Ready condition is not True, by its reason (Terminating ones aside)",
+        );
+        for reason in NOT_READY_REASONS {
+            let count = tenants
+                .values()
+                .filter(|t| {
+                    matches!(
+                        t.phase,
+                        Some(Phase::Pending | Phase::Provisioning | Phase::Failed)
+                    ) && t.not_ready_reason.unwrap_or("Pending") == reason
+                })
+                .count();
+            sample(
+                out,
+                prefix,
+                "tenants_not_ready",
+                &[("reason", reason)],
                 count as f64,
             );
         }
@@ -352,6 +422,22 @@ mod tests {
             tenants
                 .with_label_values(&[phase.as_str()])
                 .set(count as f64);
+        }
+        let not_ready = gauge(
+            "tenants_not_ready",
+            "TenantServices whose Ready condition is not True, by its reason (Terminating ones aside)",
+            &["reason"],
+        );
+        // Phases recorded without a reason count as `Pending`.
+        for reason in NOT_READY_REASONS {
+            let count = phases
+                .iter()
+                .filter(|(_, p)| {
+                    reason == "Pending"
+                        && matches!(p, Phase::Pending | Phase::Provisioning | Phase::Failed)
+                })
+                .count();
+            not_ready.with_label_values(&[reason]).set(count as f64);
         }
         for (tenant, phase) in phases {
             ready

@@ -112,6 +112,7 @@ pub fn test_config() -> OperatorConfig {
         leader_election: None,
         identity: "test-replica".to_string(),
         crd_timeout: Duration::from_secs(10),
+        install_crds: false,
     }
 }
 
