@@ -5,6 +5,7 @@
 //! are generated from them. `///` comments on fields are user-facing text
 //! (`kubectl explain`); `//` comments are for maintainers.
 
+pub mod consent;
 pub mod crd;
 pub mod domain_delegation;
 pub mod istat;

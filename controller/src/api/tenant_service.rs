@@ -403,6 +403,17 @@ pub struct AllowFrom {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub environments: Vec<String>,
+
+    /// UID of the other TenantService this consent is for (`kubectl get ts NAME -o
+    /// jsonpath='{.metadata.uid}'`). Optional: without it the consent is bound to the
+    /// tenant of that name the operator first sees, recorded in `status.consentedPeers`, so
+    /// that a tenant deleted and created again under the same name does not inherit it. Set
+    /// it to consent to such a new tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    ))]
+    pub uid: Option<String>,
 }
 
 /// TLS certificates for the tenant's public hostnames.
@@ -483,6 +494,14 @@ pub struct TenantServiceStatus {
     /// datacenter operator deletes them or hands them back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retained: Vec<RetainedNamespace>,
+
+    /// The tenant each `spec.network.allowFrom` entry consents to, by UID: the UID the
+    /// entry names, or else the UID of the tenant of that name when the operator first saw
+    /// it. Traffic is allowed only with that tenant: one deleted and created again under the
+    /// same name is not consented to until the entry names its UID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["tenant".into()]))]
+    pub consented_peers: Vec<ConsentedPeer>,
 }
 
 /// A namespace kept after its environment was removed from the spec.
@@ -504,6 +523,16 @@ pub struct RetainedNamespace {
     /// 50Gi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<String>,
+}
+
+/// The identity an `allowFrom` consent is bound to.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentedPeer {
+    /// Name of the other TenantService.
+    pub tenant: String,
+    /// Its UID.
+    pub uid: String,
 }
 
 /// Lifecycle phase of a tenant.

@@ -97,7 +97,7 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     let applied = apply::apply(tenant, ctx, &desired, now).await?;
     let pruned = prune::prune(tenant, ctx, &applied).await?;
     let kept = retained::observe(tenant, ctx, &applied, &pruned).await;
-    let outcome = Outcome::applied(tenant, &applied, kept);
+    let outcome = Outcome::applied(tenant, &applied, kept, &valid.peers);
     let status_changed = status::write(tenant, ctx, &outcome).await?;
     ctx.metrics
         .set_tenant_state(&tenant.name_any(), outcome.phase, &outcome.ready.reason);

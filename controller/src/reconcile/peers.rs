@@ -16,6 +16,9 @@ use crate::api::{TenantService, validation};
 struct Facts {
     claims: BTreeSet<String>,
     allow_from: BTreeSet<String>,
+    /// The UIDs `allowFrom` entries name: naming one (re)binds a consent, which the peer's
+    /// policies follow.
+    consent_uids: BTreeSet<(String, String)>,
 }
 
 impl Facts {
@@ -28,6 +31,13 @@ impl Facts {
                 .as_ref()
                 .map(|n| n.allow_from.iter().map(|a| a.tenant.clone()).collect())
                 .unwrap_or_default(),
+            consent_uids: tenant
+                .spec
+                .network
+                .iter()
+                .flat_map(|n| &n.allow_from)
+                .filter_map(|a| Some((a.tenant.clone(), a.uid.clone()?)))
+                .collect(),
         }
     }
 }

@@ -17,7 +17,10 @@ use super::context::Context;
 use super::error::Error;
 use super::ownership::Holder;
 use super::write;
-use crate::api::{CertificateStatus, Phase, RetainedNamespace, TenantService, TenantServiceStatus};
+use crate::api::{
+    CertificateStatus, ConsentedPeer, Phase, RetainedNamespace, TenantService,
+    TenantServiceStatus, consent,
+};
 use crate::kinds::{Concern, ObjectCounts};
 use crate::{labels, render};
 
@@ -27,6 +30,8 @@ pub const READY: &str = "Ready";
 pub const NAMESPACE_NOT_OWNED: &str = "NamespaceNotOwned";
 /// Condition type present (True) while the tenant is suspended by annotation.
 pub const SUSPENDED: &str = "Suspended";
+/// Reason of `Network` when a tenant named in `allowFrom` is not the one consented to.
+pub const PEER_REPLACED: &str = "PeerReplaced";
 
 /// Tri-state status of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +96,9 @@ pub struct Outcome {
     pub retained: Option<Vec<RetainedNamespace>>,
     /// The `Suspended` condition, while the tenant is suspended; absent otherwise.
     pub suspended: Option<Report>,
+    /// The identities `allowFrom` consents are bound to ([`consent::bindings`]); `None`
+    /// keeps the previous list.
+    pub consented_peers: Option<Vec<ConsentedPeer>>,
 }
 
 impl Outcome {
@@ -98,11 +106,18 @@ impl Outcome {
     /// with a stable message that counts what was applied for it; unless a namespace the
     /// tenant needs is someone else's, which makes `Namespaces` and `Ready` False with
     /// reason `NamespaceNotOwned` and the phase `Failed` (a person has to act).
+    ///
+    /// `peers` are the related tenants the reconcile rendered with: the `allowFrom` consents
+    /// are bound to their UIDs where not bound yet, and an entry whose tenant was re-created
+    /// makes `Network` False (reason `PeerReplaced`) without touching `Ready`: another
+    /// tenant's deletion must not put this one out of service.
     pub fn applied(
         tenant: &TenantService,
         applied: &Applied,
         retained: Vec<RetainedNamespace>,
+        peers: &[TenantService],
     ) -> Outcome {
+        let replaced = consent::replaced(tenant, peers);
         // Every object applied, TLS Secrets included, counts under one concern: the counts
         // of the conditions add up to the count of `Ready`.
         let mut per_concern: BTreeMap<Concern, ObjectCounts> = BTreeMap::new();
@@ -133,6 +148,7 @@ impl Outcome {
                             "{summary}: namespaces {namespace_list} exist with the tenant's labels and Pod Security level"
                         ),
                     ),
+                    Concern::Network if !replaced.is_empty() => replaced_report(&replaced),
                     Concern::Certificates if certificates.is_empty() => Report::new(
                         State::True,
                         "NoHostnames",
@@ -197,6 +213,7 @@ impl Outcome {
             ),
             retained: Some(retained),
             suspended: None,
+            consented_peers: Some(consent::bindings(tenant, peers)),
         }
     }
 
@@ -274,8 +291,28 @@ impl Outcome {
             certificates: None,
             retained: None,
             suspended: None,
+            consented_peers: None,
         }
     }
+}
+
+/// `PeerReplaced`: the `allowFrom` entries whose tenant is not the one consented to, and how
+/// to consent to the new one.
+fn replaced_report(replaced: &[consent::Replaced]) -> Report {
+    let each = replaced
+        .iter()
+        .map(|r| {
+            format!(
+                "spec.network.allowFrom[{i}]: tenant {name:?} is not the tenant this consent was given to (uid {old}); it is uid {new}, deleted and created again under the same name, so no traffic is allowed with it; to consent to it, set spec.network.allowFrom[{i}].uid to {new:?}",
+                i = r.index,
+                name = r.tenant,
+                old = r.consented,
+                new = r.current
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Report::new(State::False, PEER_REPLACED, each)
 }
 
 /// `NamespaceNotOwned`: each namespace the tenant needs that is someone else's, who holds
@@ -440,6 +477,12 @@ pub fn build_status(
             Some(retained) => retained.clone(),
             None => previous.map(|s| s.retained.clone()).unwrap_or_default(),
         },
+        consented_peers: match &outcome.consented_peers {
+            Some(bindings) => bindings.clone(),
+            None => previous
+                .map(|s| s.consented_peers.clone())
+                .unwrap_or_default(),
+        },
     }
 }
 
@@ -514,6 +557,7 @@ mod tests {
             certificates: Some(vec![]),
             retained: Some(vec![]),
             suspended: None,
+            consented_peers: Some(vec![]),
         }
     }
 
@@ -678,7 +722,7 @@ mod tests {
     #[test]
     fn a_ready_outcome_reports_what_was_applied_per_concern() {
         let (tenant, applied) = applied_tenant();
-        let outcome = Outcome::applied(&tenant, &applied, Vec::new());
+        let outcome = Outcome::applied(&tenant, &applied, Vec::new(), &[]);
         assert_eq!(outcome.phase, Phase::Ready);
         assert_eq!(outcome.namespaces, ["comune-molfetta-prod"]);
         assert_eq!(outcome.environments, ["prod"]);

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
 use super::{ChildObject, EnvironmentRef, Platform, RenderContext, RenderError};
-use crate::api::{AllowFrom, TenantClass, TenantService};
+use crate::api::{AllowFrom, TenantClass, TenantService, consent};
 use crate::labels;
 
 /// Denies all ingress and egress not allowed by another policy.
@@ -341,10 +341,20 @@ fn consented_peers(
     consents(tenant, environment, peers)
         .into_iter()
         .map(|(peer, environments)| {
-            let mut selector = match_labels([
-                (labels::TENANT, peer.as_str()),
-                (labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE),
-            ]);
+            // By UID too, when known: the namespaces of a tenant deleted and created again
+            // under the same name do not match, even before this tenant is reconciled.
+            let uid = peers
+                .iter()
+                .find(|p| p.metadata.name.as_deref() == Some(peer.as_str()))
+                .and_then(|p| p.metadata.uid.as_deref());
+            let mut selector = match_labels(
+                [
+                    (labels::TENANT, peer.as_str()),
+                    (labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE),
+                ]
+                .into_iter()
+                .chain(uid.map(|uid| (labels::TENANT_UID, uid))),
+            );
             if let Some(environments) = environments {
                 selector.match_expressions = Some(vec![LabelSelectorRequirement {
                     key: labels::ENVIRONMENT.to_string(),
@@ -363,7 +373,9 @@ fn consented_peers(
 /// The consent of `tenant`'s environment `environment`: the peers it is paired with, as
 /// `consented_peers` pairs them, each by name with the peer's environments on the other end
 /// of the pairs (`None` for every environment of the peer; sorted, without duplicates
-/// otherwise). The audit compares the traffic the policies allow with this.
+/// otherwise). Each side's consent counts only for the tenant it is bound to
+/// ([`consent::holds_for`]: a tenant re-created under the same name is not paired). The
+/// audit compares the traffic the policies allow with this.
 pub fn consents(
     tenant: &TenantService,
     environment: &str,
@@ -376,6 +388,8 @@ pub fn consents(
     let peer_consents = |entry: &AllowFrom| {
         peers.iter().any(|peer| {
             peer.metadata.name.as_deref() == Some(entry.tenant.as_str())
+                && consent::holds_for(tenant, peer)
+                && consent::holds_for(peer, tenant)
                 && peer.spec.network.as_ref().is_some_and(|n| {
                     n.allow_from.iter().any(|back| {
                         back.tenant == name

@@ -420,3 +420,124 @@ async fn a_newcomer_claiming_a_hostname_is_refused_while_the_incumbent_stays_rea
     );
     operator.stop().await.expect("clean stop");
 }
+
+/// The consenting NetworkPolicies (`tenancy-allow-from-tenants`) in `namespace`, as the
+/// `matchLabels` of each namespace selector they admit.
+async fn consent_selectors(h: &Harness, namespace: &str) -> Vec<Value> {
+    let api: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        Api::namespaced(h.client.clone(), namespace);
+    match api
+        .get_opt("tenancy-allow-from-tenants")
+        .await
+        .expect("get")
+    {
+        None => Vec::new(),
+        Some(policy) => {
+            let value = serde_json::to_value(policy).expect("json");
+            value["spec"]["ingress"][0]["from"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|peer| peer["namespaceSelector"]["matchLabels"].clone())
+                .collect()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_is_bound_to_the_peer_it_was_given_to_not_to_a_recreated_one() {
+    let h = Harness::new().await;
+    let operator = h.start_operator(test_config());
+    let mut bari = tenant_fixture("comune-bari");
+    bari["spec"]["network"]["allowFrom"] = json!([{"tenant": "regione-puglia"}]);
+    let mut regione = tenant_fixture("regione-puglia");
+    regione["spec"]["network"]["allowFrom"] = json!([{"tenant": "comune-bari"}]);
+    regione["spec"]["deletionPolicy"] = json!("Delete");
+    h.apply(&bari).await;
+    h.apply(&regione).await;
+    let first = uid(&h.wait_ready("regione-puglia").await);
+    h.eventually(
+        Duration::from_secs(10),
+        "consent bound and opened",
+        || async {
+            let bound = h.tenant("comune-bari").await.is_some_and(|t| {
+                t.status.is_some_and(|s| {
+                    s.consented_peers.len() == 1 && s.consented_peers[0].uid == first
+                })
+            });
+            let selectors = consent_selectors(&h, "comune-bari-prod").await;
+            bound
+                && selectors.len() == 1
+                && selectors[0][TENANT_UID] == first.as_str()
+                && selectors[0]["tenancy.innova.puglia.it/tenant"] == "regione-puglia"
+        },
+    )
+    .await;
+
+    // Deleted, then created again under the same name (by another body, say).
+    Api::<TenantService>::all(h.client.clone())
+        .delete("regione-puglia", &DeleteParams::default())
+        .await
+        .expect("delete");
+    h.wait_tenant("regione-puglia", Duration::from_secs(20), "gone", |t| {
+        t.is_none()
+    })
+    .await;
+    h.apply(&regione).await;
+    let second = uid(&h.wait_ready("regione-puglia").await);
+    assert_ne!(first, second);
+    let bari_now = h
+        .wait_tenant(
+            "comune-bari",
+            Duration::from_secs(20),
+            "PeerReplaced",
+            |t| {
+                t.and_then(|t| condition(t, "Network"))
+                    .is_some_and(|c| c.reason == "PeerReplaced")
+            },
+        )
+        .await
+        .expect("tenant");
+    assert!(
+        is_ready(&bari_now),
+        "another tenant's re-creation leaves it Ready"
+    );
+    let network = condition(&bari_now, "Network").expect("Network");
+    assert_eq!(network.status, "False");
+    assert!(
+        network.message.contains("spec.network.allowFrom[0].uid")
+            && network.message.contains(&first)
+            && network.message.contains(&second),
+        "{}",
+        network.message
+    );
+    // No traffic either way: neither side has a consent policy for the other.
+    h.eventually(Duration::from_secs(10), "no consent policies", || async {
+        consent_selectors(&h, "comune-bari-prod").await.is_empty()
+            && consent_selectors(&h, "regione-puglia-prod")
+                .await
+                .is_empty()
+    })
+    .await;
+
+    // Consenting to the new tenant is explicit: the entry names its UID.
+    bari["spec"]["network"]["allowFrom"] = json!([{"tenant": "regione-puglia", "uid": second}]);
+    h.apply(&bari).await;
+    h.eventually(
+        Duration::from_secs(10),
+        "consent to the new tenant",
+        || async {
+            let ours = consent_selectors(&h, "comune-bari-prod").await;
+            let theirs = consent_selectors(&h, "regione-puglia-prod").await;
+            ours.len() == 1 && ours[0][TENANT_UID] == second.as_str() && theirs.len() == 1
+        },
+    )
+    .await;
+    let bari_now = h.wait_ready("comune-bari").await;
+    assert_eq!(
+        condition(&bari_now, "Network").map(|c| c.status.as_str()),
+        Some("True")
+    );
+    operator.stop().await.expect("clean stop");
+}

@@ -84,8 +84,19 @@ pub(super) fn check_egress(spec: &TenantServiceSpec, class: &TenantClass, report
     }
 }
 
-/// `allowFrom` names other tenants by valid names, not the tenant itself, each once; its
-/// environments are DNS labels.
+/// Whether `text` is a Kubernetes UID as the API server writes them: a UUID in lower case
+/// (`8-4-4-4-12` hex digits), as the CRD's pattern for `allowFrom[].uid` says.
+fn is_uid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+/// `allowFrom` names other tenants by valid names, not the tenant itself, each once, and,
+/// when it names their UID, a UID; its environments are DNS labels.
 pub(super) fn check_allow_from(tenant: &str, spec: &TenantServiceSpec, report: &mut Report) {
     let Some(network) = &spec.network else {
         return;
@@ -110,6 +121,16 @@ pub(super) fn check_allow_from(tenant: &str, spec: &TenantServiceSpec, report: &
             report.error(
                 path,
                 format!("tenant {other:?} is listed twice; list it once"),
+            );
+        }
+        if let Some(uid) = &allow.uid
+            && !is_uid(uid)
+        {
+            report.error(
+                format!("spec.network.allowFrom[{i}].uid"),
+                format!(
+                    "{uid:?} is not a UID; give the metadata.uid of TenantService {other:?} (`kubectl get ts {other} -o jsonpath='{{.metadata.uid}}'`), e.g. \"0b7e9a52-1111-4222-8333-444455556666\", or leave it out to consent to the tenant of that name first seen"
+                ),
             );
         }
         for (j, env) in allow.environments.iter().enumerate() {
@@ -218,5 +239,24 @@ mod tests {
             ]
         );
         assert!(p[0].message.contains("itself"));
+    }
+
+    #[test]
+    fn allow_from_binds_to_a_uid_only_when_it_is_one() {
+        let allow = |uid: &str| {
+            problems_with(
+                json!({"network": {"allowFrom": [{"tenant": "regione-puglia", "uid": uid}]}}),
+            )
+        };
+        assert!(allow("0b7e9a52-1111-4222-8333-444455556666").is_empty());
+        for invalid in [
+            "regione-puglia",
+            "0B7E9A52-1111-4222-8333-444455556666",
+            "0b7e9a52-1111-4222-8333",
+        ] {
+            let p = allow(invalid);
+            assert_eq!(paths(&p), ["spec.network.allowFrom[0].uid"], "{invalid}");
+            assert!(p[0].message.contains("is not a UID"), "{}", p[0].message);
+        }
     }
 }
