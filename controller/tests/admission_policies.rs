@@ -399,6 +399,7 @@ fn policies_use_the_label_keys_of_labels_rs() {
         labels::ALLOW_LOAD_BALANCER,
         labels::ALLOW_NODE_PORT,
         labels::RETAINED,
+        labels::TENANT_UID,
     ] {
         assert!(
             key.starts_with(&prefix),
@@ -757,6 +758,26 @@ fn nobody_but_the_operator_creates_a_namespace_claiming_a_tenant() {
         &create.clone().by("ci-robot", &["platform-editors"]),
         "only tenant-operator may set",
     );
+    // Forging another tenant's identity (its UID, which consenting tenants' NetworkPolicies
+    // select on) is the same forgery, alone or with the tenant label.
+    for forged in [
+        vec![(labels::TENANT_UID, "0b7e9a52-1111-4222-8333-444455556666")],
+        vec![
+            (labels::TENANT, "comune-bari"),
+            (labels::TENANT_UID, "0b7e9a52-1111-4222-8333-444455556666"),
+            (labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE),
+            (labels::ENVIRONMENT, "prod"),
+        ],
+    ] {
+        let create = Request::new("CREATE", "", "namespaces", "Namespace")
+            .object(plain_namespace("bari-shadow", &forged));
+        assert_denied(&p, &create, labels::TENANT_UID);
+        assert_denied(
+            &p,
+            &create.by("ns-automation", &["platform-automation"]),
+            labels::TENANT_UID,
+        );
+    }
     // Claiming to be managed is the same forgery.
     let managed = plain_namespace(
         "sneaky",
@@ -832,6 +853,17 @@ fn tenancy_labels_of_namespaces_cannot_be_changed_by_hand() {
             Some("asl-ba"),
         )),
         labels::TENANT,
+    );
+    // Giving the namespace another tenant's UID (a tenant of the same name created again:
+    // the namespace would be let into the consents given to it).
+    assert_denied(
+        &p,
+        &update(with_label(
+            tenant_ns.clone(),
+            labels::TENANT_UID,
+            Some("22222222-2222-4222-8222-222222222222"),
+        )),
+        labels::TENANT_UID,
     );
     // Removing the tenant label.
     assert_denied(
@@ -2078,6 +2110,79 @@ fn only_datacenter_operators_write_domain_delegations() {
             "{operation}"
         );
     }
+}
+
+// ----- protect-tenant-status -------------------------------------------------------------
+
+/// A TenantService whose consent to `regione-puglia` is recorded as bound to `uid`.
+fn tenant_with_binding(uid: &str) -> Value {
+    json!({
+        "apiVersion": "tenancy.innova.puglia.it/v1alpha1",
+        "kind": "TenantService",
+        "metadata": {"name": "comune-bari", "uid": "0b7e9a52-1111-4222-8333-444455556666"},
+        "spec": {"network": {"allowFrom": [{"tenant": "regione-puglia"}]}},
+        "status": {"phase": "Ready", "consentedPeers": [{"tenant": "regione-puglia", "uid": uid}]}
+    })
+}
+
+#[test]
+fn only_the_operator_writes_the_status_of_a_tenant() {
+    let p = load("protect-tenant-status.yaml");
+    // Re-binding a consent to a re-created tenant, or clearing the record so that the next
+    // tenant of that name is bound on first sight.
+    let rebind = Request::new(
+        "UPDATE",
+        "tenancy.innova.puglia.it",
+        "tenantservices",
+        "TenantService",
+    )
+    .subresource("status")
+    .old(tenant_with_binding("11111111-1111-4111-8111-111111111111"))
+    .object(tenant_with_binding("22222222-2222-4222-8222-222222222222"));
+    let mut cleared_object = tenant_with_binding("11111111-1111-4111-8111-111111111111");
+    cleared_object["status"]["consentedPeers"] = json!([]);
+    let clear = rebind.clone().object(cleared_object);
+    for request in [&rebind, &clear] {
+        // A tenant's admin, a cluster-wide editor, and a GitOps ServiceAccount given
+        // RBAC on tenantservices/status are refused.
+        assert_denied(&p, request, "only tenant-operator writes the status");
+        assert_denied(
+            &p,
+            &request.clone().by(CLUSTER_EDITOR, CLUSTER_EDITOR_GROUPS),
+            CLUSTER_EDITOR,
+        );
+        assert_denied(
+            &p,
+            &request.clone().by(
+                "system:serviceaccount:argocd:argocd-application-controller",
+                &["system:serviceaccounts", "system:authenticated"],
+            ),
+            "only tenant-operator writes the status",
+        );
+        // The operator and break-glass are not matched.
+        assert_eq!(
+            admit(
+                &p,
+                &request.clone().by(OPERATOR, &["system:serviceaccounts"])
+            ),
+            Decision::NotMatched
+        );
+        assert_eq!(
+            admit(&p, &request.clone().by(BREAK_GLASS.0, BREAK_GLASS.1)),
+            Decision::NotMatched
+        );
+    }
+    // Writes of the object itself are RBAC's and the pipeline's business (the API server
+    // drops their status).
+    let spec_edit = Request::new(
+        "UPDATE",
+        "tenancy.innova.puglia.it",
+        "tenantservices",
+        "TenantService",
+    )
+    .old(tenant_with_binding("11111111-1111-4111-8111-111111111111"))
+    .object(tenant_with_binding("11111111-1111-4111-8111-111111111111"));
+    assert_eq!(admit(&p, &spec_edit), Decision::NotMatched);
 }
 
 // ----- restrict-ingress ------------------------------------------------------------------

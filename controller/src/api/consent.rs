@@ -14,6 +14,16 @@
 //! its UID label too, so a re-created peer's namespaces do not match even before the
 //! operator has reconciled the tenant that consented.
 //!
+//! The record is only as trustworthy as the status it is kept in: `status` is written by the
+//! operator alone (the `protect-tenant-status` admission policy refuses every other writer
+//! of `tenantservices/status`, and the API server drops a `status` sent with the object),
+//! so nobody can pre-seed or clear a binding to steer the next first sight. What first
+//! sight cannot know: a consent written before its peer exists binds to whichever tenant of
+//! that name is created first; naming the UID removes that choice.
+//!
+//! A tenant being deleted is never bound on first sight: it is on its way out, and binding
+//! to it would refuse its successor for no reason.
+//!
 //! Pure; a tenant or peer without UID (a manifest not created yet, as `render` and `audit`
 //! see files) is bound to nothing and treated by name, as before it exists.
 
@@ -71,6 +81,7 @@ pub fn bindings(tenant: &TenantService, peers: &[TenantService]) -> Vec<Consente
                     peers
                         .iter()
                         .find(|peer| peer.metadata.name.as_deref() == Some(entry.tenant.as_str()))
+                        .filter(|peer| peer.metadata.deletion_timestamp.is_none())
                         .and_then(|peer| peer.metadata.uid.clone())
                 })?;
             Some(ConsentedPeer {
@@ -95,6 +106,9 @@ pub struct Replaced {
     pub consented: String,
     /// The UID of the tenant of that name now.
     pub current: String,
+    /// Whether `consented` is the UID the entry names (`allowFrom[].uid`), rather than the
+    /// one recorded on first sight.
+    pub named: bool,
 }
 
 /// The entries of `tenant` whose tenant among `peers` is not the one consented to.
@@ -119,6 +133,7 @@ pub fn replaced(tenant: &TenantService, peers: &[TenantService]) -> Vec<Replaced
                 tenant: entry.tenant.clone(),
                 consented: consented.to_string(),
                 current: current.to_string(),
+                named: entry.uid.is_some(),
             })
         })
         .collect()
@@ -178,7 +193,8 @@ mod tests {
                 index: 0,
                 tenant: "regione-puglia".into(),
                 consented: FIRST.into(),
-                current: SECOND.into()
+                current: SECOND.into(),
+                named: false
             }]
         );
         assert!(replaced(&bound, &[regione(FIRST)]).is_empty());
@@ -197,6 +213,38 @@ mod tests {
             .allow_from
             .clear();
         assert!(bindings(&withdrawn, &[regione(FIRST)]).is_empty());
+    }
+
+    #[test]
+    fn a_tenant_being_deleted_is_not_bound_on_first_sight() {
+        let molfetta = named_tenant("comune-molfetta", json!({}));
+        let mut leaving = regione(FIRST);
+        leaving.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        assert!(bindings(&molfetta, &[leaving.clone()]).is_empty());
+        // Its successor is then bound, and is not reported as a replacement.
+        assert_eq!(bindings(&molfetta, &[regione(SECOND)])[0].uid, SECOND);
+        assert!(replaced(&molfetta, &[regione(SECOND)]).is_empty());
+        // A binding made before the deletion began stays.
+        let mut bound = molfetta;
+        bound.status = Some(crate::api::TenantServiceStatus {
+            consented_peers: bindings(&bound, &[regione(FIRST)]),
+            ..Default::default()
+        });
+        assert_eq!(bindings(&bound, &[leaving])[0].uid, FIRST);
+    }
+
+    #[test]
+    fn a_named_uid_that_is_not_the_tenants_is_reported_as_named() {
+        let molfetta = named_tenant(
+            "comune-molfetta",
+            json!({"network": {"allowFrom": [{"tenant": "regione-puglia", "uid": FIRST}]}}),
+        );
+        let replaced = replaced(&molfetta, &[regione(SECOND)]);
+        assert_eq!(replaced.len(), 1);
+        assert!(replaced[0].named);
+        assert_eq!(replaced[0].consented, FIRST);
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub const ADMISSION_POLICIES: &[(&str, &str)] = &[
         include_str!("../../../policies/admission/protect-tenant-namespaces.yaml"),
     ),
     (
+        "policies/admission/protect-tenant-status.yaml",
+        include_str!("../../../policies/admission/protect-tenant-status.yaml"),
+    ),
+    (
         "policies/admission/restrict-ingress.yaml",
         include_str!("../../../policies/admission/restrict-ingress.yaml"),
     ),

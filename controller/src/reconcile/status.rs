@@ -18,8 +18,8 @@ use super::error::Error;
 use super::ownership::Holder;
 use super::write;
 use crate::api::{
-    CertificateStatus, ConsentedPeer, Phase, RetainedNamespace, TenantService,
-    TenantServiceStatus, consent,
+    CertificateStatus, ConsentedPeer, Phase, RetainedNamespace, TenantService, TenantServiceStatus,
+    consent,
 };
 use crate::kinds::{Concern, ObjectCounts};
 use crate::{labels, render};
@@ -302,11 +302,20 @@ fn replaced_report(replaced: &[consent::Replaced]) -> Report {
     let each = replaced
         .iter()
         .map(|r| {
+            // A recorded binding went stale because the tenant was re-created; a named UID
+            // may also come from another cluster (or a typo): say which one it is.
+            let given = if r.named {
+                format!("spec.network.allowFrom[{i}].uid names uid {old}", i = r.index, old = r.consented)
+            } else {
+                format!(
+                    "this consent was given to uid {old} (status.consentedPeers)",
+                    old = r.consented
+                )
+            };
             format!(
-                "spec.network.allowFrom[{i}]: tenant {name:?} is not the tenant this consent was given to (uid {old}); it is uid {new}, deleted and created again under the same name, so no traffic is allowed with it; to consent to it, set spec.network.allowFrom[{i}].uid to {new:?}",
+                "spec.network.allowFrom[{i}]: tenant {name:?} is uid {new}, not the tenant this consent is for: {given}; a tenant deleted and created again under the same name is another tenant, so no traffic is allowed with it; to consent to it, set spec.network.allowFrom[{i}].uid to {new:?}",
                 i = r.index,
                 name = r.tenant,
-                old = r.consented,
                 new = r.current
             )
         })
@@ -762,6 +771,57 @@ mod tests {
         let listed = outcome.certificates.unwrap_or_default();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].serial, "0a");
+    }
+
+    #[test]
+    fn a_replaced_peer_makes_network_false_and_leaves_the_tenant_ready() {
+        const FIRST: &str = "11111111-1111-4111-8111-111111111111";
+        const SECOND: &str = "22222222-2222-4222-8222-222222222222";
+        let (mut tenant, applied) = applied_tenant();
+        // The fixture consents to regione-puglia; the consent was bound to FIRST.
+        tenant.status = Some(TenantServiceStatus {
+            consented_peers: vec![ConsentedPeer {
+                tenant: "regione-puglia".into(),
+                uid: FIRST.into(),
+            }],
+            ..Default::default()
+        });
+        let mut regione = crate::fixtures::named_tenant("regione-puglia", serde_json::json!({}));
+        regione.metadata.uid = Some(FIRST.into());
+        let bound = Outcome::applied(
+            &tenant,
+            &applied,
+            Vec::new(),
+            std::slice::from_ref(&regione),
+        );
+        assert_eq!(bound.concerns[&Concern::Network].state, State::True);
+
+        regione.metadata.uid = Some(SECOND.into());
+        let outcome = Outcome::applied(&tenant, &applied, Vec::new(), &[regione]);
+        assert_eq!(outcome.phase, Phase::Ready);
+        assert_eq!(outcome.ready.state, State::True);
+        let network = &outcome.concerns[&Concern::Network];
+        assert_eq!(network.state, State::False);
+        assert_eq!(network.reason, PEER_REPLACED);
+        for part in [
+            "spec.network.allowFrom[0]: tenant \"regione-puglia\" is uid 22222222",
+            "this consent was given to uid 11111111-1111-4111-8111-111111111111 (status.consentedPeers)",
+            "set spec.network.allowFrom[0].uid to \"22222222-2222-4222-8222-222222222222\"",
+        ] {
+            assert!(
+                network.message.contains(part),
+                "{part}: {}",
+                network.message
+            );
+        }
+        // The binding stays with the tenant it was given to.
+        assert_eq!(
+            outcome.consented_peers,
+            Some(vec![ConsentedPeer {
+                tenant: "regione-puglia".into(),
+                uid: FIRST.into()
+            }])
+        );
     }
 
     #[test]

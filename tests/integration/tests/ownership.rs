@@ -541,3 +541,103 @@ async fn consent_is_bound_to_the_peer_it_was_given_to_not_to_a_recreated_one() {
     );
     operator.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_but_the_operator_records_or_rebinds_a_consent() {
+    /// A UID of no tenant: what the robot would bind the consent to.
+    const FORGED: &str = "99999999-9999-4999-8999-999999999999";
+    let h = Harness::new().await;
+    // A GitOps robot that a cluster administrator gave every right on TenantServices, their
+    // status included (a mis-bound role: RBAC alone would let it write the status).
+    let robot_name = "system:serviceaccount:argocd:argocd-application-controller";
+    h.apply(&json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "gitops-tenantservices"},
+        "rules": [{"apiGroups": ["tenancy.innova.puglia.it"],
+                   "resources": ["tenantservices", "tenantservices/status"],
+                   "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]
+    }))
+    .await;
+    h.apply(&json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "gitops-tenantservices"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "gitops-tenantservices"},
+        "subjects": [{"kind": "User", "name": robot_name}]
+    }))
+    .await;
+    let robot = h
+        .server
+        .client_as(robot_name, &["system:serviceaccounts"])
+        .expect("client");
+    let robot_tenants: Api<TenantService> = Api::all(robot.clone());
+    let operator = h.start_operator(test_config());
+
+    // The robot applies a tenant whose status is pre-seeded with a binding of its choosing:
+    // the API server drops a status sent with the object.
+    let mut bari = tenant_fixture("comune-bari");
+    bari["spec"]["network"]["allowFrom"] = json!([{"tenant": "regione-puglia"}]);
+    bari["status"] = json!({"consentedPeers": [{"tenant": "regione-puglia", "uid": FORGED}]});
+    dynamic_api(&robot, &bari)
+        .patch(
+            "comune-bari",
+            &PatchParams::apply("argocd").force(),
+            &Patch::Apply(&bari),
+        )
+        .await
+        .expect("the robot may apply TenantServices");
+    let mut regione = tenant_fixture("regione-puglia");
+    regione["spec"]["network"]["allowFrom"] = json!([{"tenant": "comune-bari"}]);
+    h.apply(&regione).await;
+    let regione_uid = uid(&h.wait_ready("regione-puglia").await);
+    let bound = h
+        .wait_tenant(
+            "comune-bari",
+            Duration::from_secs(20),
+            "bound to the real tenant",
+            |t| {
+                t.and_then(|t| t.status.as_ref()).is_some_and(|s| {
+                    s.consented_peers.len() == 1 && s.consented_peers[0].uid == regione_uid
+                })
+            },
+        )
+        .await
+        .expect("tenant");
+    assert!(is_ready(&bound));
+
+    // Re-binding the consent (to a tenant re-created under the same name) or clearing it
+    // (so that the next tenant of that name is bound on first sight) is refused.
+    for forged in [
+        json!({"status": {"consentedPeers": [{"tenant": "regione-puglia", "uid": FORGED}]}}),
+        json!({"status": {"consentedPeers": []}}),
+    ] {
+        match robot_tenants
+            .patch_status(
+                "comune-bari",
+                &PatchParams::default(),
+                &Patch::Merge(&forged),
+            )
+            .await
+        {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 403, "{status:?}");
+                assert!(
+                    status
+                        .message
+                        .contains("only tenant-operator writes the status of a TenantService"),
+                    "{}",
+                    status.message
+                );
+            }
+            other => panic!("the robot wrote a status: {other:?}"),
+        }
+    }
+    let after = h.tenant("comune-bari").await.expect("tenant");
+    assert_eq!(
+        after.status.as_ref().map(|s| s.consented_peers.clone()),
+        bound.status.as_ref().map(|s| s.consented_peers.clone()),
+        "the binding is the operator's"
+    );
+    operator.stop().await.expect("clean stop");
+}
