@@ -8,12 +8,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tenant_operator::api::TenantService;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
 
 const TENANT_UID: &str = "tenancy.innova.puglia.it/tenant-uid";
 const HAND_OVER_TO: &str = "tenancy.innova.puglia.it/hand-over-to";
@@ -84,7 +86,8 @@ async fn can_read(client: &Client, namespace: &str) -> bool {
     }
 }
 
-async fn annotate(h: &Harness, namespace: &str, key: &str, value: &str) {
+/// Annotates a namespace; returns it as written (its resourceVersion marks the moment).
+async fn annotate(h: &Harness, namespace: &str, key: &str, value: &str) -> Namespace {
     Api::<Namespace>::all(h.client.clone())
         .patch(
             namespace,
@@ -92,7 +95,73 @@ async fn annotate(h: &Harness, namespace: &str, key: &str, value: &str) {
             &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
         )
         .await
-        .expect("annotate namespace");
+        .expect("annotate namespace")
+}
+
+/// One change seen by a watch: resourceVersion, event type, kind, name, and the tenant
+/// and UID labels of the object (for a deletion: as it was last).
+#[derive(Debug)]
+struct Seen {
+    rv: u64,
+    event: &'static str,
+    kind: String,
+    name: String,
+    tenant: Option<String>,
+    tenant_uid: Option<String>,
+}
+
+/// Every change to the objects of `kind` in `namespace` (or to the namespace itself, for
+/// kind `Namespace`) after resourceVersion `since`, replayed by a watch from it. The API
+/// server's resourceVersions are one global, ordered counter, so changes of different
+/// kinds can be put in the order they happened.
+async fn changes_since(
+    h: &Harness,
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+    since: &str,
+) -> Vec<Seen> {
+    use futures::StreamExt;
+    use kube::api::{DynamicObject, WatchEvent, WatchParams};
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let resource =
+        kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind));
+    let (api, params): (Api<DynamicObject>, WatchParams) = if kind == "Namespace" {
+        (
+            Api::all_with(h.client.clone(), &resource),
+            WatchParams::default().fields(&format!("metadata.name={namespace}")),
+        )
+    } else {
+        (
+            Api::namespaced_with(h.client.clone(), namespace, &resource),
+            WatchParams::default(),
+        )
+    };
+    let mut stream = api.watch(&params, since).await.expect("watch").boxed();
+    let mut seen = Vec::new();
+    // The history is replayed at once; a quiet second means it is all there.
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+        let (event, object) = match event.expect("watch event") {
+            WatchEvent::Added(o) => ("ADDED", o),
+            WatchEvent::Modified(o) => ("MODIFIED", o),
+            WatchEvent::Deleted(o) => ("DELETED", o),
+            WatchEvent::Bookmark(_) => continue,
+            WatchEvent::Error(e) => panic!("watching {kind} in {namespace}: {e:?}"),
+        };
+        let label = |key: &str| object.labels().get(key).cloned();
+        seen.push(Seen {
+            rv: object
+                .resource_version()
+                .and_then(|rv| rv.parse().ok())
+                .expect("numeric resourceVersion"),
+            event,
+            kind: kind.to_string(),
+            name: object.name_any(),
+            tenant: label("tenancy.innova.puglia.it/tenant"),
+            tenant_uid: label(TENANT_UID),
+        });
+    }
+    seen
 }
 
 fn uid(tenant: &TenantService) -> String {
@@ -317,8 +386,48 @@ async fn a_retained_namespace_is_revoked_not_adopted_and_handed_over_only_after_
         "the newcomer got nothing"
     );
 
+    // Before the hand-over nothing in the retained namespace is the newcomer's.
+    for (api_version, kind) in [
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("v1", "Secret"),
+        ("v1", "ResourceQuota"),
+    ] {
+        assert!(
+            h.children(api_version, kind, "agenzia-sanita")
+                .await
+                .iter()
+                .all(|o| o["metadata"]["namespace"] != namespace),
+            "{kind} of the newcomer in {namespace} before any hand-over"
+        );
+    }
+    // What the previous tenant has there, by kind and name.
+    let mut previous: Vec<(String, String)> = Vec::new();
+    for (api_version, kind) in [
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("v1", "ResourceQuota"),
+        ("v1", "LimitRange"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+    ] {
+        for object in h.children(api_version, kind, "agenzia").await {
+            if object["metadata"]["namespace"] == namespace {
+                previous.push((kind.to_string(), name_of(&object)));
+            }
+        }
+    }
+    assert!(
+        previous.iter().any(|(kind, _)| kind == "Secret"),
+        "the previous tenant's TLS Secret is there: {previous:?}"
+    );
+
     // The explicit hand-over: the old objects go first, then the newcomer is granted.
-    annotate(&h, namespace, HAND_OVER_TO, "agenzia-sanita").await;
+    let marked = annotate(&h, namespace, HAND_OVER_TO, "agenzia-sanita").await;
+    let since = marked
+        .metadata
+        .resource_version
+        .clone()
+        .expect("resourceVersion");
     let handed = h.wait_ready("agenzia-sanita").await;
     let taken = h.namespace(namespace).await.expect("namespace");
     assert_eq!(taken.labels().get(TENANT_UID), Some(&uid(&handed)));
@@ -353,6 +462,58 @@ async fn a_retained_namespace_is_revoked_not_adopted_and_handed_over_only_after_
             "{purged}: {note}"
         );
     }
+    // The order, from the API server's own record of the changes: every object of the
+    // previous tenant was deleted before the namespace took the newcomer's identity, and
+    // that before anything was written for the newcomer inside it (its access above all).
+    let mut changes = Vec::new();
+    for (api_version, kind) in [
+        ("v1", "Namespace"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("v1", "ResourceQuota"),
+        ("v1", "LimitRange"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+    ] {
+        changes.extend(changes_since(&h, api_version, kind, namespace, &since).await);
+    }
+    changes.sort_by_key(|c| c.rv);
+    let new_uid = uid(&handed);
+    let taken_at = changes
+        .iter()
+        .find(|c| c.kind == "Namespace" && c.tenant_uid.as_deref() == Some(new_uid.as_str()))
+        .unwrap_or_else(|| panic!("the namespace never took the newcomer's UID: {changes:#?}"))
+        .rv;
+    for (kind, name) in &previous {
+        let deleted = changes
+            .iter()
+            .find(|c| c.event == "DELETED" && &c.kind == kind && &c.name == name)
+            .unwrap_or_else(|| {
+                panic!("{kind} {name} of the previous tenant was never deleted: {changes:#?}")
+            });
+        assert_eq!(deleted.tenant.as_deref(), Some("agenzia"), "{deleted:?}");
+        assert!(
+            deleted.rv < taken_at,
+            "{kind} {name} deleted at {} after the namespace was taken at {taken_at}",
+            deleted.rv
+        );
+    }
+    let first_grant = changes
+        .iter()
+        .filter(|c| c.kind != "Namespace" && c.tenant.as_deref() == Some("agenzia-sanita"))
+        .map(|c| c.rv)
+        .min()
+        .expect("the newcomer's objects were written");
+    assert!(
+        taken_at < first_grant,
+        "an object of the newcomer was written at {first_grant}, before the namespace was taken at {taken_at}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.kind == "RoleBinding" && c.tenant.as_deref() == Some("agenzia-sanita")),
+        "the newcomer's access was granted: {changes:#?}"
+    );
     assert!(
         can_read(&new_admin, namespace).await,
         "the new body's admins are granted"
@@ -377,15 +538,7 @@ async fn a_newcomer_claiming_a_hostname_is_refused_while_the_incumbent_stays_rea
     config.settings.certificate_lifetime = Duration::from_secs(6);
     let operator = h.start_operator(config);
     h.apply(&tenant_fixture("comune-ruvo")).await;
-    let incumbent = h.wait_ready("comune-ruvo").await;
-    let first: Vec<String> = incumbent
-        .status
-        .as_ref()
-        .expect("status")
-        .certificates
-        .iter()
-        .map(|c| c.serial.clone())
-        .collect();
+    h.wait_ready("comune-ruvo").await;
 
     let mut newcomer = tenant_fixture("comune-corato");
     newcomer["spec"]["tls"] = json!({"hostnames": ["servizi.comune-ruvo.example.it"]});
@@ -400,19 +553,66 @@ async fn a_newcomer_claiming_a_hostname_is_refused_while_the_incumbent_stays_rea
     );
     assert!(h.namespace("comune-corato-prod").await.is_none());
 
+    // The conflict is on from here: the certificates the incumbent holds now are the ones
+    // that must be renewed while it lasts (taken after the refusal, so that a renewal
+    // before the newcomer arrived does not count).
+    let at_conflict = h.tenant("comune-ruvo").await.expect("incumbent");
+    assert!(is_ready(&at_conflict), "{:?}", at_conflict.status);
+    let first: Vec<String> = at_conflict
+        .status
+        .as_ref()
+        .expect("status")
+        .certificates
+        .iter()
+        .map(|c| c.serial.clone())
+        .collect();
+    assert_eq!(first.len(), 2, "one certificate per environment");
+
     // The incumbent keeps being reconciled: Ready all along, certificates renewed.
     let renewed = h
         .wait_tenant("comune-ruvo", Duration::from_secs(15), "renewed", |t| {
             let t = t.expect("the incumbent exists");
             assert!(is_ready(t), "the incumbent left Ready: {:?}", t.status);
             t.status.as_ref().is_some_and(|s| {
-                !s.certificates.is_empty()
+                s.certificates.len() == first.len()
                     && s.certificates.iter().all(|c| !first.contains(&c.serial))
             })
         })
         .await
         .expect("tenant");
     assert!(is_ready(&renewed));
+    // What the workloads mount was renewed, not only the status: each TLS Secret holds the
+    // certificate the status names, for the incumbent's own hostname.
+    for certificate in &renewed.status.as_ref().expect("status").certificates {
+        let namespace = format!("comune-ruvo-{}", certificate.environment);
+        let secret = Api::<Secret>::namespaced(h.client.clone(), &namespace)
+            .get(&certificate.secret_name)
+            .await
+            .expect("TLS Secret");
+        let pem = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("tls.crt"))
+            .expect("tls.crt")
+            .0
+            .clone();
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).expect("PEM certificate");
+        let (_, cert) = X509Certificate::from_der(&pem.contents).expect("X.509 certificate");
+        assert_eq!(
+            cert.raw_serial_as_string(),
+            certificate.serial,
+            "{namespace}"
+        );
+        assert!(!first.contains(&cert.raw_serial_as_string()), "{namespace}");
+        assert!(
+            certificate
+                .dns_names
+                .iter()
+                .any(|n| n.ends_with("servizi.comune-ruvo.example.it")),
+            "{:?}",
+            certificate.dns_names
+        );
+    }
     assert_eq!(
         condition(&h.tenant("comune-corato").await.expect("newcomer"), "Ready")
             .map(|c| c.reason.as_str()),
