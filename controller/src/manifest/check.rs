@@ -601,12 +601,23 @@ fn check_delegations<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) 
     }
 }
 
-/// Adds the problems of the Rust rules to a document's findings, dropping the schema
-/// findings they repeat (see [`Source::repeats_rules`]) at a related path (the same field,
-/// an ancestor or a descendant), and the rule problems at fields the schema found missing
-/// or mistyped (its own finding says it first).
+/// Adds the problems of the Rust rules to a document's findings. A rule problem at a field
+/// the schema found missing or mistyped is dropped (the rule saw the repaired, empty value,
+/// and the schema's finding says it first); a schema finding that a kept rule error
+/// repeats (see [`Source::repeats_rules`]) at a related path (the same field, an ancestor
+/// or a descendant) is dropped in its favour. Only kept rule errors replace schema
+/// findings: `environments: prod`, repaired to an empty list, must not lose its type
+/// error to the "at least one environment" problem of the repaired value.
 fn add_problems(c: &mut Checked<'_>, problems: Vec<Problem>) {
-    let error_paths: Vec<&str> = problems
+    let kept: Vec<Problem> = problems
+        .into_iter()
+        .filter(|p| {
+            !c.repaired
+                .iter()
+                .any(|r| !r.is_empty() && related_paths(r, &p.path))
+        })
+        .collect();
+    let error_paths: Vec<&str> = kept
         .iter()
         .filter(|p| p.is_error())
         .map(|p| p.path.as_str())
@@ -614,13 +625,7 @@ fn add_problems(c: &mut Checked<'_>, problems: Vec<Problem>) {
     c.findings.retain(|(source, f)| {
         !(source.repeats_rules(&f.path) && error_paths.iter().any(|p| related_paths(&f.path, p)))
     });
-    for p in problems {
-        if c.repaired
-            .iter()
-            .any(|r| !r.is_empty() && related_paths(r, &p.path))
-        {
-            continue;
-        }
+    for p in kept {
         let finding = Finding {
             file: c.doc.file.clone(),
             line: c.doc.line_of(&p.path),
@@ -720,6 +725,31 @@ mod tests {
             "{:#?}",
             lines(&o)
         );
+    }
+
+    #[test]
+    fn a_scalar_where_a_list_belongs_is_a_type_error_whatever_the_rules_say_of_the_repair() {
+        // Repaired to an empty list, `environments` also breaks the "at least one
+        // environment" rule; that problem of the repair must not replace the type error.
+        for (field, body) in [
+            ("spec.environments", "  environments: prod\n"),
+            (
+                "spec.tls.hostnames",
+                "  environments:\n    - name: prod\n  tls:\n    hostnames: a.b.it\n",
+            ),
+            (
+                "spec.access.adminGroups",
+                "  environments:\n    - name: prod\n  access:\n    adminGroups: admins\n",
+            ),
+        ] {
+            let o = run(&tenant_yaml("comune-molfetta", body));
+            let l = lines(&o);
+            assert_eq!(o.errors(), 1, "{l:#?}");
+            assert!(
+                l[0].contains(&format!("{field}: ")) && l[0].contains("must be of type array"),
+                "{l:#?}"
+            );
+        }
     }
 
     #[test]

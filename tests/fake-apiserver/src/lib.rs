@@ -51,7 +51,7 @@ mod strategic;
 mod table;
 mod tls;
 pub mod tools;
-mod validate;
+pub mod validate;
 mod watch;
 
 use std::net::SocketAddr;

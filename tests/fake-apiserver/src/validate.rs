@@ -67,9 +67,11 @@ pub fn custom_resource(
         Vec::new()
     };
     apply_defaults(schema, obj);
-    let causes: Vec<Cause> = schema::check(schema, obj)
+    // Upstream pinned: the apiextensions apiserver skips the CEL rules after a wrong type,
+    // a missing field or an unsupported value (their results would be noise such as "No
+    // such overload") and says so in one cause; `schema::validate` does both steps.
+    let causes: Vec<Cause> = schema::validate(schema, obj, old)
         .into_iter()
-        .chain(schema::check_cel(schema, obj, old))
         .filter(|e| e.kind != FieldErrorKind::Unknown)
         .map(|e| Cause {
             reason: e.kind.cause_type().to_string(),
@@ -168,6 +170,23 @@ mod tests {
             v,
             json!({"spec": {"max": 10, "items": [{"port": 80}, {"port": 1}]}})
         );
+    }
+
+    #[test]
+    fn a_wrong_type_skips_the_cel_rules_as_upstream() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.names.size() > 0", "message": "names needed"}],
+            "properties": {"names": {"type": "array", "items": {"type": "string"}}}}}});
+        let mut obj = json!({"metadata": {"name": "a"}, "spec": {"names": "prod"}});
+        let Err(Rejection::Invalid(c)) =
+            custom_resource(&schema, &mut obj, None, FieldValidation::Strict)
+        else {
+            panic!("a string where a list belongs was accepted")
+        };
+        assert_eq!(c[0].field, "spec.names");
+        assert_eq!(c[0].reason, "FieldValueTypeInvalid");
+        assert_eq!(c[1].message, schema::CEL_NOT_CHECKED);
+        assert_eq!(c.len(), 2, "{c:?}");
     }
 
     #[test]
