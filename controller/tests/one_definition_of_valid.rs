@@ -16,7 +16,7 @@
 //! what the server accepts the controller can read; what the server refuses validate
 //! refuses; what the controller cannot read nobody accepts; and a mutation that breaks the
 //! shape (a wrong type at any field, an unknown field, a YAML 1.1 boolean or number where a
-//! string belongs) is refused. validate may refuse more than the server (its rules need the
+//! string belongs) is refused, and validate says to write such a value in quotes. validate may refuse more than the server (its rules need the
 //! classes, the ISTAT registry and the other tenants, which a schema cannot know). A
 //! failure names the first disagreement, the mutation and the manifest.
 //!
@@ -104,7 +104,7 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-/// The four judges' answers: `Err` carries the first reason given.
+/// The four judges' answers: `Err` carries the reasons given (validate: every error).
 #[derive(Debug)]
 struct Verdicts {
     validate: Result<(), String>,
@@ -147,13 +147,16 @@ impl Judges {
             return Err("the generator wrote other than one document".into());
         };
         let outcome = self.checker.check(&documents, &self.library, &syntax);
-        let validate = match outcome
+        let errors: Vec<String> = outcome
             .findings
             .iter()
-            .find(|f| f.severity == Severity::Error)
-        {
-            Some(finding) => Err(finding.to_string()),
-            None => Ok(()),
+            .filter(|f| f.severity == Severity::Error)
+            .map(ToString::to_string)
+            .collect();
+        let validate = if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
         };
         let render = validate.clone().and_then(|()| {
             let platform = Platform::default();
@@ -222,6 +225,13 @@ fn disagreement(mutation: &Mutation, shape_broken: bool, v: &Verdicts) -> Option
     }
     if shape_broken && accepted(&v.validate) {
         return Some("validate accepts a manifest of the wrong shape".into());
+    }
+    if let (Mutation::Trap(_, t), Err(errors)) = (mutation, &v.validate) {
+        let trap = *t.get(&YAML_TRAPS);
+        let told = format!("{trap} is read by YAML as");
+        if shape_broken && !(errors.contains(&told) && errors.contains("write it in quotes")) {
+            return Some(format!("validate does not say that {trap} must be quoted"));
+        }
     }
     None
 }

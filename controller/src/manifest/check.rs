@@ -15,13 +15,13 @@
 
 use std::collections::BTreeSet;
 
-use crd_schema::{self as schema, CelRules, FieldErrorKind};
+use crd_schema::{self as schema, CelRules, FieldError, FieldErrorKind};
 use kube::CustomResourceExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::document::{Document, SyntaxError};
-use super::{hints, repair};
+use super::document::{Document, SyntaxError, parse_path};
+use super::{hints, repair, traps};
 use crate::api::validation::{
     Delegations, Problem, ReservedNamespaces, Severity, Trusted, validate_delegations, validate_set,
 };
@@ -399,7 +399,8 @@ impl Checker {
                     line: doc.line_of(&e.path),
                     object: object.clone(),
                     path: e.path.clone(),
-                    message: hints::schema_message(schema, kind.plural(), e),
+                    message: trap_message(schema, doc, e)
+                        .unwrap_or_else(|| hints::schema_message(schema, kind.plural(), e)),
                     severity: Severity::Error,
                 };
                 (Source::Schema(e.kind), finding)
@@ -509,6 +510,22 @@ fn is_reserved_namespaces(doc: &Document) -> bool {
     doc.api_version() == Some("v1")
         && doc.kind() == Some("ConfigMap")
         && doc.name() == Some(RESERVED_NAMESPACES_CONFIG_MAP)
+}
+
+/// The message of a schema error at a plain scalar that YAML read as a boolean, number or
+/// null where the schema wants text (`province: NO`, `istatCode: 072034`, `displayName: ~`):
+/// what was written, what YAML made of it, and the same in quotes.
+fn trap_message(schema: &Value, doc: &Document, e: &FieldError) -> Option<String> {
+    if !matches!(
+        e.kind,
+        FieldErrorKind::TypeInvalid | FieldErrorKind::Required
+    ) {
+        return None;
+    }
+    let written = doc.plain_scalar(&e.path)?;
+    let node = repair::schema_at(schema, &parse_path(&e.path))?;
+    let read = doc.value_at(&e.path).unwrap_or(&Value::Null);
+    traps::quote_hint(written, read, node)
 }
 
 /// `Kind/name` of a document.

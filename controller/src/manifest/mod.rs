@@ -7,6 +7,7 @@ pub mod document;
 mod hints;
 pub mod load;
 mod repair;
+mod traps;
 
 pub use document::{Document, Segment, SyntaxError, parse, parse_path};
 pub use load::{

@@ -55,7 +55,7 @@ pub(super) fn repair(
 }
 
 /// The schema node at a path.
-fn schema_at<'s>(schema: &'s Value, segments: &[Segment]) -> Option<&'s Value> {
+pub(super) fn schema_at<'s>(schema: &'s Value, segments: &[Segment]) -> Option<&'s Value> {
     let mut node = schema;
     for segment in segments {
         node = match segment {
