@@ -387,7 +387,8 @@ fn manifest_of(samples: &[Value], case: &Case) -> (String, bool, String) {
     };
     let mut yaml = serde_saphyr::to_string(&value).expect("JSON values serialise to YAML");
     if let Mutation::Trap(_, t) = &case.mutation {
-        yaml = yaml.replace(TRAP_MARK, *t.get(&YAML_TRAPS));
+        let trap = t.get::<&str>(&YAML_TRAPS);
+        yaml = yaml.replace(TRAP_MARK, trap);
     }
     (yaml, shape_broken, what)
 }
@@ -488,7 +489,7 @@ async fn the_server_refuses_a_string_where_a_list_belongs_on_apply() {
         .expect("the apiserver registers the CRD");
     let established = kube::runtime::wait::await_condition(
         crds,
-        &crd::crd_name(&crd),
+        crd::crd_name(&crd),
         kube::runtime::conditions::is_crd_established(),
     );
     tokio::time::timeout(std::time::Duration::from_secs(5), established)
