@@ -24,7 +24,7 @@ fn validate(args: &[&str]) -> Output {
 
 #[test]
 fn yaml_traps_say_to_write_the_value_in_quotes() {
-    let o = validate(&["-f", "invalid/yaml-traps.yaml"]);
+    let o = validate(&["-f", "traps/yaml-traps.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     assert_golden(
         "validate/yaml-traps.txt",
