@@ -7,16 +7,22 @@
 //!   to each Comune), the cross-tenant checks, then every child object (what
 //!   `tenant-operator render` does once the manifests are read, less the schema and CEL
 //!   checks that the `validate` benchmark measures);
-//! - `+ JSON`: the same, plus each object serialised as the controller applies it.
+//! - `+ JSON`: the same, plus each object serialised as the controller applies it;
+//! - `render -o yaml` and `render -o json`: what `tenant-operator render` prints after
+//!   validating: every object sorted and written, streamed, as multi-document YAML and as
+//!   a JSON `v1 List`, into a sink that counts the bytes (targets: under 3 s and under 1 s
+//!   on one core). With `BENCH_BASELINE=1`, also the YAML written by serde-saphyr, as
+//!   `render` did before (one run: about 20 s).
 //!
 //! Run: `cargo bench -p tenant-operator --bench render_italy` (prints tenants per second).
 
 mod common;
 
+use std::io::{self, BufWriter, Write};
 use std::time::Duration;
 
 use tenant_operator::render::set::{RenderedSet, render_set};
-use tenant_operator::render::{Platform, RenderContext};
+use tenant_operator::render::{ChildObject, Platform, RenderContext, output, sort_objects};
 use tenant_operator::samples::{self, Scope};
 
 use common::best_of;
@@ -59,7 +65,77 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = bytes?;
     report("validate + render + JSON", n, objects, time);
     println!("  ({:.1} MB of JSON)", bytes as f64 / 1e6);
+
+    for (format, target) in [("yaml", 3.0), ("json", 1.0)] {
+        let (time, bytes) = best_of(RUNS, || -> Result<usize, Box<dyn std::error::Error>> {
+            let set = render_set(&tenants, &classes, &ctx)?;
+            let mut objects: Vec<ChildObject> = set
+                .tenants
+                .into_iter()
+                .flat_map(|t| t.desired.objects)
+                .collect();
+            sort_objects(&mut objects);
+            let mut sink = Counter::default();
+            // As the CLI writes standard output: through a 64 KiB buffer.
+            let mut out = BufWriter::with_capacity(64 * 1024, &mut sink);
+            if format == "yaml" {
+                output::write_yaml(&mut out, &objects)?;
+            } else {
+                output::write_json_list(&mut out, &objects)?;
+            }
+            out.flush()?;
+            drop(out);
+            Ok(sink.bytes)
+        });
+        let bytes = bytes?;
+        let seconds = time.as_secs_f64();
+        println!(
+            "render -o {format} (validate, render, sort, write streamed): {n} tenants, {objects} objects, {:.1} MB in {seconds:.3} s = {:.0} MB/s; ratio to the {target} s target: {:.2}",
+            bytes as f64 / 1e6,
+            bytes as f64 / 1e6 / seconds,
+            seconds / target
+        );
+    }
+    if std::env::var_os("BENCH_BASELINE").is_some() {
+        let (time, bytes) = best_of(1, || -> Result<usize, Box<dyn std::error::Error>> {
+            let set = render_set(&tenants, &classes, &ctx)?;
+            let mut objects: Vec<ChildObject> = set
+                .tenants
+                .into_iter()
+                .flat_map(|t| t.desired.objects)
+                .collect();
+            sort_objects(&mut objects);
+            let values = objects
+                .iter()
+                .map(ChildObject::to_json)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(serde_saphyr::to_string_multiple(&values)?.len())
+        });
+        let bytes = bytes?;
+        println!(
+            "baseline: render -o yaml with serde-saphyr into one string: {:.1} MB in {:.3} s",
+            bytes as f64 / 1e6,
+            time.as_secs_f64()
+        );
+    }
     Ok(())
+}
+
+/// A writer that only counts bytes: the cost measured is producing the text.
+#[derive(Default)]
+struct Counter {
+    bytes: usize,
+}
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bytes += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 fn report(what: &str, tenants: usize, objects: usize, time: Duration) {

@@ -133,8 +133,10 @@ pub struct CertificateRequest {
 
 /// One child object of a tenant: one variant per [`ManagedKind`]. Render makes all but the
 /// TLS Secrets, which hold a key issued at run time (by the controller, or by
-/// `tenant-operator render --ca-key`).
-#[derive(Clone, Debug, PartialEq)]
+/// `tenant-operator render --ca-key`). Serialises as the object itself, with `apiVersion`
+/// and `kind`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
 pub enum ChildObject {
     /// See [`ManagedKind::Namespace`].
     Namespace(Namespace),
