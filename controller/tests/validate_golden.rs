@@ -31,3 +31,23 @@ fn yaml_traps_say_to_write_the_value_in_quotes() {
         &String::from_utf8_lossy(&o.stdout),
     );
 }
+
+/// The same problems as annotations for forges, one golden file per format.
+#[test]
+fn annotations_for_github_gitlab_and_sarif() {
+    for (format, golden) in [
+        ("github", "validate/yaml-traps.github.txt"),
+        ("gitlab", "validate/yaml-traps.gitlab.json"),
+        ("sarif", "validate/yaml-traps.sarif"),
+    ] {
+        let o = validate(&["-f", "traps/yaml-traps.yaml", "-o", format]);
+        assert_eq!(o.status.code(), Some(1), "-o {format}");
+        assert_golden(golden, &String::from_utf8_lossy(&o.stdout));
+    }
+    // A valid file gives no annotation (and an empty report for the JSON formats).
+    let o = validate(&["-f", "valid/comune-molfetta.yaml", "-o", "github"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    let o = validate(&["-f", "valid/comune-molfetta.yaml", "-o", "gitlab"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "[]\n");
+}

@@ -10,8 +10,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
+use tenant_operator::annotations::{self, Annotation, Level};
+use tenant_operator::api::validation::Severity;
 use tenant_operator::manifest;
-use tenant_operator::manifest::check::{Checker, Outcome};
+use tenant_operator::manifest::check::{Checker, Finding, Outcome};
 
 use super::GlobalArgs;
 
@@ -44,7 +46,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub classes: Option<PathBuf>,
 
-    /// Output format: `text` (one line per problem) or `json` (for machines).
+    /// Output format: `text` (one line per problem), `json` (for machines), or
+    /// annotations on the line for forges: `github` (workflow commands, also Gitea and
+    /// Forgejo Actions), `gitlab` (Code Quality JSON), `sarif` (code scanning).
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
 }
@@ -54,6 +58,9 @@ pub struct Args {
 pub enum Format {
     Text,
     Json,
+    Github,
+    Gitlab,
+    Sarif,
 }
 
 /// Exit status when the inputs cannot be read.
@@ -70,9 +77,13 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    let annotations = || -> Vec<Annotation> { outcome.findings.iter().map(annotation).collect() };
     let text = match args.output {
         Format::Text => text_report(&outcome, files),
         Format::Json => json_report(&outcome, files)?,
+        Format::Github => annotations::github(&annotations()),
+        Format::Gitlab => annotations::gitlab(&annotations()),
+        Format::Sarif => annotations::sarif("tenant-operator validate", &annotations()),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -97,6 +108,36 @@ fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
     let manifests = manifest::load_with_library(&args.files, Some(&class_dir))?;
     let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);
     Ok((outcome, manifests.files))
+}
+
+/// A finding as an annotation on its line: the rule is its field path without list
+/// indices (`spec.environments.name`), so that forges group the same problem.
+pub fn annotation(finding: &Finding) -> Annotation {
+    let rule: String = finding
+        .path
+        .split('.')
+        .map(|p| p.split('[').next().unwrap_or(p))
+        .collect::<Vec<_>>()
+        .join(".");
+    Annotation {
+        file: finding.file.clone(),
+        line: finding.line,
+        level: match finding.severity {
+            Severity::Error => Level::Error,
+            Severity::Warning => Level::Warning,
+        },
+        rule: if rule.is_empty() {
+            "document".to_string()
+        } else {
+            rule
+        },
+        title: if finding.path.is_empty() {
+            finding.object.clone()
+        } else {
+            format!("{}: {}", finding.object, finding.path)
+        },
+        message: finding.message.clone(),
+    }
 }
 
 /// One line per problem, then a summary line.
