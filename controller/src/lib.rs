@@ -12,6 +12,9 @@
 //! - [`manifest`]: manifests on disk: the loader of `validate`, `render` and `dev`, and the
 //!   `validate` engine;
 //! - [`chart`]: the Helm chart's RBAC rendered without helm (for `dev` and the tests);
+//! - [`diff`]: what a change does to the cluster, object by object (`tenant-operator diff`);
+//! - [`annotations`]: problems and changes in the formats forges show on the line (GitHub,
+//!   GitLab, SARIF);
 //! - [`audit`]: the effective isolation of a set of objects (NetworkPolicy and RBAC
 //!   evaluators, the Multi-Tenancy Benchmark checks, the report);
 //! - [`telemetry`]: metrics, tracing, the admin port;
@@ -24,10 +27,12 @@
 //! The binary (`src/main.rs`, subcommands in `src/cli/`) is the only place that uses
 //! `anyhow`.
 
+pub mod annotations;
 pub mod api;
 pub mod audit;
 pub mod chart;
 pub mod client;
+pub mod diff;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod kinds;

@@ -33,6 +33,9 @@ enum Command {
     Validate(cli::validate::Args),
     /// Print every object the operator would create for the given TenantServices.
     Render(cli::render::Args),
+    /// Show what merging the given TenantServices changes, object by object: against a
+    /// base tree (--base) or the cluster (like kubectl diff: exit 0 no change, 1 changes).
+    Diff(cli::diff::Args),
     /// Report the effective isolation (who can reach whom, who can do what) and the
     /// Multi-Tenancy Benchmark checks, offline or of a live cluster.
     Audit(cli::audit::Args),
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Crd(args) => cli::crd::run(&cli.global, args),
         Command::Validate(args) => cli::validate::run(&cli.global, args),
         Command::Render(args) => cli::render::run(&cli.global, args),
+        Command::Diff(args) => cli::diff::run(&cli.global, args),
         Command::Audit(args) => cli::audit::run(&cli.global, args),
     };
     match result {

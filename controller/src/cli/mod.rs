@@ -4,6 +4,7 @@ pub mod audit;
 pub mod crd;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod diff;
 pub mod render;
 pub mod run;
 pub mod validate;

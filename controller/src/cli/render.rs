@@ -28,7 +28,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use tenant_operator::manifest::{self, check::Checker};
+use tenant_operator::manifest::check::{Checker, Outcome};
+use tenant_operator::manifest::{self, Document};
 use tenant_operator::pki::{self, RegionalCa};
 use tenant_operator::render::set::{self, RenderedTenant};
 use tenant_operator::render::summary;
@@ -41,6 +42,9 @@ use super::{GlobalArgs, OutputFormat};
 
 /// Exit status when the inputs cannot be read (as `validate`).
 const EXIT_USAGE: u8 = 2;
+
+/// Bytes buffered before a write to standard output.
+const OUTPUT_BUFFER: usize = 64 * 1024;
 
 /// Print every object the operator would create for the given TenantServices.
 #[derive(clap::Args, Debug)]
@@ -94,32 +98,22 @@ pub struct Args {
 
 /// Runs `render`: exit 0 with the objects on stdout, or 1 with the problems on stderr.
 pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    // As `validate`: unreadable inputs are a usage error (2), not invalid manifests (1).
-    if let Err(error) = std::fs::metadata(&args.classes) {
-        eprintln!(
-            "error: --classes {}: {error}; --classes names the trusted policy folder of TenantClasses, DomainDelegations and reserved namespaces (default policies, relative to the working directory)",
-            args.classes.display()
-        );
-        return Ok(ExitCode::from(EXIT_USAGE));
-    }
-    let manifests = match manifest::load_with_library(&args.files, Some(&args.classes)) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("error: {error}");
+    let checked = match check_tree(&args.files, &args.classes) {
+        Ok(checked) => checked,
+        Err(TreeError::Unreadable(message)) => {
+            // As `validate`: unreadable inputs are a usage error (2), not invalid manifests (1).
+            eprintln!("error: {message}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
+        Err(TreeError::Invalid(outcome)) => {
+            let lines: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
+            return Ok(refuse(&lines));
+        }
     };
-    // The checks of `tenant-operator validate`: schema, CEL rules, the rules of each tenant
-    // with its class and with the others.
-    let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);
-    if outcome.errors() > 0 {
-        let lines: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
-        return Ok(refuse(&lines));
-    }
-    for finding in &outcome.findings {
+    for finding in &checked.outcome.findings {
         eprintln!("{finding}");
     }
-    let inputs = outcome.inputs;
+    let inputs = checked.outcome.inputs;
     if inputs.tenants.is_empty() {
         eprintln!(
             "error: no TenantService in {}; give manifests with -f",
@@ -192,30 +186,24 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     sort_objects(&mut objects);
-    let objects = objects
-        .iter()
-        .map(|object| {
-            object.to_json().with_context(|| {
-                format!("serialising {} {}", object.kind().as_str(), object.name())
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = summary::summary(&rendered);
-    let text = match args.output {
-        OutputFormat::Yaml => {
-            summary_comment(&summary) + &output::to_yaml(&objects).context("writing YAML")?
-        }
+    // Streamed: each object is written as it is serialised, through one buffer of a few
+    // kilobytes (all of Italy is about 100 MB of YAML). The summary goes first: as YAML
+    // comments before the objects, or to standard error beside the JSON.
+    let mut out = std::io::BufWriter::with_capacity(OUTPUT_BUFFER, std::io::stdout().lock());
+    match args.output {
+        OutputFormat::Yaml => out
+            .write_all(summary_comment(&summary).as_bytes())
+            .and_then(|()| output::write_yaml(&mut out, &objects)),
         OutputFormat::Json => {
             for line in &summary {
                 eprintln!("{line}");
             }
-            output::to_json_list(&objects).context("writing JSON")?
+            output::write_json_list(&mut out, &objects)
         }
-    };
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .context("writing to standard output")?;
+    }
+    .and_then(|()| out.flush())
+    .context("writing to standard output")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -233,6 +221,46 @@ fn summary_comment(lines: &[String]) -> String {
     }
     block.push_str("#\n");
     block
+}
+
+/// A tree of manifests (the `-f` inputs and the class library) with the outcome of the
+/// `validate` checks, which found no error.
+pub struct CheckedTree {
+    /// What the checks found (warnings only) and the typed objects.
+    pub outcome: Outcome,
+    /// The documents of the inputs, to locate each TenantService at its `file:line`.
+    pub documents: Vec<Document>,
+}
+
+/// Why a tree cannot be rendered.
+pub enum TreeError {
+    /// A file or the class directory cannot be read (a usage error: exit 2).
+    Unreadable(String),
+    /// The checks of `validate` found errors.
+    Invalid(Outcome),
+}
+
+/// Loads `files` with the classes of `classes` and runs the checks of `validate` on them:
+/// what `render` and `diff` render.
+pub fn check_tree(files: &[PathBuf], classes: &Path) -> Result<CheckedTree, TreeError> {
+    if let Err(error) = std::fs::metadata(classes) {
+        return Err(TreeError::Unreadable(format!(
+            "--classes {}: {error}; --classes names the trusted policy folder of TenantClasses, DomainDelegations and reserved namespaces (default policies, relative to the working directory)",
+            classes.display()
+        )));
+    }
+    let manifests = manifest::load_with_library(files, Some(classes))
+        .map_err(|error| TreeError::Unreadable(error.to_string()))?;
+    // The checks of `tenant-operator validate`: schema, CEL rules, the rules of each tenant
+    // with its class and with the others.
+    let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);
+    if outcome.errors() > 0 {
+        return Err(TreeError::Invalid(outcome));
+    }
+    Ok(CheckedTree {
+        outcome,
+        documents: manifests.documents,
+    })
 }
 
 /// What was given of the regional CA.
