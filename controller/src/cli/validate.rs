@@ -113,12 +113,7 @@ fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
 /// A finding as an annotation on its line: the rule is its field path without list
 /// indices (`spec.environments.name`), so that forges group the same problem.
 pub fn annotation(finding: &Finding) -> Annotation {
-    let rule: String = finding
-        .path
-        .split('.')
-        .map(|p| p.split('[').next().unwrap_or(p))
-        .collect::<Vec<_>>()
-        .join(".");
+    let rule = manifest::path_without_indices(&finding.path);
     Annotation {
         file: finding.file.clone(),
         line: finding.line,

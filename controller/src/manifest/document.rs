@@ -146,6 +146,16 @@ pub fn parse_path(path: &str) -> Vec<Segment> {
     segments
 }
 
+/// A field path without its list indices and map keys in brackets
+/// (`spec.environments[1].name` is `spec.environments.name`): the field as `kubectl
+/// explain` names it, the same for every item of a list.
+pub fn path_without_indices(path: &str) -> String {
+    path.split('.')
+        .map(|p| p.split('[').next().unwrap_or(p))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Whether a line starts a new document (`---`, optionally followed by content).
 fn is_separator(line: &str) -> bool {
     line.strip_prefix("---")

@@ -4,6 +4,8 @@
 use crd_schema::{FieldError, FieldErrorKind};
 use serde_json::Value;
 
+use super::document::path_without_indices;
+
 /// A schema error in the CLI's words: unknown fields get the nearest known field name,
 /// missing ones the `kubectl explain` command of `resource` (a plural) that describes them.
 pub(super) fn schema_message(schema: &Value, resource: &str, e: &FieldError) -> String {
@@ -23,12 +25,7 @@ pub(super) fn schema_message(schema: &Value, resource: &str, e: &FieldError) -> 
         }
         FieldErrorKind::Required => {
             // `kubectl explain` takes the path without list indices.
-            let field: String = e
-                .path
-                .split('.')
-                .map(|p| p.split('[').next().unwrap_or(p))
-                .collect::<Vec<_>>()
-                .join(".");
+            let field = path_without_indices(&e.path);
             format!(
                 "{}; add it (`kubectl explain {resource}.{field}` describes it)",
                 e.message

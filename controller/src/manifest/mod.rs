@@ -9,7 +9,7 @@ pub mod load;
 mod repair;
 mod traps;
 
-pub use document::{Document, Segment, SyntaxError, parse, parse_path};
+pub use document::{Document, Segment, SyntaxError, parse, parse_path, path_without_indices};
 pub use load::{
     EXTENSIONS, LoadError, Manifests, STDIN_NAME, collect_files, load, load_with_library,
 };
