@@ -3,7 +3,7 @@
 //! manifest whether they accept it:
 //!
 //! - **validate**: `tenant-operator validate`'s engine ([`Checker`]) with the default
-//!   classes of `policies/classes`;
+//!   trusted policy folder `policies/` (classes, domain delegations, reserved namespaces);
 //! - **render**: what `tenant-operator render` does after validating (every object of the
 //!   typed tenant, with its class);
 //! - **server**: the in-memory API server's check of a custom resource on write, under
@@ -122,13 +122,11 @@ struct Judges {
 
 impl Judges {
     fn new() -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/classes");
-        let mut library = Vec::new();
-        for name in ["small", "standard", "large", "sanita"] {
-            let file = dir.join(format!("{name}.yaml"));
-            let text = std::fs::read_to_string(&file).expect("a default class");
-            library.extend(manifest::parse(&file.display().to_string(), &text).0);
-        }
+        // The trusted policy folder, as `validate` reads it by default: the classes, the
+        // domain delegations the samples' hostnames lie in, the reserved namespaces.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let (library, syntax) = manifest::load(&[dir]).expect("policies/ reads");
+        assert!(syntax.is_empty(), "policies/ parses: {syntax:?}");
         Judges {
             schema: crd::openapi_schema(&TenantService::crd()).expect("the CRD has a schema"),
             checker: Checker::new(),

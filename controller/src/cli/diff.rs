@@ -40,7 +40,7 @@ const EXIT_ERROR: u8 = 2;
 /// Show what merging the given TenantServices changes: against a base tree, or the cluster.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
-    tenant-operator diff -f tenants/ --base base/tenants/ --base-classes base/policies/classes\n  \
+    tenant-operator diff -f tenants/ --base base/tenants/ --base-classes base/policies\n  \
     tenant-operator diff -f tenants/ --base base/tenants/ -o markdown > diff.md\n  \
     tenant-operator diff -f tenants/comune-molfetta.yaml --kubeconfig ~/.kube/config\n\n\
     Exit status: 0 no change, 1 changes, 2 error.")]
