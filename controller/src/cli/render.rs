@@ -236,8 +236,8 @@ pub struct CheckedTree {
 pub enum TreeError {
     /// A file or the class directory cannot be read (a usage error: exit 2).
     Unreadable(String),
-    /// The checks of `validate` found errors.
-    Invalid(Outcome),
+    /// The checks of `validate` found errors (boxed: an outcome holds every finding).
+    Invalid(Box<Outcome>),
 }
 
 /// Loads `files` with the classes of `classes` and runs the checks of `validate` on them:
@@ -255,7 +255,7 @@ pub fn check_tree(files: &[PathBuf], classes: &Path) -> Result<CheckedTree, Tree
     // with its class and with the others.
     let outcome = Checker::new().check(&manifests.documents, &manifests.library, &manifests.syntax);
     if outcome.errors() > 0 {
-        return Err(TreeError::Invalid(outcome));
+        return Err(TreeError::Invalid(Box::new(outcome)));
     }
     Ok(CheckedTree {
         outcome,
