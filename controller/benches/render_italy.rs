@@ -68,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for (format, target) in [("yaml", 3.0), ("json", 1.0)] {
         let (time, bytes) = best_of_cpu(RUNS, || -> Result<usize, Box<dyn std::error::Error>> {
-            let objects = sorted_objects(render_set(&tenants, &classes, &ctx)?);
+            let objects = sorted_objects(render_set(&tenants, &classes, &trusted, &ctx)?);
             let mut sink = Counter::default();
             // As the CLI writes standard output: through a 64 KiB buffer.
             let mut out = BufWriter::with_capacity(64 * 1024, &mut sink);
@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if std::env::var_os("BENCH_BASELINE").is_some() {
         let (time, bytes) = best_of_cpu(1, || -> Result<usize, Box<dyn std::error::Error>> {
-            let objects = sorted_objects(render_set(&tenants, &classes, &ctx)?);
+            let objects = sorted_objects(render_set(&tenants, &classes, &trusted, &ctx)?);
             let values = objects
                 .iter()
                 .map(ChildObject::to_json)
