@@ -317,6 +317,197 @@ fn unified(key: &ObjectKey, before: Option<&Value>, after: Option<&Value>) -> St
         .to_string()
 }
 
+/// The kinds that carry a namespace's quota or policies, what a TenantClass decides: pod
+/// security (labels of the Namespace), quota and limits, network policies, roles and
+/// bindings. ConfigMaps and Secrets are not among them.
+const QUOTA_OR_POLICY_KINDS: [&str; 6] = [
+    "Namespace",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "Role",
+    "RoleBinding",
+];
+
+/// A namespace that is there before and after the change and whose quota or policies
+/// change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceChange {
+    /// The namespace.
+    pub namespace: String,
+    /// Its tenant, if its objects name one.
+    pub tenant: Option<String>,
+    /// Each object of a quota or policy kind that changes in it: `ResourceQuota
+    /// tenancy-quota changed`.
+    pub objects: Vec<String>,
+}
+
+/// The namespaces that stay (neither added, removed nor retained) and whose quota or
+/// policies change, in the order of `changes`.
+pub fn namespaces_changed(changes: &[ObjectChange]) -> Vec<NamespaceChange> {
+    let coming_or_going: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.key.kind == "Namespace" && c.change != ChangeKind::Changed)
+        .map(|c| c.key.name.as_str())
+        .collect();
+    let mut namespaces: Vec<NamespaceChange> = Vec::new();
+    for c in changes {
+        if !QUOTA_OR_POLICY_KINDS.contains(&c.key.kind.as_str()) {
+            continue;
+        }
+        let namespace = c.key.namespace.as_deref().unwrap_or(&c.key.name);
+        if coming_or_going.contains(namespace) {
+            continue;
+        }
+        let object = format!("{} {} {}", c.key.kind, c.key.name, c.change.as_str());
+        match namespaces.iter_mut().find(|n| n.namespace == namespace) {
+            Some(n) => n.objects.push(object),
+            None => namespaces.push(NamespaceChange {
+                namespace: namespace.to_string(),
+                tenant: c.tenant.clone(),
+                objects: vec![object],
+            }),
+        }
+    }
+    namespaces
+}
+
+/// An object of the trusted policy folder: a TenantClass or a DomainDelegation, by its
+/// spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyObject {
+    /// `TenantClass` or `DomainDelegation`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its spec, as JSON.
+    pub spec: Value,
+}
+
+/// What a tenant takes from the trusted policy folder: its class, and the delegations of
+/// its IPA code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPolicies {
+    /// The tenant's name.
+    pub tenant: String,
+    /// `spec.class`.
+    pub class: String,
+    /// `spec.entity.ipaCode`.
+    pub ipa_code: String,
+}
+
+/// A TenantClass or DomainDelegation that a change adds, removes or edits: the tenants
+/// checked again with it (those of the class, those of the delegation's IPA code, after
+/// the change) and the namespaces of those tenants whose quota or policies change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// `TenantClass` or `DomainDelegation`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Added, removed or changed.
+    pub change: ChangeKind,
+    /// The tenants that use it after the change, by name.
+    pub tenants: Vec<String>,
+    /// Their namespaces whose quota or policies change (whatever the cause: a pull
+    /// request may change a tenant and its class at once).
+    pub namespaces: Vec<NamespaceChange>,
+}
+
+/// The policy objects that differ between `before` and `after`, each with the tenants
+/// (of `tenants`, the tree after the change) that use it and their namespaces among
+/// `changes` whose quota or policies change. Sorted by kind and name.
+pub fn policy_changes(
+    before: &[PolicyObject],
+    after: &[PolicyObject],
+    tenants: &[TenantPolicies],
+    changes: &[ObjectChange],
+) -> Vec<PolicyChange> {
+    let index = |objects: &[PolicyObject]| -> BTreeMap<(String, String), Value> {
+        objects
+            .iter()
+            .map(|o| ((o.kind.clone(), o.name.clone()), o.spec.clone()))
+            .collect()
+    };
+    let before = index(before);
+    let after = index(after);
+    let keys: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
+    let namespaces = namespaces_changed(changes);
+    let mut out = Vec::new();
+    for key in keys {
+        let (kind, name) = key;
+        let (old, new) = (before.get(key), after.get(key));
+        let change = match (old, new) {
+            (None, Some(_)) => ChangeKind::Added,
+            (Some(_), None) => ChangeKind::Removed,
+            (Some(o), Some(n)) if o != n => ChangeKind::Changed,
+            _ => continue,
+        };
+        // A delegation concerns the tenants of its IPA code, before and after the change
+        // (a change of the code moves the domains from one body to another).
+        let codes: BTreeSet<&str> = [old, new]
+            .into_iter()
+            .flatten()
+            .filter_map(|spec| spec.get("ipaCode").and_then(Value::as_str))
+            .collect();
+        let users: Vec<String> = tenants
+            .iter()
+            .filter(|t| {
+                if kind == "TenantClass" {
+                    t.class == *name
+                } else {
+                    codes.contains(t.ipa_code.as_str())
+                }
+            })
+            .map(|t| t.tenant.clone())
+            .collect();
+        let affected = namespaces
+            .iter()
+            .filter(|n| n.tenant.as_ref().is_some_and(|t| users.contains(t)))
+            .cloned()
+            .collect();
+        out.push(PolicyChange {
+            kind: kind.clone(),
+            name: name.clone(),
+            change,
+            tenants: users,
+            namespaces: affected,
+        });
+    }
+    out
+}
+
+/// One policy change in a line: `TenantClass small changed: 3 tenants checked again
+/// (comune-binetto, ...); quota or policies change in 2 namespaces`.
+pub fn policy_summary(p: &PolicyChange) -> String {
+    let tenants = match p.tenants.len() {
+        0 => "no tenant uses it".to_string(),
+        1 => format!("1 tenant checked again ({})", p.tenants[0]),
+        n => format!("{n} tenants checked again ({})", p.tenants.join(", ")),
+    };
+    let namespaces = match p.namespaces.len() {
+        0 => "no namespace's quota or policies change".to_string(),
+        1 => format!(
+            "quota or policies change in 1 namespace: {}",
+            p.namespaces[0].namespace
+        ),
+        n => format!(
+            "quota or policies change in {n} namespaces: {}",
+            p.namespaces
+                .iter()
+                .map(|ns| ns.namespace.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "{} {} {}: {tenants}; {namespaces}",
+        p.kind,
+        p.name,
+        p.change.as_str()
+    )
+}
+
 /// Counts of each kind of change, e.g. `2 added, 1 changed`; `no changes` when empty.
 pub fn summary(changes: &[ObjectChange]) -> String {
     let mut counts: BTreeMap<ChangeKind, usize> = BTreeMap::new();
@@ -361,26 +552,65 @@ pub fn tenant_summary(changes: &[&ObjectChange]) -> String {
         .join("; ")
 }
 
-/// The changes as text: each object's change and unified diff, then the summary line.
-pub fn text(changes: &[ObjectChange]) -> String {
+/// The summary line: the object changes, then the classes and delegations changed.
+fn summary_line(changes: &[ObjectChange], policies: &[PolicyChange]) -> String {
+    if policies.is_empty() {
+        return summary(changes);
+    }
+    let objects = if changes.is_empty() {
+        "no object changes".to_string()
+    } else {
+        summary(changes)
+    };
+    let policies: Vec<String> = policies
+        .iter()
+        .map(|p| format!("{} {} {}", p.kind, p.name, p.change.as_str()))
+        .collect();
+    format!("{objects}; {}", policies.join(", "))
+}
+
+/// The changes as text: first each class or delegation changed, with the tenants checked
+/// again and their namespaces whose quota or policies change; then each object's change
+/// and unified diff; then the summary line.
+pub fn text(changes: &[ObjectChange], policies: &[PolicyChange]) -> String {
     let mut out = String::new();
+    for p in policies {
+        let _ = writeln!(out, "{}", policy_summary(p));
+        for n in &p.namespaces {
+            let _ = writeln!(out, "  {}: {}", n.namespace, n.objects.join(", "));
+        }
+    }
     for c in changes {
         let _ = writeln!(out, "{}: {}", c.key, describe(c));
         out.push_str(&c.diff);
     }
-    let _ = writeln!(out, "{}", summary(changes));
+    let _ = writeln!(out, "{}", summary_line(changes, policies));
     out
 }
 
-/// The changes as Markdown for a pull-request comment: a summary, a table of the objects,
-/// and each diff in a collapsed block.
-pub fn markdown(changes: &[ObjectChange]) -> String {
+/// The changes as Markdown for a pull-request comment: a summary, the classes and
+/// delegations changed with the namespaces they touch, a table of the objects, and each
+/// diff in a collapsed block.
+pub fn markdown(changes: &[ObjectChange], policies: &[PolicyChange]) -> String {
     let mut out = String::from("### tenant-operator diff\n\n");
-    if changes.is_empty() {
+    if changes.is_empty() && policies.is_empty() {
         out.push_str("No object changes.\n");
         return out;
     }
-    let _ = writeln!(out, "**{}**\n", summary(changes));
+    let _ = writeln!(out, "**{}**\n", summary_line(changes, policies));
+    if !policies.is_empty() {
+        out.push_str("Classes and delegations:\n\n");
+        for p in policies {
+            let _ = writeln!(out, "- {}", policy_summary(p));
+            for n in &p.namespaces {
+                let _ = writeln!(out, "  - `{}`: {}", n.namespace, n.objects.join(", "));
+            }
+        }
+        out.push('\n');
+    }
+    if changes.is_empty() {
+        return out;
+    }
     out.push_str("| change | object | tenant |\n| --- | --- | --- |\n");
     for c in changes {
         let _ = writeln!(
@@ -521,5 +751,113 @@ mod tests {
         );
         let added = compare(&[], &[secret("bmV3")], &|_| true);
         assert!(!added[0].diff.contains("bmV3"), "{}", added[0].diff);
+    }
+
+    #[test]
+    fn a_class_change_names_its_tenants_and_their_namespaces_whose_quota_or_policies_change() {
+        let quota = |ns: &str, tenant: &str, cpu: &str| {
+            let mut q = object(
+                "ResourceQuota",
+                Some(ns),
+                "tenancy-quota",
+                json!({"hard": {"limits.cpu": cpu}}),
+            );
+            q["metadata"]["labels"][labels::TENANT] = json!(tenant);
+            q
+        };
+        let ca = |ns: &str, tenant: &str, data: &str| {
+            let mut c = object("ConfigMap", Some(ns), "regional-ca.crt", json!({}));
+            c["metadata"]["labels"][labels::TENANT] = json!(tenant);
+            c["data"] = json!({"ca.crt": data});
+            c
+        };
+        let new_ns = object("Namespace", None, "comune-bari-dev", json!({}));
+        let before = [
+            quota("comune-bari-prod", "comune-bari", "4"),
+            quota("comune-bitonto-prod", "comune-bitonto", "4"),
+            quota("asl-bari-prod", "asl-bari", "16"),
+            ca("comune-turi-prod", "comune-turi", "a"),
+        ];
+        let after = [
+            quota("comune-bari-prod", "comune-bari", "6"),
+            quota("comune-bitonto-prod", "comune-bitonto", "6"),
+            quota("asl-bari-prod", "asl-bari", "16"),
+            ca("comune-turi-prod", "comune-turi", "b"),
+            new_ns,
+            quota("comune-bari-dev", "comune-bari", "6"),
+        ];
+        let changes = compare(&before, &after, &|_| true);
+        // The new namespace is added, not changed; a ConfigMap is neither quota nor policy.
+        assert_eq!(
+            namespaces_changed(&changes)
+                .iter()
+                .map(|n| format!("{}: {}", n.namespace, n.objects.join(", ")))
+                .collect::<Vec<_>>(),
+            [
+                "comune-bari-prod: ResourceQuota tenancy-quota changed",
+                "comune-bitonto-prod: ResourceQuota tenancy-quota changed",
+            ]
+        );
+        let class = |cpu: &str| PolicyObject {
+            kind: "TenantClass".into(),
+            name: "small".into(),
+            spec: json!({"quota": {"cpu": cpu}}),
+        };
+        let large = PolicyObject {
+            kind: "TenantClass".into(),
+            name: "large".into(),
+            spec: json!({"quota": {"cpu": "16"}}),
+        };
+        let delegation = |code: &str| PolicyObject {
+            kind: "DomainDelegation".into(),
+            name: "comune-bari".into(),
+            spec: json!({"ipaCode": code, "domains": ["comune.bari.it"]}),
+        };
+        let tenant = |name: &str, class: &str, code: &str| TenantPolicies {
+            tenant: name.into(),
+            class: class.into(),
+            ipa_code: code.into(),
+        };
+        let tenants = [
+            tenant("comune-bari", "small", "c_a662"),
+            tenant("comune-bitonto", "small", "c_a893"),
+            tenant("asl-bari", "large", "asl_ba"),
+            tenant("comune-turi", "small", "c_l472"),
+        ];
+        let policies = policy_changes(
+            &[class("4"), large.clone(), delegation("c_a662")],
+            &[class("6"), large, delegation("c_a893")],
+            &tenants,
+            &changes,
+        );
+        let seen: Vec<String> = policies.iter().map(policy_summary).collect();
+        assert_eq!(
+            seen,
+            [
+                "DomainDelegation comune-bari changed: 2 tenants checked again (comune-bari, comune-bitonto); quota or policies change in 2 namespaces: comune-bari-prod, comune-bitonto-prod",
+                "TenantClass small changed: 3 tenants checked again (comune-bari, comune-bitonto, comune-turi); quota or policies change in 2 namespaces: comune-bari-prod, comune-bitonto-prod",
+            ]
+        );
+        let text = text(&changes, &policies);
+        assert!(
+            text.ends_with("; DomainDelegation comune-bari changed, TenantClass small changed\n"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("DomainDelegation comune-bari changed: "),
+            "{text}"
+        );
+        // An unchanged class is not listed; with no object change, the text says so.
+        let unchanged = policy_changes(&[class("4")], &[class("4")], &tenants, &[]);
+        assert_eq!(unchanged, []);
+        let only = policy_changes(&[class("4")], &[class("6")], &tenants, &[]);
+        assert_eq!(
+            text_of(&only),
+            "TenantClass small changed: 3 tenants checked again (comune-bari, comune-bitonto, comune-turi); no namespace's quota or policies change\nno object changes; TenantClass small changed\n"
+        );
+    }
+
+    fn text_of(policies: &[PolicyChange]) -> String {
+        text(&[], policies)
     }
 }

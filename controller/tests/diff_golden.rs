@@ -96,7 +96,82 @@ fn a_class_change_shows_every_namespace_of_that_class() {
             "ResourceQuota comune-turi-prod/tenancy-quota: changed",
         ]
     );
-    assert!(stdout(&o).ends_with("4 changed\n"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).ends_with("4 changed; TenantClass small changed\n"),
+        "{}",
+        stdout(&o)
+    );
+    // The class itself comes first: its tenants, checked again, and their namespaces.
+    let mut lines = stdout(&o).lines().map(str::to_string).collect::<Vec<_>>();
+    lines.truncate(5);
+    assert_eq!(
+        lines,
+        [
+            "TenantClass small changed: 3 tenants checked again (comune-binetto, comune-cellamare, comune-turi); quota or policies change in 4 namespaces: comune-binetto-prod, comune-cellamare-prod, comune-cellamare-test, comune-turi-prod",
+            "  comune-binetto-prod: ResourceQuota tenancy-quota changed",
+            "  comune-cellamare-prod: ResourceQuota tenancy-quota changed",
+            "  comune-cellamare-test: ResourceQuota tenancy-quota changed",
+            "  comune-turi-prod: ResourceQuota tenancy-quota changed",
+        ]
+    );
+    // On the line of the class in the pull request, for the forges.
+    let o = run(&[
+        "diff",
+        "-f",
+        "base/tenants",
+        "--classes",
+        "new/classes",
+        "--base",
+        "base/tenants",
+        "--base-classes",
+        "base/classes",
+        "-o",
+        "github",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains(
+            "::notice file=new/classes/small.yaml,line=12,title=TenantClass/small::TenantClass small changed: 3 tenants checked again"
+        ),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_class_change_that_a_tenant_no_longer_fits_is_refused_naming_that_tenant() {
+    // The class lowers its tenant-wide CPU to 5: Cellamare's two environments (3 CPUs
+    // each by default) no longer fit, Binetto's one does.
+    let classes = std::env::temp_dir().join(format!("diff-narrowed-{}", std::process::id()));
+    std::fs::create_dir_all(&classes).expect("directory");
+    let class = std::fs::read_to_string(fixtures().join("new/classes/small.yaml")).expect("class");
+    let narrowed = class.replacen(
+        "{ cpu: \"6\", memory: 12Gi",
+        "{ cpu: \"5\", memory: 12Gi",
+        1,
+    );
+    assert_ne!(class, narrowed, "the fixture's tenantMax moved");
+    std::fs::write(classes.join("small.yaml"), narrowed).expect("written");
+    let o = run(&[
+        "diff",
+        "-f",
+        "base/tenants",
+        "--classes",
+        classes.to_str().expect("UTF-8 path"),
+        "--base",
+        "base/tenants",
+        "--base-classes",
+        "base/classes",
+    ]);
+    let _ = std::fs::remove_dir_all(&classes);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr.contains("base/tenants/comune-cellamare.yaml:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("comune-binetto.yaml"), "{stderr}");
 }
 
 #[test]

@@ -129,16 +129,32 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     policies.extend(rendered.policies.clone());
     let retains = |tenant: &str| policies.get(tenant) != Some(&DeletionPolicy::Delete);
     let changes = diff::compare(&before, &after_objects, &retains);
+    // Offline, the classes and delegations of the two trees are compared too: every
+    // tenant was checked again with those after the change (check_tree above), and each
+    // changed one is listed with its tenants and their namespaces whose quota or policies
+    // change.
+    let policies = match &base {
+        Some((base, _)) => diff::policy_changes(
+            &policy_objects(base)?,
+            &policy_objects(&after)?,
+            &tenant_policies(&after),
+            &changes,
+        ),
+        None => Vec::new(),
+    };
 
     let text = match args.output {
-        Format::Text => diff::text(&changes),
-        Format::Markdown => diff::markdown(&changes),
+        Format::Text => diff::text(&changes, &policies),
+        Format::Markdown => diff::markdown(&changes, &policies),
         Format::Github | Format::Gitlab | Format::Sarif => {
             let mut located = after.documents.clone();
+            located.extend(after.library.iter().cloned());
             if let Some((base, _)) = &base {
                 located.extend(base.documents.iter().cloned());
+                located.extend(base.library.iter().cloned());
             }
-            let notes = change_annotations(&changes, &located, &after.outcome.findings);
+            let mut notes = change_annotations(&changes, &located, &after.outcome.findings);
+            notes.extend(policy_annotations(&policies, &located));
             annotations_in(args.output, &notes)
         }
     };
@@ -146,7 +162,7 @@ pub fn run(_global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .context("writing to standard output")?;
-    Ok(if changes.is_empty() {
+    Ok(if changes.is_empty() && policies.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -358,6 +374,72 @@ fn change_annotations(
         });
     }
     notes
+}
+
+/// The TenantClasses and DomainDelegations in effect in a tree, by their specs.
+fn policy_objects(tree: &CheckedTree) -> anyhow::Result<Vec<diff::PolicyObject>> {
+    let inputs = &tree.outcome.inputs;
+    let classes = inputs.classes.iter().map(|c| -> serde_json::Result<_> {
+        Ok(diff::PolicyObject {
+            kind: "TenantClass".to_string(),
+            name: c.metadata.name.clone().unwrap_or_default(),
+            spec: serde_json::to_value(&c.spec)?,
+        })
+    });
+    let delegations = inputs.delegations.iter().map(|d| -> serde_json::Result<_> {
+        Ok(diff::PolicyObject {
+            kind: "DomainDelegation".to_string(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            spec: serde_json::to_value(&d.spec)?,
+        })
+    });
+    classes
+        .chain(delegations)
+        .collect::<serde_json::Result<_>>()
+        .context("reading the classes and delegations")
+}
+
+/// What each tenant of a tree takes from the trusted policy folder.
+fn tenant_policies(tree: &CheckedTree) -> Vec<diff::TenantPolicies> {
+    tree.outcome
+        .inputs
+        .tenants
+        .iter()
+        .filter_map(|t| {
+            Some(diff::TenantPolicies {
+                tenant: t.metadata.name.clone()?,
+                class: t.spec.class.clone(),
+                ipa_code: t.spec.entity.ipa_code.clone(),
+            })
+        })
+        .collect()
+}
+
+/// One notice per class or delegation changed, at its document (after the change, or
+/// before it for a removed one): the line of the pull request a reviewer reads.
+fn policy_annotations(
+    policies: &[diff::PolicyChange],
+    documents: &[tenant_operator::manifest::Document],
+) -> Vec<Annotation> {
+    policies
+        .iter()
+        .map(|p| {
+            let document = documents
+                .iter()
+                .find(|d| d.kind() == Some(p.kind.as_str()) && d.name() == Some(p.name.as_str()));
+            let (file, line) = document.map_or((String::new(), 1), |d| {
+                (d.file.clone(), d.line_of("metadata.name"))
+            });
+            Annotation {
+                file,
+                line,
+                level: Level::Notice,
+                rule: "tenant-operator/diff".to_string(),
+                title: format!("{}/{}", p.kind, p.name),
+                message: diff::policy_summary(p),
+            }
+        })
+        .collect()
 }
 
 fn annotations_in(format: Format, notes: &[Annotation]) -> String {

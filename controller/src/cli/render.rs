@@ -230,6 +230,9 @@ pub struct CheckedTree {
     pub outcome: Outcome,
     /// The documents of the inputs, to locate each TenantService at its `file:line`.
     pub documents: Vec<Document>,
+    /// The documents of the trusted policy folder, to locate each TenantClass and
+    /// DomainDelegation.
+    pub library: Vec<Document>,
 }
 
 /// Why a tree cannot be rendered.
@@ -260,6 +263,7 @@ pub fn check_tree(files: &[PathBuf], classes: &Path) -> Result<CheckedTree, Tree
     Ok(CheckedTree {
         outcome,
         documents: manifests.documents,
+        library: manifests.library,
     })
 }
 
