@@ -12,7 +12,7 @@
 //!   validating: every object sorted and written, streamed, as multi-document YAML and as
 //!   a JSON `v1 List`, into a sink that counts the bytes (targets: under 3 s and under 1 s
 //!   on one core; timed in the thread's CPU time, which a busy machine does not inflate). With `BENCH_BASELINE=1`, also the YAML written by serde-saphyr, as
-//!   `render` did before (one run: about 20 s).
+//!   `render` did before (one run).
 //!
 //! Run: `cargo bench -p tenant-operator --bench render_italy` (prints tenants per second).
 
