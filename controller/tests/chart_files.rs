@@ -100,6 +100,7 @@ fn wrong_values_fail_before_anything_is_installed() {
         ("reservedNamespaces={Flux_System}", "reservedNamespaces"),
         ("ca.permittedDnsDomains={*.it}", "permittedDnsDomains"),
         ("datacenterOperators.groups=dc-ops", "groups"),
+        ("metrics.perTenant.maxTenants=0", "maxTenants"),
     ] {
         let err = template(&helm, "tenant-operator", &[set])
             .err()
@@ -153,6 +154,30 @@ fn leader_election_is_on_exactly_when_there_is_more_than_one_replica() {
     let ha = template(&helm, "tenant-operator", &["replicas=3"]).expect("renders");
     assert!(ha.contains("- --leader-election=true"));
     assert!(ha.contains("type: RollingUpdate"));
+}
+
+#[test]
+fn the_per_tenant_series_switch_reaches_the_operator() {
+    let Some(helm) = helm() else { return };
+    let default = template(&helm, "tenant-operator", &[]).expect("renders");
+    assert!(default.contains("- --per-tenant-metrics-limit=1000"));
+    let bounded = template(
+        &helm,
+        "tenant-operator",
+        &["metrics.perTenant.maxTenants=300"],
+    )
+    .expect("renders");
+    assert!(bounded.contains("- --per-tenant-metrics-limit=300"));
+    let off = template(
+        &helm,
+        "tenant-operator",
+        &[
+            "metrics.perTenant.enabled=false",
+            "metrics.perTenant.maxTenants=300",
+        ],
+    )
+    .expect("renders");
+    assert!(off.contains("- --per-tenant-metrics-limit=0"), "{off}");
 }
 
 #[test]

@@ -795,3 +795,156 @@ async fn brakes_from_the_chart_dry_run_writes_nothing_and_the_write_rate_limit_t
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await;
 }
+
+/// The value of one sample line (`series` up to the value) of an exposition.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Scrapes `addr` until `check` holds for the exposition (or 90 s pass).
+async fn scrape_until(addr: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let metrics = scrape(addr).await;
+        if check(&metrics) {
+            return metrics;
+        }
+        assert!(Instant::now() < deadline, "{what} within 90 s:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The address of the admin port of a started operator, from its log.
+fn admin_addr(lines: &std::sync::mpsc::Receiver<String>) -> String {
+    let serving = wait_for_log(lines, "of the admin port", |entry| {
+        entry["message"] == "admin port serving /livez /readyz /metrics"
+    });
+    serving["addr"].as_str().expect("admin address").to_string()
+}
+
+/// Item 7 of issue 17 through the chart: per-tenant series up to `metrics.perTenant.maxTenants`
+/// tenants, then aggregates only (said by a metric and a log line); process metrics; the work
+/// queue of a standby holds every tenant (none is reconciled before it leads), the leader's
+/// drains to none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_tenant_series_stop_at_the_charts_bound_and_the_queue_is_observed() {
+    let Some(helm_bin) = fake_apiserver::tools::find("helm") else {
+        return;
+    };
+    let server = server().await;
+    let admin = server.client();
+    let dir = scratch("series");
+    kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
+    let chart = repo().join("charts/tenant-operator");
+    let chart = chart.to_str().expect("UTF-8 path");
+    let mut args = install_args(chart, &[]);
+    args.extend(["--set", "metrics.perTenant.maxTenants=3"]);
+    helm(&helm_bin, &dir, &args);
+
+    let (leader, leader_log) =
+        start_operator_logged(&server, &dir, "tenant-operator-7d9f-leadr", &[]).await;
+    let leader_addr = admin_addr(&leader_log);
+    let mut names = Vec::new();
+    for file in ["comune-bari.yaml", "asl-bari.yaml", "regione-puglia.yaml"] {
+        names.push(apply_sample(&admin, file).await);
+    }
+    for name in &names {
+        wait_ready(&admin, name, Duration::from_secs(90)).await;
+    }
+    let within = scrape_until(&leader_addr, "per-tenant series of 3 Ready tenants", |m| {
+        names.iter().all(|name| {
+            sample(
+                m,
+                &format!("tenant_operator_tenant_ready{{tenant=\"{name}\"}}"),
+            ) == Some(1.0)
+        })
+    })
+    .await;
+    assert_eq!(
+        sample(&within, "tenant_operator_tenant_series_limit"),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&within, "tenant_operator_tenant_series_capped"),
+        Some(0.0)
+    );
+    assert!(
+        sample(&within, "process_resident_memory_bytes").is_some_and(|bytes| bytes > 0.0),
+        "process metrics:\n{within}"
+    );
+    // Every tenant's reconcile started from the queue, and none waits once all are Ready
+    // (their re-checks are scheduled minutes ahead, not due).
+    assert!(
+        sample(
+            &within,
+            "tenant_operator_workqueue_wait_duration_seconds_count"
+        )
+        .is_some_and(|count| count >= 3.0),
+        "{within}"
+    );
+    scrape_until(&leader_addr, "an empty queue on the leader", |m| {
+        sample(m, "tenant_operator_workqueue_depth") == Some(0.0)
+    })
+    .await;
+
+    // A standby: caches synced, every tenant triggered, none reconciled until it leads.
+    let (standby, standby_log) =
+        start_operator_logged(&server, &dir, "tenant-operator-7d9f-stdby", &[]).await;
+    let standby_addr = admin_addr(&standby_log);
+    let waiting = scrape_until(&standby_addr, "3 tenants waiting on the standby", |m| {
+        sample(m, "tenant_operator_workqueue_depth") == Some(3.0)
+    })
+    .await;
+    assert_eq!(sample(&waiting, "tenant_operator_leader"), Some(0.0));
+    assert_eq!(
+        sample(
+            &waiting,
+            "tenant_operator_workqueue_wait_duration_seconds_count"
+        ),
+        Some(0.0),
+        "a standby started a reconcile"
+    );
+
+    // A fourth tenant: beyond the bound, only aggregates remain, and the operator says so.
+    names.push(apply_sample(&admin, "comune-poggiorsini.yaml").await);
+    wait_ready(&admin, &names[3], Duration::from_secs(90)).await;
+    let capped = scrape_until(&leader_addr, "the cap after a fourth tenant", |m| {
+        sample(m, "tenant_operator_tenant_series_capped") == Some(1.0)
+            && sample(m, "tenant_operator_tenants{phase=\"Ready\"}") == Some(4.0)
+    })
+    .await;
+    assert!(
+        !capped.contains("tenant=\""),
+        "a per-tenant series beyond the bound:\n{capped}"
+    );
+    for aggregate in [
+        "tenant_operator_certificate_expiry_earliest_timestamp_seconds",
+        "tenant_operator_quota_hard_all_tenants{resource=\"pods\"}",
+    ] {
+        assert!(
+            sample(&capped, aggregate).is_some_and(|value| value > 0.0),
+            "{aggregate} in\n{capped}"
+        );
+    }
+    let warning = wait_for_log(&leader_log, "saying the series are capped", |entry| {
+        entry["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("per-tenant metric series dropped"))
+    });
+    assert_eq!(warning["tenants"], 4, "{warning}");
+    assert_eq!(warning["max_tenants"], 3, "{warning}");
+    scrape_until(
+        &standby_addr,
+        "the fourth tenant waiting on the standby",
+        |m| sample(m, "tenant_operator_workqueue_depth") == Some(4.0),
+    )
+    .await;
+
+    drop(standby);
+    drop(leader);
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}

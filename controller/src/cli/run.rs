@@ -114,6 +114,12 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Export per-tenant metric series (readiness, certificate expiry, quota of each tenant
+    /// environment, about 8 series per tenant) while there are at most this many tenants;
+    /// beyond, only aggregates (tenant_operator_tenant_series_capped says so). 0: never.
+    #[arg(long, default_value_t = tenant_operator::telemetry::tenant_series::DEFAULT_MAX_TENANTS)]
+    pub per_tenant_metrics_limit: usize,
+
     /// How long one reconcile may run before /livez reports the control loop as stuck (and
     /// the kubelet restarts the container). Requests have timeouts; only a hang gets here.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
@@ -233,7 +239,10 @@ pub async fn cluster_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Res
 }
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let metrics = Arc::new(
+        Metrics::with_tenant_series_limit(args.per_tenant_metrics_limit)
+            .context("registering metrics")?,
+    );
     let policy = ClientPolicy {
         request_timeout: args.request_timeout,
         write_rate: (args.write_rate_limit > 0.0).then_some(args.write_rate_limit),

@@ -86,7 +86,7 @@ pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Er
         // Wait for the namespaces to go; their deletion events trigger a reconcile, the
         // requeue is a safety net.
         tracing::info!(namespaces = ?remaining, "waiting for namespaces to be deleted");
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        return Ok(ctx.requeue(&tenant.name_any(), Duration::from_secs(2)));
     }
     let finalizers: Vec<String> = tenant
         .finalizers()

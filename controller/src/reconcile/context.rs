@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
@@ -106,6 +107,13 @@ impl Context {
             controller: "tenant-operator".to_string(),
             instance: Some(identity.to_string()),
         }
+    }
+
+    /// The action that runs `tenant`'s reconcile again after `delay`, noted in the work-queue
+    /// metrics (the controller's queue exports nothing; see `telemetry::work_queue`).
+    pub fn requeue(&self, tenant: &str, delay: Duration) -> Action {
+        self.metrics.queue.requeued(tenant, delay);
+        Action::requeue(delay)
     }
 
     /// Records a failure of `tenant` and returns the retry delay.

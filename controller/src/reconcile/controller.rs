@@ -278,6 +278,8 @@ struct Shared {
     shutdown: futures::future::Shared<Pin<Box<dyn Future<Output = ()> + Send>>>,
     readiness: Arc<Readiness>,
     settings: Settings,
+    /// The work-queue mirror (`telemetry::work_queue`) is told when reconciles start.
+    metrics: Arc<Metrics>,
 }
 
 /// Waits for a term; `None` on shutdown.
@@ -312,10 +314,12 @@ async fn reconcile_in_term(
             return Ok(Action::await_change());
         };
         let _running = shared.readiness.reconcile_started(&tenant.name_any());
+        shared.metrics.reconcile_started(&tenant.name_any());
         tokio::select! {
             biased;
             () = term_ended(&shared, &ctx) => {
                 tracing::info!(tenant = %tenant.name_any(), "reconcile interrupted: this replica stepped down; it resumes in the next term");
+                shared.metrics.queue.triggered(&tenant.name_any());
             }
             result = driver::reconcile(tenant.clone(), ctx.clone()) => return result,
         }
@@ -325,11 +329,13 @@ async fn reconcile_in_term(
 /// The error policy of the term the error happened in.
 fn error_policy_in_term(tenant: Arc<TenantService>, error: &Error, shared: Arc<Shared>) -> Action {
     let current = shared.term.borrow().clone();
-    match current {
-        Some(ctx) => driver::error_policy(tenant, error, ctx),
-        // The term ended after the error: the retry waits for the next one anyway.
-        None => Action::requeue(shared.settings.backoff_base),
+    if let Some(ctx) = current {
+        return driver::error_policy(tenant, error, ctx);
     }
+    // The term ended after the error: the retry waits for the next one anyway.
+    let delay = shared.settings.backoff_base;
+    shared.metrics.queue.requeued(&tenant.name_any(), delay);
+    Action::requeue(delay)
 }
 
 /// What a term is made from (everything but the CA, which the term loads).
@@ -510,6 +516,10 @@ pub async fn run(
         .reflect(tenant_writer)
         .applied_objects()
         .predicate_filter(generation_or_suspension, Default::default())
+        .inspect_ok({
+            let metrics = metrics.clone();
+            move |tenant| metrics.queue.triggered(&tenant.name_any())
+        })
     };
     let classes = watcher(
         Api::<TenantClass>::all(client.clone()),
@@ -574,6 +584,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         readiness: readiness.clone(),
         settings: config.settings.clone(),
+        metrics: metrics.clone(),
     });
 
     let class_users = tenant_reader.clone();
@@ -583,60 +594,74 @@ pub async fn run(
                 .concurrency(config.settings.concurrency)
                 .debounce(config.settings.debounce),
         )
-        .watches_stream(classes, move |class: TenantClass| {
-            let name = class.name_any();
-            class_users
-                .state()
-                .into_iter()
-                .filter(|tenant| tenant.spec.class == name)
-                .map(|tenant| ObjectRef::from_obj(&*tenant))
-                .collect::<Vec<_>>()
-        })
-        .reconcile_on(tokio_stream_from(peer_rx))
-        .reconcile_on(delegation_changes)
+        .watches_stream(
+            classes,
+            queued(&metrics, move |class: TenantClass| {
+                let name = class.name_any();
+                class_users
+                    .state()
+                    .into_iter()
+                    .filter(|tenant| tenant.spec.class == name)
+                    .map(|tenant| ObjectRef::from_obj(&*tenant))
+                    .collect::<Vec<_>>()
+            }),
+        )
+        .reconcile_on(queued_stream(&metrics, tokio_stream_from(peer_rx)))
+        .reconcile_on(queued_stream(&metrics, delegation_changes))
         .watches_stream(
             child_stream::<Namespace>(&client, ManagedKind::Namespace, inventory.clone()),
-            to_tenant,
+            queued(&metrics, to_tenant),
         )
-        .watches_stream(hand_over_stream(&client), to_handed_over_tenant)
+        .watches_stream(
+            hand_over_stream(&client),
+            queued(&metrics, to_handed_over_tenant),
+        )
         .watches_stream(
             child_stream::<NetworkPolicy>(&client, ManagedKind::NetworkPolicy, inventory.clone()),
-            to_tenant,
+            queued(&metrics, to_tenant),
         )
         .watches_stream(
             quota_stream(&client, inventory.clone(), metrics.clone()),
-            |quota: ResourceQuota| {
+            queued(&metrics, |quota: ResourceQuota| {
                 quota
                     .labels()
                     .get(labels::TENANT)
                     .map(|tenant| ObjectRef::new(tenant))
-            },
+            }),
         )
         .watches_stream(
             child_stream::<LimitRange>(&client, ManagedKind::LimitRange, inventory.clone()),
-            to_tenant,
+            queued(&metrics, to_tenant),
         )
         .watches_stream(
             child_stream::<Role>(&client, ManagedKind::Role, inventory.clone()),
-            to_tenant,
+            queued(&metrics, to_tenant),
         )
         .watches_stream(
             child_stream::<RoleBinding>(&client, ManagedKind::RoleBinding, inventory.clone()),
-            to_tenant,
+            queued(&metrics, to_tenant),
         )
         .watches_stream(
             child_stream::<Secret>(&client, ManagedKind::Secret, inventory.clone()),
-            to_tenant,
+            queued(&metrics, to_tenant),
         )
         .watches_stream(
             child_stream::<ConfigMap>(&client, ManagedKind::ConfigMap, inventory.clone()),
-            to_tenant,
+            queued(&metrics, to_tenant),
         )
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile_in_term, error_policy_in_term, shared)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile request failed");
+        .for_each({
+            let metrics = metrics.clone();
+            move |result| {
+                if let Err(error) = &result {
+                    if let kube::runtime::controller::Error::ObjectNotFound(gone) = error {
+                        // A trigger for a tenant that no longer exists: it leaves the queue.
+                        metrics.queue.forget(&gone.name);
+                    }
+                    tracing::debug!(%error, "reconcile request failed");
+                }
+                std::future::ready(())
             }
         });
 
@@ -704,6 +729,35 @@ async fn publish_ca_bundle(ctx: &Context) -> Result<(), RunError> {
         namespace: namespace.clone(),
         source: Box::new(source),
     })
+}
+
+/// A trigger mapper that also enters each tenant it maps to in the work-queue mirror
+/// (`telemetry::work_queue`): every way a tenant is triggered passes through one of these
+/// or [`queued_stream`].
+fn queued<T, I>(
+    metrics: &Arc<Metrics>,
+    mapper: impl Fn(T) -> I + Send + Sync + 'static,
+) -> impl Fn(T) -> Vec<ObjectRef<TenantService>> + Send + Sync + 'static
+where
+    I: IntoIterator<Item = ObjectRef<TenantService>>,
+{
+    let metrics = metrics.clone();
+    move |object| {
+        let tenants: Vec<_> = mapper(object).into_iter().collect();
+        for tenant in &tenants {
+            metrics.queue.triggered(&tenant.name);
+        }
+        tenants
+    }
+}
+
+/// A stream of tenants to reconcile that also enters each in the work-queue mirror.
+fn queued_stream(
+    metrics: &Arc<Metrics>,
+    stream: impl Stream<Item = ObjectRef<TenantService>> + Send + 'static,
+) -> impl Stream<Item = ObjectRef<TenantService>> + Send + 'static {
+    let metrics = metrics.clone();
+    stream.inspect(move |tenant| metrics.queue.triggered(&tenant.name))
 }
 
 /// An mpsc receiver as a stream.

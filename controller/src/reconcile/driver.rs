@@ -107,7 +107,8 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     // A namespace held by someone else is looked at again at the next check: the
     // hand-over annotation triggers at once (see `controller`), other changes of an
     // unmanaged namespace are not watched.
-    Ok(Action::requeue(
+    Ok(ctx.requeue(
+        &tenant.name_any(),
         applied.next_check(ctx.settings.resync_interval, now),
     ))
 }
@@ -122,7 +123,8 @@ pub fn error_policy(tenant: Arc<TenantService>, error: &Error, ctx: Arc<Context>
     if error.is_permanent() {
         Action::await_change()
     } else {
-        Action::requeue(ctx.next_backoff(&tenant.name_any()))
+        let name = tenant.name_any();
+        ctx.requeue(&name, ctx.next_backoff(&name))
     }
 }
 

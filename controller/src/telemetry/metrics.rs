@@ -2,7 +2,9 @@
 //! `tenant_operator_`. Labels are bounded: error categories are enum variant names, kinds
 //! are Kubernetes kinds the operator manages, and per-tenant series are keyed by tenant and
 //! environment names (one series per object the operator manages, never free text). The
-//! per-tenant series live in [`TenantSeries`], which is written into the same exposition.
+//! per-tenant series live in [`TenantSeries`], which is written into the same exposition,
+//! for up to a bound of tenants (aggregates beyond it). The process's own series (CPU,
+//! memory, file descriptors, on Linux) keep their standard `process_` names, unprefixed.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,7 @@ use prometheus::{
 };
 
 use super::tenant_series::{QuotaValues, TenantSeries};
+use super::work_queue::WorkQueue;
 use crate::api::Phase;
 
 pub use super::tenant_series::QUOTA_RESOURCES;
@@ -28,6 +31,9 @@ pub struct MetricsError(#[from] prometheus::Error);
 /// Every metric of the operator. Cheap to share (`Arc<Metrics>` in the reconcile context).
 pub struct Metrics {
     registry: Registry,
+    /// The process collector's registry: its series keep their standard names
+    /// (`process_cpu_seconds_total`, `process_resident_memory_bytes`, ...), without the prefix.
+    process_registry: Registry,
     /// Reconciles started.
     pub reconciles: IntCounter,
     /// Failed reconciles, by error category (the error variant's name).
@@ -53,13 +59,28 @@ pub struct Metrics {
     /// 1 when the regional CA this replica loaded may sign any DNS name (a supplied CA
     /// without X.509 name constraints), 0 otherwise.
     pub ca_unconstrained: IntGauge,
+    /// Tenants waiting for a reconcile, mirrored from the controller's triggers and starts.
+    pub queue: WorkQueue,
+    /// Tenants whose reconcile is due and has not started (set at each scrape).
+    queue_depth: IntGauge,
+    /// How long the tenant due first has waited (set at each scrape).
+    queue_oldest_wait: prometheus::Gauge,
+    /// How long tenants waited from their due time to the start of their reconcile.
+    pub queue_wait: Histogram,
     /// Tenants by phase, readiness, certificate expiry and quota of each tenant.
     tenant_series: TenantSeries,
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric, with per-tenant series for up to
+    /// [`DEFAULT_MAX_TENANTS`](super::tenant_series::DEFAULT_MAX_TENANTS) tenants.
     pub fn new() -> Result<Self, MetricsError> {
+        Self::with_tenant_series_limit(super::tenant_series::DEFAULT_MAX_TENANTS)
+    }
+
+    /// Creates and registers every metric, with per-tenant series for up to `max_tenants`
+    /// tenants (0: none; aggregates only).
+    pub fn with_tenant_series_limit(max_tenants: usize) -> Result<Self, MetricsError> {
         let registry = Registry::new_custom(Some(PREFIX.to_string()), None)?;
         let reconciles =
             IntCounter::new("reconciles_total", "Reconciles of TenantServices started")?;
@@ -124,6 +145,23 @@ impl Metrics {
             "ca_unconstrained",
             "1 when the regional CA carries no X.509 name constraints on DNS names (it may sign any name), 0 otherwise",
         )?;
+        let queue_depth = IntGauge::new(
+            "workqueue_depth",
+            "TenantServices whose reconcile is due and has not started (a standby's wait for its term)",
+        )?;
+        let queue_oldest_wait = prometheus::Gauge::new(
+            "workqueue_oldest_wait_seconds",
+            "How long the TenantService due first has been waiting for its reconcile",
+        )?;
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "workqueue_wait_duration_seconds",
+                "Time from a TenantService's trigger or requeue to the start of its reconcile",
+            )
+            .buckets(vec![
+                0.01, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+            ]),
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running operator"),
             &["version"],
@@ -142,9 +180,18 @@ impl Metrics {
         registry.register(Box::new(certificates_issued.clone()))?;
         registry.register(Box::new(leader.clone()))?;
         registry.register(Box::new(ca_unconstrained.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(queue_oldest_wait.clone()))?;
+        registry.register(Box::new(queue_wait.clone()))?;
         registry.register(Box::new(build_info))?;
+        let process_registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        process_registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Metrics {
             registry,
+            process_registry,
             reconciles,
             reconcile_errors,
             reconcile_duration,
@@ -156,17 +203,34 @@ impl Metrics {
             certificates_issued,
             leader,
             ca_unconstrained,
-            tenant_series: TenantSeries::default(),
+            queue: WorkQueue::default(),
+            queue_depth,
+            queue_oldest_wait,
+            queue_wait,
+            tenant_series: TenantSeries::new(max_tenants),
         })
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> Result<String, MetricsError> {
+        let now = std::time::Instant::now();
+        let queue = self.queue.state(now);
+        self.queue_depth
+            .set(i64::try_from(queue.depth).unwrap_or(i64::MAX));
+        self.queue_oldest_wait.set(queue.oldest_wait.as_secs_f64());
         let mut buffer = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        let encoder = TextEncoder::new();
+        encoder.encode(&self.registry.gather(), &mut buffer)?;
+        encoder.encode(&self.process_registry.gather(), &mut buffer)?;
         let mut text = String::from_utf8_lossy(&buffer).into_owned();
         self.tenant_series.write_text(PREFIX, &mut text);
         Ok(text)
+    }
+
+    /// A reconcile of `tenant` starts: it leaves the work queue, and its wait is recorded.
+    pub fn reconcile_started(&self, tenant: &str) {
+        let waited = self.queue.started(tenant, std::time::Instant::now());
+        self.queue_wait.observe(waited.as_secs_f64());
     }
 
     /// Records one API request: its latency (not for watches, which stay open) and, if it
@@ -297,8 +361,16 @@ mod tests {
         );
         let text = metrics.encode().unwrap();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
-            assert!(line.starts_with("tenant_operator_"), "{line}");
+            assert!(
+                line.starts_with("tenant_operator_") || line.starts_with("process_"),
+                "{line}"
+            );
         }
+        #[cfg(target_os = "linux")]
+        assert!(
+            text.contains("\nprocess_resident_memory_bytes "),
+            "process metrics: {text}"
+        );
         assert!(
             text.contains("tenant_operator_tenants{phase=\"Ready\"} 2"),
             "{text}"

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod metrics;
 pub mod tenant_series;
+pub mod work_queue;
 
 pub use admin::{AdminServer, Readiness, serve};
 pub use metrics::{Metrics, MetricsError};

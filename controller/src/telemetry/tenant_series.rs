@@ -7,6 +7,14 @@
 //! about 17 series each, those series were the largest part of the operator's memory. Here a
 //! tenant costs its name and about 200 bytes per environment, and a scrape allocates
 //! only the text it returns.
+//!
+//! How many tenants get their own series is bounded ([`TenantSeries::new`]): per-tenant
+//! series cost about 8 series and 0.8 kB of every scrape per tenant (measured by
+//! `cargo bench -p tenant-operator --bench tenant_series`, figures in the chart README).
+//! Beyond the bound, and with the bound 0, only the aggregates are written: tenants by
+//! phase and by not-Ready reason, the earliest certificate expiry, the quota sums and the
+//! environments near their quota, which is what the chart's alerts use. While more tenants
+//! than the bound exist, `tenant_series_capped` is 1 and a warning is logged once.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -69,6 +77,14 @@ fn bounded_reason(reason: &str) -> &'static str {
 /// Values of one quota resource set, in the order of [`QUOTA_RESOURCES`].
 pub type QuotaValues = [Option<f64>; QUOTA_RESOURCES.len()];
 
+/// Share of a hard limit at and above which an environment counts as near its quota in
+/// `quota_near_limit_environments`.
+pub const QUOTA_NEAR_LIMIT_SHARE: f64 = 0.9;
+
+/// Default bound of tenants with per-tenant series: a region's bodies (Puglia has 257
+/// Comuni) with room to spare, about 8,000 series (see the module documentation).
+pub const DEFAULT_MAX_TENANTS: usize = 1000;
+
 /// What is known of one tenant.
 #[derive(Debug, Default)]
 struct TenantEntry {
@@ -91,17 +107,70 @@ struct EnvironmentEntry {
 }
 
 /// The per-tenant series. Shared by reference; every method takes the lock briefly.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TenantSeries {
-    tenants: Mutex<BTreeMap<String, TenantEntry>>,
+    /// Most tenants whose own series are exported; 0 exports none (aggregates only).
+    max_tenants: usize,
+    inner: Mutex<Inner>,
+}
+
+/// What the lock guards.
+#[derive(Debug, Default)]
+struct Inner {
+    tenants: BTreeMap<String, TenantEntry>,
+    /// Whether the per-tenant series are dropped for exceeding `max_tenants` (logged once
+    /// per crossing).
+    capped: bool,
+}
+
+impl Default for TenantSeries {
+    fn default() -> Self {
+        TenantSeries::new(DEFAULT_MAX_TENANTS)
+    }
 }
 
 impl TenantSeries {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, TenantEntry>> {
+    /// Per-tenant series for up to `max_tenants` tenants (0: none, aggregates only).
+    pub fn new(max_tenants: usize) -> Self {
+        TenantSeries {
+            max_tenants,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// The bound given to [`TenantSeries::new`].
+    pub fn max_tenants(&self) -> usize {
+        self.max_tenants
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain numbers behind, still worth exporting.
-        self.tenants
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes (and logs, once per crossing) whether the tenants now exceed the bound. Called
+    /// after every change of the number of tenants.
+    fn check_bound(&self, inner: &mut Inner) {
+        let capped = self.max_tenants > 0 && inner.tenants.len() > self.max_tenants;
+        if capped == inner.capped {
+            return;
+        }
+        inner.capped = capped;
+        if capped {
+            tracing::warn!(
+                tenants = inner.tenants.len(),
+                max_tenants = self.max_tenants,
+                "per-tenant metric series dropped: more tenants than --per-tenant-metrics-limit; the aggregates remain (tenant_operator_tenant_series_capped is 1)"
+            );
+        } else {
+            tracing::info!(
+                tenants = inner.tenants.len(),
+                max_tenants = self.max_tenants,
+                "per-tenant metric series exported again: the tenants are within --per-tenant-metrics-limit"
+            );
+        }
     }
 
     fn environment<'a>(
@@ -137,14 +206,14 @@ impl TenantSeries {
         let not_ready_reason = ready_reason
             .filter(|_| phase != Phase::Ready)
             .map(bounded_reason);
-        let mut tenants = self.lock();
+        let mut inner = self.lock();
         // No key allocation for a tenant already known (every reconcile records its state).
-        if let Some(entry) = tenants.get_mut(tenant) {
+        if let Some(entry) = inner.tenants.get_mut(tenant) {
             entry.phase = Some(phase);
             entry.not_ready_reason = not_ready_reason;
             return;
         }
-        tenants.insert(
+        inner.tenants.insert(
             tenant.to_string(),
             TenantEntry {
                 phase: Some(phase),
@@ -152,27 +221,31 @@ impl TenantSeries {
                 environments: Vec::new(),
             },
         );
+        self.check_bound(&mut inner);
     }
 
     /// Records the expiry of an environment's certificate.
     pub fn set_certificate_expiry(&self, tenant: &str, environment: &str, not_after: i64) {
-        Self::environment(&mut self.lock(), tenant, environment).certificate_not_after =
+        let mut inner = self.lock();
+        Self::environment(&mut inner.tenants, tenant, environment).certificate_not_after =
             Some(not_after);
+        self.check_bound(&mut inner);
     }
 
     /// Records an environment's quota: hard limits and usage.
     pub fn set_quota(&self, tenant: &str, environment: &str, hard: QuotaValues, used: QuotaValues) {
-        let mut tenants = self.lock();
-        let entry = Self::environment(&mut tenants, tenant, environment);
+        let mut inner = self.lock();
+        let entry = Self::environment(&mut inner.tenants, tenant, environment);
         entry.quota_hard = hard;
         entry.quota_used = used;
+        self.check_bound(&mut inner);
     }
 
     /// Forgets an environment's quota (its ResourceQuota is gone or no longer managed), and
     /// the environment and tenant when nothing else is known of them.
     pub fn clear_quota(&self, tenant: &str, environment: &str) {
-        let mut tenants = self.lock();
-        let Some(entry) = tenants.get_mut(tenant) else {
+        let mut inner = self.lock();
+        let Some(entry) = inner.tenants.get_mut(tenant) else {
             return;
         };
         entry.environments.retain_mut(|(name, values)| {
@@ -188,27 +261,33 @@ impl TenantSeries {
                     .any(Option::is_some)
         });
         if entry.phase.is_none() && entry.environments.is_empty() {
-            tenants.remove(tenant);
+            inner.tenants.remove(tenant);
+            self.check_bound(&mut inner);
         }
     }
 
     /// Forgets a deleted tenant and every series of it.
     pub fn forget_tenant(&self, tenant: &str) {
-        self.lock().remove(tenant);
+        let mut inner = self.lock();
+        if inner.tenants.remove(tenant).is_some() {
+            self.check_bound(&mut inner);
+        }
     }
 
     /// Forgets the series of a removed environment.
     pub fn forget_environment(&self, tenant: &str, environment: &str) {
-        if let Some(entry) = self.lock().get_mut(tenant) {
+        if let Some(entry) = self.lock().tenants.get_mut(tenant) {
             entry.environments.retain(|(name, _)| name != environment);
         }
     }
 
-    /// Appends the Prometheus text exposition (format 0.0.4) of every per-tenant family,
-    /// each name prefixed with `prefix_`. Label names are in alphabetical order, as the
-    /// prometheus crate writes them.
+    /// Appends the Prometheus text exposition (format 0.0.4) of the aggregates and, within
+    /// the bound, of every per-tenant family, each name prefixed with `prefix_`. Label names
+    /// are in alphabetical order, as the prometheus crate writes them.
     pub fn write_text(&self, prefix: &str, out: &mut String) {
-        let tenants = self.lock();
+        let inner = self.lock();
+        let tenants = &inner.tenants;
+        let per_tenant = self.max_tenants > 0 && tenants.len() <= self.max_tenants;
 
         family_header(out, prefix, "tenants", "TenantServices by phase");
         for phase in ALL_PHASES {
@@ -252,10 +331,42 @@ impl TenantSeries {
         family_header(
             out,
             prefix,
+            "tenant_series_limit",
+            "Most tenants whose own series (tenant_ready, certificate_expiry_timestamp_seconds, quota_hard, quota_used) are exported; 0: none",
+        );
+        sample(
+            out,
+            prefix,
+            "tenant_series_limit",
+            &[],
+            self.max_tenants as f64,
+        );
+        family_header(
+            out,
+            prefix,
+            "tenant_series_capped",
+            "1 while there are more tenants than tenant_series_limit, so that no per-tenant series is exported",
+        );
+        let capped = self.max_tenants > 0 && !per_tenant;
+        sample(
+            out,
+            prefix,
+            "tenant_series_capped",
+            &[],
+            f64::from(u8::from(capped)),
+        );
+        write_aggregates(tenants, prefix, out);
+        if !per_tenant {
+            return;
+        }
+
+        family_header(
+            out,
+            prefix,
             "tenant_ready",
             "1 when the tenant's Ready condition is True",
         );
-        for (name, entry) in tenants.iter() {
+        for (name, entry) in tenants {
             if let Some(phase) = entry.phase {
                 let ready = if phase == Phase::Ready { 1.0 } else { 0.0 };
                 sample(out, prefix, "tenant_ready", &[("tenant", name)], ready);
@@ -268,7 +379,7 @@ impl TenantSeries {
             "certificate_expiry_timestamp_seconds",
             "notAfter of each tenant environment's TLS certificate",
         );
-        for (name, environment, entry) in environments(&tenants) {
+        for (name, environment, entry) in environments(tenants) {
             if let Some(not_after) = entry.certificate_not_after {
                 sample(
                     out,
@@ -293,7 +404,7 @@ impl TenantSeries {
             ),
         ] {
             family_header(out, prefix, family, help);
-            for (name, environment, entry) in environments(&tenants) {
+            for (name, environment, entry) in environments(tenants) {
                 for (resource, value) in QUOTA_RESOURCES.iter().zip(values(entry)) {
                     if let Some(value) = value {
                         sample(
@@ -311,6 +422,81 @@ impl TenantSeries {
                 }
             }
         }
+    }
+}
+
+/// The series that stay whatever the number of tenants: the earliest certificate expiry,
+/// the quota of all tenants together and the environments near their quota, by resource.
+fn write_aggregates(tenants: &BTreeMap<String, TenantEntry>, prefix: &str, out: &mut String) {
+    let earliest = environments(tenants)
+        .filter_map(|(_, _, entry)| entry.certificate_not_after)
+        .min();
+    if let Some(earliest) = earliest {
+        family_header(
+            out,
+            prefix,
+            "certificate_expiry_earliest_timestamp_seconds",
+            "notAfter of the tenant TLS certificate that expires first",
+        );
+        sample(
+            out,
+            prefix,
+            "certificate_expiry_earliest_timestamp_seconds",
+            &[],
+            earliest as f64,
+        );
+    }
+
+    let mut hard = [0.0; QUOTA_RESOURCES.len()];
+    let mut used = [0.0; QUOTA_RESOURCES.len()];
+    let mut near_limit = [0_usize; QUOTA_RESOURCES.len()];
+    for (_, _, entry) in environments(tenants) {
+        for i in 0..QUOTA_RESOURCES.len() {
+            let (limit, usage) = (entry.quota_hard[i], entry.quota_used[i]);
+            hard[i] += limit.unwrap_or(0.0);
+            used[i] += usage.unwrap_or(0.0);
+            if let (Some(limit), Some(usage)) = (limit, usage)
+                && limit > 0.0
+                && usage >= limit * QUOTA_NEAR_LIMIT_SHARE
+            {
+                near_limit[i] += 1;
+            }
+        }
+    }
+    for (family, help, values) in [
+        (
+            "quota_hard_all_tenants",
+            "Sum of the ResourceQuota hard limits of every tenant environment",
+            hard,
+        ),
+        (
+            "quota_used_all_tenants",
+            "Sum of the ResourceQuota usage of every tenant environment",
+            used,
+        ),
+    ] {
+        family_header(out, prefix, family, help);
+        for (resource, value) in QUOTA_RESOURCES.iter().zip(values) {
+            sample(out, prefix, family, &[("resource", resource)], value);
+        }
+    }
+    family_header(
+        out,
+        prefix,
+        "quota_near_limit_environments",
+        &format!(
+            "Tenant environments whose ResourceQuota usage is at or above {}% of the hard limit",
+            QUOTA_NEAR_LIMIT_SHARE * 100.0
+        ),
+    );
+    for (resource, count) in QUOTA_RESOURCES.iter().zip(near_limit) {
+        sample(
+            out,
+            prefix,
+            "quota_near_limit_environments",
+            &[("resource", resource)],
+            count as f64,
+        );
     }
 }
 
@@ -511,6 +697,17 @@ mod tests {
 
         let mut text = String::new();
         series.write_text("tenant_operator", &mut text);
+        let mut written = families(&text);
+        // The aggregates and the bound have no counterpart in the reference (see
+        // `aggregates_sum_every_environment`).
+        for aggregate in AGGREGATES {
+            assert!(
+                written
+                    .remove(&format!("tenant_operator_{aggregate}"))
+                    .is_some(),
+                "{aggregate} in\n{text}"
+            );
+        }
         let expected = reference_text(
             &[
                 ("comune-bari", Phase::Ready),
@@ -526,7 +723,149 @@ mod tests {
                 ("comune-nuovo", "prod", hard, [None; 6]),
             ],
         );
-        assert_eq!(families(&text), families(&expected), "{text}");
+        assert_eq!(written, families(&expected), "{text}");
+    }
+
+    /// Families written whatever the number of tenants.
+    const AGGREGATES: [&str; 6] = [
+        "tenant_series_limit",
+        "tenant_series_capped",
+        "certificate_expiry_earliest_timestamp_seconds",
+        "quota_hard_all_tenants",
+        "quota_used_all_tenants",
+        "quota_near_limit_environments",
+    ];
+
+    /// Sample lines of a text exposition, comments aside.
+    fn samples(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn aggregates_sum_every_environment() {
+        let series = TenantSeries::default();
+        let quota = |cpu: f64, pods: f64| {
+            let mut values: QuotaValues = [None; 6];
+            values[0] = Some(cpu);
+            values[3] = Some(pods);
+            values
+        };
+        series.set_quota("comune-bari", "prod", quota(8.0, 100.0), quota(7.5, 10.0));
+        series.set_quota("comune-bari", "test", quota(2.0, 10.0), quota(0.5, 9.0));
+        // No usage reported yet: counts in the hard sum only, never as near its limit.
+        series.set_quota("comune-lecce", "prod", quota(4.0, 0.0), [None; 6]);
+        series.set_certificate_expiry("comune-bari", "prod", 1_900_000_000);
+        series.set_certificate_expiry("comune-lecce", "prod", 1_800_000_000);
+        let mut text = String::new();
+        series.write_text("p", &mut text);
+        for expected in [
+            "p_certificate_expiry_earliest_timestamp_seconds 1800000000",
+            "p_quota_hard_all_tenants{resource=\"requests.cpu\"} 14",
+            "p_quota_used_all_tenants{resource=\"requests.cpu\"} 8",
+            "p_quota_hard_all_tenants{resource=\"pods\"} 110",
+            "p_quota_used_all_tenants{resource=\"pods\"} 19",
+            "p_quota_used_all_tenants{resource=\"requests.memory\"} 0",
+            // 7.5 of 8 CPUs (94%); 9 of 10 pods (90%, the share itself); 10 of 100 pods not.
+            "p_quota_near_limit_environments{resource=\"requests.cpu\"} 1",
+            "p_quota_near_limit_environments{resource=\"pods\"} 1",
+            "p_quota_near_limit_environments{resource=\"requests.storage\"} 0",
+        ] {
+            assert!(samples(&text).contains(&expected), "{expected} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn beyond_the_bound_only_aggregates_are_written_and_the_cap_is_said() {
+        let series = TenantSeries::new(2);
+        series.set_phase("comune-bari", Phase::Ready);
+        series.set_certificate_expiry("comune-bari", "prod", 1_900_000_000);
+        series.set_quota("comune-bari", "prod", [Some(1.0); 6], [Some(0.0); 6]);
+        series.set_phase("comune-lecce", Phase::Failed);
+        let within = {
+            let mut text = String::new();
+            series.write_text("p", &mut text);
+            text
+        };
+        assert!(
+            samples(&within).contains(&"p_tenant_series_capped 0"),
+            "{within}"
+        );
+        assert!(
+            samples(&within).contains(&"p_tenant_series_limit 2"),
+            "{within}"
+        );
+        assert!(within.contains("tenant=\"comune-bari\""), "{within}");
+
+        // A third tenant, first seen by its quota: over the bound.
+        series.set_quota("comune-trani", "prod", [Some(1.0); 6], [None; 6]);
+        let mut capped = String::new();
+        series.write_text("p", &mut capped);
+        assert!(
+            samples(&capped).contains(&"p_tenant_series_capped 1"),
+            "{capped}"
+        );
+        assert!(
+            !capped.contains("tenant=\""),
+            "no per-tenant series: {capped}"
+        );
+        for family in [
+            "tenant_ready",
+            "certificate_expiry_timestamp_seconds",
+            "quota_hard",
+            "quota_used",
+        ] {
+            assert!(
+                !capped.contains(&format!("p_{family} ")),
+                "{family} in {capped}"
+            );
+            assert!(
+                !capped.contains(&format!("p_{family}{{")),
+                "{family} in {capped}"
+            );
+        }
+        for kept in [
+            "p_tenants{phase=\"Ready\"} 1",
+            "p_tenants_not_ready{reason=\"Pending\"} 1",
+            "p_certificate_expiry_earliest_timestamp_seconds 1900000000",
+            "p_quota_hard_all_tenants{resource=\"pods\"} 2",
+        ] {
+            assert!(samples(&capped).contains(&kept), "{kept} in\n{capped}");
+        }
+
+        // Back within the bound: the per-tenant series return.
+        series.forget_tenant("comune-lecce");
+        let mut again = String::new();
+        series.write_text("p", &mut again);
+        assert!(
+            samples(&again).contains(&"p_tenant_series_capped 0"),
+            "{again}"
+        );
+        assert!(
+            again.contains("p_tenant_ready{tenant=\"comune-bari\"} 1"),
+            "{again}"
+        );
+    }
+
+    #[test]
+    fn a_bound_of_zero_exports_aggregates_only_and_is_no_cap() {
+        let series = TenantSeries::new(0);
+        series.set_phase("comune-bari", Phase::Ready);
+        series.set_certificate_expiry("comune-bari", "prod", 1_900_000_000);
+        let mut text = String::new();
+        series.write_text("p", &mut text);
+        assert!(!text.contains("tenant=\""), "{text}");
+        assert!(
+            samples(&text).contains(&"p_tenant_series_capped 0"),
+            "{text}"
+        );
+        assert!(
+            samples(&text).contains(&"p_tenant_series_limit 0"),
+            "{text}"
+        );
+        assert!(
+            samples(&text).contains(&"p_tenants{phase=\"Ready\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -562,7 +901,16 @@ mod tests {
         series.clear_quota("comune-unknown", "prod");
         let mut text = String::new();
         series.write_text("p", &mut text);
-        assert!(!text.lines().any(|l| l.starts_with("p_quota_")), "{text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("p_quota_hard{") || l.starts_with("p_quota_used{")),
+            "{text}"
+        );
+        assert!(
+            text.contains("p_quota_hard_all_tenants{resource=\"pods\"} 0\n"),
+            "{text}"
+        );
         assert!(!text.contains("comune-gone"), "{text}");
         assert!(text.contains("p_certificate_expiry_timestamp_seconds{environment=\"prod\",tenant=\"comune-bari\"} 1\n"));
         assert!(text.contains("p_tenant_ready{tenant=\"comune-bari\"} 1\n"));
