@@ -31,13 +31,38 @@ pub struct Annotation {
     pub line: usize,
     /// How serious it is.
     pub level: Level,
-    /// What kind of problem or change it is, stable across runs: the rule or field it
-    /// concerns (`spec.environments.name`), for grouping and fingerprints.
+    /// What kind of problem or change it is, stable across runs: the rule it breaks
+    /// (`ENTITY-IPA-CODE`) or what it reports (`tenant-operator/diff`), for grouping and
+    /// fingerprints.
     pub rule: String,
+    /// What the rule is about and what is valid, when `rule` is one of the table of
+    /// rules: SARIF's rules table carries it, and the other formats name the rule after
+    /// the message.
+    pub rule_text: Option<RuleText>,
     /// A short title: the object (and field).
     pub title: String,
     /// The full message.
     pub message: String,
+}
+
+/// A rule's description, from the table of rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleText {
+    /// What the rule is about.
+    pub summary: String,
+    /// What would be valid.
+    pub valid: String,
+}
+
+impl Annotation {
+    /// The message as a person reads it in a forge: with `[RULE-ID]` after it when it
+    /// breaks a rule of the table, as `validate` prints it.
+    fn shown_message(&self) -> String {
+        match self.rule_text {
+            Some(_) => format!("{} [{}]", self.message, self.rule),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// GitHub workflow commands, one line each: `::error file=F,line=N,title=T::MESSAGE`.
@@ -55,7 +80,7 @@ pub fn github(annotations: &[Annotation]) -> String {
             escape_property(&relative(&a.file)),
             a.line,
             escape_property(&a.title),
-            escape_data(&a.message)
+            escape_data(&a.shown_message())
         );
     }
     out
@@ -73,7 +98,7 @@ pub fn gitlab(annotations: &[Annotation]) -> String {
             };
             let file = relative(&a.file);
             json!({
-                "description": format!("{}: {}", a.title, a.message),
+                "description": format!("{}: {}", a.title, a.shown_message()),
                 "check_name": a.rule,
                 "fingerprint": fingerprint(&[&file, &a.title, &a.rule, &a.message]),
                 "severity": severity,
@@ -84,15 +109,28 @@ pub fn gitlab(annotations: &[Annotation]) -> String {
     pretty(&Value::Array(issues))
 }
 
-/// A SARIF 2.1.0 log of one run of `tool` (e.g. `tenant-operator validate`).
+/// A SARIF 2.1.0 log of one run of `tool` (e.g. `tenant-operator validate`): the rules
+/// the results break, each once in the driver's rules table (what it is about, what is
+/// valid), and each result pointing at its rule by id and index.
 pub fn sarif(tool: &str, annotations: &[Annotation]) -> String {
-    let mut rules: BTreeMap<&str, Value> = BTreeMap::new();
+    // First-seen order, so that a rule's index is stable for a given input.
+    let mut rules: Vec<Value> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let results: Vec<Value> = annotations
         .iter()
         .map(|a| {
-            rules
-                .entry(a.rule.as_str())
-                .or_insert_with(|| json!({"id": a.rule, "shortDescription": {"text": a.rule}}));
+            let rule_index = *index.entry(a.rule.as_str()).or_insert_with(|| {
+                rules.push(match &a.rule_text {
+                    Some(text) => json!({
+                        "id": a.rule,
+                        "shortDescription": {"text": text.summary},
+                        "fullDescription": {"text": format!("{} Valid: {}", text.summary, text.valid)},
+                        "help": {"text": format!("Valid: {}", text.valid)},
+                    }),
+                    None => json!({"id": a.rule, "shortDescription": {"text": a.rule}}),
+                });
+                rules.len() - 1
+            });
             let level = match a.level {
                 Level::Error => "error",
                 Level::Warning => "warning",
@@ -100,6 +138,7 @@ pub fn sarif(tool: &str, annotations: &[Annotation]) -> String {
             };
             json!({
                 "ruleId": a.rule,
+                "ruleIndex": rule_index,
                 "level": level,
                 "message": {"text": format!("{}: {}", a.title, a.message)},
                 "locations": [{"physicalLocation": {
@@ -119,7 +158,7 @@ pub fn sarif(tool: &str, annotations: &[Annotation]) -> String {
             "tool": {"driver": {
                 "name": tool,
                 "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules.into_values().collect::<Vec<_>>(),
+                "rules": rules,
             }},
             "results": results,
         }],
@@ -172,7 +211,11 @@ mod tests {
                 file: "./tenants/comune-novara.yaml".into(),
                 line: 13,
                 level: Level::Error,
-                rule: "spec.entity.province".into(),
+                rule: "YAML-UNQUOTED".into(),
+                rule_text: Some(RuleText {
+                    summary: "A value YAML reads as other than text.".into(),
+                    valid: "The text in quotes.".into(),
+                }),
                 title: "TenantService/comune-novara: spec.entity.province".into(),
                 message: "NO is read by YAML as the boolean false, not as text; write it in quotes: \"NO\"".into(),
             },
@@ -181,6 +224,7 @@ mod tests {
                 line: 2,
                 level: Level::Notice,
                 rule: "diff".into(),
+                rule_text: None,
                 title: "a, b".into(),
                 message: "100% changed\nsecond line".into(),
             },
@@ -191,7 +235,7 @@ mod tests {
     fn github_workflow_commands_escape_their_parts() {
         assert_eq!(
             github(&sample()),
-            "::error file=tenants/comune-novara.yaml,line=13,title=TenantService/comune-novara%3A spec.entity.province::NO is read by YAML as the boolean false, not as text; write it in quotes: \"NO\"\n\
+            "::error file=tenants/comune-novara.yaml,line=13,title=TenantService/comune-novara%3A spec.entity.province::NO is read by YAML as the boolean false, not as text; write it in quotes: \"NO\" [YAML-UNQUOTED]\n\
              ::notice file=tenants/b.yaml,line=2,title=a%2C b::100%25 changed%0Asecond line\n"
         );
     }
@@ -202,6 +246,14 @@ mod tests {
         assert_eq!(report[0]["location"]["path"], "tenants/comune-novara.yaml");
         assert_eq!(report[0]["location"]["lines"]["begin"], 13);
         assert_eq!(report[0]["severity"], "major");
+        assert_eq!(report[0]["check_name"], "YAML-UNQUOTED");
+        assert!(
+            report[0]["description"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("[YAML-UNQUOTED]")),
+            "{report:#}"
+        );
+        assert_eq!(report[1]["description"], "a, b: 100% changed\nsecond line");
         assert_eq!(report[1]["severity"], "info");
         assert_eq!(report[0]["fingerprint"], gitlab_fingerprint_again());
         assert_ne!(report[0]["fingerprint"], report[1]["fingerprint"]);
@@ -224,6 +276,23 @@ mod tests {
             Some(2)
         );
         assert_eq!(run["results"][0]["level"], "error");
+        assert_eq!(run["results"][0]["ruleId"], "YAML-UNQUOTED");
+        assert_eq!(run["results"][0]["ruleIndex"], 0);
+        assert_eq!(run["results"][1]["ruleIndex"], 1);
+        let rule = &run["tool"]["driver"]["rules"][0];
+        assert_eq!(rule["id"], "YAML-UNQUOTED");
+        assert_eq!(
+            rule["shortDescription"]["text"],
+            "A value YAML reads as other than text."
+        );
+        assert_eq!(rule["help"]["text"], "Valid: The text in quotes.");
+        assert!(
+            !run["results"][0]["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("[YAML-UNQUOTED]"),
+            "SARIF names the rule by ruleId, not in the message"
+        );
         assert_eq!(run["results"][1]["level"], "note");
         assert_eq!(
             run["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"],

@@ -1,13 +1,15 @@
 //! `docs/guida-enti.md`, the guide for entities (in Italian), checked against the program it
 //! describes: its complete example passes `tenant-operator validate` with the repository's
 //! trusted policy folder; every common error it lists, made in that example as the guide
-//! says, is reported by `validate` on the field the guide names; and every field the guide
-//! names is a field of the TenantService CRD. A guide that drifts from the program fails.
+//! says, is reported by `validate` on the field and under the rule the guide names; every
+//! field the guide names is a field of the TenantService CRD; and every rule it names is in
+//! the table of rules. A guide that drifts from the program fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use tenant_operator::api::validation::Rule;
 
 const GUIDE: &str = include_str!("../../docs/guida-enti.md");
 
@@ -31,13 +33,26 @@ fn example() -> &'static str {
         .expect("the YAML block is closed")
 }
 
-/// One entry of `## Errori comuni`: the field (the heading's first code span), the line
-/// as the mistake writes it, and the example's line it replaces.
+/// One entry of `## Errori comuni`: the field (the heading's first code span), the rule
+/// (the heading's code span that is a rule identifier), the line as the mistake writes it,
+/// and the example's line it replaces.
 #[derive(Debug)]
 struct Mistake {
     field: String,
+    rule: String,
     wrong: String,
     right: String,
+}
+
+/// Whether a code span looks like a rule identifier: upper-case words joined by `-`.
+fn looks_like_rule(span: &str) -> bool {
+    let words: Vec<&str> = span.split('-').collect();
+    words.len() >= 2
+        && words.iter().all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
 }
 
 fn code_spans(line: &str) -> Vec<&str> {
@@ -50,10 +65,16 @@ fn mistakes() -> Vec<Mistake> {
         .nth(1)
         .expect("the guide has a section '## Errori comuni'");
     let mut field = None;
+    let mut rule = None;
     let mut found = Vec::new();
     for line in section.lines() {
         if let Some(heading) = line.strip_prefix("### ") {
-            field = code_spans(heading).first().map(|s| (*s).to_string());
+            let spans = code_spans(heading);
+            field = spans.first().map(|s| (*s).to_string());
+            rule = spans
+                .iter()
+                .find(|s| looks_like_rule(s))
+                .map(|s| (*s).to_string());
         } else if line.starts_with("Sbagliato: ") {
             let spans = code_spans(line);
             assert_eq!(spans.len(), 2, "Sbagliato: `...` — Corretto: `...`: {line}");
@@ -61,6 +82,9 @@ fn mistakes() -> Vec<Mistake> {
                 field: field
                     .clone()
                     .unwrap_or_else(|| panic!("{line}: under a heading naming its field")),
+                rule: rule
+                    .clone()
+                    .unwrap_or_else(|| panic!("{line}: under a heading naming its rule")),
                 wrong: spans[0].to_string(),
                 right: spans[1].to_string(),
             });
@@ -144,23 +168,46 @@ fn the_complete_example_is_valid() {
 }
 
 #[test]
-fn every_common_error_is_reported_on_the_field_the_guide_names() {
+fn every_common_error_is_reported_on_the_field_and_under_the_rule_the_guide_names() {
     let mistakes = mistakes();
     assert!(mistakes.len() >= 10, "{mistakes:?}");
     for (index, mistake) in mistakes.iter().enumerate() {
         let (code, out) = validate(&index.to_string(), &with_mistake(mistake));
         assert_eq!(code, Some(1), "{mistake:?} is refused:\n{out}");
-        // `file:line: TenantService/name: field: message`.
-        let fields: Vec<String> = out
+        // `file:line: TenantService/name: field: message [RULE-ID]`.
+        let reported: Vec<(String, &str)> = out
             .lines()
-            .filter_map(|l| l.split(": ").nth(2))
-            .map(without_indices)
+            .filter_map(|l| {
+                let field = l.split(": ").nth(2)?;
+                let rule = l.rsplit_once(" [")?.1.strip_suffix(']')?;
+                Some((without_indices(field), rule))
+            })
             .collect();
         assert!(
-            fields
-                .iter()
-                .any(|f| f == &mistake.field || f.starts_with(&format!("{}.", mistake.field))),
-            "{mistake:?}: validate reports it on {fields:?}:\n{out}"
+            reported.iter().any(|(f, rule)| {
+                (f == &mistake.field || f.starts_with(&format!("{}.", mistake.field)))
+                    && *rule == mistake.rule
+            }),
+            "{mistake:?}: validate reports {reported:?}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn every_rule_the_guide_names_is_in_the_table() {
+    let named: Vec<&str> = GUIDE
+        .lines()
+        .flat_map(code_spans)
+        .filter(|s| looks_like_rule(s))
+        .collect();
+    assert!(
+        named.len() >= 15,
+        "the guide explains errors by rule: {named:?}"
+    );
+    for id in named {
+        assert!(
+            Rule::from_id(id).is_some(),
+            "the guide names {id}, which is not a rule (controller/src/api/validation/rules.rs)"
         );
     }
 }

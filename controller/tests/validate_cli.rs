@@ -170,6 +170,7 @@ fn json_output_for_machines() {
     assert_eq!(first["line"], 11);
     assert_eq!(first["path"], "spec.environments[0].name");
     assert_eq!(first["severity"], "error");
+    assert_eq!(first["rule"], "ENV-NAMESPACE-TAKEN");
     assert!(
         first["message"]
             .as_str()
@@ -221,6 +222,7 @@ fn syntax_errors_are_problems_with_a_line() {
     let out = stdout(&o);
     assert!(out.contains("broken.yaml:"), "{out}");
     assert!(out.contains(": document: not valid YAML: "), "{out}");
+    assert!(out.contains(" [YAML-SYNTAX]\n"), "{out}");
 }
 
 #[test]
@@ -229,11 +231,14 @@ fn unreadable_inputs_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cannot read no-such-file.yaml"), "{err}");
+    assert!(err.trim_end().ends_with("[INPUT-UNREADABLE]"), "{err}");
     let o = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
         .args(["validate", "-f", "-", "--classes", "/no/such/dir"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.trim_end().ends_with("[INPUT-POLICY-FOLDER]"), "{err}");
 }
 
 #[test]

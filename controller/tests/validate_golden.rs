@@ -1,5 +1,6 @@
 //! `tenant-operator validate` through the binary, compared with golden files: the messages
-//! of YAML's traps (a boolean, number or null read from text written without quotes).
+//! of YAML's traps (a boolean, number or null read from text written without quotes) and
+//! of the invalid fixtures, each naming its rule.
 //! `UPDATE_GOLDEN=1 cargo test -p tenant-operator --test validate_golden` rewrites them.
 
 mod support;
@@ -31,6 +32,15 @@ fn yaml_traps_say_to_write_the_value_in_quotes() {
         "validate/yaml-traps.txt",
         &String::from_utf8_lossy(&o.stdout),
     );
+}
+
+/// The invalid fixtures (typos, conflicts across tenants, a warning alone): every problem
+/// with its file, line, field and rule.
+#[test]
+fn invalid_files_name_each_problem_and_its_rule() {
+    let o = validate(&["-f", "invalid"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_golden("validate/invalid.txt", &String::from_utf8_lossy(&o.stdout));
 }
 
 /// The same problems as annotations for forges, one golden file per format.

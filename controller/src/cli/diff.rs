@@ -369,6 +369,7 @@ fn change_annotations(
             line,
             level: Level::Notice,
             rule: "tenant-operator/diff".to_string(),
+            rule_text: None,
             title: format!("TenantService/{tenant}"),
             message: diff::tenant_summary(&changes),
         });
@@ -435,6 +436,7 @@ fn policy_annotations(
                 line,
                 level: Level::Notice,
                 rule: "tenant-operator/diff".to_string(),
+                rule_text: None,
                 title: format!("{}/{}", p.kind, p.name),
                 message: diff::policy_summary(p),
             }

@@ -1,5 +1,6 @@
 //! `tenant-operator validate`: checks TenantService (and TenantClass) manifests and prints
-//! every problem as `file:line: object: field.path: what is wrong; what would be valid`.
+//! every problem as `file:line: object: field.path: what is wrong; what would be valid
+//! [RULE-ID]`, the rule from the one table of rules (`docs/rules.md`).
 //!
 //! Exit status: 0 when there is no error (warnings alone pass), 1 when there is one,
 //! 2 when the inputs cannot be read (as kubectl does for usage errors).
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
-use tenant_operator::annotations::{self, Annotation, Level};
+use tenant_operator::annotations::{self, Annotation, Level, RuleText};
 use tenant_operator::api::validation::Severity;
 use tenant_operator::manifest;
 use tenant_operator::manifest::check::{Checker, Finding, Outcome};
@@ -110,10 +111,10 @@ fn check(args: &Args) -> anyhow::Result<(Outcome, usize)> {
     Ok((outcome, manifests.files))
 }
 
-/// A finding as an annotation on its line: the rule is its field path without list
-/// indices (`spec.environments.name`), so that forges group the same problem.
+/// A finding as an annotation on its line, under its rule (`ENTITY-IPA-CODE`) with the
+/// rule's description from the table, so that forges group the same problem and explain
+/// it.
 pub fn annotation(finding: &Finding) -> Annotation {
-    let rule = manifest::path_without_indices(&finding.path);
     Annotation {
         file: finding.file.clone(),
         line: finding.line,
@@ -121,11 +122,11 @@ pub fn annotation(finding: &Finding) -> Annotation {
             Severity::Error => Level::Error,
             Severity::Warning => Level::Warning,
         },
-        rule: if rule.is_empty() {
-            "document".to_string()
-        } else {
-            rule
-        },
+        rule: finding.rule.id().to_string(),
+        rule_text: Some(RuleText {
+            summary: finding.rule.summary().to_string(),
+            valid: finding.rule.valid().to_string(),
+        }),
         title: if finding.path.is_empty() {
             finding.object.clone()
         } else {
@@ -192,7 +193,7 @@ fn json_report(outcome: &Outcome, files: usize) -> anyhow::Result<String> {
         .map(|f| {
             json!({
                 "file": f.file, "line": f.line, "object": f.object, "path": f.path,
-                "message": f.message, "severity": f.severity.as_str(),
+                "message": f.message, "severity": f.severity.as_str(), "rule": f.rule.id(),
             })
         })
         .collect();

@@ -23,7 +23,8 @@ use serde_json::Value;
 use super::document::{Document, SyntaxError, parse_path};
 use super::{hints, repair, traps};
 use crate::api::validation::{
-    Delegations, Problem, ReservedNamespaces, Severity, Trusted, validate_delegations, validate_set,
+    Delegations, Problem, ReservedNamespaces, Rule, Severity, Trusted, validate_delegations,
+    validate_set,
 };
 use crate::api::{API_VERSION, DomainDelegation, GROUP, TenantClass, TenantService, crd};
 use crate::labels;
@@ -64,11 +65,13 @@ pub struct Finding {
     pub message: String,
     /// Error (`validate` exits 1) or warning (printed, does not fail).
     pub severity: Severity,
+    /// The rule it breaks.
+    pub rule: Rule,
 }
 
 impl std::fmt::Display for Finding {
-    /// `file:line: object: path: message` (`warning: ` before a warning's message; no
-    /// path part for the document as a whole).
+    /// `file:line: object: path: message [RULE-ID]` (`warning: ` before a warning's
+    /// message; no path part for the document as a whole).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}: {}: ", self.file, self.line, self.object)?;
         if !self.path.is_empty() {
@@ -77,7 +80,7 @@ impl std::fmt::Display for Finding {
         if self.severity == Severity::Warning {
             f.write_str("warning: ")?;
         }
-        f.write_str(&self.message)
+        write!(f, "{} [{}]", self.message, self.rule)
     }
 }
 
@@ -262,6 +265,7 @@ impl Checker {
                     e.message
                 ),
                 severity: Severity::Error,
+                rule: Rule::YamlSyntax,
             });
         }
         let mut mine = Vec::new();
@@ -320,7 +324,7 @@ impl Checker {
     /// an unknown version of our group, and records other kinds as ignored.
     fn classify(doc: &Document, outcome: &mut Outcome) -> Option<Kind> {
         let object = object_name(doc);
-        let mut fail = |path: &str, message: String| {
+        let mut fail = |rule: Rule, path: &str, message: String| {
             outcome.findings.push(Finding {
                 file: doc.file.clone(),
                 line: doc.line_of(path),
@@ -328,10 +332,12 @@ impl Checker {
                 path: path.to_string(),
                 message,
                 severity: Severity::Error,
+                rule,
             });
         };
         let (Some(api_version), Some(kind)) = (doc.api_version(), doc.kind()) else {
             fail(
+                Rule::DocNotObject,
                 if doc.api_version().is_none() {
                     "apiVersion"
                 } else {
@@ -354,6 +360,7 @@ impl Checker {
             Some(k) if api_version == API_VERSION => Some(k),
             Some(_) => {
                 fail(
+                    Rule::DocApiVersion,
                     "apiVersion",
                     format!(
                         "{kind} is not served as {api_version:?}; use apiVersion: {API_VERSION}"
@@ -363,6 +370,7 @@ impl Checker {
             }
             None if in_group => {
                 fail(
+                    Rule::DocKind,
                     "kind",
                     format!(
                         "{GROUP} has no kind {kind:?}; use TenantService, TenantClass or DomainDelegation"
@@ -388,20 +396,33 @@ impl Checker {
         };
         let object = object_name(doc);
         let mut errors = schema::check(schema, &doc.value);
+        let structural = errors.len();
         if !schema::blocks_cel(&errors) {
             errors.extend(rules.check(&doc.value, None));
         }
         let findings = errors
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
+                let (rule, message) = match trap_message(schema, doc, e) {
+                    Some(message) => (Rule::YamlUnquoted, message),
+                    None => (
+                        if i < structural {
+                            schema_rule(e.kind)
+                        } else {
+                            cel_rule(&e.message).unwrap_or(Rule::SchemaFormat)
+                        },
+                        hints::schema_message(schema, kind.plural(), e),
+                    ),
+                };
                 let finding = Finding {
                     file: doc.file.clone(),
                     line: doc.line_of(&e.path),
                     object: object.clone(),
                     path: e.path.clone(),
-                    message: trap_message(schema, doc, e)
-                        .unwrap_or_else(|| hints::schema_message(schema, kind.plural(), e)),
+                    message,
                     severity: Severity::Error,
+                    rule,
                 };
                 (Source::Schema(e.kind), finding)
             })
@@ -446,6 +467,7 @@ impl Checker {
                     "does not fit the API types: {e}; compare with `tenant-operator crd`"
                 ),
                 severity: Severity::Error,
+                rule: Rule::SchemaTypes,
             };
             checked.findings.push((Source::Types, finding));
         }
@@ -472,6 +494,7 @@ impl Checker {
                 path: String::new(),
                 message: error.to_string(),
                 severity: Severity::Error,
+                rule: Rule::ReservedEntry,
             });
             ReservedNamespaces::default()
         });
@@ -491,6 +514,7 @@ impl Checker {
                         path: path.clone(),
                         message: error.to_string(),
                         severity: Severity::Error,
+                        rule: Rule::ReservedEntry,
                     });
                 }
             }
@@ -526,6 +550,58 @@ fn trap_message(schema: &Value, doc: &Document, e: &FieldError) -> Option<String
     let node = repair::schema_at(schema, &parse_path(&e.path))?;
     let read = doc.value_at(&e.path).unwrap_or(&Value::Null);
     traps::quote_hint(written, read, node)
+}
+
+/// The rule of a structural schema error, by its kind.
+fn schema_rule(kind: FieldErrorKind) -> Rule {
+    match kind {
+        FieldErrorKind::Unknown => Rule::SchemaUnknownField,
+        FieldErrorKind::Required => Rule::SchemaRequired,
+        FieldErrorKind::TypeInvalid => Rule::SchemaType,
+        FieldErrorKind::NotSupported => Rule::SchemaEnum,
+        FieldErrorKind::Invalid => Rule::SchemaFormat,
+        FieldErrorKind::TooLong => Rule::SchemaTooLong,
+        FieldErrorKind::TooMany => Rule::SchemaTooMany,
+        FieldErrorKind::Duplicate => Rule::SchemaDuplicate,
+    }
+}
+
+/// The rule each CEL rule of the CRDs repeats (the CRD says it in the API server's words,
+/// the Rust rule in ours), by the start of the CEL rule's message. Every
+/// `x-kubernetes-validations` rule of the generated CRDs is here (tested).
+const CEL_RULES: [(&str, Rule); 6] = [
+    (
+        "metadata.name must be at most 52 characters",
+        Rule::NameFormat,
+    ),
+    (
+        "every namespace name '<tenant>-<environment>' must be at most 63 characters",
+        Rule::EnvNamespaceLength,
+    ),
+    (
+        "health bodies (ASL, AziendaOspedaliera, IRCCS)",
+        Rule::ClassificationHealth,
+    ),
+    (
+        "at most one environment is production",
+        Rule::EnvProductionOnce,
+    ),
+    (
+        "a Comune needs istatCode and province",
+        Rule::EntityComuneFields,
+    ),
+    (
+        "the first three digits of istatCode",
+        Rule::EntityIstatProvince,
+    ),
+];
+
+/// The rule of a CEL rule's error, whose message ends with the rule's message.
+fn cel_rule(message: &str) -> Option<Rule> {
+    CEL_RULES
+        .iter()
+        .find(|(start, _)| message.contains(start))
+        .map(|(_, rule)| *rule)
 }
 
 /// `Kind/name` of a document.
@@ -612,6 +688,7 @@ fn check_delegations<'a>(mine: &mut [Checked<'a>], library: &mut [Checked<'a>]) 
                 path: "metadata.name".to_string(),
                 message: "DomainDelegations are taken only from the trusted policy folder (--classes), never from the files under review: this one is checked but delegates nothing here; datacenter operators add it to policies/delegations/".to_string(),
                 severity: Severity::Warning,
+                rule: Rule::DelegationUntrusted,
             });
         }
         add_problems(checked, found);
@@ -650,6 +727,7 @@ fn add_problems(c: &mut Checked<'_>, problems: Vec<Problem>) {
             path: p.path,
             message: p.message,
             severity: p.severity,
+            rule: p.rule,
         };
         c.findings.push((Source::Rules, finding));
     }
@@ -711,7 +789,7 @@ mod tests {
         ));
         let l = lines(&o);
         assert!(
-            l.contains(&"t.yaml:14: TenantService/comune-molfetta: spec.enviroments: unknown field \"enviroments\"; did you mean \"environments\"?".to_string()),
+            l.contains(&"t.yaml:14: TenantService/comune-molfetta: spec.enviroments: unknown field \"enviroments\"; did you mean \"environments\"? [SCHEMA-UNKNOWN-FIELD]".to_string()),
             "{l:#?}"
         );
         assert!(
@@ -935,6 +1013,70 @@ mod tests {
     }
 
     #[test]
+    fn every_cel_rule_of_the_crds_names_a_rule_of_the_table() {
+        fn messages(node: &Value, out: &mut Vec<String>) {
+            match node {
+                Value::Object(map) => {
+                    if let Some(Value::Array(rules)) = map.get("x-kubernetes-validations") {
+                        out.extend(rules.iter().filter_map(|r| {
+                            r.get("message").and_then(Value::as_str).map(str::to_string)
+                        }));
+                    }
+                    map.values().for_each(|v| messages(v, out));
+                }
+                Value::Array(items) => items.iter().for_each(|v| messages(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        for c in crd::crds() {
+            messages(&crd::openapi_schema(&c).expect("a schema"), &mut found);
+        }
+        assert_eq!(found.len(), CEL_RULES.len(), "{found:#?}");
+        for message in found {
+            assert!(
+                cel_rule(&format!("Invalid value: \"object\": {message}")).is_some(),
+                "the CEL rule {message:?} names no rule: add it to CEL_RULES"
+            );
+        }
+    }
+
+    #[test]
+    fn every_finding_names_its_rule() {
+        // A schema error, a trap, an unknown field, a rule problem and a document problem.
+        let o = run(&format!(
+            "{}---\nkind: x\n",
+            tenant_yaml(
+                "comune-molfetta",
+                "  enviroments:\n    - name: prod\n  contacts:\n    rtd: nobody\n"
+            )
+            .replace("\"072029\"", "072029")
+        ));
+        let rules: Vec<(&str, Rule)> = o
+            .findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.rule))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("spec.environments", Rule::SchemaRequired),
+                ("spec.entity.istatCode", Rule::YamlUnquoted),
+                ("spec.enviroments", Rule::SchemaUnknownField),
+                ("spec.contacts.rtd", Rule::ContactEmail),
+                ("apiVersion", Rule::DocNotObject),
+            ],
+            "{:#?}",
+            lines(&o)
+        );
+        assert!(
+            lines(&o)[1].ends_with("\"072029\" [YAML-UNQUOTED]"),
+            "{:#?}",
+            lines(&o)
+        );
+    }
+
+    #[test]
     fn warnings_are_marked() {
         let o = run(
             &tenant_yaml("comune-molfetta", "  environments:\n    - name: prod\n")
@@ -943,5 +1085,6 @@ mod tests {
         assert_eq!(o.errors(), 0);
         assert_eq!(o.warnings(), 1);
         assert!(lines(&o)[0].contains("spec.entity.displayName: warning: "));
+        assert!(lines(&o)[0].ends_with(" [ENTITY-DISPLAY-NAME]"));
     }
 }

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::document::{Document, SyntaxError, parse};
+use crate::api::validation::Rule;
 
 /// File name extensions read from directories.
 pub const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
@@ -14,11 +15,12 @@ pub const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// What `-f -` stands for in messages.
 pub const STDIN_NAME: &str = "<stdin>";
 
-/// A file or directory that could not be read.
+/// A file or directory that could not be read; the message ends with its rule
+/// (`[INPUT-UNREADABLE]`), as every problem's does.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// Reading a file, a directory or standard input failed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source} [{}]", Rule::InputUnreadable)]
     Io {
         /// The path as given (`<stdin>` for standard input).
         path: String,
@@ -28,7 +30,8 @@ pub enum LoadError {
     /// The trusted policy folder (`--classes`) cannot be read, or holds no TenantClass: said
     /// as such before any rule runs, rather than as every tenant's class missing.
     #[error(
-        "--classes {path}: {problem}; --classes names the trusted policy folder of TenantClasses, DomainDelegations and reserved namespaces (default policies, relative to the working directory)"
+        "--classes {path}: {problem}; --classes names the trusted policy folder of TenantClasses, DomainDelegations and reserved namespaces (default policies, relative to the working directory) [{}]",
+        Rule::InputPolicyFolder
     )]
     Library {
         /// The folder (or file) as given.

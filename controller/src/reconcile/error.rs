@@ -112,11 +112,12 @@ pub enum Error {
     },
 }
 
-/// `path: message` of each problem, `; `-separated (the tenant is the object of them all).
+/// `path: message [RULE-ID]` of each problem, `; `-separated (the tenant is the object of
+/// them all): the condition and the Event name the rule as `validate` does.
 fn join_problems(problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("{}: {}", p.path, p.message))
+        .map(|p| format!("{}: {} [{}]", p.path, p.message, p.rule))
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -834,6 +834,7 @@ mod tests {
                 path: "spec.class".into(),
                 message: "TenantClass \"gold\" does not exist".into(),
                 severity: crate::api::validation::Severity::Error,
+                rule: crate::api::validation::Rule::ClassUnknown,
             }],
         };
         let outcome = Outcome::failed(&tenant, &invalid);
@@ -844,7 +845,7 @@ mod tests {
             outcome
                 .ready
                 .message
-                .contains("spec.class: TenantClass \"gold\" does not exist")
+                .contains("spec.class: TenantClass \"gold\" does not exist [CLASS-UNKNOWN]")
         );
         assert!(outcome.concerns.is_empty() && outcome.certificates.is_none());
         let transient = Error::NamespacesTerminating {

@@ -301,6 +301,11 @@ async fn invalid_spec_creates_nothing_and_fixing_it_makes_it_ready() {
     let ready = condition(&failed, "Ready").expect("Ready");
     assert_eq!(ready.status, "False");
     assert!(ready.message.contains("spec.class"), "{}", ready.message);
+    assert!(
+        ready.message.contains("[CLASS-UNKNOWN]"),
+        "the condition names the rule: {}",
+        ready.message
+    );
     assert_eq!(
         failed
             .status

@@ -266,9 +266,24 @@ async fn another_tenants_namespace_stays_its_own_and_only_the_newcomer_is_refuse
     assert!(
         message.contains("spec.environments[0].name")
             && message.contains("\"agenzia\"")
-            && message.contains("first claim wins"),
+            && message.contains("first claim wins")
+            && message.contains("[ENV-NAMESPACE-TAKEN]"),
         "{message}"
     );
+    // The Warning Event names the rule as the condition and `validate` do.
+    h.eventually(
+        Duration::from_secs(10),
+        "InvalidSpec Event naming its rule",
+        || async {
+            events(&h, "agenzia-sanita")
+                .await
+                .iter()
+                .any(|(reason, note)| {
+                    reason == "InvalidSpec" && note.contains("[ENV-NAMESPACE-TAKEN]")
+                })
+        },
+    )
+    .await;
     // The holder stays Ready, its namespace untouched and still carrying its UID.
     let still = h.wait_ready("agenzia").await;
     assert_eq!(uid(&still), uid(&holder));

@@ -1,6 +1,6 @@
 //! The groups of `spec.access`: names of the tenant's own groups, never the API server's.
 
-use super::Report;
+use super::{Report, Rule};
 use crate::api::TenantServiceSpec;
 
 /// Prefix of the groups the Kubernetes API server assigns itself (`system:authenticated`,
@@ -23,6 +23,7 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
         for (i, group) in groups.iter().enumerate() {
             if group.starts_with(SYSTEM_GROUP_PREFIX) {
                 report.error(
+                    Rule::AccessSystemGroup,
                     format!("spec.access.{field}[{i}]"),
                     format!(
                         "{group:?} is a group the Kubernetes API server defines ('system:' groups such as system:authenticated or system:serviceaccounts take in every user or ServiceAccount of the cluster, other tenants' pods included); name a group of the body's identity provider, e.g. \"comune-molfetta-admins\""

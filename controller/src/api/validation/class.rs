@@ -8,7 +8,7 @@ use kube::ResourceExt;
 
 use super::environments::RESOURCES;
 use super::names::{cidr_problem, is_dns_label, is_dns_subdomain, port_problem};
-use super::{Problem, Report};
+use super::{Problem, Report, Rule};
 use crate::api::quantity::{self, Amount, Unit};
 use crate::api::{ResourceAmounts, TenantClass};
 
@@ -35,6 +35,7 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
             ) && a > b
             {
                 report.error(
+                    Rule::ClassQuotaOrder,
                     format!("spec.quota.{}.{resource}", levels[lo].0),
                     format!(
                         "{} is more than quota.{}.{resource} ({}); the plan must satisfy environmentDefault <= environmentMax <= tenantMax",
@@ -52,11 +53,13 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
         let base = format!("spec.egressDestinations[{i}]");
         if !is_dns_label(&dest.name) {
             report.error(
+                Rule::ClassEgressName,
                 format!("{base}.name"),
                 format!("{:?} is not a DNS label; use e.g. \"pagopa\"", dest.name),
             );
         } else if !seen.insert(dest.name.as_str()) {
             report.error(
+                Rule::ClassEgressName,
                 format!("{base}.name"),
                 format!(
                     "destination {:?} is declared twice; declare it once",
@@ -66,30 +69,41 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
         }
         if dest.cidrs.is_empty() {
             report.error(
+                Rule::ClassEgressCidrs,
                 format!("{base}.cidrs"),
                 "no networks; list at least one CIDR",
             );
         }
         for (j, cidr) in dest.cidrs.iter().enumerate() {
             if let Some(problem) = cidr_problem(cidr) {
-                report.error(format!("{base}.cidrs[{j}]"), problem);
+                report.error(
+                    Rule::ClassEgressCidrs,
+                    format!("{base}.cidrs[{j}]"),
+                    problem,
+                );
             }
         }
         if dest.ports.is_empty() {
             report.error(
+                Rule::ClassEgressPorts,
                 format!("{base}.ports"),
                 "no ports; list at least one, e.g. [443]",
             );
         }
         for (j, port) in dest.ports.iter().enumerate() {
             if let Some(problem) = port_problem(*port) {
-                report.error(format!("{base}.ports[{j}]"), problem);
+                report.error(
+                    Rule::ClassEgressPorts,
+                    format!("{base}.ports[{j}]"),
+                    problem,
+                );
             }
         }
     }
     for (i, name) in spec.ingress_class_names.iter().enumerate() {
         if !is_dns_subdomain(name) {
             report.error(
+                Rule::ClassIngressClass,
                 format!("spec.ingressClassNames[{i}]"),
                 format!("{name:?} is not an IngressClass name (a DNS subdomain); use e.g. \"regional-gateway\""),
             );
@@ -97,6 +111,7 @@ pub fn validate_class(class: &TenantClass) -> Vec<Problem> {
     }
     if spec.allowed_data_classifications.is_empty() {
         report.error(
+            Rule::ClassClassifications,
             "spec.allowedDataClassifications",
             "no classifications; list at least one of ordinario, critico, strategico",
         );
@@ -119,13 +134,18 @@ fn parse_amounts(
                 Ok(a) if a >= Amount::ZERO => Some(a),
                 Ok(a) => {
                     report.error(
+                        Rule::ClassQuotaValue,
                         format!("{base}.{field}"),
                         format!("{} is negative; use 0 or more", a.for_people(resource.unit)),
                     );
                     None
                 }
                 Err(e) => {
-                    report.error(format!("{base}.{field}"), e.to_string());
+                    report.error(
+                        Rule::ClassQuotaValue,
+                        format!("{base}.{field}"),
+                        e.to_string(),
+                    );
                     None
                 }
             }
@@ -139,7 +159,11 @@ fn check_limit_range(class: &TenantClass, report: &mut Report) {
     let mut parse = |field: &str, q: &str| match quantity::parse(q) {
         Ok(a) => Some(a),
         Err(e) => {
-            report.error(format!("spec.limitRange.{field}"), e.to_string());
+            report.error(
+                Rule::ClassLimitRangeValue,
+                format!("spec.limitRange.{field}"),
+                e.to_string(),
+            );
             None
         }
     };
@@ -195,6 +219,7 @@ fn check_limit_range(class: &TenantClass, report: &mut Report) {
                 && lo > hi
             {
                 report.error(
+                    Rule::ClassLimitRangeOrder,
                     format!("spec.limitRange.{lo_field}"),
                     format!(
                         "{} is more than limitRange.{hi_field} ({}); a container's default request <= default limit <= maximum",

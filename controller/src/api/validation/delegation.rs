@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use kube::ResourceExt;
 
 use super::names::hostname_problem;
-use super::{Problem, Report};
+use super::{Problem, Report, Rule};
 use crate::api::{DomainDelegation, TenantServiceSpec};
 
 /// The domains delegated to each public body, by IPA code: the union of its
@@ -79,7 +79,11 @@ pub(super) fn check_hostnames(spec: &TenantServiceSpec, delegated: &[String], re
                 delegated.join(", ")
             )
         };
-        report.error(format!("spec.tls.hostnames[{i}]"), message);
+        report.error(
+            Rule::TlsDelegated,
+            format!("spec.tls.hostnames[{i}]"),
+            message,
+        );
     }
 }
 
@@ -105,9 +109,9 @@ pub fn validate_delegations(delegations: &[DomainDelegation]) -> Vec<Vec<Problem
                 let path = format!("spec.domains[{i}]");
                 let name = normalize(domain);
                 if let Some(problem) = hostname_problem(domain) {
-                    report.error(path, problem.replace("hostname", "domain"));
+                    report.error(Rule::DelegationDomain, path, problem.replace("hostname", "domain"));
                 } else if !seen.insert(name.clone()) {
-                    report.error(path, format!("{domain:?} is listed twice; list it once"));
+                    report.error(Rule::DelegationDomainDuplicate, path, format!("{domain:?} is listed twice; list it once"));
                 } else if let Some(others) = holders
                     .get(&name)
                     .filter(|bodies| bodies.len() > 1)
@@ -118,6 +122,7 @@ pub fn validate_delegations(delegations: &[DomainDelegation]) -> Vec<Vec<Problem
                         .filter(|ipa| *ipa != d.spec.ipa_code)
                         .collect();
                     report.error(
+                        Rule::DelegationDomainShared,
                         path,
                         format!(
                             "{domain:?} is also delegated to {}; a domain belongs to one body: delegate a subdomain to each instead",

@@ -2,7 +2,7 @@
 //! a Comune's IPA code against its cadastral code, contact e-mail addresses, data
 //! classification.
 
-use super::Report;
+use super::{Report, Rule};
 use crate::api::istat;
 use crate::api::{Contacts, DataClassification, EntityType, TenantClass, TenantServiceSpec};
 
@@ -12,12 +12,14 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
     if entity.entity_type == EntityType::Comune {
         if entity.istat_code.is_none() {
             report.error(
+                Rule::EntityComuneFields,
                 "spec.entity.istatCode",
                 "a Comune needs its ISTAT code; add the six digits from ISTAT's list of Comuni, e.g. \"072029\" for Molfetta",
             );
         }
         if entity.province.is_none() {
             report.error(
+                Rule::EntityComuneFields,
                 "spec.entity.province",
                 "a Comune needs its province; add the two-letter abbreviation, e.g. \"BA\"",
             );
@@ -28,6 +30,7 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
         && !istat::is_province(p)
     {
         report.error(
+            Rule::EntityProvince,
             "spec.entity.province",
             format!(
                 "{p:?} is not an Italian province abbreviation; use the two capital letters of the province, e.g. \"BA\", \"BT\", \"BR\", \"FG\", \"LE\" or \"TA\" in Puglia"
@@ -55,6 +58,7 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
         && spec.data_classification == DataClassification::Ordinario
     {
         report.error(
+            Rule::ClassificationHealth,
             "spec.dataClassification",
             format!(
                 "{} is a health body, whose data is at least 'critico'; set dataClassification to \"critico\" or \"strategico\"",
@@ -78,6 +82,7 @@ fn check_istat_code(
     const PATH: &str = "spec.entity.istatCode";
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         report.error(
+            Rule::EntityIstatFormat,
             PATH,
             format!(
                 "{code:?} is not an ISTAT code; write six digits (quoted, to keep the leading zero), e.g. \"072029\""
@@ -97,6 +102,7 @@ fn check_istat_code(
             list => list.join(", "),
         };
         report.error(
+            Rule::EntityIstatProvince,
             PATH,
             format!(
                 "{code:?} starts with {prefix}, the ISTAT code of {owner}, but province is {p}; codes of {p} start with {expected} (or fix province)"
@@ -106,6 +112,7 @@ fn check_istat_code(
     }
     let Some(comune) = istat::comune(code) else {
         report.error(
+            Rule::EntityIstatUnknown,
             PATH,
             format!(
                 "{code:?} is not the code of any Comune in ISTAT's list; look it up at https://www.istat.it/classificazione/codici-dei-comuni-delle-province-e-delle-regioni/"
@@ -118,6 +125,7 @@ fn check_istat_code(
         && !in_province
     {
         report.error(
+            Rule::EntityIstatProvince,
             PATH,
             format!(
                 "{code:?} is {} in province {}, not {p}; set province to {:?} or fix the code",
@@ -127,6 +135,7 @@ fn check_istat_code(
     }
     if entity_type == EntityType::Comune && !names_agree(display_name, comune.name) {
         report.warning(
+            Rule::EntityDisplayName,
             "spec.entity.displayName",
             format!(
                 "{display_name:?} does not look like the name of Comune {code}, {}; write e.g. \"Comune di {}\" (or check istatCode)",
@@ -161,6 +170,7 @@ fn check_ipa_code(ipa_code: &str, comune: &istat::Comune, report: &mut Report) {
         None => format!("{ipa_code:?} is not the IPA code of Comune {}", comune.code),
     };
     report.error(
+        Rule::EntityIpaCode,
         "spec.entity.ipaCode",
         format!(
             "{what}; a Comune's IPA code is c_ and its cadastral (Belfiore) code, for {} {expected:?} (or check istatCode)",
@@ -182,6 +192,7 @@ fn check_contacts(contacts: &Contacts, report: &mut Report) {
         };
         if !is_email(value) {
             report.error(
+                Rule::ContactEmail,
                 format!("spec.contacts.{field}"),
                 format!(
                     "{value:?} is not an e-mail address; write one address as name@domain, e.g. \"rtd@comune.molfetta.ba.it\""
@@ -235,6 +246,7 @@ pub(super) fn check_classification_allowed(
     if !allowed.contains(&spec.data_classification) {
         let list: Vec<&str> = allowed.iter().map(|c| c.as_str()).collect();
         report.error(
+            Rule::ClassificationNotHosted,
             "spec.dataClassification",
             format!(
                 "TenantClass {:?} does not host {:?} data; it allows {}: choose one of those or a class that allows {:?}",

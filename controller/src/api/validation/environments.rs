@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::names::is_dns_label;
-use super::{MAX_NAMESPACE_NAME, Report};
+use super::{MAX_NAMESPACE_NAME, Report, Rule};
 use crate::api::quantity::{self, Amount, Unit};
 use crate::api::{
     DEFAULT_PRODUCTION_ENVIRONMENT, QuotaOverride, ResourceAmounts, TenantClass, TenantServiceSpec,
@@ -18,12 +18,14 @@ const MAX_ENVIRONMENTS: usize = 8;
 pub(super) fn check_names(tenant: &str, spec: &TenantServiceSpec, report: &mut Report) {
     if spec.environments.is_empty() {
         report.error(
+            Rule::EnvCount,
             "spec.environments",
             "no environments; list at least one, e.g. [{name: prod}]",
         );
     }
     if spec.environments.len() > MAX_ENVIRONMENTS {
         report.error(
+            Rule::EnvCount,
             "spec.environments",
             format!(
                 "{} environments; a tenant has at most {MAX_ENVIRONMENTS}",
@@ -37,6 +39,7 @@ pub(super) fn check_names(tenant: &str, spec: &TenantServiceSpec, report: &mut R
         let name = env.name.as_str();
         if !is_dns_label(name) {
             report.error(
+                Rule::EnvName,
                 path,
                 format!(
                     "{name:?} is not a DNS label; use lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. \"prod\""
@@ -46,6 +49,7 @@ pub(super) fn check_names(tenant: &str, spec: &TenantServiceSpec, report: &mut R
         }
         if !seen.insert(name) {
             report.error(
+                Rule::EnvNameDuplicate,
                 path,
                 format!(
                     "environment {name:?} is listed twice; give each environment a different name"
@@ -56,6 +60,7 @@ pub(super) fn check_names(tenant: &str, spec: &TenantServiceSpec, report: &mut R
         let namespace = labels::namespace_name(tenant, name);
         if namespace.len() > MAX_NAMESPACE_NAME {
             report.error(
+                Rule::EnvNamespaceLength,
                 path,
                 format!(
                     "namespace {namespace:?} has {} characters; namespace names have at most {MAX_NAMESPACE_NAME}: shorten the environment name to at most {} characters or the tenant name",
@@ -95,6 +100,7 @@ pub(super) fn check_production(spec: &TenantServiceSpec, report: &mut Report) {
     if let Some((_, first)) = declared.first() {
         for (i, name) in declared.iter().skip(1) {
             report.error(
+                Rule::EnvProductionOnce,
                 format!("spec.environments[{i}].production"),
                 format!(
                     "environment {name:?} declares production: true, and so does {first:?}; at most one environment is production: remove production: true from one of them"
@@ -140,6 +146,7 @@ pub(super) fn check_production(spec: &TenantServiceSpec, report: &mut Report) {
         })
         .unwrap_or_default();
     report.warning(
+        Rule::EnvProductionDefault,
         path,
         format!(
             "no environment is production, so every certificate carries the hostnames with an environment prefix{example} and none the hostnames as listed; {suggestion} (rule: the environment with production: true is production; when none declares it, the one named \"{DEFAULT_PRODUCTION_ENVIRONMENT}\")"
@@ -297,6 +304,7 @@ pub(super) fn check_quota(spec: &TenantServiceSpec, class: &TenantClass, report:
             (resource.plan)(&plan.tenant_max).amount(),
         ) else {
             report.error(
+                Rule::ClassQuotaValue,
                 "spec.class",
                 format!(
                     "TenantClass {:?} has an invalid quota.*.{}, so quotas cannot be checked; fix the class (tenant-operator validate reports its problems)",
@@ -336,6 +344,7 @@ pub(super) fn check_quota(spec: &TenantServiceSpec, class: &TenantClass, report:
             && total > tenant_max
         {
             report.error(
+                Rule::QuotaTenantMax,
                 "spec.environments",
                 format!(
                     "{}: the environments ask for {} in total ({}), more than TenantClass {:?} allows per tenant ({}); lower the quotas or remove an environment (a removed environment's namespace, retained under deletionPolicy Retain, keeps its own quota outside this limit until a datacenter operator releases it)",
@@ -363,12 +372,13 @@ fn check_override(
     let amount = match value.amount() {
         Ok(amount) => amount,
         Err(e) => {
-            report.error(path, e.to_string());
+            report.error(Rule::QuotaValue, path, e.to_string());
             return None;
         }
     };
     if amount < Amount::ZERO {
         report.error(
+            Rule::QuotaValue,
             path,
             format!(
                 "{} is negative; use 0 or more",
@@ -379,6 +389,7 @@ fn check_override(
     }
     if amount > env_max {
         report.error(
+            Rule::QuotaEnvironmentMax,
             path,
             format!(
                 "{} exceeds the per-environment maximum of TenantClass {class_name:?}; use at most {}",
@@ -393,6 +404,7 @@ fn check_override(
         && !class.spec.services.allow_load_balancer
     {
         report.error(
+            Rule::QuotaLoadBalancer,
             path,
             format!(
                 "TenantClass {class_name:?} does not allow Services of type LoadBalancer; use 0 or a class that allows them"

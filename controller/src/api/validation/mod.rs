@@ -6,8 +6,9 @@
 //! controller accepts. Rules that concern one object are also CEL rules in the CRD (the
 //! apiserver applies them); they are repeated here so that offline validation is complete.
 //!
-//! Each [`Problem`] names the field by its Kubernetes path (`spec.environments[1].name`)
-//! and says what is wrong and what would be valid. All functions are pure.
+//! Each [`Problem`] names the field by its Kubernetes path (`spec.environments[1].name`),
+//! says what is wrong and what would be valid, and names its [`Rule`] (the one table of
+//! rules, in [`rules`](mod@rules)). All functions are pure.
 
 mod access;
 mod class;
@@ -18,6 +19,7 @@ mod names;
 mod network;
 mod peers;
 mod reserved;
+pub mod rules;
 mod set;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -35,6 +37,7 @@ pub use delegation::{Delegations, is_within, normalize as normalize_domain, vali
 pub use names::{is_dns_label, is_dns_subdomain};
 pub use peers::{claim_keys, claimed_first, validate_against_peers};
 pub use reserved::{InvalidReservedName, ReservedName, ReservedNamespaces};
+pub use rules::{Rule, markdown as rules_markdown};
 pub use set::{SetProblems, validate_set};
 
 /// Longest tenant name: `<tenant>-<environment>` namespaces must fit in 63 characters and
@@ -74,6 +77,8 @@ pub struct Problem {
     pub message: String,
     /// Error (the object is refused) or warning (printed, accepted).
     pub severity: Severity,
+    /// The rule it breaks.
+    pub rule: Rule,
 }
 
 impl Problem {
@@ -84,13 +89,14 @@ impl Problem {
 }
 
 impl fmt::Display for Problem {
-    /// `object: path: message`, with `warning: ` before the message of a warning.
+    /// `object: path: message [RULE-ID]`, with `warning: ` before the message of a
+    /// warning.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: ", self.object, self.path)?;
         if self.severity == Severity::Warning {
             f.write_str("warning: ")?;
         }
-        f.write_str(&self.message)
+        write!(f, "{} [{}]", self.message, self.rule)
     }
 }
 
@@ -109,20 +115,31 @@ impl Report {
         }
     }
 
-    pub(crate) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.push(path.into(), message.into(), Severity::Error);
+    pub(crate) fn error(
+        &mut self,
+        rule: Rule,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(rule, path.into(), message.into(), Severity::Error);
     }
 
-    pub(crate) fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.push(path.into(), message.into(), Severity::Warning);
+    pub(crate) fn warning(
+        &mut self,
+        rule: Rule,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(rule, path.into(), message.into(), Severity::Warning);
     }
 
-    fn push(&mut self, path: String, message: String, severity: Severity) {
+    fn push(&mut self, rule: Rule, path: String, message: String, severity: Severity) {
         self.problems.push(Problem {
             object: self.object.clone(),
             path,
             message,
             severity,
+            rule,
         });
     }
 
@@ -146,6 +163,7 @@ pub fn validate_tenant(tenant: &TenantService, class: Option<&TenantClass>) -> V
     access::check(&tenant.spec, &mut report);
     match class {
         None => report.error(
+            Rule::ClassUnknown,
             "spec.class",
             format!(
                 "TenantClass {:?} does not exist; name an existing class (`kubectl get tenantclasses`, or the files of policies/classes/)",
@@ -210,6 +228,7 @@ mod tests {
         assert_eq!(paths(&p), ["spec.class"]);
         assert!(p[0].message.contains("\"gold\" does not exist"));
         assert!(p[0].is_error());
+        assert_eq!(p[0].rule, Rule::ClassUnknown);
         assert_eq!(p[0].object, "comune-molfetta");
     }
 
@@ -220,7 +239,8 @@ mod tests {
             path: "spec.x".into(),
             message: "m".into(),
             severity: Severity::Warning,
+            rule: Rule::EntityDisplayName,
         };
-        assert_eq!(p.to_string(), "a: spec.x: warning: m");
+        assert_eq!(p.to_string(), "a: spec.x: warning: m [ENTITY-DISPLAY-NAME]");
     }
 }

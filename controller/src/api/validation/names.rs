@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{MAX_TENANT_NAME, Report};
+use super::{MAX_TENANT_NAME, Report, Rule};
 
 /// Whether `s` is an RFC 1123 DNS label as Kubernetes accepts it: 1-63 characters of
 /// lowercase letters, digits and `-`, starting and ending with a letter or digit.
@@ -30,6 +30,7 @@ pub fn is_dns_subdomain(s: &str) -> bool {
 pub(super) fn check_tenant_name(name: &str, report: &mut Report) {
     if !is_dns_label(name) {
         report.error(
+            Rule::NameFormat,
             "metadata.name",
             format!(
                 "{name:?} is not a DNS label; use lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. \"comune-molfetta\""
@@ -37,6 +38,7 @@ pub(super) fn check_tenant_name(name: &str, report: &mut Report) {
         );
     } else if name.len() > MAX_TENANT_NAME {
         report.error(
+            Rule::NameFormat,
             "metadata.name",
             format!(
                 "{name:?} has {} characters; use at most {MAX_TENANT_NAME}, so that '<tenant>-<environment>' namespace names fit in 63",

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 
 use super::names::{cidr_problem, is_dns_label, port_problem};
-use super::{MAX_TENANT_NAME, Report};
+use super::{MAX_TENANT_NAME, Report, Rule};
 use crate::api::{TenantClass, TenantServiceSpec};
 
 /// Each egress entry names a destination of the class (once), and its `cidrs` and `ports`
@@ -23,6 +23,7 @@ pub(super) fn check_egress(spec: &TenantServiceSpec, class: &TenantClass, report
         let base = format!("spec.network.egress[{i}]");
         if !seen.insert(rule.name.as_str()) {
             report.error(
+                Rule::EgressDuplicate,
                 format!("{base}.name"),
                 format!("destination {:?} is listed twice; list it once", rule.name),
             );
@@ -31,6 +32,7 @@ pub(super) fn check_egress(spec: &TenantServiceSpec, class: &TenantClass, report
         let Some(dest) = destinations.iter().find(|d| d.name == rule.name) else {
             let names: Vec<&str> = destinations.iter().map(|d| d.name.as_str()).collect();
             report.error(
+                Rule::EgressUnknown,
                 format!("{base}.name"),
                 format!(
                     "TenantClass {class_name:?} has no egress destination {:?}; use one of: {}",
@@ -48,7 +50,7 @@ pub(super) fn check_egress(spec: &TenantServiceSpec, class: &TenantClass, report
         for (j, cidr) in rule.cidrs.iter().enumerate() {
             let path = format!("{base}.cidrs[{j}]");
             if let Some(problem) = cidr_problem(cidr) {
-                report.error(path, problem);
+                report.error(Rule::EgressCidr, path, problem);
                 continue;
             }
             let Ok(net) = cidr.parse::<IpNet>() else {
@@ -56,6 +58,7 @@ pub(super) fn check_egress(spec: &TenantServiceSpec, class: &TenantClass, report
             };
             if !dest_nets.iter().any(|d| d.contains(&net)) {
                 report.error(
+                    Rule::EgressCidr,
                     path,
                     format!(
                         "{cidr} is outside destination {:?}; use a network inside {} (or omit cidrs for all of them)",
@@ -68,10 +71,11 @@ pub(super) fn check_egress(spec: &TenantServiceSpec, class: &TenantClass, report
         for (j, port) in rule.ports.iter().enumerate() {
             let path = format!("{base}.ports[{j}]");
             if let Some(problem) = port_problem(*port) {
-                report.error(path, problem);
+                report.error(Rule::EgressPort, path, problem);
             } else if !dest.ports.contains(port) {
                 let ports: Vec<String> = dest.ports.iter().map(i32::to_string).collect();
                 report.error(
+                    Rule::EgressPort,
                     path,
                     format!(
                         "port {port} is not a port of destination {:?}; use one of {} (or omit ports for all of them)",
@@ -107,6 +111,7 @@ pub(super) fn check_allow_from(tenant: &str, spec: &TenantServiceSpec, report: &
         let other = allow.tenant.as_str();
         if !is_dns_label(other) || other.len() > MAX_TENANT_NAME {
             report.error(
+                Rule::AllowFromTenant,
                 path,
                 format!(
                     "{other:?} is not a tenant name; name a TenantService: a DNS label of at most {MAX_TENANT_NAME} characters, e.g. \"regione-puglia\""
@@ -114,11 +119,13 @@ pub(super) fn check_allow_from(tenant: &str, spec: &TenantServiceSpec, report: &
             );
         } else if other == tenant {
             report.error(
+                Rule::AllowFromTenant,
                 path,
                 "a tenant does not need to allow itself (its namespaces already reach each other); remove this entry",
             );
         } else if !seen.insert(other) {
             report.error(
+                Rule::AllowFromTenant,
                 path,
                 format!("tenant {other:?} is listed twice; list it once"),
             );
@@ -127,6 +134,7 @@ pub(super) fn check_allow_from(tenant: &str, spec: &TenantServiceSpec, report: &
             && !is_uid(uid)
         {
             report.error(
+                Rule::AllowFromUid,
                 format!("spec.network.allowFrom[{i}].uid"),
                 format!(
                     "{uid:?} is not a UID; give the metadata.uid of TenantService {other:?} (`kubectl get ts {other} -o jsonpath='{{.metadata.uid}}'`), e.g. \"0b7e9a52-1111-4222-8333-444455556666\", or leave it out to consent to the tenant of that name first seen"
@@ -136,6 +144,7 @@ pub(super) fn check_allow_from(tenant: &str, spec: &TenantServiceSpec, report: &
         for (j, env) in allow.environments.iter().enumerate() {
             if !is_dns_label(env) {
                 report.error(
+                    Rule::AllowFromEnvironment,
                     format!("spec.network.allowFrom[{i}].environments[{j}]"),
                     format!("{env:?} is not an environment name; use a DNS label, e.g. \"prod\""),
                 );

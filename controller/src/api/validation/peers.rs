@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use kube::ResourceExt;
 
-use super::{Problem, Report};
+use super::{Problem, Report, Rule};
 use crate::api::TenantService;
 use crate::labels;
 
@@ -29,6 +29,7 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
         let peer_name = peer.name_any();
         if peer_name == name {
             report.error(
+                Rule::NameDuplicate,
                 "metadata.name",
                 format!(
                     "another TenantService is also named {name:?}; tenant names are unique: merge the two or rename one"
@@ -51,6 +52,7 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
                 .find(|e| labels::namespace_name(&peer_name, &e.name) == namespace)
             {
                 report.error(
+                    Rule::EnvNamespaceTaken,
                     format!("spec.environments[{i}].name"),
                     format!(
                         "namespace {namespace:?} is also the namespace of tenant {peer_name:?}, environment {:?}{holder}; rename this environment",
@@ -76,6 +78,7 @@ pub fn validate_against_peers(tenant: &TenantService, peers: &[TenantService]) -
                 continue;
             }
             report.error(
+                Rule::TlsHostnameTaken,
                 format!("spec.tls.hostnames[{}]", mine.hostname_index),
                 claim_conflict(mine, other, &peer_name, &holder),
             );

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::{Report, is_dns_label};
+use super::{Report, Rule, is_dns_label};
 use crate::labels;
 
 /// Namespaces Kubernetes and its distributions keep for themselves.
@@ -158,6 +158,7 @@ pub(super) fn check(
     const WHY: &str = "namespaces of Kubernetes, of the platform the tenants' policies trust and of the datacenter are never given to a tenant";
     if let Some(name) = reserved.covering_tenant(tenant) {
         report.error(
+            Rule::NameReserved,
             "metadata.name",
             format!(
                 "every namespace of {tenant:?} ('{tenant}-<environment>') is reserved by {name}; {WHY}: choose another tenant name, e.g. \"comune-{tenant}\""
@@ -169,6 +170,7 @@ pub(super) fn check(
         let namespace = labels::namespace_name(tenant, environment);
         if let Some(name) = reserved.find(&namespace) {
             report.error(
+                Rule::EnvNamespaceReserved,
                 format!("spec.environments[{i}].name"),
                 format!(
                     "namespace {namespace:?} is reserved by {name}; {WHY}: choose another environment or tenant name"

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use kube::ResourceExt;
 
 use super::{
-    Problem, Severity, Trusted, claim_keys, validate_against_peers, validate_class,
+    Problem, Rule, Severity, Trusted, claim_keys, validate_against_peers, validate_class,
     validate_tenant, validate_trusted,
 };
 use crate::api::{TenantClass, TenantService};
@@ -70,6 +70,7 @@ pub fn validate_set(
                         "another TenantClass is also named {name:?}; class names are unique: merge the two or rename one"
                     ),
                     severity: Severity::Error,
+                    rule: Rule::ClassDuplicate,
                 });
             }
             problems.extend(validate_class(class));

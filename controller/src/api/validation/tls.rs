@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::Report;
 use super::names::hostname_problem;
+use super::{Report, Rule};
 use crate::api::TenantServiceSpec;
 
 /// Hostnames are valid DNS names (see [`hostname_problem`]), each listed once, and stay
@@ -22,11 +22,16 @@ pub(super) fn check(spec: &TenantServiceSpec, report: &mut Report) {
     for (i, host) in tls.hostnames.iter().enumerate() {
         let path = format!("spec.tls.hostnames[{i}]");
         if let Some(problem) = hostname_problem(host) {
-            report.error(path, problem);
+            report.error(Rule::TlsHostname, path, problem);
         } else if !seen.insert(host.as_str()) {
-            report.error(path, format!("{host:?} is listed twice; list it once"));
+            report.error(
+                Rule::TlsHostnameDuplicate,
+                path,
+                format!("{host:?} is listed twice; list it once"),
+            );
         } else if host.len() + longest_env + 1 > 253 {
             report.error(
+                Rule::TlsHostname,
                 path,
                 format!(
                     "{host:?} with an environment prefix ('<environment>.{host}') exceeds 253 characters; use a shorter hostname"
