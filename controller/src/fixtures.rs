@@ -62,8 +62,8 @@ pub fn class_with(name: &str, spec_patch: Value) -> TenantClass {
     serde_json::from_value(value).expect("the patched class matches the API types")
 }
 
-/// The valid tenant `name` (the Comune di Molfetta, class `standard`, environments prod and
-/// test, PagoPA egress, consent to `regione-puglia`, one hostname) with `spec_patch`
+/// The valid tenant `name` (the Comune di Molfetta, class `standard`, environments prod
+/// (declared production) and test, PagoPA egress, consent to `regione-puglia`, one hostname) with `spec_patch`
 /// merged into its spec, as JSON.
 pub fn tenant_value(name: &str, spec_patch: Value) -> Value {
     let mut value = json!({
@@ -74,7 +74,7 @@ pub fn tenant_value(name: &str, spec_patch: Value) -> Value {
             "entity": {"type": "Comune", "displayName": "Comune di Molfetta", "istatCode": "072029", "ipaCode": "c_f284", "province": "BA"},
             "dataClassification": "ordinario",
             "class": "standard",
-            "environments": [{"name": "prod", "quota": {"cpu": "6"}}, {"name": "test"}],
+            "environments": [{"name": "prod", "production": true, "quota": {"cpu": "6"}}, {"name": "test"}],
             "network": {
                 "egress": [{"name": "pagopa", "cidrs": ["203.0.113.0/26"], "ports": [443]}],
                 "allowFrom": [{"tenant": "regione-puglia"}]

@@ -44,10 +44,7 @@ fn the_declared_production_environment_serves_the_bare_hostnames() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/validate/valid/comune-molfetta.yaml");
     let text = std::fs::read_to_string(fixture).expect("fixture");
-    let renamed = text.replace(
-        "    - name: prod\n",
-        "    - name: produzione\n      production: true\n",
-    );
+    let renamed = text.replace("    - name: prod\n", "    - name: produzione\n");
     assert_ne!(renamed, text, "the fixture has a prod environment");
     std::fs::write(&file, renamed).expect("fixture written");
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

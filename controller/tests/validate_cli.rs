@@ -117,7 +117,7 @@ fn conflicts_across_files_are_reported_on_both_sides() {
         locations(&o),
         [
             "valid/comune-molfetta.yaml:15: TenantService/comune-molfetta: spec.environments[0].name",
-            "valid/comune-molfetta.yaml:25: TenantService/comune-molfetta: spec.tls.hostnames[0]",
+            "valid/comune-molfetta.yaml:26: TenantService/comune-molfetta: spec.tls.hostnames[0]",
             "invalid/conflicts.yaml:11: TenantService/comune: spec.environments[0].name",
             // Claimed by comune-molfetta, and outside the domains delegated to r_puglia.
             "invalid/conflicts.yaml:14: TenantService/comune: spec.tls.hostnames[0]",
@@ -138,10 +138,10 @@ fn a_name_made_by_the_environment_prefix_conflicts_too() {
     assert_eq!(
         locations(&o),
         [
-            "valid/comune-molfetta.yaml:25: TenantService/comune-molfetta: spec.tls.hostnames[0]",
+            "valid/comune-molfetta.yaml:26: TenantService/comune-molfetta: spec.tls.hostnames[0]",
             // Claimed by comune-molfetta's test certificate, and not Bari's domain.
-            "certificate-names/comune-bari.yaml:21: TenantService/comune-bari: spec.tls.hostnames[1]",
-            "certificate-names/comune-bari.yaml:21: TenantService/comune-bari: spec.tls.hostnames[1]",
+            "certificate-names/comune-bari.yaml:22: TenantService/comune-bari: spec.tls.hostnames[1]",
+            "certificate-names/comune-bari.yaml:22: TenantService/comune-bari: spec.tls.hostnames[1]",
         ]
     );
     let out = stdout(&o);
@@ -204,6 +204,63 @@ fn standard_input() {
         locations(&o),
         ["<stdin>:13: TenantService/comune-molfetta: spec.class"]
     );
+}
+
+/// `validate -f -` of `text`: exit code and standard output.
+fn validate_stdin(text: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenant-operator"))
+        .current_dir(fixtures())
+        .args(["validate", "-f", "-", "--classes", &default_classes()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    (o.status.code(), stdout(&o))
+}
+
+/// Production guessed from the name `prod` (no `production: true`) is accepted with a
+/// warning under its rule that says which certificate gets the hostnames; declared, or
+/// without hostnames (where production decides nothing), there is no warning.
+#[test]
+fn production_by_default_is_warned_under_its_rule_when_it_decides_the_hostnames() {
+    let declared = std::fs::read_to_string(fixtures().join("valid/comune-molfetta.yaml")).unwrap();
+    let by_default = declared.replace("      production: true\n", "");
+    assert_ne!(by_default, declared, "the fixture declares production");
+    let (code, out) = validate_stdin(&declared);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("valid: 1 TenantService"), "{out}");
+
+    let (code, out) = validate_stdin(&by_default);
+    assert_eq!(code, Some(0), "a warning does not fail: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with(
+            "<stdin>:15: TenantService/comune-molfetta: spec.environments[0]: warning: no environment declares production: true, so \"prod\" is production by its name"
+        ) && lines[0].ends_with(" [ENV-PRODUCTION-DEFAULT]"),
+        "{out}"
+    );
+    assert!(
+        lines[0].contains("(e.g. servizi.comune.molfetta.ba.it)"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("valid with 1 warning: 1 TenantService"),
+        "{out}"
+    );
+
+    let without_hostnames = by_default.replace(
+        "  tls:\n    hostnames: [servizi.comune.molfetta.ba.it]\n",
+        "",
+    );
+    assert_ne!(without_hostnames, by_default, "the fixture has hostnames");
+    let (code, out) = validate_stdin(&without_hostnames);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("valid: 1 TenantService"), "{out}");
 }
 
 #[test]

@@ -955,7 +955,7 @@ mod tests {
         // Inside the delegated domain, in an ordinary namespace: valid.
         let valid = tenant_yaml(
             "comune-molfetta",
-            "  environments:\n    - name: prod\n  tls:\n    hostnames: [servizi.comune.molfetta.ba.it]\n",
+            "  environments:\n    - name: prod\n      production: true\n  tls:\n    hostnames: [servizi.comune.molfetta.ba.it]\n",
         );
         assert_eq!(check(&valid).0, []);
         // The datacenter's reserved name, from the trusted folder's ConfigMap.
@@ -980,7 +980,7 @@ mod tests {
             "{}---\napiVersion: tenancy.innova.puglia.it/v1alpha1\nkind: DomainDelegation\nmetadata:\n  name: self\nspec:\n  ipaCode: c_f284\n  domains: [google.com]\n",
             tenant_yaml(
                 "comune-molfetta",
-                "  environments:\n    - name: prod\n  tls:\n    hostnames: [www.google.com]\n"
+                "  environments:\n    - name: prod\n      production: true\n  tls:\n    hostnames: [www.google.com]\n"
             )
         ));
         assert_eq!(

@@ -85,10 +85,16 @@ const PRODUCTION_LIKE: [&str; 8] = [
     "public",
 ];
 
-/// At most one environment declares `production: true` (also a CEL rule of the CRD); when
-/// none does, the one named `prod` is production, and a tenant with hostnames but no
-/// production environment is warned, with the rule named: none of its certificates would
-/// carry the hostnames as listed.
+/// How production is chosen, as the warnings say it.
+const PRODUCTION_RULE: &str =
+    "production is the environment with production: true, or else the one named";
+
+/// At most one environment declares `production: true` (also a CEL rule of the CRD). When
+/// none does, production is guessed from the names: the one named `prod`, or none. Both
+/// guesses are warned, naming the rule, for a tenant with hostnames: production decides
+/// only which certificate carries the hostnames as listed (the others get the
+/// `<environment>.` prefix), so without hostnames the guess changes nothing and says
+/// nothing.
 pub(super) fn check_production(spec: &TenantServiceSpec, report: &mut Report) {
     let declared: Vec<(usize, &str)> = spec
         .environments
@@ -109,9 +115,38 @@ pub(super) fn check_production(spec: &TenantServiceSpec, report: &mut Report) {
         }
         return;
     }
-    let has_hostnames = spec.tls.as_ref().is_some_and(|t| !t.hostnames.is_empty());
+    let Some(hostname) = spec.tls.iter().flat_map(|t| &t.hostnames).next() else {
+        return;
+    };
     // No environments is an error of its own.
-    if !has_hostnames || spec.environments.is_empty() || spec.production_environment().is_some() {
+    if spec.environments.is_empty() {
+        return;
+    }
+    if let Some((i, env)) = spec
+        .environments
+        .iter()
+        .enumerate()
+        .find(|(_, e)| spec.is_production(&e.name))
+    {
+        let other = spec
+            .environments
+            .iter()
+            .find(|e| e.name != env.name)
+            .map(|e| {
+                format!(
+                    ", the others' with an environment prefix (e.g. {})",
+                    labels::certificate_dns_name(hostname, &e.name, false)
+                )
+            })
+            .unwrap_or_default();
+        report.warning(
+            Rule::EnvProductionDefault,
+            format!("spec.environments[{i}]"),
+            format!(
+                "no environment declares production: true, so {:?} is production by its name: its certificate carries the hostnames as listed (e.g. {hostname}){other}; add production: true to {:?} if it serves the public, or to the environment that does ({PRODUCTION_RULE} \"{DEFAULT_PRODUCTION_ENVIRONMENT}\")",
+                env.name, env.name
+            ),
+        );
         return;
     }
     let candidate = spec
@@ -132,24 +167,16 @@ pub(super) fn check_production(spec: &TenantServiceSpec, report: &mut Report) {
             "add production: true to the environment that serves the public".to_string(),
         ),
     };
-    let example = spec
-        .tls
-        .iter()
-        .flat_map(|t| &t.hostnames)
-        .next()
-        .map(|h| {
-            let env = spec
-                .environments
-                .first()
-                .map_or("test", |e| e.name.as_str());
-            format!(" (e.g. {})", labels::certificate_dns_name(h, env, false))
-        })
-        .unwrap_or_default();
+    let env = spec
+        .environments
+        .first()
+        .map_or("test", |e| e.name.as_str());
+    let example = labels::certificate_dns_name(hostname, env, false);
     report.warning(
         Rule::EnvProductionDefault,
         path,
         format!(
-            "no environment is production, so every certificate carries the hostnames with an environment prefix{example} and none the hostnames as listed; {suggestion} (rule: the environment with production: true is production; when none declares it, the one named \"{DEFAULT_PRODUCTION_ENVIRONMENT}\")"
+            "no environment is production, so every certificate carries the hostnames with an environment prefix (e.g. {example}) and none the hostnames as listed; {suggestion} ({PRODUCTION_RULE} \"{DEFAULT_PRODUCTION_ENVIRONMENT}\")"
         ),
     );
 }
@@ -425,14 +452,18 @@ mod tests {
 
     #[test]
     fn environment_names_are_dns_labels() {
-        let p = problems_with(json!({"environments": [{"name": "prod"}, {"name": "Test_1"}]}));
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "production": true}, {"name": "Test_1"}]}),
+        );
         assert_eq!(paths(&p), ["spec.environments[1].name"]);
         assert!(p[0].message.contains("not a DNS label"));
     }
 
     #[test]
     fn environment_names_are_unique() {
-        let p = problems_with(json!({"environments": [{"name": "prod"}, {"name": "prod"}]}));
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "production": true}, {"name": "prod"}]}),
+        );
         assert_eq!(paths(&p), ["spec.environments[1].name"]);
         assert!(p[0].message.contains("listed twice"));
     }
@@ -461,7 +492,7 @@ mod tests {
     #[test]
     fn overrides_are_not_negative() {
         let p = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"cpu": "-1", "pods": -2}}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"cpu": "-1", "pods": -2}}]}),
         );
         assert_eq!(
             paths(&p),
@@ -476,11 +507,14 @@ mod tests {
     #[test]
     fn namespace_names_fit_in_63() {
         let name = "a".repeat(50);
-        let mut t = tenant(json!({"environments": [{"name": "prod"}, {"name": "dev"}]}));
+        let mut t = tenant(
+            json!({"environments": [{"name": "prod", "production": true}, {"name": "dev"}]}),
+        );
         t.metadata.name = Some(name.clone());
         assert!(validate_tenant(&t, Some(&default_class("standard"))).is_empty());
-        let mut t =
-            tenant(json!({"environments": [{"name": "prod"}, {"name": "collaudo-esterno"}]}));
+        let mut t = tenant(
+            json!({"environments": [{"name": "prod", "production": true}, {"name": "collaudo-esterno"}]}),
+        );
         t.metadata.name = Some(name);
         let p = validate_tenant(&t, Some(&default_class("standard")));
         assert_eq!(paths(&p), ["spec.environments[1].name"]);
@@ -494,11 +528,11 @@ mod tests {
     #[test]
     fn object_count_and_ephemeral_storage_overrides_within_the_maximum() {
         let ok = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"secrets": 200, "ephemeralStorage": "50Gi"}}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"secrets": 200, "ephemeralStorage": "50Gi"}}]}),
         );
         assert!(ok.is_empty(), "{ok:?}");
         let p = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"secrets": 201, "ephemeralStorage": "51Gi", "jobs": -1}}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"secrets": 201, "ephemeralStorage": "51Gi", "jobs": -1}}]}),
         );
         assert_eq!(
             paths(&p),
@@ -514,11 +548,11 @@ mod tests {
     #[test]
     fn overrides_within_the_environment_maximum() {
         let ok = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"cpu": "8", "memory": "16Gi", "pods": 100}}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"cpu": "8", "memory": "16Gi", "pods": 100}}]}),
         );
         assert!(ok.is_empty(), "{ok:?}");
         let p = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"cpu": "8001m", "memory": "17Gi", "pods": 101}}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"cpu": "8001m", "memory": "17Gi", "pods": 101}}]}),
         );
         assert_eq!(
             paths(&p),
@@ -541,8 +575,9 @@ mod tests {
 
     #[test]
     fn overrides_are_quantities() {
-        let p =
-            problems_with(json!({"environments": [{"name": "prod", "quota": {"memory": "16GB"}}]}));
+        let p = problems_with(
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"memory": "16GB"}}]}),
+        );
         assert_eq!(paths(&p), ["spec.environments[0].quota.memory"]);
         assert!(p[0].message.contains("16Gi"), "{}", p[0].message);
     }
@@ -551,11 +586,11 @@ mod tests {
     fn total_within_the_tenant_maximum_counting_defaults() {
         // 8 + 4 (default) + 4 (default) = 16: exactly the maximum.
         let ok = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"cpu": "8"}}, {"name": "test"}, {"name": "dev"}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"cpu": "8"}}, {"name": "test"}, {"name": "dev"}]}),
         );
         assert!(ok.is_empty(), "{ok:?}");
         let p = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"cpu": "8"}}, {"name": "test", "quota": {"cpu": "4500m"}}, {"name": "dev"}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"cpu": "8"}}, {"name": "test", "quota": {"cpu": "4500m"}}, {"name": "dev"}]}),
         );
         assert_eq!(paths(&p), ["spec.environments"]);
         assert!(
@@ -567,7 +602,7 @@ mod tests {
         );
         // Bytes as people write them, never as a number of bytes.
         let p = problems_with(
-            json!({"environments": [{"name": "prod", "quota": {"memory": "16Gi"}}, {"name": "test", "quota": {"memory": "16Gi"}}, {"name": "dev"}]}),
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"memory": "16Gi"}}, {"name": "test", "quota": {"memory": "16Gi"}}, {"name": "dev"}]}),
         );
         assert_eq!(paths(&p), ["spec.environments"]);
         assert!(
@@ -579,7 +614,7 @@ mod tests {
 
     #[test]
     fn production_is_declared_once_or_defaults_to_prod_with_a_warning() {
-        use crate::api::validation::Severity;
+        use crate::api::validation::{Rule, Severity};
         // Declared: any name will do, and the hostnames follow it.
         let declared = tenant(
             json!({"environments": [{"name": "produzione", "production": true}, {"name": "test"}]}),
@@ -589,14 +624,33 @@ mod tests {
             validate_tenant(&declared, Some(&default_class("standard"))),
             []
         );
-        // The default: `prod`, unless it says otherwise.
-        let default = tenant(json!({}));
+        // The default: `prod`, unless it says otherwise; with hostnames, a warning that
+        // names the rule and says which certificate carries them.
+        let default = tenant(json!({"environments": [{"name": "test"}, {"name": "prod"}]}));
         assert_eq!(default.spec.production_environment(), Some("prod"));
-        assert!(problems_with(json!({})).is_empty());
+        let p = validate_tenant(&default, Some(&default_class("standard")));
+        assert_eq!(paths(&p), ["spec.environments[1]"]);
+        assert_eq!(p[0].severity, Severity::Warning);
+        assert_eq!(p[0].rule, Rule::EnvProductionDefault);
+        assert_eq!(
+            p[0].message,
+            "no environment declares production: true, so \"prod\" is production by its name: its certificate carries the hostnames as listed (e.g. servizi.comune.molfetta.ba.it), the others' with an environment prefix (e.g. test.servizi.comune.molfetta.ba.it); add production: true to \"prod\" if it serves the public, or to the environment that does (production is the environment with production: true, or else the one named \"prod\")"
+        );
+        assert!(
+            problems_with(json!({})).is_empty(),
+            "the fixture declares prod"
+        );
         let not_prod = tenant(
             json!({"environments": [{"name": "prod", "production": false}, {"name": "test"}]}),
         );
         assert_eq!(not_prod.spec.production_environment(), None);
+        let p = validate_tenant(&not_prod, Some(&default_class("standard")));
+        assert_eq!(paths(&p), ["spec.environments"]);
+        assert!(
+            p[0].message.starts_with("no environment is production"),
+            "{}",
+            p[0]
+        );
         // Two declared: an error on the second.
         let p = problems_with(
             json!({"environments": [{"name": "prod", "production": true}, {"name": "live", "production": true}]}),
@@ -609,18 +663,22 @@ mod tests {
         assert_eq!(p[0].severity, Severity::Warning);
         assert_eq!(
             p[0].message,
-            "no environment is production, so every certificate carries the hostnames with an environment prefix (e.g. produzione.servizi.comune.molfetta.ba.it) and none the hostnames as listed; if \"produzione\" serves the public, add production: true to it (rule: the environment with production: true is production; when none declares it, the one named \"prod\")"
+            "no environment is production, so every certificate carries the hostnames with an environment prefix (e.g. produzione.servizi.comune.molfetta.ba.it) and none the hostnames as listed; if \"produzione\" serves the public, add production: true to it (production is the environment with production: true, or else the one named \"prod\")"
         );
         let p = problems_with(json!({"environments": [{"name": "a"}, {"name": "b"}]}));
         assert_eq!(paths(&p), ["spec.environments"]);
-        // Without hostnames, production changes nothing: no warning.
-        let p = problems_with(json!({"environments": [{"name": "a"}], "tls": null}));
-        assert!(p.is_empty(), "{p:?}");
+        // Without hostnames, production changes nothing: no warning, guessed or not.
+        for environments in [json!([{"name": "a"}]), json!([{"name": "prod"}])] {
+            let p = problems_with(json!({"environments": environments, "tls": null}));
+            assert!(p.is_empty(), "{p:?}");
+        }
     }
 
     #[test]
     fn load_balancers_only_where_the_class_allows_them() {
-        let t = tenant(json!({"environments": [{"name": "prod", "quota": {"loadBalancers": 1}}]}));
+        let t = tenant(
+            json!({"environments": [{"name": "prod", "production": true, "quota": {"loadBalancers": 1}}]}),
+        );
         let quota =
             json!({"environmentMax": {"loadBalancers": 1}, "tenantMax": {"loadBalancers": 1}});
         let allowed = class_with(
