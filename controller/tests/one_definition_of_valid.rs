@@ -46,11 +46,19 @@ const CASES: u32 = 1000;
 const SEED: u64 = 0x0015_0a11_d0c5;
 
 /// Plain scalars that YAML 1.1 (what `kubectl` reads) and our loader read as something
-/// other than a string: booleans, numbers (an ISTAT code that loses its leading zero, an
-/// octal-looking number), null.
-const YAML_TRAPS: [&str; 10] = [
-    "NO", "on", "yes", "Off", "0734", "072029", "72004", "1e3", "~", "null",
+/// other than a string: booleans, numbers (an ISTAT code that loses its leading zero;
+/// codes kubectl reads as octal, `0734` and Poggiorsini's `072034`; `072029`, which has a
+/// 9 and is read as decimal; the `0o`, `0x` and `0b` forms), null.
+const YAML_TRAPS: [&str; 14] = [
+    "NO", "on", "yes", "Off", "0734", "072034", "072029", "72004", "0o17", "0x1F", "0b101", "1e3",
+    "~", "null",
 ];
+
+/// Whether kubectl's YAML 1.1 reads `trap` as an octal number (a leading 0 and octal
+/// digits), so that validate must say so.
+fn read_as_octal(trap: &str) -> bool {
+    trap.len() > 1 && trap.starts_with('0') && trap.bytes().all(|b| (b'0'..=b'7').contains(&b))
+}
 
 /// Environment names a valid tenant may use.
 const ENVIRONMENTS: [&str; 5] = ["prod", "test", "dev", "collaudo", "staging"];
@@ -229,6 +237,14 @@ fn disagreement(mutation: &Mutation, shape_broken: bool, v: &Verdicts) -> Option
         let told = format!("{trap} is read by YAML as");
         if shape_broken && !(errors.contains(&told) && errors.contains("write it in quotes")) {
             return Some(format!("validate does not say that {trap} must be quoted"));
+        }
+        if shape_broken && !errors.contains("[YAML-UNQUOTED]") {
+            return Some(format!("validate does not name the rule of {trap}"));
+        }
+        if shape_broken && read_as_octal(trap) && !errors.contains("reads a leading 0 as octal") {
+            return Some(format!(
+                "validate does not say that kubectl reads {trap} as octal"
+            ));
         }
     }
     None
@@ -429,6 +445,12 @@ fn validate_render_server_and_controller_agree_on_generated_manifests() {
             .unwrap_or_default()
             .to_string();
         *seen.borrow_mut().entry(kind).or_default() += 1;
+        if let Mutation::Trap(_, t) = &case.mutation {
+            *seen
+                .borrow_mut()
+                .entry(format!("Trap {}", t.get(&YAML_TRAPS)))
+                .or_default() += 1;
+        }
         if let Some(d) = disagreement(&case.mutation, shape_broken, &verdicts) {
             return Err(TestCaseError::fail(format!(
                 "{d}\nmutation: {what}\n{verdicts:#?}\n--- manifest ---\n{yaml}"
@@ -443,6 +465,44 @@ fn validate_render_server_and_controller_agree_on_generated_manifests() {
     let seen = seen.into_inner();
     for kind in ["Keep", "WrongType", "Remove", "Extra", "Trap"] {
         assert!(seen.contains_key(kind), "no case of {kind}: {seen:?}");
+    }
+    // And every trap, the octal and hexadecimal ones included.
+    for trap in YAML_TRAPS {
+        assert!(
+            seen.contains_key(&format!("Trap {trap}")),
+            "no case of the trap {trap}: {seen:?}"
+        );
+    }
+}
+
+/// The case, pinned: an ISTAT code written without quotes, as digits kubectl reads
+/// as octal or in the `0o`/`0x` forms, is refused by validate, which says to quote it,
+/// and by the server.
+#[test]
+fn an_unquoted_istat_code_is_refused_with_the_quoted_form() {
+    let judges = Judges::new();
+    let mut sample = samples().remove(0);
+    sample["spec"]["entity"]["istatCode"] = json!(TRAP_MARK);
+    let yaml = serde_saphyr::to_string(&sample).expect("YAML");
+    for (written, says) in [
+        (
+            "072034",
+            "as 29724), not as text; write it in quotes: \"072034\"",
+        ),
+        ("0o17", "0o17 is read by YAML as the number 15, not as text"),
+        ("0x1F", "0x1F is read by YAML as the number 31, not as text"),
+    ] {
+        let v = judges
+            .judge(&yaml.replace(TRAP_MARK, written))
+            .expect("one document");
+        let errors = v.validate.as_ref().expect_err("validate refuses it");
+        assert!(
+            errors.contains("spec.entity.istatCode: ")
+                && errors.contains(says)
+                && errors.contains("[YAML-UNQUOTED]"),
+            "{written}: {errors}"
+        );
+        assert!(v.server.is_err(), "{written}: {v:#?}");
     }
 }
 
