@@ -529,7 +529,7 @@ fn a_string_where_a_list_belongs_is_refused_by_all() {
 
 /// The same through the path `kubectl apply --server-side` takes: the in-memory API
 /// server, with the CRD registered, refuses the string with a 422 naming the field, and
-/// accepts the sample it was made from.
+/// accepts the sample it was made from; a contact that is not an e-mail address likewise.
 #[tokio::test]
 async fn the_server_refuses_a_string_where_a_list_belongs_on_apply() {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -575,5 +575,21 @@ async fn the_server_refuses_a_string_where_a_list_belongs_on_apply() {
         }
         other => panic!("a string where a list belongs was stored: {other:?}"),
     }
+    // A contact that is not an e-mail address: the CRD's pattern refuses it as validate
+    // does (issue 16 item 1: `kubectl apply` refuses it too).
+    let mut sample = samples().remove(0);
+    sample["spec"]["contacts"] = json!({"rtd": "rtd at comune.altamura.ba.it"});
+    match tenants.patch(&name, &apply, &Patch::Apply(&sample)).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(status.message.contains("spec.contacts.rtd"), "{status:?}");
+        }
+        other => panic!("a contact that is not an e-mail address was stored: {other:?}"),
+    }
+    sample["spec"]["contacts"] = json!({"rtd": "rtd@comune.altamura.ba.it"});
+    tenants
+        .patch(&name, &apply, &Patch::Apply(&sample))
+        .await
+        .expect("an e-mail address is accepted");
     server.shutdown().await;
 }

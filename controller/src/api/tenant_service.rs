@@ -170,23 +170,32 @@ impl EntityType {
     }
 }
 
+/// One e-mail address as `validate` accepts it (dot-separated atoms of the characters RFC
+/// 5322 allows unquoted, `@`, and a domain of at least two DNS labels), as the CRD's
+/// pattern for the contacts, so that `kubectl apply` refuses `rtd at comune...` as
+/// `validate` does. A pattern, not `format: email`: the API server's email format
+/// (Go's `net/mail`) takes display names and domains without a dot. The rule of
+/// `validate` also bounds the local part to 64 characters, which a pattern would have to
+/// spell out atom by atom; a test keeps the two in agreement otherwise.
+pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)+$";
+
 /// People to contact about the tenant.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Contacts {
     /// E-mail of the Responsabile per la Transizione Digitale (RTD) of the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 254))]
+    #[schemars(length(max = 254), regex(pattern = EMAIL_PATTERN))]
     pub rtd: Option<String>,
 
     /// E-mail of the technical contact who operates the tenant's services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 254))]
+    #[schemars(length(max = 254), regex(pattern = EMAIL_PATTERN))]
     pub technical: Option<String>,
 
     /// E-mail for security incidents (CSIRT contact of the body).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 254))]
+    #[schemars(length(max = 254), regex(pattern = EMAIL_PATTERN))]
     pub security: Option<String>,
 }
 

@@ -468,6 +468,67 @@ mod tests {
         }
     }
 
+    /// Whether the CRD's schema, as the API server checks it, refuses `address` as
+    /// `spec.contacts.rtd` of the fixture tenant.
+    fn crd_refuses(schema: &serde_json::Value, address: &str) -> bool {
+        let tenant =
+            crate::fixtures::tenant_value("comune-molfetta", json!({"contacts": {"rtd": address}}));
+        crd_schema::check(schema, &tenant)
+            .iter()
+            .any(|e| e.path == "spec.contacts.rtd")
+    }
+
+    /// The CRD's pattern and `is_email` agree, so that `kubectl apply` refuses what
+    /// `validate` refuses: on the examples above, and on generated near-addresses (local
+    /// parts within the 64 characters only `validate` bounds).
+    #[test]
+    fn the_crd_refuses_the_contacts_validate_refuses() {
+        use kube::CustomResourceExt;
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+        let schema = crate::api::crd::openapi_schema(&crate::api::TenantService::crd())
+            .expect("the CRD has a schema");
+        for address in [
+            "rtd@comune.molfetta.ba.it",
+            "mario.rossi+ted@pec.it",
+            "a@b.c",
+            "rtd at comune.altamura.ba.it",
+            "rtd@localhost",
+            "a@b..it",
+            ".a@b.it",
+            "a.@b.it",
+            "a@-b.it",
+            "a@b-.it",
+            "Mario Rossi <rtd@comune.it>",
+            "a@b.it, c@d.it",
+        ] {
+            assert_eq!(
+                crd_refuses(&schema, address),
+                !super::is_email(address),
+                "{address:?}"
+            );
+        }
+        let address = "[a-zA-Z0-9._+'-]{1,6}(\\.[a-z]{0,3})?@[a-zA-Z0-9.-]{0,10}(\\.[a-z0-9-]{0,4})?|[a-z0-9@. ,<>_-]{0,14}";
+        let mut runner = TestRunner::new(Config {
+            cases: 400,
+            rng_seed: RngSeed::Fixed(0x16_e3a1),
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&address, |address| {
+                prop_assert_eq!(
+                    crd_refuses(&schema, &address),
+                    !super::is_email(&address),
+                    "{:?}",
+                    address
+                );
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     #[test]
     fn health_bodies_hold_critical_data() {
         let asl = json!({"entity": {"type": "ASL", "displayName": "ASL Bari", "ipaCode": "asl_ba", "istatCode": null, "province": "BA"}, "class": "sanita"});
