@@ -22,7 +22,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the controller against a cluster (in-cluster config or --kubeconfig).
-    Run(cli::run::Args),
+    // Boxed: its flags (CA lifecycle, brakes, leader election) make it far larger than the
+    // other commands' arguments.
+    Run(Box<cli::run::Args>),
     /// Start an in-memory API server, install the CRDs, classes and sample tenants, and run
     /// the controller against it: the whole system on one machine, no cluster needed.
     #[cfg(feature = "dev")]
@@ -44,7 +46,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => cli::run::run(&cli.global, args),
+        Command::Run(args) => cli::run::run(&cli.global, *args),
         #[cfg(feature = "dev")]
         Command::Dev(args) => cli::dev::run(&cli.global, args),
         Command::Crd(args) => cli::crd::run(&cli.global, args),

@@ -281,6 +281,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         reserved_namespaces: samples::reserved_namespaces(),
         ca_secret: tenant_operator::pki::DEFAULT_CA_SECRET.to_string(),
         ca_settings: CaSettings::default(),
+        ca_new_root: tenant_operator::pki::NewRoot::default(),
         leader_election: None,
         identity: "dev".to_string(),
         crd_timeout: Duration::from_secs(30),

@@ -279,7 +279,7 @@ impl CaInput {
     fn certificate_pem(&self) -> &str {
         match self {
             CaInput::Certificate(pem) => pem,
-            CaInput::Issuer(ca) => ca.cert_pem(),
+            CaInput::Issuer(ca) => ca.trust_anchor_pem(),
         }
     }
 }
@@ -351,7 +351,7 @@ fn tls_secret(
         &request.labels,
         issued.cert_pem.as_bytes(),
         issued.key_pem.as_bytes(),
-        ca,
+        ca.trust_anchor_pem(),
     );
     if !show_private_key && let Some(data) = secret.data.as_mut() {
         data.remove(pki::TLS_KEY_KEY);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tenant_operator::client::ClientPolicy;
-use tenant_operator::pki::{CaSettings, DEFAULT_CA_SECRET};
+use tenant_operator::pki::{CaSettings, DEFAULT_CA_SECRET, NewRoot};
 use tenant_operator::reconcile::context::Settings;
 use tenant_operator::reconcile::controller::{self, OperatorConfig};
 use tenant_operator::reconcile::leader::LeaseConfig;
@@ -39,9 +39,32 @@ pub struct Args {
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
 
-    /// Name of the CA Secret in the operator namespace (created on first start if absent).
+    /// Name of the CA Secret in the operator namespace. Created on first start if absent
+    /// and the cluster holds no tenant certificate; watched: replacing it rotates the CA.
     #[arg(long, default_value = DEFAULT_CA_SECRET)]
     pub ca_secret: String,
+
+    /// Generate a new root CA when the CA Secret is missing even though tenant certificates
+    /// exist (a deliberate re-rooting after the CA key was lost: the recorded CA stays in the
+    /// trust bundle while every leaf is re-issued). Without it, a missing Secret on a cluster
+    /// with tenants stops issuing and is reported, never silently replaced. Remove the flag
+    /// once the new CA is in place.
+    #[arg(long, default_value_t = false)]
+    pub ca_allow_new_root: bool,
+
+    /// After a CA rotation, how many leaf certificates are re-issued per minute (at most).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ca_reissue_per_minute: u32,
+
+    /// After a CA rotation, how long the trust bundle with both CAs is given to reach every
+    /// client before the first leaf is re-issued by the new CA.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub ca_bundle_settle: Duration,
+
+    /// While a rotated-out CA is still in the trust bundle, how often the tenant
+    /// certificates are listed to see whether any still chains to it.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub ca_retire_check_interval: Duration,
 
     /// Lifetime of tenant certificates (renewed at two thirds), e.g. `90d`, `12h`, `30s`.
     #[arg(long, default_value = "90d", value_parser = parse_duration)]
@@ -268,6 +291,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     settings.resync_interval = args.resync_interval;
     settings.concurrency = args.concurrency;
     settings.reconcile_liveness_limit = args.reconcile_liveness_limit;
+    settings.ca_reissue_interval = Duration::from_secs(60) / args.ca_reissue_per_minute;
+    settings.ca_retire_check_interval = args.ca_retire_check_interval;
+    settings.ca_bundle_settle = args.ca_bundle_settle;
     // A dry run persists nothing, the Lease included: it takes no part in the election and
     // never keeps the real leader from working.
     let leader_election = (args.leader_election && !args.dry_run).then(|| {
@@ -287,6 +313,11 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             lifetime: args.ca_lifetime,
             permitted_dns_domains: non_empty(&args.ca_permitted_dns_domains),
             ..CaSettings::default()
+        },
+        ca_new_root: if args.ca_allow_new_root {
+            NewRoot::Allowed
+        } else {
+            NewRoot::OnlyWithoutTenantCertificates
         },
         leader_election,
         identity,

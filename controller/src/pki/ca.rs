@@ -134,12 +134,87 @@ pub enum CaProblem {
     /// rcgen refuses the certificate as an issuer.
     #[error("`tls.crt` cannot be used as an issuer ({0})")]
     NotAnIssuer(#[source] rcgen::Error),
+    /// A certificate after the first in `tls.crt` (the chain of an intermediate CA) did not
+    /// sign the one before it.
+    #[error(
+        "`tls.crt` certificate {position} (counting from 1) did not issue certificate {previous}; put the issuing CA first and then each issuer in order up to the root"
+    )]
+    BrokenChain {
+        /// Position of the certificate that should have issued the previous one.
+        position: usize,
+        /// Position of the certificate it should have issued.
+        previous: usize,
+    },
+    /// A certificate of the chain in `tls.crt`, or the trust anchor in `ca.crt`, is not
+    /// PEM or not X.509.
+    #[error("`{key}` certificate {position} (counting from 1) cannot be read")]
+    ChainUnreadable {
+        /// `tls.crt` or `ca.crt`.
+        key: &'static str,
+        /// Its position.
+        position: usize,
+    },
+    /// A certificate of the chain has expired: a leaf would not verify.
+    #[error("`tls.crt` certificate {position} (counting from 1) expired at {not_after}")]
+    ChainExpired {
+        /// Its position.
+        position: usize,
+        /// When it expired.
+        not_after: jiff::Timestamp,
+    },
 }
 
-/// The regional CA: its certificate and the key that signs tenant certificates.
+/// The SHA-256 fingerprint of a DER certificate, lower-case hex without separators (what
+/// `openssl x509 -noout -fingerprint -sha256` prints, without its colons).
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest
+        .as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// Every certificate of a PEM text, in order, as (its PEM block, its DER); other blocks
+/// (keys, parameters) are skipped. `key` names the Secret key in errors.
+pub fn certificates(pem: &str, key: &'static str) -> Result<Vec<(String, Vec<u8>)>, CaProblem> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut certificates = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let position = certificates.len() + 1;
+        let unreadable = || CaProblem::ChainUnreadable { key, position };
+        let end = rest[start..].find(END).ok_or_else(unreadable)? + start + END.len();
+        let block = format!("{}\n", &rest[start..end]);
+        let (_, parsed) =
+            x509_parser::pem::parse_x509_pem(block.as_bytes()).map_err(|_| unreadable())?;
+        if X509Certificate::from_der(&parsed.contents).is_err() {
+            return Err(unreadable());
+        }
+        certificates.push((block, parsed.contents));
+        rest = &rest[end..];
+    }
+    Ok(certificates)
+}
+
+/// The regional CA: its certificate and the key that signs tenant certificates, with the
+/// chain up to the root when it is an intermediate.
 pub struct RegionalCa {
     cert_pem: String,
     cert_der: Vec<u8>,
+    /// This CA, if it is an intermediate, and the intermediates above it (not the root),
+    /// PEM: sent after every leaf in its `tls.crt`, so that clients that trust only the root
+    /// can verify.
+    chain_pem: String,
+    /// What clients must trust: the root (from `ca.crt`, or the last certificate of the
+    /// chain), or this certificate when it is self-signed.
+    trust_anchor_pem: String,
+    fingerprint: String,
+    /// The earliest end of validity of the CA and its chain: no leaf outlives it.
     not_after: jiff::Timestamp,
     constraints: DnsConstraints,
     issuer: Issuer<'static, KeyPair>,
@@ -149,6 +224,7 @@ impl fmt::Debug for RegionalCa {
     // The key is deliberately left out: Debug output ends up in logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegionalCa")
+            .field("fingerprint", &self.fingerprint)
             .field("not_after", &self.not_after)
             .field("constraints", &self.constraints)
             .field("key", &"[elided]")
@@ -207,6 +283,9 @@ impl RegionalCa {
         let not_after = add_duration(now, settings.lifetime)?;
         Ok(RegionalCa {
             cert_pem: cert.pem(),
+            chain_pem: String::new(),
+            trust_anchor_pem: cert.pem(),
+            fingerprint: fingerprint(&cert_der),
             cert_der,
             // Truncate to whole seconds as the certificate does.
             not_after: jiff::Timestamp::from_second(not_after.as_second()).unwrap_or(not_after),
@@ -253,21 +332,98 @@ impl RegionalCa {
         key_pem: &str,
         now: jiff::Timestamp,
     ) -> Result<Self, CaProblem> {
-        let not_after = Self::check_certificate(cert_pem, now)?;
-        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-            .map_err(CaProblem::CertificateNotPem)?;
-        let cert_der = pem.contents;
+        Self::from_secret_pem(cert_pem, key_pem, None, now)
+    }
+
+    /// Loads a CA as a `kubernetes.io/tls` Secret holds it, as cert-manager writes a CA's
+    /// Secret: `tls.crt` is the CA certificate followed by its chain (the intermediates, in
+    /// order, optionally ending with the root), `tls.key` its key, and `ca.crt` (optional)
+    /// the root clients trust. Every certificate of the chain must be valid at `now` and
+    /// must have signed the one before it.
+    pub fn from_secret_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        ca_crt: Option<&str>,
+        now: jiff::Timestamp,
+    ) -> Result<Self, CaProblem> {
+        let mut not_after = Self::check_certificate(cert_pem, now)?;
+        let chain = certificates(cert_pem, "tls.crt")?;
+        let Some(((signing_pem, cert_der), rest)) = chain.split_first() else {
+            return Err(CaProblem::ChainUnreadable {
+                key: "tls.crt",
+                position: 1,
+            });
+        };
         let (_, cert) =
-            X509Certificate::from_der(&cert_der).map_err(CaProblem::CertificateNotX509)?;
+            X509Certificate::from_der(cert_der).map_err(CaProblem::CertificateNotX509)?;
         let key = key_pair_from_pem(key_pem).map_err(CaProblem::Key)?;
         if key.subject_public_key_info() != cert.public_key().raw {
             return Err(CaProblem::KeyMismatch);
         }
+        // What a server sends after its leaf: this CA and each intermediate above it, not a
+        // self-signed root (clients have that). Each certificate after the first issued the
+        // one before it.
+        let mut chain_pem = if is_self_signed(&cert) {
+            String::new()
+        } else {
+            signing_pem.clone()
+        };
+        let mut last = (signing_pem, cert_der);
+        for (index, (pem, der)) in rest.iter().enumerate() {
+            let position = index + 2;
+            let unreadable = || CaProblem::ChainUnreadable {
+                key: "tls.crt",
+                position,
+            };
+            let (_, issuer) = X509Certificate::from_der(der).map_err(|_| unreadable())?;
+            let (_, issued) = X509Certificate::from_der(last.1).map_err(|_| unreadable())?;
+            if issued.issuer().as_raw() != issuer.subject().as_raw()
+                || issued.verify_signature(Some(issuer.public_key())).is_err()
+            {
+                return Err(CaProblem::BrokenChain {
+                    position,
+                    previous: position - 1,
+                });
+            }
+            let expires = jiff::Timestamp::from_second(issuer.validity().not_after.timestamp())
+                .map_err(CaProblem::NotAfter)?;
+            if expires <= now {
+                return Err(CaProblem::ChainExpired {
+                    position,
+                    not_after: expires,
+                });
+            }
+            not_after = not_after.min(expires);
+            // A self-signed root at the end is what clients trust, not part of what a
+            // server sends.
+            if !is_self_signed(&issuer) {
+                chain_pem.push_str(pem);
+            }
+            last = (pem, der);
+        }
+        let trust_anchor_pem = match ca_crt.filter(|text| !text.trim().is_empty()) {
+            Some(text) => {
+                let anchors = certificates(text, "ca.crt")?;
+                if anchors.is_empty() {
+                    return Err(CaProblem::ChainUnreadable {
+                        key: "ca.crt",
+                        position: 1,
+                    });
+                }
+                anchors.into_iter().map(|(pem, _)| pem).collect()
+            }
+            None => last.0.clone(),
+        };
+        let signing_pem = signing_pem.clone();
+        let cert_der = cert_der.clone();
         let constraints = DnsConstraints::of(&cert);
         let issuer = Issuer::from_ca_cert_der(&cert_der.as_slice().into(), key)
             .map_err(CaProblem::NotAnIssuer)?;
         Ok(RegionalCa {
-            cert_pem: cert_pem.to_string(),
+            cert_pem: signing_pem,
+            chain_pem,
+            trust_anchor_pem,
+            fingerprint: fingerprint(&cert_der),
             cert_der,
             not_after,
             constraints,
@@ -281,9 +437,25 @@ impl RegionalCa {
         &self.constraints
     }
 
-    /// The CA certificate, PEM encoded: what tenants trust.
+    /// The CA certificate (the one that signs), PEM encoded.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    /// This CA and the intermediates between it and the root, PEM (empty for a root CA):
+    /// what a leaf's `tls.crt` carries after the leaf.
+    pub fn chain_pem(&self) -> &str {
+        &self.chain_pem
+    }
+
+    /// What clients must trust for the leaves of this CA: the root, PEM.
+    pub fn trust_anchor_pem(&self) -> &str {
+        &self.trust_anchor_pem
+    }
+
+    /// SHA-256 fingerprint of the CA certificate (see [`fingerprint`]): which CA issues.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The CA certificate, DER encoded.
@@ -291,7 +463,8 @@ impl RegionalCa {
         &self.cert_der
     }
 
-    /// Expiry of the CA certificate.
+    /// Expiry of the CA certificate, or of its chain if a certificate of it expires first:
+    /// no leaf is issued beyond it.
     pub fn not_after(&self) -> jiff::Timestamp {
         self.not_after
     }
@@ -302,7 +475,7 @@ impl RegionalCa {
     }
 
     /// The CA key in PEM, only for writing the CA Secret the first time
-    /// ([`super::store::load_or_create_ca`]); nothing else may call it.
+    /// ([`super::store::load_ca`]); nothing else may call it.
     pub(crate) fn key_pem_for_ca_secret(&self) -> String {
         self.issuer.key().serialize_pem()
     }
@@ -310,12 +483,24 @@ impl RegionalCa {
     /// Whether `cert` was issued by this CA: the issuer name is the CA's subject and the
     /// signature verifies with the CA's public key.
     pub fn issued(&self, cert: &X509Certificate<'_>) -> bool {
-        let Ok((_, ca)) = X509Certificate::from_der(&self.cert_der) else {
-            return false;
-        };
-        cert.issuer().as_raw() == ca.subject().as_raw()
-            && cert.verify_signature(Some(ca.public_key())).is_ok()
+        issued_by(&self.cert_der, cert)
     }
+}
+
+/// Whether `cert` was issued by the CA certificate `ca_der`: the issuer name is the CA's
+/// subject and the signature verifies with the CA's public key.
+pub fn issued_by(ca_der: &[u8], cert: &X509Certificate<'_>) -> bool {
+    let Ok((_, ca)) = X509Certificate::from_der(ca_der) else {
+        return false;
+    };
+    cert.issuer().as_raw() == ca.subject().as_raw()
+        && cert.verify_signature(Some(ca.public_key())).is_ok()
+}
+
+/// Whether a certificate names itself as issuer and verifies with its own key (a root).
+fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
+    cert.issuer().as_raw() == cert.subject().as_raw()
+        && cert.verify_signature(Some(cert.public_key())).is_ok()
 }
 
 #[cfg(test)]
@@ -492,6 +677,103 @@ mod tests {
             let (_, leaf) = X509Certificate::from_der(&pem.contents).unwrap();
             assert!(ca.issued(&leaf));
         }
+    }
+
+    /// A CA certificate for `key`, signed by `issuer` (self-signed when `None`), valid for
+    /// `days` from `now()`.
+    fn ca_cert(
+        name: &str,
+        key: &KeyPair,
+        issuer: Option<&Issuer<'_, KeyPair>>,
+        days: i64,
+    ) -> (String, CertificateParams) {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        params.not_before =
+            time::OffsetDateTime::from_unix_timestamp(now().as_second() - 60).unwrap();
+        params.not_after =
+            time::OffsetDateTime::from_unix_timestamp(now().as_second() + days * 86_400).unwrap();
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(key, issuer).unwrap(),
+            None => params.self_signed(key).unwrap(),
+        };
+        (cert.pem(), params)
+    }
+
+    #[test]
+    fn an_intermediate_loads_with_its_chain_and_leaves_carry_it() {
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let (root_pem, root_params) = ca_cert("Root", &root_key, None, 3650);
+        let root = Issuer::new(root_params, root_key);
+        let mid_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let (mid_pem, mid_params) = ca_cert("Regional", &mid_key, Some(&root), 3650);
+        let mid = Issuer::new(mid_params, mid_key);
+        let issuing_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        // The issuing CA lives longer than the intermediate above it: the chain's end counts.
+        let (issuing_pem, _) = ca_cert("Tenants", &issuing_key, Some(&mid), 7300);
+        let key_pem = issuing_key.serialize_pem();
+        let tls_crt = format!("{issuing_pem}{mid_pem}{root_pem}");
+
+        let ca = RegionalCa::from_secret_pem(&tls_crt, &key_pem, None, now()).unwrap();
+        assert_eq!(ca.cert_pem(), issuing_pem);
+        assert_eq!(
+            ca.chain_pem(),
+            format!("{issuing_pem}{mid_pem}"),
+            "the root is trusted, not sent"
+        );
+        assert_eq!(ca.trust_anchor_pem(), root_pem);
+        assert_eq!(
+            ca.not_after().as_second(),
+            now().as_second() + 3650 * 86_400
+        );
+        let (_, issuing_der) = x509_parser::pem::parse_x509_pem(issuing_pem.as_bytes()).unwrap();
+        assert_eq!(ca.fingerprint(), fingerprint(&issuing_der.contents));
+        assert_eq!(ca.fingerprint().len(), 64);
+
+        // The leaf's tls.crt: the leaf, then the intermediates; each signed by the next.
+        let leaf = ca
+            .issue(
+                &["www.comune.bari.it".to_string()],
+                now(),
+                Duration::from_secs(3600),
+            )
+            .unwrap();
+        let chain = certificates(&leaf.cert_pem, "tls.crt").unwrap();
+        assert_eq!(chain.len(), 3);
+        assert_eq!(chain[1].0, issuing_pem);
+        assert_eq!(chain[2].0, mid_pem);
+
+        // Without the root in tls.crt, ca.crt names it.
+        let ca = RegionalCa::from_secret_pem(
+            &format!("{issuing_pem}{mid_pem}"),
+            &key_pem,
+            Some(&root_pem),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(ca.chain_pem(), format!("{issuing_pem}{mid_pem}"));
+        assert_eq!(ca.trust_anchor_pem(), root_pem);
+
+        // A chain out of order is refused, naming the position.
+        let err = RegionalCa::from_secret_pem(
+            &format!("{issuing_pem}{root_pem}{mid_pem}"),
+            &key_pem,
+            None,
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CaProblem::BrokenChain {
+                    position: 2,
+                    previous: 1
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

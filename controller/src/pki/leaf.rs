@@ -15,6 +15,7 @@ use x509_parser::prelude::FromDer;
 
 use super::ca::RegionalCa;
 use super::store::{TLS_CERT_KEY, TLS_KEY_KEY};
+use super::trust::{LeafIssuer, Trust};
 use super::{PkiError, add_duration, sub_duration, to_offset_date_time};
 
 /// Longest backdating of `notBefore`, to tolerate clocks of clients that run a little behind.
@@ -36,7 +37,8 @@ pub struct CertificateInfo {
 /// A freshly issued certificate and its private key.
 #[derive(Clone)]
 pub struct IssuedCertificate {
-    /// The certificate, PEM.
+    /// The certificate, PEM, followed by the CA's intermediates (if the CA is not a root):
+    /// what a `tls.crt` holds.
     pub cert_pem: String,
     /// Its private key, PEM (PKCS#8).
     pub key_pem: String,
@@ -60,8 +62,10 @@ fn backdate(lifetime: Duration) -> Duration {
 
 impl RegionalCa {
     /// Issues a server certificate for `dns_names` (subjectAltName; the first name is also the
-    /// common name), each inside the CA's name constraints, with extended key usage serverAuth, valid for `lifetime` from `now` (with
-    /// `notBefore` backdated slightly for clock skew), on a fresh ECDSA P-256 key.
+    /// common name), each inside the CA's name constraints, with extended key usage
+    /// serverAuth, valid for `lifetime` from `now` (with `notBefore` backdated slightly for
+    /// clock skew) but never beyond the CA's own end of validity (a leaf that outlived its CA
+    /// would fail verification from that day), on a fresh ECDSA P-256 key.
     pub fn issue(
         &self,
         dns_names: &[String],
@@ -104,7 +108,7 @@ impl RegionalCa {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         let not_before = sub_duration(now, backdate(lifetime))?;
-        let not_after = add_duration(now, lifetime)?;
+        let not_after = add_duration(now, lifetime)?.min(self.not_after());
         params.not_before = to_offset_date_time(not_before, lifetime)?;
         params.not_after = to_offset_date_time(not_after, lifetime)?;
         let key =
@@ -123,7 +127,7 @@ impl RegionalCa {
             source: rcgen::Error::CouldNotParseCertificate,
         })?;
         Ok(IssuedCertificate {
-            cert_pem: cert.pem(),
+            cert_pem: cert.pem() + self.chain_pem(),
             key_pem: key.serialize_pem(),
             info: CertificateInfo {
                 serial: parsed.raw_serial_as_string(),
@@ -154,8 +158,12 @@ pub enum RenewReason {
     Unreadable,
     /// The hostnames requested differ from the certificate's names.
     NamesChanged,
-    /// The certificate was not issued by the current regional CA (e.g. the CA was rotated).
+    /// The certificate was not issued by any CA the operator knows (neither the issuing
+    /// one nor one retiring after a rotation).
     NotIssuedByCa,
+    /// The certificate was issued by a CA that is being rotated out: re-issued at the
+    /// rotation rate.
+    CaRotated,
     /// `tls.key` does not belong to `tls.crt`.
     KeyMismatch,
     /// Two thirds of the certificate's lifetime have passed.
@@ -172,6 +180,7 @@ impl RenewReason {
             RenewReason::Unreadable => "Unreadable",
             RenewReason::NamesChanged => "NamesChanged",
             RenewReason::NotIssuedByCa => "NotIssuedByCa",
+            RenewReason::CaRotated => "CaRotated",
             RenewReason::KeyMismatch => "KeyMismatch",
             RenewReason::DueForRenewal => "DueForRenewal",
             RenewReason::LifetimeShortened => "LifetimeShortened",
@@ -180,13 +189,15 @@ impl RenewReason {
 }
 
 /// Decides, without I/O, whether the TLS Secret `data` (if any) still serves `dns_names`:
-/// same names, issued by `ca`, key matching, and less than two thirds of its lifetime
-/// elapsed at `now`, and not valid for longer than `lifetime` (plus backdating) allows.
-/// A steady-state reconcile relies on this to write nothing.
+/// same names, issued by the current CA of `trust`, key matching, and less than two thirds
+/// of its lifetime elapsed at `now`, and not valid for longer than `lifetime` (plus
+/// backdating) allows. A certificate that already lasts as long as the CA is kept past two
+/// thirds: a new one could not last longer. A steady-state reconcile relies on this to write
+/// nothing.
 pub fn needs_renewal(
     data: Option<&BTreeMap<String, ByteString>>,
     dns_names: &[String],
-    ca: &RegionalCa,
+    trust: &Trust,
     now: jiff::Timestamp,
     lifetime: Duration,
 ) -> Renewal {
@@ -208,7 +219,8 @@ pub fn needs_renewal(
     if info.dns_names != normalized(dns_names) {
         return Renewal::Renew(RenewReason::NamesChanged);
     }
-    if !ca.issued(&cert) {
+    let issuer = trust.issuer_of(&cert);
+    if issuer == LeafIssuer::Unknown {
         return Renewal::Renew(RenewReason::NotIssuedByCa);
     }
     let Ok(key_pem) = std::str::from_utf8(&key_pem.0) else {
@@ -226,10 +238,24 @@ pub fn needs_renewal(
         return Renewal::Renew(RenewReason::LifetimeShortened);
     }
     let renew_at = info.not_before.as_second() + validity * 2 / 3;
-    if now.as_second() >= renew_at {
+    let lasts_as_long_as_the_ca = trust
+        .current()
+        .is_some_and(|ca| info.not_after >= ca.not_after);
+    if now.as_second() >= renew_at && !lasts_as_long_as_the_ca {
         return Renewal::Renew(RenewReason::DueForRenewal);
     }
+    if issuer == LeafIssuer::Retiring {
+        return Renewal::Renew(RenewReason::CaRotated);
+    }
     Renewal::Keep(info)
+}
+
+/// Serial, validity and DNS names of the leaf in a TLS Secret's `data`; `None` if there is
+/// none or it cannot be read.
+pub fn secret_certificate_info(data: &BTreeMap<String, ByteString>) -> Option<CertificateInfo> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&data.get(TLS_CERT_KEY)?.0).ok()?;
+    let (_, cert) = X509Certificate::from_der(&pem.contents).ok()?;
+    certificate_info(&cert)
 }
 
 /// Serial, validity and DNS names of a certificate; `None` if they cannot be read.
@@ -361,9 +387,15 @@ mod tests {
         assert!(matches!(err, PkiError::InvalidDnsName { .. }), "{err}");
     }
 
+    /// The trust of a cluster whose only CA is `ca`.
+    fn trust_of(ca: RegionalCa) -> Trust {
+        Trust::recorded(None, at(T0)).with_signer(ca, at(T0)).0
+    }
+
     #[test]
     fn a_good_certificate_is_kept_until_two_thirds_of_its_lifetime() {
-        let ca = ca();
+        let trust = trust_of(ca());
+        let ca = trust.issuing().unwrap();
         let lifetime = Duration::from_secs(3000);
         let issued = ca
             .issue(&names(&["a.example.it"]), at(T0), lifetime)
@@ -371,41 +403,24 @@ mod tests {
         let data = secret_data(&issued);
         // Validity is [T0-300, T0+3000] = 3300 s; two thirds is 2200 s after T0-300.
         let renew_at = T0 - 300 + 2200;
-        assert_eq!(
+        let check = |now| {
             needs_renewal(
                 Some(&data),
                 &names(&["a.example.it"]),
-                &ca,
-                at(T0),
-                lifetime
-            ),
-            Renewal::Keep(issued.info.clone())
-        );
-        assert_eq!(
-            needs_renewal(
-                Some(&data),
-                &names(&["a.example.it"]),
-                &ca,
-                at(renew_at - 1),
-                lifetime
-            ),
-            Renewal::Keep(issued.info.clone())
-        );
-        assert_eq!(
-            needs_renewal(
-                Some(&data),
-                &names(&["a.example.it"]),
-                &ca,
-                at(renew_at),
-                lifetime
-            ),
-            Renewal::Renew(RenewReason::DueForRenewal)
-        );
+                &trust,
+                at(now),
+                lifetime,
+            )
+        };
+        assert_eq!(check(T0), Renewal::Keep(issued.info.clone()));
+        assert_eq!(check(renew_at - 1), Renewal::Keep(issued.info.clone()));
+        assert_eq!(check(renew_at), Renewal::Renew(RenewReason::DueForRenewal));
     }
 
     #[test]
     fn names_ca_key_and_lifetime_changes_force_renewal() {
-        let ca = ca();
+        let trust = trust_of(ca());
+        let ca = trust.issuing().unwrap();
         let lifetime = 30 * DAY;
         let issued = ca
             .issue(&names(&["a.example.it"]), at(T0), lifetime)
@@ -413,31 +428,41 @@ mod tests {
         let data = secret_data(&issued);
         let check = |data: Option<&BTreeMap<String, ByteString>>,
                      hosts: &[&str],
-                     ca: &RegionalCa,
+                     trust: &Trust,
                      lifetime| {
-            needs_renewal(data, &names(hosts), ca, at(T0 + 10), lifetime)
+            needs_renewal(data, &names(hosts), trust, at(T0 + 10), lifetime)
         };
         assert_eq!(
-            check(None, &["a.example.it"], &ca, lifetime),
+            check(None, &["a.example.it"], &trust, lifetime),
             Renewal::Renew(RenewReason::Missing)
         );
         assert_eq!(
-            check(Some(&BTreeMap::new()), &["a.example.it"], &ca, lifetime),
+            check(Some(&BTreeMap::new()), &["a.example.it"], &trust, lifetime),
             Renewal::Renew(RenewReason::Missing)
         );
         assert_eq!(
             check(
                 Some(&data),
                 &["a.example.it", "b.example.it"],
-                &ca,
+                &trust,
                 lifetime
             ),
             Renewal::Renew(RenewReason::NamesChanged)
         );
-        let rotated = RegionalCa::generate(&CaSettings::default(), at(T0)).unwrap();
+        // A CA the operator never knew: re-issued at once.
+        let stranger = trust_of(RegionalCa::generate(&CaSettings::default(), at(T0)).unwrap());
+        assert_eq!(
+            check(Some(&data), &["a.example.it"], &stranger, lifetime),
+            Renewal::Renew(RenewReason::NotIssuedByCa)
+        );
+        // A rotation away from the CA that issued it: re-issued, at the rotation rate.
+        let (rotated, _) = trust.with_signer(
+            RegionalCa::generate(&CaSettings::default(), at(T0)).unwrap(),
+            at(T0),
+        );
         assert_eq!(
             check(Some(&data), &["a.example.it"], &rotated, lifetime),
-            Renewal::Renew(RenewReason::NotIssuedByCa)
+            Renewal::Renew(RenewReason::CaRotated)
         );
         let other = ca
             .issue(&names(&["a.example.it"]), at(T0), lifetime)
@@ -445,11 +470,11 @@ mod tests {
         let mut swapped = data.clone();
         swapped.insert(TLS_KEY_KEY.into(), ByteString(other.key_pem.into_bytes()));
         assert_eq!(
-            check(Some(&swapped), &["a.example.it"], &ca, lifetime),
+            check(Some(&swapped), &["a.example.it"], &trust, lifetime),
             Renewal::Renew(RenewReason::KeyMismatch)
         );
         assert_eq!(
-            check(Some(&data), &["a.example.it"], &ca, DAY),
+            check(Some(&data), &["a.example.it"], &trust, DAY),
             Renewal::Renew(RenewReason::LifetimeShortened)
         );
         let mut garbage = data.clone();
@@ -458,7 +483,7 @@ mod tests {
             ByteString(b"not a certificate".to_vec()),
         );
         assert_eq!(
-            check(Some(&garbage), &["a.example.it"], &ca, lifetime),
+            check(Some(&garbage), &["a.example.it"], &trust, lifetime),
             Renewal::Renew(RenewReason::Unreadable)
         );
         // Order and duplicates of the requested names do not matter.
@@ -469,8 +494,44 @@ mod tests {
             check(
                 Some(&secret_data(&multi)),
                 &["a.example.it", "b.example.it", "a.example.it"],
-                &ca,
+                &trust,
                 lifetime
+            ),
+            Renewal::Keep(_)
+        ));
+    }
+
+    #[test]
+    fn a_leaf_never_outlives_its_ca_and_is_not_renewed_in_vain() {
+        // A CA with ten days left signs 90-day leaves: they end with the CA.
+        let short = RegionalCa::generate(
+            &CaSettings {
+                lifetime: 10 * DAY,
+                ..CaSettings::default()
+            },
+            at(T0 - 1000),
+        )
+        .unwrap();
+        let ca_end = short.not_after();
+        let trust = trust_of(short);
+        let ca = trust.issuing().unwrap();
+        let issued = ca
+            .issue(&names(&["a.example.it"]), at(T0), 90 * DAY)
+            .unwrap();
+        assert_eq!(issued.info.not_after, ca_end);
+        let (_, pem) = x509_parser::pem::parse_x509_pem(issued.cert_pem.as_bytes()).unwrap();
+        let (_, cert) = X509Certificate::from_der(&pem.contents).unwrap();
+        assert_eq!(cert.validity().not_after.timestamp(), ca_end.as_second());
+        // Past two thirds of its validity it is kept: a new leaf would end on the same day.
+        let data = secret_data(&issued);
+        let late = at(ca_end.as_second() - 3600);
+        assert!(matches!(
+            needs_renewal(
+                Some(&data),
+                &names(&["a.example.it"]),
+                &trust,
+                late,
+                90 * DAY
             ),
             Renewal::Keep(_)
         ));

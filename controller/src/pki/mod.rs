@@ -4,8 +4,11 @@
 //!   the PEM an administrator supplied;
 //! - [`leaf`]: short-lived server certificates for a tenant environment's hostnames and the
 //!   pure renewal check that keeps a steady-state reconcile free of writes;
-//! - [`store`]: where the CA lives in the cluster (a Secret in the operator's namespace) and
-//!   the TLS Secret of an environment, derived from it.
+//! - [`store`]: where the CA lives in the cluster (a Secret in the operator's namespace,
+//!   and the record of which CA is in use, a ConfigMap beside it) and the TLS Secret of an
+//!   environment, derived from it;
+//! - [`trust`]: the issuing CA, the CAs being rotated out and the trust bundle, with the
+//!   pure transitions of a rotation.
 //!
 //! The CA key never leaves the CA Secret: it is not logged (the [`ca::RegionalCa`] `Debug`
 //! output elides it), not copied into tenant namespaces and not put in status or Events.
@@ -14,13 +17,15 @@ pub mod ca;
 pub mod keys;
 pub mod leaf;
 pub mod store;
+pub mod trust;
 
 pub use ca::{CaProblem, CaSettings, DEFAULT_PERMITTED_DNS_DOMAINS, DnsConstraints, RegionalCa};
 pub use leaf::{CertificateInfo, IssuedCertificate, RenewReason, Renewal, needs_renewal};
 pub use store::{
-    CA_CERT_KEY, CaOrigin, DEFAULT_CA_SECRET, TLS_CERT_KEY, TLS_KEY_KEY, load_or_create_ca,
-    tls_secret,
+    CA_CERT_KEY, CA_RECORD_CONFIG_MAP, CaLoad, DEFAULT_CA_SECRET, NewRoot, TLS_CERT_KEY,
+    TLS_KEY_KEY, load_ca, tls_secret,
 };
+pub use trust::{CaRecord, CaUnavailable, LeafIssuer, Rotation, Trust};
 
 use std::time::Duration;
 
@@ -63,7 +68,7 @@ pub enum PkiError {
     NoDnsNames,
     /// The CA certificate or key supplied in the CA Secret is unusable.
     #[error(
-        "CA Secret {namespace}/{name}: {problem}; supply a kubernetes.io/tls Secret whose `tls.crt` is a CA certificate (basicConstraints CA:true) and whose `tls.key` is its private key (PEM: PKCS#8, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`), or delete the Secret to let the operator generate a new CA"
+        "CA Secret {namespace}/{name}: {problem}; supply a kubernetes.io/tls Secret whose `tls.crt` is a CA certificate (basicConstraints CA:true, followed by its chain if it is an intermediate), whose `tls.key` is its private key (PEM: PKCS#8, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`) and, optionally, whose `ca.crt` is the root clients trust"
     )]
     InvalidCaSecret {
         /// Namespace of the Secret.

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, ResourceExt};
 
 use super::ca::{CaSettings, RegionalCa};
+use super::trust::{CaRecord, CaUnavailable};
 use super::{CaSecretProblem, PkiError};
 use crate::labels;
 
@@ -24,53 +25,226 @@ pub const CA_CERT_KEY: &str = "ca.crt";
 /// Type of TLS Secrets.
 const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
-/// Where the CA in use came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CaOrigin {
-    /// Read from an existing Secret (supplied by administrators or created earlier).
-    Loaded,
-    /// Generated now and stored in a new Secret.
-    Created,
+/// Name of the ConfigMap, in the operator's namespace, that records which CA the operator
+/// issues from and which retiring CAs are still trusted (public material only).
+pub const CA_RECORD_CONFIG_MAP: &str = "tenant-operator-ca-record";
+/// Key of the record (JSON, see [`CaRecord`]) in that ConfigMap.
+pub const CA_RECORD_KEY: &str = "record.json";
+/// Key of the issuing CA's fingerprint in that ConfigMap, for people and scripts.
+pub const CA_RECORD_FINGERPRINT_KEY: &str = "fingerprint";
+
+/// Whether the operator may generate a new root CA when the CA Secret does not exist.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NewRoot {
+    /// Only when the cluster holds no tenant certificate (a fresh install): a missing Secret
+    /// on a cluster with tenants is a lost or not yet restored CA, and a new root would
+    /// silently re-root every tenant.
+    #[default]
+    OnlyWithoutTenantCertificates,
+    /// An administrator asked for one (`--ca-allow-new-root`): the previous CA, if the record
+    /// names it, stays trusted while the leaves are re-issued, as in a rotation.
+    Allowed,
 }
 
-/// Loads the regional CA from Secret `namespace/name`, or, if the Secret does not exist,
-/// generates a CA and creates the Secret. If another replica creates it first, that one is
-/// loaded: there is only ever one CA.
-pub async fn load_or_create_ca(
+/// What loading the CA at start gave.
+#[derive(Debug)]
+pub enum CaLoad {
+    /// Read from the existing Secret.
+    Loaded(RegionalCa),
+    /// Generated now and stored in a new Secret; says why generating was allowed.
+    Created(RegionalCa, &'static str),
+    /// No usable CA: nothing may be issued.
+    Unavailable(CaUnavailable),
+}
+
+/// Reads the CA Secret; `None` if it does not exist. Every read of the CA Secret goes
+/// through here, so that retrying transient API errors is one change.
+pub async fn read_ca_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>, kube::Error> {
+    api.get_opt(name).await
+}
+
+/// Loads the regional CA from Secret `namespace/name`. If the Secret does not exist, a new
+/// CA is generated and stored only as `new_root` allows; otherwise, and whenever the Secret
+/// cannot be read or holds no usable CA, the result is [`CaLoad::Unavailable`]. If another
+/// replica creates the Secret first, that one is loaded: there is only ever one CA.
+pub async fn load_ca(
     client: kube::Client,
     namespace: &str,
     name: &str,
     settings: &CaSettings,
+    new_root: NewRoot,
     now: jiff::Timestamp,
-) -> Result<(RegionalCa, CaOrigin), PkiError> {
-    let api: Api<Secret> = Api::namespaced(client, namespace);
-    let api_error = |verb, source| PkiError::Api {
-        verb,
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        source: Box::new(source),
+) -> CaLoad {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret_name = format!("{namespace}/{name}");
+    let unreadable = |error: kube::Error| {
+        CaLoad::Unavailable(CaUnavailable::Unreadable {
+            secret: secret_name.clone(),
+            error: error.to_string(),
+        })
     };
-    if let Some(secret) = api
-        .get_opt(name)
-        .await
-        .map_err(|e| api_error("reading", e))?
-    {
-        return Ok((ca_from_secret(&secret, namespace, now)?, CaOrigin::Loaded));
+    let from_secret = |secret: &Secret| match ca_from_secret(secret, namespace, now) {
+        Ok(ca) => CaLoad::Loaded(ca),
+        Err(problem) => CaLoad::Unavailable(CaUnavailable::Invalid {
+            problem: problem.to_string(),
+        }),
+    };
+    match read_ca_secret(&api, name).await {
+        Ok(Some(secret)) => return from_secret(&secret),
+        Ok(None) => {}
+        Err(error) => return unreadable(error),
     }
-    let ca = RegionalCa::generate(settings, now)?;
+    let why = match new_root {
+        NewRoot::Allowed => "an administrator allowed a new root (--ca-allow-new-root)",
+        NewRoot::OnlyWithoutTenantCertificates => match count_tenant_certificates(&client).await {
+            Ok(0) => "the cluster holds no tenant certificate",
+            Ok(count) => {
+                return CaLoad::Unavailable(CaUnavailable::Missing {
+                    secret: secret_name,
+                    why_not_generated: format!(
+                        "{count} tenant certificate Secrets exist: a new root would re-root every tenant"
+                    ),
+                });
+            }
+            Err(error) => {
+                return CaLoad::Unavailable(CaUnavailable::Missing {
+                    secret: secret_name,
+                    why_not_generated: format!(
+                        "the tenant certificates could not be counted: {error}"
+                    ),
+                });
+            }
+        },
+    };
+    let ca = match RegionalCa::generate(settings, now) {
+        Ok(ca) => ca,
+        Err(error) => {
+            return CaLoad::Unavailable(CaUnavailable::Missing {
+                secret: secret_name,
+                why_not_generated: error.to_string(),
+            });
+        }
+    };
     let secret = ca_secret(&ca, namespace, name);
     match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok((ca, CaOrigin::Created)),
+        Ok(_) => CaLoad::Created(ca, why),
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            let secret = api.get(name).await.map_err(|e| api_error("reading", e))?;
-            Ok((ca_from_secret(&secret, namespace, now)?, CaOrigin::Loaded))
+            match read_ca_secret(&api, name).await {
+                Ok(Some(secret)) => from_secret(&secret),
+                Ok(None) => CaLoad::Unavailable(CaUnavailable::Deleted {
+                    secret: secret_name,
+                }),
+                Err(error) => unreadable(error),
+            }
         }
-        Err(e) => Err(api_error("creating", e)),
+        Err(error) => CaLoad::Unavailable(CaUnavailable::Unreadable {
+            secret: secret_name,
+            error: format!("creating it: {error}"),
+        }),
     }
 }
 
-/// Reads the CA out of its Secret.
-fn ca_from_secret(
+/// The label selector of every Secret the operator manages for a tenant.
+pub fn tenant_secret_selector() -> String {
+    format!(
+        "{}={},{}",
+        labels::MANAGED_BY_KEY,
+        labels::MANAGED_BY_VALUE,
+        labels::TENANT
+    )
+}
+
+/// Every tenant TLS Secret the operator manages, in every namespace.
+pub async fn tenant_certificates(client: &kube::Client) -> Result<Vec<Secret>, kube::Error> {
+    let api: Api<Secret> = Api::all(client.clone());
+    let list = api
+        .list(&kube::api::ListParams::default().labels(&tenant_secret_selector()))
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|secret| secret.type_.as_deref() == Some(TLS_SECRET_TYPE))
+        .collect())
+}
+
+/// How many tenant TLS Secrets the operator manages.
+async fn count_tenant_certificates(client: &kube::Client) -> Result<usize, kube::Error> {
+    tenant_certificates(client).await.map(|list| list.len())
+}
+
+/// The leaf certificate (the first PEM block of `tls.crt`) of a TLS Secret, DER.
+pub fn leaf_der(secret: &Secret) -> Option<Vec<u8>> {
+    let cert = secret.data.as_ref()?.get(TLS_CERT_KEY)?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&cert.0).ok()?;
+    Some(pem.contents)
+}
+
+/// Reads the CA record; `None` if the ConfigMap does not exist or holds no readable record
+/// (then the operator starts as on a fresh cluster, and records the CA it loads).
+pub async fn read_ca_record(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Option<CaRecord>, kube::Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let Some(config_map) = api.get_opt(CA_RECORD_CONFIG_MAP).await? else {
+        return Ok(None);
+    };
+    let record = config_map
+        .data
+        .as_ref()
+        .and_then(|data| data.get(CA_RECORD_KEY))
+        .and_then(|json| serde_json::from_str::<CaRecord>(json).ok());
+    if record.is_none() {
+        tracing::warn!(configmap = %format!("{namespace}/{CA_RECORD_CONFIG_MAP}"), key = CA_RECORD_KEY, "the CA record cannot be read; it is written again from the CA Secret");
+    }
+    Ok(record)
+}
+
+/// The CA record ConfigMap, labelled as the operator's (no tenant label: no prune selects
+/// it).
+pub fn ca_record_config_map(
+    namespace: &str,
+    record: &CaRecord,
+) -> Result<ConfigMap, serde_json::Error> {
+    let mut data = BTreeMap::from([(
+        CA_RECORD_KEY.to_string(),
+        serde_json::to_string_pretty(record)?,
+    )]);
+    if let Some(issuing) = &record.issuing {
+        data.insert(
+            CA_RECORD_FINGERPRINT_KEY.to_string(),
+            issuing.fingerprint.clone(),
+        );
+        data.insert("notAfter".to_string(), issuing.not_after.clone());
+    }
+    Ok(ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(CA_RECORD_CONFIG_MAP.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(BTreeMap::from([(
+                labels::MANAGED_BY_KEY.to_string(),
+                labels::MANAGED_BY_VALUE.to_string(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        data: Some(data),
+        ..ConfigMap::default()
+    })
+}
+
+/// The text of a Secret's key, or which key is not text.
+fn text<'a>(
+    key: &'static str,
+    value: &'a ByteString,
+    invalid: &impl Fn(CaSecretProblem) -> PkiError,
+) -> Result<&'a str, PkiError> {
+    std::str::from_utf8(&value.0)
+        .map_err(|source| invalid(CaSecretProblem::NotText { key, source }))
+}
+
+/// Reads the CA out of its Secret: `tls.crt` (the CA, then its chain), `tls.key`, and the
+/// optional `ca.crt` (the root clients trust), as cert-manager writes a CA's Secret.
+pub fn ca_from_secret(
     secret: &Secret,
     namespace: &str,
     now: jiff::Timestamp,
@@ -84,14 +258,15 @@ fn ca_from_secret(
     let field = |key: &'static str| {
         data.and_then(|d| d.get(key))
             .ok_or_else(|| invalid(CaSecretProblem::MissingKey { key }))
-            .and_then(|value| {
-                std::str::from_utf8(&value.0)
-                    .map_err(|source| invalid(CaSecretProblem::NotText { key, source }))
-            })
+            .and_then(|value| text(key, value, &invalid))
     };
     let cert = field(TLS_CERT_KEY)?;
     let key = field(TLS_KEY_KEY)?;
-    RegionalCa::from_pem(cert, key, now).map_err(|problem| invalid(problem.into()))
+    let anchor = match data.and_then(|d| d.get(CA_CERT_KEY)) {
+        Some(value) => Some(text(CA_CERT_KEY, value, &invalid)?),
+        None => None,
+    };
+    RegionalCa::from_secret_pem(cert, key, anchor, now).map_err(|problem| invalid(problem.into()))
 }
 
 /// The CA Secret written on first start. Labelled as the operator's, but with no tenant
@@ -122,15 +297,16 @@ fn ca_secret(ca: &RegionalCa, namespace: &str, name: &str) -> Secret {
     }
 }
 
-/// The `kubernetes.io/tls` Secret of a tenant environment: certificate, key and the CA
-/// certificate (`ca.crt`) so that clients in the namespace can verify peers.
+/// The `kubernetes.io/tls` Secret of a tenant environment: certificate (and the CA's
+/// intermediates), key and the trust bundle (`ca.crt`: the roots of the issuing CA and of
+/// any CA being rotated out) so that clients in the namespace can verify peers.
 pub fn tls_secret(
     namespace: &str,
     name: &str,
     labels: &BTreeMap<String, String>,
     cert_pem: &[u8],
     key_pem: &[u8],
-    ca: &RegionalCa,
+    bundle_pem: &str,
 ) -> Secret {
     Secret {
         metadata: ObjectMeta {
@@ -145,7 +321,7 @@ pub fn tls_secret(
             (TLS_KEY_KEY.to_string(), ByteString(key_pem.to_vec())),
             (
                 CA_CERT_KEY.to_string(),
-                ByteString(ca.cert_pem().as_bytes().to_vec()),
+                ByteString(bundle_pem.as_bytes().to_vec()),
             ),
         ])),
         ..Secret::default()
@@ -197,7 +373,7 @@ mod tests {
             &labels,
             leaf.cert_pem.as_bytes(),
             leaf.key_pem.as_bytes(),
-            &ca,
+            ca.trust_anchor_pem(),
         );
         let data = secret.data.unwrap();
         assert_eq!(data[CA_CERT_KEY].0, ca.cert_pem().as_bytes());

@@ -109,7 +109,9 @@ impl Applied {
     pub fn next_check(&self, resync: Duration, now: jiff::Timestamp) -> Duration {
         self.certificates.iter().fold(resync, |next, certificate| {
             let due = certificates::renew_at(&certificate.info).as_second() - now.as_second();
-            next.min(Duration::from_secs(due.max(1).unsigned_abs()))
+            let next = next.min(Duration::from_secs(due.max(1).unsigned_abs()));
+            // A leaf waiting for its turn to be re-issued after a CA rotation.
+            certificate.retry_after.map_or(next, |wait| next.min(wait))
         })
     }
 
@@ -239,6 +241,7 @@ mod tests {
             issued: None,
             change: Change::Unchanged,
             environment: "prod".into(),
+            retry_after: None,
         }
     }
 

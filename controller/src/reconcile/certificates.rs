@@ -15,7 +15,7 @@ use super::inventory::ObjectKey;
 use super::write::{self, Change};
 use crate::api::CertificateStatus;
 use crate::kinds::ManagedKind;
-use crate::pki::{self, CertificateInfo, RenewReason, Renewal};
+use crate::pki::{self, CertificateInfo, RenewReason, Renewal, Trust};
 use crate::render::{CertificateRequest, ChildObject};
 
 /// What the certificate step did for one request.
@@ -31,6 +31,8 @@ pub struct CertificateOutcome {
     pub change: Change,
     /// The environment the certificate belongs to.
     pub environment: String,
+    /// When the certificate waits for its turn to be re-issued after a CA rotation: how long.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl CertificateOutcome {
@@ -54,12 +56,14 @@ pub fn renew_at(info: &CertificateInfo) -> jiff::Timestamp {
 }
 
 /// What the Secret's fingerprint covers: everything that, when changed, requires looking at
-/// the Secret again (names, labels, the CA, the configured lifetime).
-fn request_fingerprint(request: &CertificateRequest, ctx: &Context) -> u64 {
+/// the Secret again (names, labels, the issuing CA and the trust bundle, the configured
+/// lifetime).
+fn request_fingerprint(request: &CertificateRequest, trust: &Trust, ctx: &Context) -> u64 {
     fingerprint(&json!({
         "dnsNames": request.dns_names,
         "labels": request.labels,
-        "ca": ctx.ca.cert_pem(),
+        "ca": trust.current().map(|ca| ca.fingerprint.as_str()),
+        "bundle": trust.bundle_pem(),
         "lifetime": ctx.settings.certificate_lifetime.as_secs(),
     }))
 }
@@ -76,19 +80,22 @@ pub async fn ensure(
         Some(&request.namespace),
         &request.secret_name,
     );
-    let fingerprint = request_fingerprint(request, ctx);
-    let outcome = |info: CertificateInfo, issued, change| CertificateOutcome {
+    let trust = ctx.ca.current();
+    let fingerprint = request_fingerprint(request, &trust, ctx);
+    let outcome = |info: CertificateInfo, issued, change, retry_after| CertificateOutcome {
         key: key.clone(),
         info,
         issued,
         change,
         environment: request.environment.clone(),
+        retry_after,
     };
     if let Some(applied) = write::known_as_desired(ctx, &key, fingerprint)
         && let Some(info) = applied.certificate
         && renew_at(&info) > now
+        && trust.retiring().is_empty()
     {
-        return Ok(outcome(*info, None, Change::Unchanged));
+        return Ok(outcome(*info, None, Change::Unchanged, None));
     }
     // Either unknown to the inventory, changed by someone, or due: look at the live Secret.
     let current = write::read(ctx, &key).await?;
@@ -97,45 +104,63 @@ pub async fn ensure(
         .and_then(|c| c.get("data"))
         .and_then(|d| serde_json::from_value(d.clone()).ok());
     let lifetime = ctx.settings.certificate_lifetime;
-    let (cert_pem, key_pem, info, issued) =
-        match pki::needs_renewal(data.as_ref(), &request.dns_names, &ctx.ca, now, lifetime) {
-            Renewal::Keep(info) => {
-                let data = data.unwrap_or_default();
-                let field = |name: &str| data.get(name).map(|b| b.0.clone()).unwrap_or_default();
-                (
-                    field(pki::TLS_CERT_KEY),
-                    field(pki::TLS_KEY_KEY),
-                    info,
-                    None,
-                )
-            }
-            Renewal::Renew(reason) => {
-                let issued = ctx
-                    .ca
-                    .issue(&request.dns_names, now, lifetime)
-                    .map_err(|source| Error::Certificate {
-                        secret: key.clone(),
-                        source: Box::new(source),
-                    })?;
-                ctx.metrics
-                    .certificates_issued
-                    .with_label_values(&[reason.as_str()])
-                    .inc();
-                (
-                    issued.cert_pem.into_bytes(),
-                    issued.key_pem.into_bytes(),
-                    issued.info,
-                    Some(reason),
-                )
-            }
-        };
+    let mut renewal = pki::needs_renewal(data.as_ref(), &request.dns_names, &trust, now, lifetime);
+    // After a rotation, leaves of the old CA wait for their turn: the bundle already holds
+    // both CAs, so they keep working meanwhile.
+    let mut retry_after = None;
+    if renewal == Renewal::Renew(RenewReason::CaRotated)
+        && let Err(wait) = ctx.ca.reissue_slot(&key)
+        && let Some(info) = data.as_ref().and_then(pki::leaf::secret_certificate_info)
+    {
+        retry_after = Some(wait);
+        renewal = Renewal::Keep(info);
+    }
+    let (cert_pem, key_pem, info, issued) = match renewal {
+        Renewal::Keep(info) => {
+            let data = data.unwrap_or_default();
+            let field = |name: &str| data.get(name).map(|b| b.0.clone()).unwrap_or_default();
+            (
+                field(pki::TLS_CERT_KEY),
+                field(pki::TLS_KEY_KEY),
+                info,
+                None,
+            )
+        }
+        Renewal::Renew(reason) => {
+            let Some(ca) = trust.issuing() else {
+                return Err(Error::CaUnavailable {
+                    secret: key.clone(),
+                    problem: trust.problem().map_or_else(
+                        || "the regional CA has not been loaded".to_string(),
+                        ToString::to_string,
+                    ),
+                });
+            };
+            let issued = ca
+                .issue(&request.dns_names, now, lifetime)
+                .map_err(|source| Error::Certificate {
+                    secret: key.clone(),
+                    source: Box::new(source),
+                })?;
+            ctx.metrics
+                .certificates_issued
+                .with_label_values(&[reason.as_str()])
+                .inc();
+            (
+                issued.cert_pem.into_bytes(),
+                issued.key_pem.into_bytes(),
+                issued.info,
+                Some(reason),
+            )
+        }
+    };
     let secret = pki::tls_secret(
         &request.namespace,
         &request.secret_name,
         &request.labels,
         &cert_pem,
         &key_pem,
-        &ctx.ca,
+        &trust.bundle_pem(),
     );
     let body = ChildObject::Secret(secret)
         .to_json()
@@ -151,7 +176,7 @@ pub async fn ensure(
         renewal: issued == Some(RenewReason::DueForRenewal),
     };
     let change = write::write_if_changed(ctx, &desired, current.as_ref()).await?;
-    Ok(outcome(info, issued, change))
+    Ok(outcome(info, issued, change, retry_after))
 }
 
 #[cfg(test)]

@@ -9,12 +9,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
+use super::ca::CaHandle;
 use super::delegations::DelegationIndex;
 use super::inventory::Inventory;
 use super::peers::PeerIndex;
 use crate::api::validation::ReservedNamespaces;
 use crate::api::{TenantClass, TenantService};
-use crate::pki::RegionalCa;
 use crate::render::Platform;
 use crate::telemetry::Metrics;
 
@@ -40,6 +40,17 @@ pub struct Settings {
     /// How long one reconcile may run before `/livez` reports the control loop as stuck.
     /// Every request is bounded by a timeout, so only a hang gets near it.
     pub reconcile_liveness_limit: Duration,
+    /// After a CA rotation, at most one leaf is re-issued per this interval (the rate the
+    /// administrators set, `--ca-reissue-per-minute`), so that servers and clients change
+    /// over gradually.
+    pub ca_reissue_interval: Duration,
+    /// After a CA rotation, how long the new trust bundle is given to reach every client
+    /// (ConfigMap mounts refresh within a minute or two; applications may need to reload)
+    /// before the first leaf of the new CA is issued in place of an old one.
+    pub ca_bundle_settle: Duration,
+    /// While a rotated-out CA is still in the trust bundle, how often the tenant
+    /// certificates are listed to see whether any still chains to it.
+    pub ca_retire_check_interval: Duration,
 }
 
 impl Settings {
@@ -54,6 +65,9 @@ impl Settings {
             concurrency: 16,
             debounce: Duration::from_millis(200),
             reconcile_liveness_limit: Duration::from_secs(600),
+            ca_reissue_interval: Duration::from_secs(1),
+            ca_bundle_settle: Duration::from_secs(600),
+            ca_retire_check_interval: Duration::from_secs(60),
         }
     }
 
@@ -81,8 +95,9 @@ pub struct Context {
     pub reserved: ReservedNamespaces,
     /// The DNS domains delegated to each body (from the DomainDelegation watch).
     pub delegations: Arc<DelegationIndex>,
-    /// The regional CA: signs tenant certificates; its certificate goes in the CA bundles.
-    pub ca: RegionalCa,
+    /// The regional CA: which one signs tenant certificates (if any can), the trust bundle,
+    /// the pace of re-issuing after a rotation.
+    pub ca: CaHandle,
     /// Live managed objects and what the operator applied to them.
     pub inventory: Arc<Inventory>,
     /// Which tenants relate to which (consent, shared names): what a tenant's reconcile loads.

@@ -21,7 +21,10 @@
 //! - peer changes ([`super::peers`]): a tenant whose `allowFrom`, hostnames or namespaces
 //!   change retriggers the tenants related to it;
 //! - DomainDelegation changes ([`super::delegations`]), mapped to the tenants of the bodies
-//!   whose delegated domains changed.
+//!   whose delegated domains changed;
+//! - changes of the regional CA ([`super::ca`]: the CA Secret replaced, deleted or
+//!   repaired, a rotated-out CA retired), mapped to every tenant; the CA is watched only
+//!   during a term.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -43,6 +46,7 @@ use kube::{Api, Client, CustomResourceExt, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
+use super::ca::{self, CaHandle};
 use super::context::{Context, Settings};
 use super::delegations::DelegationIndex;
 use super::driver;
@@ -55,7 +59,7 @@ use crate::api::validation::{InvalidReservedName, ReservedNamespaces};
 use crate::api::{DomainDelegation, TenantClass, TenantService};
 use crate::kinds::ManagedKind;
 use crate::labels;
-use crate::pki::{self, CaOrigin, CaSettings};
+use crate::pki::{self, CaSettings, NewRoot};
 use crate::render::{ChildObject, Platform, ca_bundle};
 use crate::telemetry::{Metrics, Readiness};
 
@@ -65,6 +69,19 @@ pub enum RunError {
     /// The regional CA could not be loaded or created.
     #[error(transparent)]
     Ca(#[from] pki::PkiError),
+    /// The CA record ConfigMap could not be read at start (without it, a replaced CA could
+    /// not be told from the one in use).
+    #[error(
+        "reading the CA record ConfigMap {namespace}/{}: {source}",
+        pki::CA_RECORD_CONFIG_MAP
+    )]
+    CaRecord {
+        /// The operator's namespace.
+        namespace: String,
+        /// The API error.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// The CRDs did not become established in time.
     #[error(
         "CRD {crd} is not established after {waited:?}; install it with `tenant-operator crd | kubectl apply -f -` or the Helm chart"
@@ -117,6 +134,9 @@ pub struct OperatorConfig {
     pub ca_secret: String,
     /// How a new CA is generated.
     pub ca_settings: CaSettings,
+    /// When a new root CA may be generated (never on a cluster with tenant certificates,
+    /// unless an administrator allows it).
+    pub ca_new_root: NewRoot,
     /// Leader election; `None` runs without (one replica only).
     pub leader_election: Option<LeaseConfig>,
     /// Identity of this replica (Events' reporting instance).
@@ -353,34 +373,36 @@ struct TermParts {
     identity: String,
     ca_secret: String,
     ca_settings: CaSettings,
+    ca_new_root: NewRoot,
+    /// Asks for every tenant to be reconciled (the CA changed).
+    ca_changes: mpsc::UnboundedSender<()>,
 }
 
-/// Starts a term: loads (or creates) the CA, makes the term's context and publishes the CA
-/// bundle. Runs while the Lease is held and renewed.
+/// Starts a term: loads the CA (creating one only as [`pki::store::load_ca`] allows), makes
+/// the term's context, records the CA and publishes the CA bundle. Runs while the Lease is
+/// held and renewed.
 async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
     let namespace = &parts.settings.operator_namespace;
-    let (ca, origin) = pki::load_or_create_ca(
-        parts.client.clone(),
+    let (trust, generated) = ca::load_at_start(
+        &parts.client,
         namespace,
         &parts.ca_secret,
         &parts.ca_settings,
-        jiff::Timestamp::now(),
+        parts.ca_new_root,
     )
-    .await?;
-    match origin {
-        CaOrigin::Created => {
-            tracing::info!(secret = %parts.ca_secret, %namespace, not_after = %ca.not_after(), "generated the regional CA");
+    .await
+    .map_err(|source| RunError::CaRecord {
+        namespace: namespace.clone(),
+        source: Box::new(source),
+    })?;
+    if let Some(signer) = trust.issuing() {
+        let unconstrained = signer.constraints().is_unconstrained();
+        parts.metrics.ca_unconstrained.set(i64::from(unconstrained));
+        if unconstrained {
+            tracing::warn!(secret = %parts.ca_secret, %namespace, "the regional CA carries no X.509 name constraints: every tenant namespace trusts it for any DNS name; replace it with a CA whose certificate permits only the datacenter's domains (e.g. nameConstraints=critical,permitted;DNS:it): a rotation");
+        } else {
+            tracing::info!(permitted = ?signer.constraints().permitted, "the regional CA signs only names inside its permitted DNS subtrees");
         }
-        CaOrigin::Loaded => {
-            tracing::info!(secret = %parts.ca_secret, %namespace, not_after = %ca.not_after(), "loaded the regional CA");
-        }
-    }
-    let unconstrained = ca.constraints().is_unconstrained();
-    parts.metrics.ca_unconstrained.set(i64::from(unconstrained));
-    if unconstrained {
-        tracing::warn!(secret = %parts.ca_secret, %namespace, "the regional CA carries no X.509 name constraints: every tenant namespace trusts it for any DNS name; replace it with a CA whose certificate permits only the datacenter's domains (e.g. nameConstraints=critical,permitted;DNS:it), or delete the Secret to let the operator generate a constrained one");
-    } else {
-        tracing::info!(permitted = ?ca.constraints().permitted, "the regional CA signs only names inside its permitted DNS subtrees");
     }
     let ctx = Arc::new(Context {
         client: parts.client.clone(),
@@ -389,7 +411,11 @@ async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
         platform: parts.platform.clone(),
         reserved: parts.reserved.clone(),
         delegations: parts.delegations.clone(),
-        ca,
+        ca: CaHandle::new(
+            trust.clone(),
+            parts.settings.ca_reissue_interval,
+            parts.settings.ca_bundle_settle,
+        ),
         inventory: parts.inventory.clone(),
         peers: parts.peers.clone(),
         tenants: parts.tenants.clone(),
@@ -398,8 +424,37 @@ async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
         failures: Mutex::new(Default::default()),
         written_statuses: Mutex::new(Default::default()),
     });
+    ca::report_start(&ctx, &trust, generated).await;
+    if let Err(error) = ca::publish_state(&ctx, &trust).await {
+        tracing::warn!(%error, "could not record the regional CA");
+    }
     publish_ca_bundle(&ctx).await?;
     Ok(ctx)
+}
+
+/// Keeps the regional CA of a term current, for as long as the term lasts: the CA Secret is
+/// watched (a rotation, a deletion or a repair takes effect at once), and while a
+/// rotated-out CA is in the bundle, the tenant certificates are checked for whether any
+/// still chains to it. Each change republishes the bundle and reconciles every tenant.
+async fn maintain_ca(ctx: &Arc<Context>, parts: &TermParts) -> std::convert::Infallible {
+    let watched = ca::watch_secret(&parts.client, ctx.clone(), parts.ca_secret.clone());
+    let interval = parts.settings.ca_retire_check_interval;
+    let retirements = futures::stream::unfold(ctx.clone(), move |ctx| async move {
+        tokio::time::sleep(interval).await;
+        let changed = ca::check_retiring(&ctx).await;
+        Some((changed, ctx))
+    })
+    .filter_map(|changed| std::future::ready(changed.then_some(())));
+    let mut changes = std::pin::pin!(futures::stream::select(watched, retirements));
+    while changes.next().await.is_some() {
+        if let Err(error) = publish_ca_bundle(ctx).await {
+            tracing::warn!(%error, "could not publish the CA bundle");
+        }
+        let _ = parts.ca_changes.send(());
+    }
+    // Both streams are endless (the watch retries with backoff); should they ever end, the
+    // term goes on without them.
+    futures::future::pending().await
 }
 
 /// Leadership terms, one after the other: take the Lease, start a term while renewing it,
@@ -412,9 +467,10 @@ async fn lead(
 ) -> Result<std::convert::Infallible, RunError> {
     let Some(elector) = elector else {
         let ctx = start_term(parts).await?;
-        term.send_replace(Some(ctx));
+        term.send_replace(Some(ctx.clone()));
         parts.metrics.leader.set(1);
-        return futures::future::pending().await;
+        let never = maintain_ca(&ctx, parts).await;
+        match never {}
     };
     loop {
         let acquired = elector.acquire().await;
@@ -424,9 +480,14 @@ async fn lead(
             biased;
             lost = &mut hold => lost,
             started = start_term(parts) => {
-                term.send_replace(Some(started?));
+                let ctx = started?;
+                term.send_replace(Some(ctx.clone()));
                 parts.metrics.leader.set(1);
-                hold.await
+                tokio::select! {
+                    biased;
+                    lost = &mut hold => lost,
+                    never = maintain_ca(&ctx, parts) => match never {},
+                }
             }
         };
         // Writes stop here: running reconciles see the term end and drop their requests.
@@ -489,6 +550,7 @@ pub async fn run(
     let (tenant_reader, tenant_writer) = reflector::store::<TenantService>();
     let (class_reader, class_writer) = reflector::store::<TenantClass>();
     let (peer_tx, peer_rx) = mpsc::unbounded_channel::<ObjectRef<TenantService>>();
+    let (ca_tx, ca_rx) = mpsc::unbounded_channel::<()>();
     let tenants = {
         let peers = peers.clone();
         watcher(
@@ -577,6 +639,8 @@ pub async fn run(
         identity: config.identity.clone(),
         ca_secret: config.ca_secret.clone(),
         ca_settings: config.ca_settings.clone(),
+        ca_new_root: config.ca_new_root,
+        ca_changes: ca_tx,
     };
     let (term_tx, term_rx) = watch::channel(None);
     let shared = Arc::new(Shared {
@@ -608,6 +672,18 @@ pub async fn run(
         )
         .reconcile_on(queued_stream(&metrics, tokio_stream_from(peer_rx)))
         .reconcile_on(queued_stream(&metrics, delegation_changes))
+        .reconcile_on(queued_stream(&metrics, {
+            let tenants = tenant_reader.clone();
+            tokio_stream_from(ca_rx).flat_map(move |()| {
+                futures::stream::iter(
+                    tenants
+                        .state()
+                        .iter()
+                        .map(|tenant| ObjectRef::from_obj(&**tenant))
+                        .collect::<Vec<_>>(),
+                )
+            })
+        }))
         .watches_stream(
             child_stream::<Namespace>(&client, ManagedKind::Namespace, inventory.clone()),
             queued(&metrics, to_tenant),
@@ -712,11 +788,12 @@ async fn publish_ca_bundle(ctx: &Context) -> Result<(), RunError> {
         labels::MANAGED_BY_KEY.to_string(),
         labels::MANAGED_BY_VALUE.to_string(),
     )]);
-    let bundle = ChildObject::ConfigMap(ca_bundle::config_map(
-        namespace,
-        labels,
-        Some(ctx.ca.cert_pem()),
-    ));
+    let bundle = ctx.ca.current().bundle_pem();
+    if bundle.is_empty() {
+        // No CA known at all: the bundle stays as it is.
+        return Ok(());
+    }
+    let bundle = ChildObject::ConfigMap(ca_bundle::config_map(namespace, labels, Some(&bundle)));
     let key = ObjectKey::new(ManagedKind::ConfigMap, Some(namespace), bundle.name());
     let published = match bundle.to_json() {
         Ok(body) => write::ensure(ctx, &key, &body).await.map(drop),

@@ -41,6 +41,15 @@ pub enum Error {
         #[source]
         source: Box<PkiError>,
     },
+    /// No CA can issue (its Secret is missing, unreadable or invalid): the certificate in
+    /// `secret` needs issuing and waits.
+    #[error("cannot issue the certificate in {secret}: {problem}")]
+    CaUnavailable {
+        /// The TLS Secret the certificate is for.
+        secret: ObjectKey,
+        /// Why no CA can issue, and what to do (see `pki::CaUnavailable`).
+        problem: String,
+    },
     /// Reading a live object failed.
     #[error("reading {object}: {source}")]
     Read {
@@ -130,6 +139,7 @@ impl Error {
             Error::InvalidSpec { .. } => "InvalidSpec",
             Error::Render { .. } => "RenderFailed",
             Error::Certificate { .. } => "CertificateFailed",
+            Error::CaUnavailable { .. } => "CAUnavailable",
             Error::Read { .. } => "ReadFailed",
             Error::Apply { .. } => "ApplyFailed",
             Error::Prune { .. } => "PruneFailed",
@@ -146,7 +156,7 @@ impl Error {
         match self {
             Error::InvalidSpec { .. } => "Validate",
             Error::Render { .. } | Error::Serialize { .. } => "Render",
-            Error::Certificate { .. } => "Issue",
+            Error::Certificate { .. } | Error::CaUnavailable { .. } => "Issue",
             Error::Read { .. } | Error::Apply { .. } => "Apply",
             Error::Prune { .. } | Error::Detach { .. } | Error::NamespacesTerminating { .. } => {
                 "Delete"

@@ -287,6 +287,7 @@ mod tests {
                 Some(_) => Change::Updated,
             },
             issued,
+            retry_after: None,
             environment: "prod".into(),
         }
     }

@@ -13,6 +13,7 @@
 //! [`controller`] (the wiring: watches, start-up).
 
 pub mod apply;
+pub mod ca;
 pub mod certificates;
 pub mod cleanup;
 pub mod compare;

@@ -267,11 +267,14 @@ impl Outcome {
         } else {
             Phase::Provisioning
         };
-        Outcome::stopped(
-            tenant,
-            phase,
-            Report::new(State::False, error.category(), error.to_string()),
-        )
+        let report = Report::new(State::False, error.category(), error.to_string());
+        let mut outcome = Outcome::stopped(tenant, phase, report.clone());
+        // The concern it belongs to says so too, so that `kubectl get ts -o yaml` points at
+        // the certificates, not only at Ready.
+        if matches!(error, Error::CaUnavailable { .. }) {
+            outcome.concerns.insert(Concern::Certificates, report);
+        }
+        outcome
     }
 
     /// The outcome of a reconcile that stopped before applying anything: only `Ready`
@@ -723,6 +726,7 @@ mod tests {
             issued: None,
             change: Change::Unchanged,
             environment: "prod".into(),
+            retry_after: None,
         };
         let tenant = tenant(serde_json::json!({"environments": [{"name": "prod"}]}));
         (tenant, Applied::from_parts(objects, vec![certificate]))

@@ -31,7 +31,9 @@ impl Valid {
         RenderContext {
             platform,
             peers: &self.peers,
-            ca_certificate: Some(ca_certificate),
+            // Empty while no CA is known (none loaded, none recorded): the bundle stays as
+            // the controller last wrote it.
+            ca_certificate: Some(ca_certificate).filter(|pem| !pem.is_empty()),
         }
     }
 }

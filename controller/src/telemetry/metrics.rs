@@ -67,6 +67,8 @@ pub struct Metrics {
     queue_oldest_wait: prometheus::Gauge,
     /// How long tenants waited from their due time to the start of their reconcile.
     pub queue_wait: Histogram,
+    /// The regional CA: availability, expiry, rotation.
+    pub ca: super::ca_metrics::CaMetrics,
     /// Tenants by phase, readiness, certificate expiry and quota of each tenant.
     tenant_series: TenantSeries,
 }
@@ -189,6 +191,7 @@ impl Metrics {
         process_registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
+        let ca = super::ca_metrics::CaMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             process_registry,
@@ -207,6 +210,7 @@ impl Metrics {
             queue_depth,
             queue_oldest_wait,
             queue_wait,
+            ca,
             tenant_series: TenantSeries::new(max_tenants),
         })
     }

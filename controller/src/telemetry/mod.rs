@@ -2,6 +2,7 @@
 //! `/metrics` ([`admin`]), and structured logs ([`init_tracing`]).
 
 pub mod admin;
+pub mod ca_metrics;
 pub mod metrics;
 pub mod tenant_series;
 pub mod work_queue;

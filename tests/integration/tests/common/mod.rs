@@ -109,6 +109,7 @@ pub fn test_config() -> OperatorConfig {
         reserved_namespaces: tenant_operator::samples::reserved_namespaces(),
         ca_secret: tenant_operator::pki::DEFAULT_CA_SECRET.to_string(),
         ca_settings: CaSettings::default(),
+        ca_new_root: tenant_operator::pki::NewRoot::default(),
         leader_election: None,
         identity: "test-replica".to_string(),
         crd_timeout: Duration::from_secs(10),
