@@ -731,9 +731,33 @@ async fn brakes_from_the_chart_dry_run_writes_nothing_and_the_write_rate_limit_t
     helm(&helm_bin, &dir, &args);
 
     // `run --dry-run`: the tenant is computed to its last write, every write is logged, and
-    // nothing is persisted: no namespace, no status, no Lease, no change at all.
+    // nothing is persisted: no namespace, no status, no Lease, no CA, no change at all.
+    let before_start = server.resource_version();
     let (dry, lines) =
         start_operator_logged(&server, &dir, "tenant-operator-7d9f-dryrn", &["--dry-run"]).await;
+    // The cluster has no tenant certificate, so a CA is generated, in memory only: its
+    // Secret (body withheld) and its record are logged, not written.
+    let ca_path = format!("/api/v1/namespaces/{NAMESPACE}/secrets");
+    let ca_create = wait_for_log(&lines, "of the CA Secret create", |entry| {
+        entry["message"] == "dry run: would write"
+            && entry["verb"] == "create"
+            && entry["path"] == ca_path.as_str()
+    });
+    assert_eq!(
+        ca_create["body"], "(not logged)",
+        "a Secret's body is never logged: {ca_create}"
+    );
+    wait_for_log(&lines, "of the CA record write", |entry| {
+        entry["message"] == "dry run: would write"
+            && entry["path"]
+                .as_str()
+                .is_some_and(|path| path.ends_with("/configmaps/tenant-operator-ca-record"))
+    });
+    assert_eq!(
+        server.resource_version(),
+        before_start,
+        "the dry run wrote at start"
+    );
     let name = apply_sample(&admin, "comune-bari.yaml").await;
     let before = server.resource_version();
     let status_path = format!("/tenantservices/{name}/status");

@@ -64,15 +64,18 @@ pub async fn read_ca_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secr
 }
 
 /// Loads the regional CA from Secret `namespace/name`. If the Secret does not exist, a new
-/// CA is generated and stored only as `new_root` allows; otherwise, and whenever the Secret
-/// cannot be read or holds no usable CA, the result is [`CaLoad::Unavailable`]. If another
-/// replica creates the Secret first, that one is loaded: there is only ever one CA.
+/// CA is generated and stored only as `new_root` allows: by default only when no CA is
+/// recorded (`recorded`, the fingerprint the CA record names) and no tenant certificate
+/// exists, neither as a TLS Secret nor in a TenantService's status (a restore that brought
+/// the TenantServices back before the CA must not re-root them). Otherwise, and whenever the
+/// Secret cannot be read or holds no usable CA, the result is [`CaLoad::Unavailable`]. If
+/// another replica creates the Secret first, that one is loaded: there is only ever one CA.
 pub async fn load_ca(
     client: kube::Client,
     namespace: &str,
     name: &str,
     settings: &CaSettings,
-    new_root: NewRoot,
+    (new_root, recorded): (NewRoot, Option<&str>),
     now: jiff::Timestamp,
 ) -> CaLoad {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
@@ -94,27 +97,34 @@ pub async fn load_ca(
         Ok(None) => {}
         Err(error) => return unreadable(error),
     }
-    let why = match new_root {
-        NewRoot::Allowed => "an administrator allowed a new root (--ca-allow-new-root)",
-        NewRoot::OnlyWithoutTenantCertificates => match count_tenant_certificates(&client).await {
-            Ok(0) => "the cluster holds no tenant certificate",
-            Ok(count) => {
-                return CaLoad::Unavailable(CaUnavailable::Missing {
-                    secret: secret_name,
-                    why_not_generated: format!(
-                        "{count} tenant certificate Secrets exist: a new root would re-root every tenant"
-                    ),
-                });
-            }
-            Err(error) => {
-                return CaLoad::Unavailable(CaUnavailable::Missing {
-                    secret: secret_name,
-                    why_not_generated: format!(
+    let missing = |why_not_generated: String| {
+        CaLoad::Unavailable(CaUnavailable::Missing {
+            secret: secret_name.clone(),
+            why_not_generated,
+        })
+    };
+    let why = match (new_root, recorded) {
+        (NewRoot::Allowed, _) => "an administrator allowed a new root (--ca-allow-new-root)",
+        (NewRoot::OnlyWithoutTenantCertificates, Some(fingerprint)) => {
+            return missing(format!(
+                "ConfigMap {namespace}/{CA_RECORD_CONFIG_MAP} records CA {fingerprint} as the one in use"
+            ));
+        }
+        (NewRoot::OnlyWithoutTenantCertificates, None) => {
+            match count_tenant_certificates(&client).await {
+                Ok(0) => "the cluster holds no tenant certificate",
+                Ok(count) => {
+                    return missing(format!(
+                        "{count} tenant certificates exist: a new root would re-root every tenant"
+                    ));
+                }
+                Err(error) => {
+                    return missing(format!(
                         "the tenant certificates could not be counted: {error}"
-                    ),
-                });
+                    ));
+                }
             }
-        },
+        }
     };
     let ca = match RegionalCa::generate(settings, now) {
         Ok(ca) => ca,
@@ -167,9 +177,23 @@ pub async fn tenant_certificates(client: &kube::Client) -> Result<Vec<Secret>, k
         .collect())
 }
 
-/// How many tenant TLS Secrets the operator manages.
+/// How many tenant certificates exist: the TLS Secrets the operator manages, or, if there
+/// are none (their namespaces not restored yet), the certificates TenantServices list in
+/// their status.
 async fn count_tenant_certificates(client: &kube::Client) -> Result<usize, kube::Error> {
-    tenant_certificates(client).await.map(|list| list.len())
+    let secrets = tenant_certificates(client).await?.len();
+    if secrets > 0 {
+        return Ok(secrets);
+    }
+    let tenants: Api<crate::api::TenantService> = Api::all(client.clone());
+    Ok(tenants
+        .list(&kube::api::ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter_map(|tenant| tenant.status.as_ref())
+        .map(|status| status.certificates.len())
+        .sum())
 }
 
 /// The leaf certificate (the first PEM block of `tls.crt`) of a TLS Secret, DER.

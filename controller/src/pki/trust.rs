@@ -202,6 +202,8 @@ pub struct Trust {
     current: Option<KnownCa>,
     retiring: Vec<KnownCa>,
     problem: Option<CaUnavailable>,
+    /// The trust bundle, computed once: every reconcile reads it.
+    bundle: String,
 }
 
 impl Trust {
@@ -218,7 +220,9 @@ impl Trust {
                 .filter(|ca| ca.not_after > now)
                 .collect(),
             problem: None,
+            bundle: String::new(),
         }
+        .with_bundle()
     }
 
     /// The state once the CA Secret holds `signer`. A CA other than the current one is a
@@ -252,7 +256,9 @@ impl Trust {
             current: Some(new),
             retiring,
             problem: None,
-        };
+            bundle: String::new(),
+        }
+        .with_bundle();
         (trust, rotation)
     }
 
@@ -261,9 +267,8 @@ impl Trust {
     pub fn without_signer(&self, problem: CaUnavailable) -> Trust {
         Trust {
             issuing: None,
-            current: self.current.clone(),
-            retiring: self.retiring.clone(),
             problem: Some(problem),
+            ..self.clone()
         }
     }
 
@@ -283,9 +288,12 @@ impl Trust {
             })
             .cloned()
             .collect();
-        (keep.len() != self.retiring.len()).then(|| Trust {
-            retiring: keep,
-            ..self.clone()
+        (keep.len() != self.retiring.len()).then(|| {
+            Trust {
+                retiring: keep,
+                ..self.clone()
+            }
+            .with_bundle()
         })
     }
 
@@ -322,7 +330,11 @@ impl Trust {
 
     /// The trust bundle: the anchors of the issuing and the retiring CAs, each once, issuing
     /// first; empty when no CA is known.
-    pub fn bundle_pem(&self) -> String {
+    pub fn bundle_pem(&self) -> &str {
+        &self.bundle
+    }
+
+    fn with_bundle(mut self) -> Trust {
         let mut bundle = String::new();
         let mut seen = std::collections::BTreeSet::new();
         for ca in self.current.iter().chain(&self.retiring) {
@@ -332,7 +344,8 @@ impl Trust {
                 }
             }
         }
-        bundle
+        self.bundle = bundle;
+        self
     }
 
     /// The record to store for this state (`None` when no CA is known).
@@ -401,7 +414,7 @@ mod tests {
         assert_eq!(rotation.from, old_fp);
         assert_eq!(rotated.retiring().len(), 1);
         // Both anchors in the bundle, the new one first.
-        let bundle = certificates(&rotated.bundle_pem(), "ca.crt").unwrap();
+        let bundle = certificates(rotated.bundle_pem(), "ca.crt").unwrap();
         assert_eq!(bundle.len(), 2);
         assert_eq!(bundle[0].0, rotated.issuing().unwrap().cert_pem());
         let (_, old_leaf) = X509Certificate::from_der(&old_leaf).unwrap();
@@ -417,7 +430,7 @@ mod tests {
         let retired = rotated.retire(&BTreeMap::new(), at(T0)).expect("retired");
         assert!(retired.retiring().is_empty());
         assert_eq!(
-            certificates(&retired.bundle_pem(), "ca.crt").unwrap().len(),
+            certificates(retired.bundle_pem(), "ca.crt").unwrap().len(),
             1
         );
         // The record round-trips the retiring CA.

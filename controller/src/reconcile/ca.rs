@@ -9,6 +9,7 @@
 //! certificate report it in their `Certificates` and `Ready` conditions.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -257,6 +258,10 @@ fn next_state(
     now: jiff::Timestamp,
 ) -> (Trust, Option<Rotation>) {
     let Some(secret) = secret else {
+        if trust.issuing().is_none() {
+            // Already unavailable (and reported): a missing Secret changes nothing.
+            return (trust.clone(), None);
+        }
         return (
             trust.without_signer(CaUnavailable::Deleted {
                 secret: format!("{namespace}/{name}"),
@@ -294,20 +299,30 @@ pub fn watch_secret(
     let namespace = ctx.settings.operator_namespace.clone();
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    // Whether the current (re)list has found the Secret: a relist after a watch gap reports
+    // what exists, not what was deleted meanwhile.
+    let listed = Arc::new(AtomicBool::new(false));
     watcher(api, config)
         .default_backoff()
         .filter_map(move |event| {
             let ctx = ctx.clone();
             let namespace = namespace.clone();
             let name = name.clone();
+            let listed = listed.clone();
             async move {
                 let secret = match event {
-                    Ok(watcher::Event::Apply(secret) | watcher::Event::InitApply(secret)) => {
+                    Ok(watcher::Event::Apply(secret)) => Some(secret),
+                    Ok(watcher::Event::InitApply(secret)) => {
+                        listed.store(true, Ordering::Relaxed);
                         Some(secret)
                     }
                     Ok(watcher::Event::Delete(_)) => None,
-                    // A relist that no longer finds the Secret is reported as a Delete.
-                    Ok(watcher::Event::Init | watcher::Event::InitDone) => return None,
+                    Ok(watcher::Event::Init) => {
+                        listed.store(false, Ordering::Relaxed);
+                        return None;
+                    }
+                    Ok(watcher::Event::InitDone) if !listed.load(Ordering::Relaxed) => None,
+                    Ok(watcher::Event::InitDone) => return None,
                     Err(error) => {
                         tracing::warn!(%error, "watching the regional CA Secret");
                         return None;
@@ -448,7 +463,19 @@ pub async fn load_at_start(
     let record = store::read_ca_record(client, namespace).await?;
     let recorded = Trust::recorded(record.as_ref(), now);
     Ok(
-        match store::load_ca(client.clone(), namespace, name, settings, new_root, now).await {
+        match store::load_ca(
+            client.clone(),
+            namespace,
+            name,
+            settings,
+            (
+                new_root,
+                recorded.current().map(|ca| ca.fingerprint.as_str()),
+            ),
+            now,
+        )
+        .await
+        {
             store::CaLoad::Loaded(ca) => (with_logged_rotation(&recorded, ca, now), None),
             store::CaLoad::Created(ca, why) => {
                 (with_logged_rotation(&recorded, ca, now), Some(why))

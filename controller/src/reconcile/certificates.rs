@@ -160,7 +160,7 @@ pub async fn ensure(
         &request.labels,
         &cert_pem,
         &key_pem,
-        &trust.bundle_pem(),
+        trust.bundle_pem(),
     );
     let body = ChildObject::Secret(secret)
         .to_json()

@@ -788,12 +788,16 @@ async fn publish_ca_bundle(ctx: &Context) -> Result<(), RunError> {
         labels::MANAGED_BY_KEY.to_string(),
         labels::MANAGED_BY_VALUE.to_string(),
     )]);
-    let bundle = ctx.ca.current().bundle_pem();
-    if bundle.is_empty() {
+    let trust = ctx.ca.current();
+    if trust.bundle_pem().is_empty() {
         // No CA known at all: the bundle stays as it is.
         return Ok(());
     }
-    let bundle = ChildObject::ConfigMap(ca_bundle::config_map(namespace, labels, Some(&bundle)));
+    let bundle = ChildObject::ConfigMap(ca_bundle::config_map(
+        namespace,
+        labels,
+        Some(trust.bundle_pem()),
+    ));
     let key = ObjectKey::new(ManagedKind::ConfigMap, Some(namespace), bundle.name());
     let published = match bundle.to_json() {
         Ok(body) => write::ensure(ctx, &key, &body).await.map(drop),

@@ -87,7 +87,7 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     let desired = render::render(
         tenant,
         &valid.class,
-        &valid.render_context(&ctx.platform, &ctx.ca.current().bundle_pem()),
+        &valid.render_context(&ctx.platform, ctx.ca.current().bundle_pem()),
     )
     .map_err(|source| Error::Render {
         tenant: tenant.name_any(),
