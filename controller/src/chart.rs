@@ -142,24 +142,35 @@ pub fn rbac_objects(release: Release<'_>) -> Result<Vec<Value>, ChartError> {
 /// list); the chart replaces the list with `datacenterOperators.groups`.
 const WRITTEN_DATACENTER_OPERATORS: &str = "['innovapuglia:datacenter-operators']";
 
+/// The restore identity's groups as the policies write them (a CEL list); the chart
+/// replaces the list with `restore.groups`.
+const WRITTEN_RESTORE_GROUPS: &str = "['tenant-operator:restore']";
+
 /// The admission policies and bindings of `policies/admission/` as the chart installs them
 /// for `release` (`admission-policies.yaml`): the operator's user name, written in the files
-/// for the default release, becomes the release's, and the datacenter operators' groups
-/// become `datacenterOperators.groups` of the values (as `toJson`, a CEL list literal). The
-/// chart's labels are left out, as for the RBAC.
+/// for the default release, becomes the release's, and the datacenter operators' and the
+/// restore identity's groups become `datacenterOperators.groups` and `restore.groups` of
+/// the values (as `toJson`, a CEL list literal). The chart's labels are left out, as for
+/// the RBAC.
 pub fn admission_policies(release: Release<'_>) -> Result<Vec<Value>, ChartError> {
     let written = operator_username(Release::DEFAULT)?;
     let installed = operator_username(release)?;
-    let groups = values()?
-        .pointer("/datacenterOperators/groups")
-        .cloned()
-        .unwrap_or_else(|| Value::Array(Vec::new()))
-        .to_string();
+    let values = values()?;
+    let list = |path: &str| {
+        values
+            .pointer(path)
+            .cloned()
+            .unwrap_or_else(|| Value::Array(Vec::new()))
+            .to_string()
+    };
+    let groups = list("/datacenterOperators/groups");
+    let restore_groups = list("/restore/groups");
     let mut objects = Vec::new();
     for (file, text) in crate::audit::platform::ADMISSION_POLICIES {
         let text = text
             .replace(&written, &installed)
-            .replace(WRITTEN_DATACENTER_OPERATORS, &groups);
+            .replace(WRITTEN_DATACENTER_OPERATORS, &groups)
+            .replace(WRITTEN_RESTORE_GROUPS, &restore_groups);
         let documents: Vec<Value> =
             serde_saphyr::from_str_multiple(&text).map_err(|e| ChartError::Yaml {
                 file: (*file).to_string(),

@@ -101,6 +101,9 @@ fn wrong_values_fail_before_anything_is_installed() {
         ("ca.permittedDnsDomains={*.it}", "permittedDnsDomains"),
         ("datacenterOperators.groups=dc-ops", "groups"),
         ("metrics.perTenant.maxTenants=0", "maxTenants"),
+        // Every user, or every ServiceAccount, could restore over the policies.
+        ("restore.groups={system:authenticated}", "restore"),
+        ("restore.groups={system:serviceaccounts}", "restore"),
     ] {
         let err = template(&helm, "tenant-operator", &[set])
             .err()
@@ -122,6 +125,7 @@ fn the_operator_and_the_pipeline_reserve_the_same_namespaces_and_the_groups_reac
             "reservedNamespaces={rancher,harbor-*}",
             "ca.permittedDnsDomains={puglia.it,bari.it}",
             "datacenterOperators.groups={dc-ops,noc}",
+            "restore.groups={system:serviceaccounts:velero}",
         ],
     )
     .expect("renders");
@@ -140,6 +144,15 @@ fn the_operator_and_the_pipeline_reserve_the_same_namespaces_and_the_groups_reac
     assert!(rendered.contains(r#"g in ["dc-ops","noc"]"#), "{rendered}");
     assert!(!rendered.contains("innovapuglia:datacenter-operators"));
     assert!(rendered.contains("name: \"tenant-operator:delegation-writer\""));
+    // The three policies that let a restore through name the given groups.
+    assert_eq!(
+        rendered
+            .matches(r#"g in ["system:serviceaccounts:velero"]"#)
+            .count(),
+        3,
+        "{rendered}"
+    );
+    assert!(!rendered.contains("tenant-operator:restore"));
 }
 
 #[test]

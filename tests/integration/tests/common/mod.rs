@@ -158,9 +158,18 @@ impl Harness {
     /// A fresh server with CRDs (from the Rust types), the operator namespace, the chart's
     /// RBAC, the admission policies and the default `standard` class of `policies/classes`.
     pub async fn new() -> Harness {
-        let server = fake_apiserver::start(Config::default())
-            .await
-            .expect("start fake API server");
+        Harness::with_tokens(Vec::new()).await
+    }
+
+    /// [`Harness::new`] with users who authenticate with their own bearer tokens (and so
+    /// go through RBAC for impersonation, as a real user's `kubectl --as-group` does).
+    pub async fn with_tokens(tokens: Vec<fake_apiserver::StaticToken>) -> Harness {
+        let server = fake_apiserver::start(Config {
+            tokens,
+            ..Config::default()
+        })
+        .await
+        .expect("start fake API server");
         let client = server.client();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         for crd in tenant_operator::api::crd::crds() {
