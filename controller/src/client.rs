@@ -14,6 +14,15 @@
 //!
 //! Why a layer and not the call sites: the write path (`reconcile::write`), the CA store,
 //! the Event recorder and the Lease all write; a brake that one of them forgets is no brake.
+//!
+//! **Retries are not made here.** kube's client would retry 429, 503 and 504 by itself
+//! (`Config::default_retry`, up to 15 times with delays growing to minutes) below this
+//! layer; [`build`] turns that off so that a request is retried in exactly one place:
+//! [`crate::retry`], in the write path (bounded) and around start-up steps, which also
+//! retries 500 and dropped connections. Each retry is a new request through this layer, so
+//! it waits for its own write token and carries `dryRun=All` like the first attempt: the
+//! limit counts what the API server is asked to do, and a server that answered 429 is the
+//! last one to ask again for free.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -66,10 +75,12 @@ pub struct RequestTimeout {
 
 /// A client for `config` whose every request goes through [`ClientLayer`].
 pub fn build(
-    config: kube::Config,
+    mut config: kube::Config,
     policy: ClientPolicy,
     metrics: Arc<Metrics>,
 ) -> Result<kube::Client, ClientError> {
+    // One retry layer only: crate::retry's (see the module documentation).
+    config.default_retry = false;
     let builder = ClientBuilder::try_from(config)?;
     Ok(builder
         .with_layer(&ClientLayer::new(policy, metrics))
@@ -442,6 +453,49 @@ mod tests {
             with_dry_run(&bare).to_string(),
             "/api/v1/namespaces?dryRun=All"
         );
+    }
+
+    /// A server that answers every request 503 with `Retry-After: 0`, counting them.
+    async fn always_unavailable() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let count = Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [("Retry-After", "0")],
+                    r#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":503}"#,
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, count)
+    }
+
+    #[tokio::test]
+    async fn the_client_sends_a_request_once_and_leaves_retries_to_the_write_path() {
+        let (addr, count) = always_unavailable().await;
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        assert!(config.default_retry, "kube retries by default");
+        let client = build(
+            config,
+            ClientPolicy::default(),
+            Arc::new(Metrics::new().unwrap()),
+        )
+        .unwrap();
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client, "a");
+        let answer = api.get("b").await;
+        assert!(
+            matches!(&answer, Err(kube::Error::Api(status)) if status.code == 503),
+            "{answer:?}"
+        );
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

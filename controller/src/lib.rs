@@ -20,6 +20,7 @@
 //! - [`telemetry`]: metrics, tracing, the admin port;
 //! - [`client`]: the layer under every API request: timeouts, the write rate limit,
 //!   dry-run, request metrics;
+//! - [`retry`]: which failed requests are worth sending again, and how soon;
 //! - [`reconcile`]: the controller: a short driver, one module per step, the wiring;
 //! - [`samples`]: generated tenants for scale tests and benchmarks (and, for tests only,
 //!   `fixtures`).
@@ -41,5 +42,6 @@ pub mod manifest;
 pub mod pki;
 pub mod reconcile;
 pub mod render;
+pub mod retry;
 pub mod samples;
 pub mod telemetry;

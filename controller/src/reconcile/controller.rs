@@ -10,6 +10,11 @@
 //! stands by again with its caches (and readiness) intact. Reconciles queued meanwhile wait
 //! for the next term.
 //!
+//! Start-up waits instead of dying: each step retries transient errors (5xx, 429, a
+//! connection refused or reset) with capped exponential backoff ([`retry::until_permanent`]),
+//! and `/readyz` says what it is waiting for; only a permanent error (a missing permission,
+//! a CA Secret that cannot be used) ends the run, with what to fix.
+//!
 //! Triggers, table-like:
 //! - TenantService changes of `metadata.generation` (spec edits, deletion) — status writes
 //!   do not retrigger;
@@ -61,9 +66,11 @@ use crate::kinds::ManagedKind;
 use crate::labels;
 use crate::pki::{self, CaSettings, NewRoot};
 use crate::render::{ChildObject, Platform, ca_bundle};
+use crate::retry::{self, Verdict};
 use crate::telemetry::{Metrics, Readiness};
 
-/// Errors that stop the operator.
+/// Errors that stop the operator: permanent ones (see [`start_up_verdict`]); transient
+/// errors of start-up are retried.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The regional CA could not be loaded or created.
@@ -272,6 +279,91 @@ fn quota_stream(
         })
 }
 
+/// Whether a start-up failure may pass: an API server that is restarting, throttling or
+/// unreachable is waited for; a missing permission, an unusable CA Secret or a CRD that never
+/// becomes established ends the process with what to fix.
+pub fn start_up_verdict(error: &RunError) -> Verdict {
+    match error {
+        RunError::Ca(pki::PkiError::Api { source, .. }) => retry::verdict(source),
+        RunError::CaRecord { source, .. } => retry::verdict(source),
+        RunError::CrdWatch {
+            source: kube::runtime::wait::Error::ProbeFailed(source),
+            ..
+        } => watcher_verdict(source),
+        RunError::CaBundle { source, .. } => source
+            .api_error()
+            .map_or(Verdict::Permanent, retry::verdict),
+        RunError::Crd(
+            super::crds::CrdError::Read { source, .. }
+            | super::crds::CrdError::Apply { source, .. },
+        ) => retry::verdict(source),
+        _ => Verdict::Permanent,
+    }
+}
+
+/// [`retry::verdict`] of a watcher's failure; a watch the server ended (410 Gone: the
+/// resourceVersion is too old) is simply started again.
+fn watcher_verdict(error: &watcher::Error) -> Verdict {
+    match error {
+        watcher::Error::InitialListFailed(source)
+        | watcher::Error::WatchStartFailed(source)
+        | watcher::Error::WatchFailed(source) => retry::verdict(source),
+        watcher::Error::WatchError(status) if status.code == 410 => {
+            Verdict::Transient { retry_after: None }
+        }
+        watcher::Error::WatchError(status) => retry::status_verdict(status.code, None),
+        watcher::Error::NoResourceVersion => Verdict::Permanent,
+    }
+}
+
+/// Runs a start-up step until it succeeds or fails permanently ([`start_up_verdict`]),
+/// showing on `/readyz` what it is waiting for meanwhile.
+async fn start_up_step<T, F, Fut>(readiness: &Readiness, what: &str, step: F) -> Result<T, RunError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RunError>>,
+{
+    // Cleared however the step ends, also when it is dropped: a term's CA loading is
+    // abandoned when the Lease is lost, and the standby must not keep reporting it.
+    let _clear = ClearWaiting(readiness);
+    retry::until_permanent(
+        what,
+        retry::Policy::STARTUP,
+        start_up_verdict,
+        |reason| readiness.set_waiting(Some(reason.to_string())),
+        step,
+    )
+    .await
+}
+
+/// Clears what `/readyz` says start-up waits for when dropped.
+struct ClearWaiting<'a>(&'a Readiness);
+
+impl Drop for ClearWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.set_waiting(None);
+    }
+}
+
+/// The Controller's backoff of its merged trigger stream: none. Every watch above backs off
+/// on its own errors (`default_backoff`), and only that watch waits. kube-runtime's default
+/// would also pause *every* trigger after an error of *any* watch, for up to 30 s and
+/// growing with each error: under API faults one failed list then stalls the tenant watch
+/// and every child watch with it (cache sync alone took minutes at a 20 % fault rate).
+struct NoTriggerBackoff;
+
+impl Iterator for NoTriggerBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoTriggerBackoff {
+    fn reset(&mut self) {}
+}
+
 /// Waits until a CRD is established.
 async fn wait_for_crd(client: &Client, crd: &str, timeout: Duration) -> Result<(), RunError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -376,6 +468,8 @@ struct TermParts {
     ca_new_root: NewRoot,
     /// Asks for every tenant to be reconciled (the CA changed).
     ca_changes: mpsc::UnboundedSender<()>,
+    /// Where start-up steps say what they wait for.
+    readiness: Arc<Readiness>,
 }
 
 /// Starts a term: loads the CA (creating one only as [`pki::store::load_ca`] allows), makes
@@ -383,18 +477,25 @@ struct TermParts {
 /// held and renewed.
 async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
     let namespace = &parts.settings.operator_namespace;
-    let (trust, generated) = ca::load_at_start(
-        &parts.client,
-        namespace,
-        &parts.ca_secret,
-        &parts.ca_settings,
-        parts.ca_new_root,
+    let (trust, generated) = start_up_step(
+        &parts.readiness,
+        &format!("the regional CA (Secret {namespace}/{})", parts.ca_secret),
+        || async {
+            ca::load_at_start(
+                &parts.client,
+                namespace,
+                &parts.ca_secret,
+                &parts.ca_settings,
+                parts.ca_new_root,
+            )
+            .await
+            .map_err(|source| RunError::CaRecord {
+                namespace: namespace.clone(),
+                source: Box::new(source),
+            })
+        },
     )
-    .await
-    .map_err(|source| RunError::CaRecord {
-        namespace: namespace.clone(),
-        source: Box::new(source),
-    })?;
+    .await?;
     if let Some(signer) = trust.issuing() {
         let unconstrained = signer.constraints().is_unconstrained();
         parts.metrics.ca_unconstrained.set(i64::from(unconstrained));
@@ -428,7 +529,10 @@ async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
     if let Err(error) = ca::publish_state(&ctx, &trust).await {
         tracing::warn!(%error, "could not record the regional CA");
     }
-    publish_ca_bundle(&ctx).await?;
+    start_up_step(&parts.readiness, "publishing the CA bundle", || {
+        publish_ca_bundle(&ctx)
+    })
+    .await?;
     Ok(ctx)
 }
 
@@ -517,16 +621,25 @@ pub async fn run(
     // CRDs first: a standby replica reports them too. Every replica may install them: an
     // apply that changes nothing is no write.
     if config.install_crds {
-        super::crds::install(&client).await?;
+        start_up_step(&readiness, "installing the CRDs", || async {
+            super::crds::install(&client).await.map_err(RunError::from)
+        })
+        .await?;
     }
     for crd in [
         TenantService::crd_name(),
         TenantClass::crd_name(),
         DomainDelegation::crd_name(),
     ] {
-        wait_for_crd(&client, crd, config.crd_timeout).await?;
+        start_up_step(&readiness, &format!("CRD {crd}"), || {
+            wait_for_crd(&client, crd, config.crd_timeout)
+        })
+        .await?;
     }
-    super::crds::check(&client).await?;
+    start_up_step(&readiness, "checking the CRDs' schema", || async {
+        super::crds::check(&client).await.map_err(RunError::from)
+    })
+    .await?;
     readiness.set_crds_established(true);
     readiness.set_reconcile_limit(config.settings.reconcile_liveness_limit);
 
@@ -641,6 +754,7 @@ pub async fn run(
         ca_settings: config.ca_settings.clone(),
         ca_new_root: config.ca_new_root,
         ca_changes: ca_tx,
+        readiness: readiness.clone(),
     };
     let (term_tx, term_rx) = watch::channel(None);
     let shared = Arc::new(Shared {
@@ -658,6 +772,7 @@ pub async fn run(
                 .concurrency(config.settings.concurrency)
                 .debounce(config.settings.debounce),
         )
+        .trigger_backoff(NoTriggerBackoff)
         .watches_stream(
             classes,
             queued(&metrics, move |class: TenantClass| {

@@ -33,10 +33,14 @@ use crate::{labels, render};
 /// the error policy.
 #[tracing::instrument(skip_all, fields(tenant = %tenant.name_any(), generation = tenant.meta().generation))]
 pub async fn reconcile(tenant: Arc<TenantService>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // Decisions rest on the inventory and the delegations: none is taken before every
-    // kind and every DomainDelegation has been listed.
+    // Decisions rest on the inventory, the classes and the delegations: none is taken
+    // before every kind, every TenantClass and every DomainDelegation has been listed (a
+    // tenant reconciled before the classes would be reported invalid for naming a class
+    // that "does not exist", as happened when a list failed under API faults).
     ctx.inventory.wait_synced(ManagedKind::ALL.len()).await;
     ctx.delegations.wait_synced().await;
+    // An error means the store's writer is gone: the controller is shutting down.
+    let _ = ctx.classes.wait_until_ready().await;
     if is_suspended(&tenant) {
         return suspended(&tenant, &ctx).await;
     }

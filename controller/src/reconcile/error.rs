@@ -166,6 +166,19 @@ impl Error {
         }
     }
 
+    /// The API server's answer (or why it could not be reached), when a request failed.
+    pub fn api_error(&self) -> Option<&kube::Error> {
+        match self {
+            Error::Read { source, .. }
+            | Error::Apply { source, .. }
+            | Error::Prune { source, .. }
+            | Error::Detach { source, .. }
+            | Error::Status { source, .. }
+            | Error::Finalizer { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
     /// Whether retrying without a change cannot help: the tenant then waits for a change
     /// (of its spec, its class or its peers, all of which retrigger it) instead of backing
     /// off. An invalid spec and a 422 from the API server are permanent.

@@ -10,12 +10,15 @@
 //!   the other writes, each decided by its step ([`create`] and [`set_holder`] by
 //!   [`super::ownership`], which decides whose a namespace is).
 //!
+//! Every request here goes through [`retry::request`]: a transient failure (5xx, 429, a
+//! dropped connection) is retried in place a few times before it fails the reconcile.
+//!
 //! Every mutating request is counted here, in `tenant_operator_api_writes_total`, by
 //! one function (`count`) and nowhere else.
 
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::Event;
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::FIELD_MANAGER;
@@ -29,6 +32,7 @@ use crate::api::TenantService;
 use crate::kinds::ManagedKind;
 use crate::labels;
 use crate::pki::CertificateInfo;
+use crate::retry;
 use crate::telemetry::Metrics;
 
 /// What writing one object did.
@@ -193,9 +197,9 @@ async fn apply(
 ) -> Result<String, kube::Error> {
     count(metrics, "apply", key.kind.as_str());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let object = api(client, key)
-        .patch(&key.name, &params, &Patch::Apply(body))
-        .await?;
+    let api = api(client, key);
+    let patch = Patch::Apply(body);
+    let object = retry::request("apply", key, || api.patch(&key.name, &params, &patch)).await?;
     Ok(object.metadata.resource_version.unwrap_or_default())
 }
 
@@ -215,15 +219,16 @@ async fn replace(
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..Default::default()
     };
-    let object = api(client, key)
-        .replace(&key.name, &params, &object)
-        .await?;
+    let api = api(client, key);
+    let object =
+        retry::request("replace", key, || api.replace(&key.name, &params, &object)).await?;
     Ok(object.metadata.resource_version.unwrap_or_default())
 }
 
 /// Reads the live object as JSON; `None` if it does not exist.
 pub async fn get(client: &Client, key: &ObjectKey) -> Result<Option<Value>, kube::Error> {
-    let Some(object) = api(client, key).get_opt(&key.name).await? else {
+    let api = api(client, key);
+    let Some(object) = retry::request("get", key, || api.get_opt(&key.name)).await? else {
         return Ok(None);
     };
     serde_json::to_value(&object)
@@ -234,10 +239,9 @@ pub async fn get(client: &Client, key: &ObjectKey) -> Result<Option<Value>, kube
 /// Deletes an object (background propagation). An object already gone is not an error.
 pub async fn delete(ctx: &Context, key: &ObjectKey) -> Result<(), Error> {
     count(&ctx.metrics, "delete", key.kind.as_str());
-    match api(&ctx.client, key)
-        .delete(&key.name, &DeleteParams::background())
-        .await
-    {
+    let api = api(&ctx.client, key);
+    let params = DeleteParams::background();
+    match retry::request("delete", key, || api.delete(&key.name, &params)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
         Err(source) => Err(Error::Prune {
@@ -262,8 +266,8 @@ pub async fn create(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), 
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..Default::default()
     };
-    api(&ctx.client, key)
-        .create(&params, &object)
+    let api = api(&ctx.client, key);
+    retry::request("create", key, || api.create(&params, &object))
         .await
         .map(drop)
         .map_err(|source| Error::Apply {
@@ -279,8 +283,10 @@ pub async fn create(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), 
 /// the retained marks, the managed-by label of the create).
 pub async fn set_holder(ctx: &Context, key: &ObjectKey, patch: &Value) -> Result<(), Error> {
     count(&ctx.metrics, "patch", key.kind.as_str());
-    api(&ctx.client, key)
-        .patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+    let api = api(&ctx.client, key);
+    let params = PatchParams::default();
+    let patch = Patch::Merge(patch);
+    retry::request("patch", key, || api.patch(&key.name, &params, &patch))
         .await
         .map(drop)
         .map_err(|source| Error::Apply {
@@ -299,8 +305,9 @@ pub async fn list_managed(
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), namespace, &kind.api_resource());
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
-    let list = api
-        .list_metadata(&ListParams::default().labels(&selector))
+    let params = ListParams::default().labels(&selector);
+    let what = ObjectKey::new(kind, Some(namespace), "*");
+    let list = retry::request("list", &what, || api.list_metadata(&params))
         .await
         .map_err(|source| Error::Read {
             object: ObjectKey::new(kind, Some(namespace), "*"),
@@ -325,13 +332,12 @@ pub async fn status(ctx: &Context, name: &str, status: &Value) -> Result<bool, E
         "status": status,
     });
     let api: Api<TenantService> = Api::all(ctx.client.clone());
-    match api
-        .patch_status(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&body);
+    match retry::request("apply status of TenantService", &name, || {
+        api.patch_status(name, &params, &patch)
+    })
+    .await
     {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
@@ -359,9 +365,12 @@ pub async fn finalizers(
         }
     });
     let api: Api<TenantService> = Api::all(ctx.client.clone());
-    match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
+    let params = PatchParams::default();
+    let patch = Patch::Merge(&patch);
+    match retry::request("patch finalizers of TenantService", &name, || {
+        api.patch(&name, &params, &patch)
+    })
+    .await
     {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
@@ -379,5 +388,10 @@ pub async fn event(
     event: &Event,
 ) -> Result<(), kube::Error> {
     count(&ctx.metrics, "create", "Event");
-    ctx.recorder.publish(event, &tenant.object_ref(&())).await
+    let reference = tenant.object_ref(&());
+    let name = tenant.name_any();
+    retry::request("publish an Event on TenantService", &name, || {
+        ctx.recorder.publish(event, &reference)
+    })
+    .await
 }

@@ -32,6 +32,8 @@ pub struct Readiness {
     crds_established: AtomicBool,
     caches_synced: AtomicBool,
     liveness: Mutex<Liveness>,
+    /// What a start-up step is waiting for (a transient error being retried), if anything.
+    waiting: Mutex<Option<String>>,
 }
 
 /// What the liveness checks look at.
@@ -57,16 +59,34 @@ impl Readiness {
         self.caches_synced.store(value, Ordering::Release);
     }
 
+    /// Records what start-up is waiting for (`None` once the step succeeded), e.g.
+    /// `reading CA Secret tenant-operator/x: ApiError: ... (retrying in 1.6s)`.
+    pub fn set_waiting(&self, reason: Option<String>) {
+        *self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = reason;
+    }
+
     /// Problems that keep the operator from being ready; empty when it is ready.
-    pub fn problems(&self) -> Vec<&'static str> {
+    pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Some(waiting) = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            problems.push(format!("waiting for {waiting}"));
+        }
         if !self.crds_established.load(Ordering::Acquire) {
             problems.push(
-                "CRDs tenantservices/tenantclasses.tenancy.innova.puglia.it are not established",
+                "CRDs tenantservices/tenantclasses.tenancy.innova.puglia.it are not established"
+                    .to_string(),
             );
         }
         if !self.caches_synced.load(Ordering::Acquire) {
-            problems.push("caches have not synced yet");
+            problems.push("caches have not synced yet".to_string());
         }
         problems
     }
@@ -296,7 +316,12 @@ mod tests {
         let (code, body) = get(addr, "/readyz").await;
         assert_eq!(code, 503);
         assert!(!body.contains("CRDs") && body.contains("caches"), "{body}");
+        readiness.set_waiting(Some("reading CA Secret x/y: 503 (retrying in 2s)".into()));
         readiness.set_caches_synced(true);
+        let (code, body) = get(addr, "/readyz").await;
+        assert_eq!(code, 503);
+        assert!(body.contains("waiting for reading CA Secret x/y"), "{body}");
+        readiness.set_waiting(None);
         assert_eq!(get(addr, "/readyz").await, (200, "ok".to_string()));
         metrics.reconciles.inc();
         let (code, body) = get(addr, "/metrics").await;

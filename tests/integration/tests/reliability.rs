@@ -1,0 +1,162 @@
+//! The operator on a server that fails: start-up waits through transient errors and ends
+//! only on a permanent one, naming what to fix; a request that fails is retried in place,
+//! so faults cost retries rather than failed reconciles; a restart of a Ready set writes
+//! nothing. Outcomes and counts are asserted, never durations.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, OPERATOR_NS, tenant_fixture, test_config};
+use fake_apiserver::Faults;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use serde_json::json;
+use tenant_operator::api::TenantService;
+use tenant_operator::reconcile::controller::RunError;
+
+/// Failed reconciles, every category, from the replica's metrics.
+fn reconcile_errors(operator: &common::Operator) -> u64 {
+    let text = operator.metrics.encode().expect("metrics encode");
+    text.lines()
+        .filter(|l| l.starts_with("tenant_operator_reconcile_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Tenants the replica counts as Ready.
+fn ready_tenants(operator: &common::Operator) -> f64 {
+    operator
+        .metric("tenant_operator_tenants{phase=\"Ready\"}")
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_started_while_the_server_fails_waits_then_provisions() {
+    let h = Harness::new().await;
+    h.apply(&tenant_fixture("comune-attesa")).await;
+    // Every request fails from now on, as during an API server restart.
+    h.server.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    h.server.reset_request_counts();
+    let operator = h.start_operator(test_config());
+    h.eventually(
+        Duration::from_secs(20),
+        "/readyz saying what start-up waits for",
+        || async {
+            operator
+                .readiness
+                .problems()
+                .iter()
+                .any(|p| p.starts_with("waiting for CRD ") && p.contains("retrying in"))
+        },
+    )
+    .await;
+    // Several requests failed, and the process is still there, waiting.
+    h.eventually(
+        Duration::from_secs(20),
+        "several failed requests",
+        || async { h.server.request_counts().code(500) >= 3 },
+    )
+    .await;
+    assert!(!operator.is_finished(), "a transient error ended the run");
+
+    h.server.set_faults(Faults::default());
+    h.wait_ready("comune-attesa").await;
+    assert!(
+        !operator
+            .readiness
+            .problems()
+            .iter()
+            .any(|p| p.starts_with("waiting for")),
+        "{:?}",
+        operator.readiness.problems()
+    );
+    operator.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_secret_that_cannot_be_parsed_ends_the_run_with_what_to_fix() {
+    let h = Harness::new().await;
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), OPERATOR_NS);
+    let garbled: Secret = serde_json::from_value(json!({
+        "metadata": {"name": tenant_operator::pki::DEFAULT_CA_SECRET},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "bm90IGEgY2VydGlmaWNhdGU=", "tls.key": "bm90IGEga2V5"}
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &garbled)
+        .await
+        .expect("create the garbled CA Secret");
+    let operator = h.start_operator(test_config());
+    h.eventually(Duration::from_secs(20), "the run ended", || async {
+        operator.is_finished()
+    })
+    .await;
+    let error = operator
+        .stop()
+        .await
+        .expect_err("a permanent error ends the run");
+    assert!(matches!(error, RunError::Ca(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains(tenant_operator::pki::DEFAULT_CA_SECRET)
+            && message.contains("or delete the Secret"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_20_percent_fault_rate_requests_are_retried_not_reconciles() {
+    let h = Harness::new().await;
+    let names: Vec<String> = (0..4).map(|i| format!("comune-guasti-{i}")).collect();
+    for name in &names {
+        h.apply(&tenant_fixture(name)).await;
+    }
+    h.server.reset_request_counts();
+    h.server.set_faults(Faults {
+        error_rate: 0.2,
+        ..Faults::default()
+    });
+    let operator = h.start_operator(test_config());
+    h.eventually(
+        Duration::from_secs(60),
+        "every tenant Ready under faults",
+        || async { ready_tenants(&operator) == names.len() as f64 },
+    )
+    .await;
+    let injected = h.server.request_counts().code(500);
+    h.server.set_faults(Faults::default());
+
+    // The faults were there, and the retries absorbed them: no reconcile failed more than
+    // once, so no tenant's backoff grew beyond its first step. (A reconcile fails only if
+    // one request fails six times in a row: 0.2^6 per request.)
+    assert!(injected >= 10, "only {injected} requests answered 500");
+    assert!(
+        reconcile_errors(&operator) <= 1,
+        "{} failed reconciles with {injected} injected faults",
+        reconcile_errors(&operator)
+    );
+    let tenants = Api::<TenantService>::all(h.client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("list tenants");
+    for name in &names {
+        let tenant = tenants
+            .items
+            .iter()
+            .find(|t| t.metadata.name.as_deref() == Some(name.as_str()))
+            .expect("tenant listed");
+        assert!(common::is_ready(tenant), "{name} is not Ready in the API");
+        assert_eq!(
+            h.children("v1", "Secret", name).await.len(),
+            2,
+            "{name}: one TLS Secret per environment"
+        );
+    }
+    operator.stop().await.expect("clean stop");
+}
