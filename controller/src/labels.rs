@@ -65,6 +65,14 @@ pub const HAND_OVER_TO: &str = "tenancy.innova.puglia.it/hand-over-to";
 /// nothing is applied, pruned, corrected or cleaned up for it (deletion waits too), and
 /// its status carries a `Suspended` condition. An emergency brake for one tenant.
 pub const SUSPEND: &str = "tenancy.innova.puglia.it/suspend";
+/// Annotation on every object the operator applies: the fingerprint (16 hex digits) of what
+/// it applied. A restarted operator compares it with what it would apply now and, when equal
+/// and no other manager owns fields of the object, knows the object is as desired without
+/// reading it.
+pub const APPLIED_FINGERPRINT: &str = "tenancy.innova.puglia.it/applied";
+/// Annotation on a TLS Secret: `<serial> <notBefore> <notAfter>` (Unix seconds) of the
+/// certificate in it, so that a restarted operator knows when to renew without reading it.
+pub const CERTIFICATE_VALIDITY: &str = "tenancy.innova.puglia.it/certificate";
 /// Pod Security admission label.
 pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 /// Pod Security admission version label.

@@ -6,15 +6,16 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::compare::fingerprint;
 use super::context::Context;
 use super::error::Error;
-use super::inventory::ObjectKey;
+use super::inventory::{LastApplied, ObjectKey};
 use super::write::{self, Change};
 use crate::api::CertificateStatus;
 use crate::kinds::ManagedKind;
+use crate::labels;
 use crate::pki::{self, CertificateInfo, RenewReason, Renewal, Trust};
 use crate::render::{CertificateRequest, ChildObject};
 
@@ -90,12 +91,27 @@ pub async fn ensure(
         environment: request.environment.clone(),
         retry_after,
     };
-    if let Some(applied) = write::known_as_desired(ctx, &key, fingerprint)
-        && let Some(info) = applied.certificate
-        && renew_at(&info) > now
-        && trust.retiring().is_empty()
-    {
-        return Ok(outcome(*info, None, Change::Unchanged, None));
+    if let Some(applied) = write::known_as_desired(ctx, &key, fingerprint) {
+        // After a restart, the certificate is known from the Secret's annotation (its DNS
+        // names are the request's: they are in the fingerprint).
+        let info = applied.certificate.map(|info| *info).or_else(|| {
+            let live = ctx.inventory.live(&key)?;
+            let info = parse_validity(live.certificate.as_deref()?, &request.dns_names)?;
+            ctx.inventory.record_applied(
+                key.clone(),
+                LastApplied {
+                    certificate: Some(Box::new(info.clone())),
+                    ..applied
+                },
+            );
+            Some(info)
+        });
+        if let Some(info) = info
+            && renew_at(&info) > now
+            && trust.retiring().is_empty()
+        {
+            return Ok(outcome(info, None, Change::Unchanged, None));
+        }
     }
     // Either unknown to the inventory, changed by someone, or due: look at the live Secret.
     let current = write::read(ctx, &key).await?;
@@ -162,12 +178,23 @@ pub async fn ensure(
         &key_pem,
         trust.bundle_pem(),
     );
-    let body = ChildObject::Secret(secret)
+    let mut body = ChildObject::Secret(secret)
         .to_json()
         .map_err(|source| Error::Serialize {
             what: key.to_string(),
             source,
         })?;
+    if let Some(annotations) = body
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .map(|metadata| metadata.entry("annotations").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+    {
+        annotations.insert(
+            labels::CERTIFICATE_VALIDITY.to_string(),
+            Value::String(format_validity(&info)),
+        );
+    }
     let desired = write::Desired {
         key: &key,
         body: &body,
@@ -179,9 +206,52 @@ pub async fn ensure(
     Ok(outcome(info, issued, change, retry_after))
 }
 
+/// The [`labels::CERTIFICATE_VALIDITY`] annotation of a certificate:
+/// `<serial> <notBefore> <notAfter>`, Unix seconds.
+fn format_validity(info: &CertificateInfo) -> String {
+    format!(
+        "{} {} {}",
+        info.serial,
+        info.not_before.as_second(),
+        info.not_after.as_second()
+    )
+}
+
+/// The certificate an annotation describes, with `dns_names`; `None` if it is not one.
+fn parse_validity(text: &str, dns_names: &[String]) -> Option<CertificateInfo> {
+    let mut parts = text.split(' ');
+    let serial = parts.next().filter(|s| !s.is_empty())?;
+    let mut time = || -> Option<jiff::Timestamp> {
+        jiff::Timestamp::from_second(parts.next()?.parse().ok()?).ok()
+    };
+    let not_before = time()?;
+    let not_after = time()?;
+    Some(CertificateInfo {
+        serial: serial.to_string(),
+        not_before,
+        not_after,
+        dns_names: dns_names.to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_validity_annotation_round_trips() {
+        let info = CertificateInfo {
+            serial: "0a1b".into(),
+            not_before: jiff::Timestamp::from_second(1000).unwrap(),
+            not_after: jiff::Timestamp::from_second(4000).unwrap(),
+            dns_names: vec!["a.example.it".into()],
+        };
+        let text = format_validity(&info);
+        assert_eq!(text, "0a1b 1000 4000");
+        assert_eq!(parse_validity(&text, &info.dns_names), Some(info));
+        assert_eq!(parse_validity("0a1b 1000", &[]), None);
+        assert_eq!(parse_validity("", &[]), None);
+    }
 
     #[test]
     fn renewal_is_due_at_two_thirds() {

@@ -27,7 +27,24 @@ pub async fn ensure_finalizer(tenant: &TenantService, ctx: &Context) -> Result<(
     }
     let mut finalizers = tenant.finalizers().to_vec();
     finalizers.push(FINALIZER.to_string());
-    write::finalizers(ctx, tenant, &finalizers).await
+    match write::finalizers(ctx, tenant, &finalizers).await {
+        // The cached tenant is older than the live one (its watch lags behind, as under
+        // API faults, and an earlier reconcile may have added the finalizer already): look
+        // at the live one instead of failing the reconcile until the cache catches up.
+        Err(Error::Finalizer { source, .. }) if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 409) =>
+        {
+            let Some(live) = write::tenant(ctx, &tenant.name_any()).await? else {
+                return Ok(());
+            };
+            if live.finalizers().iter().any(|f| f == FINALIZER) {
+                return Ok(());
+            }
+            let mut finalizers = live.finalizers().to_vec();
+            finalizers.push(FINALIZER.to_string());
+            write::finalizers(ctx, &live, &finalizers).await
+        }
+        other => other,
+    }
 }
 
 /// The reconcile of a deleted tenant.

@@ -3,7 +3,10 @@
 
 use std::hash::{Hash, Hasher};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use serde_json::Value;
+
+use crate::labels;
 
 /// Whether the live object already has everything the desired object states.
 ///
@@ -98,6 +101,50 @@ pub fn resource_version_of(live: &Value) -> String {
         .to_string()
 }
 
+/// `desired` with its fingerprint in the [`labels::APPLIED_FINGERPRINT`] annotation: what is
+/// written, so that the object itself says what it was applied from.
+pub fn with_fingerprint(desired: &Value, fingerprint: u64) -> Value {
+    let mut body = desired.clone();
+    if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(serde_json::Map::new());
+        }
+        annotations[labels::APPLIED_FINGERPRINT] = Value::String(format_fingerprint(fingerprint));
+    }
+    body
+}
+
+/// A fingerprint as the annotation holds it: 16 hex digits.
+pub fn format_fingerprint(fingerprint: u64) -> String {
+    format!("{fingerprint:016x}")
+}
+
+/// The fingerprint in an annotation value, if it is one.
+pub fn parse_fingerprint(text: &str) -> Option<u64> {
+    (text.len() == 16)
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+/// Whether a manager other than `own` owns fields outside `metadata` (typed managedFields
+/// of a watched object's metadata; the same rule as [`foreign_manager`]).
+pub fn has_foreign_manager(entries: &[ManagedFieldsEntry], own: &str) -> bool {
+    entries
+        .iter()
+        .filter(|entry| entry.manager.as_deref() != Some(own))
+        .filter(|entry| entry.subresource.as_deref().is_none_or(str::is_empty))
+        .any(|entry| {
+            entry
+                .fields_v1
+                .as_ref()
+                .and_then(|fields| fields.0.as_object())
+                .is_some_and(|fields| fields.keys().any(|k| k != "f:metadata"))
+        })
+}
+
 /// A stable fingerprint of a desired object (maps serialize with sorted keys), used to
 /// tell whether what is desired now is what was applied before.
 pub fn fingerprint(desired: &Value) -> u64 {
@@ -173,6 +220,36 @@ mod tests {
         assert_eq!(body["metadata"]["labels"], json!({"a": "1", "b": "2"}));
         assert_eq!(body["metadata"]["resourceVersion"], "9");
         assert_eq!(body["spec"], json!({"x": 1}));
+    }
+
+    #[test]
+    fn the_fingerprint_annotation_round_trips_and_foreign_content_managers_are_seen() {
+        let body = json!({"metadata": {"name": "p", "annotations": {"a": "1"}}, "spec": {}});
+        let annotated = with_fingerprint(&body, 0xab);
+        assert_eq!(annotated["metadata"]["annotations"]["a"], "1");
+        let text = annotated["metadata"]["annotations"][labels::APPLIED_FINGERPRINT]
+            .as_str()
+            .unwrap();
+        assert_eq!(parse_fingerprint(text), Some(0xab));
+        assert_eq!(parse_fingerprint("ab"), None);
+        let bare = with_fingerprint(&json!({"metadata": {"name": "p"}}), 1);
+        assert_eq!(
+            bare["metadata"]["annotations"][labels::APPLIED_FINGERPRINT],
+            "0000000000000001"
+        );
+
+        let entries: Vec<ManagedFieldsEntry> = serde_json::from_value(json!([
+            {"manager": "tenant-operator", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+            {"manager": "kubectl-label", "operation": "Update", "fieldsV1": {"f:metadata": {"f:labels": {}}}},
+            {"manager": "quota-controller", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}}
+        ]))
+        .unwrap();
+        assert!(!has_foreign_manager(&entries, "tenant-operator"));
+        let edited: Vec<ManagedFieldsEntry> = serde_json::from_value(json!([
+            {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:x": {}}}}
+        ]))
+        .unwrap();
+        assert!(has_foreign_manager(&edited, "tenant-operator"));
     }
 
     #[test]

@@ -175,11 +175,6 @@ where
     let api: Api<PartialObjectMeta<K>> = Api::all(client.clone());
     watcher(api, watcher::Config::default().labels(&selector))
         .default_backoff()
-        .modify(|object| {
-            // The inventory needs neither managedFields nor annotations.
-            object.metadata.managed_fields = None;
-            object.metadata.annotations = None;
-        })
         .inspect({
             let inventory = inventory.clone();
             move |event| {
@@ -187,6 +182,11 @@ where
                     inventory.apply_event(kind, event);
                 }
             }
+        })
+        .modify(|object| {
+            // The inventory took what it needs of managedFields and annotations.
+            object.metadata.managed_fields = None;
+            object.metadata.annotations = None;
         })
         .touched_objects()
         // The operator's own writes coming back need no reconcile (deletions always do:
@@ -241,7 +241,6 @@ fn quota_stream(
     let api: Api<ResourceQuota> = Api::all(client.clone());
     watcher(api, watcher::Config::default().labels(&selector))
         .default_backoff()
-        .modify(|quota| quota.metadata.managed_fields = None)
         .inspect({
             let inventory = inventory.clone();
             move |event| {
@@ -273,6 +272,7 @@ fn quota_stream(
                 metrics.set_quota(tenant, environment, &hard, &status.used.unwrap_or_default());
             }
         })
+        .modify(|quota| quota.metadata.managed_fields = None)
         .touched_objects()
         .try_filter(move |quota| {
             std::future::ready(!inventory.is_own_write(ManagedKind::ResourceQuota, quota))

@@ -13,6 +13,11 @@
 //!   else wrote it: the object is read and compared, and re-applied only if it differs (a
 //!   drift correction).
 //!
+//! After a restart only the live half is known: the [`labels::APPLIED_FINGERPRINT`]
+//! annotation on each object (kept from the metadata watch, with whether another manager
+//! owns fields of it) then stands in for the applied half, so that a restarted operator
+//! knows without reading that an unchanged object is as desired.
+//!
 //! Both halves share one key, and the tenant index points at that same key, because at
 //! 110,000 objects every copy of a key costs megabytes.
 
@@ -22,6 +27,8 @@ use std::sync::{Arc, RwLock};
 use kube::Resource;
 use kube::runtime::watcher;
 
+use super::FIELD_MANAGER;
+use super::compare;
 use crate::kinds::ManagedKind;
 use crate::labels;
 use crate::pki::CertificateInfo;
@@ -82,6 +89,14 @@ pub struct LiveObject {
     pub tenant: Option<Arc<str>>,
     /// Whether it has a deletionTimestamp.
     pub deleting: bool,
+    /// The fingerprint of what the operator applied to it, from its
+    /// [`labels::APPLIED_FINGERPRINT`] annotation: what a restarted operator goes by.
+    pub fingerprint: Option<u64>,
+    /// Whether another manager owns fields of its content (someone edited it): then the
+    /// fingerprint alone does not say that it is as applied.
+    pub foreign: bool,
+    /// For TLS Secrets: the [`labels::CERTIFICATE_VALIDITY`] annotation.
+    pub certificate: Option<Box<str>>,
 }
 
 /// What the operator last applied to an object.
@@ -159,10 +174,18 @@ impl InventoryState {
             .as_ref()
             .and_then(|l| l.get(labels::TENANT))
             .map(|t| self.tenant_name(t));
+        let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key));
         let live = LiveObject {
             resource_version: meta.resource_version.clone().unwrap_or_default(),
             tenant: tenant.clone(),
             deleting: meta.deletion_timestamp.is_some(),
+            fingerprint: annotation(labels::APPLIED_FINGERPRINT)
+                .and_then(|text| compare::parse_fingerprint(text)),
+            foreign: meta
+                .managed_fields
+                .as_deref()
+                .is_some_and(|entries| compare::has_foreign_manager(entries, FIELD_MANAGER)),
+            certificate: annotation(labels::CERTIFICATE_VALIDITY).map(|text| text.as_str().into()),
         };
         let (key, entry) = self.entry(ObjectKey::of(kind, object));
         let old_tenant = entry.live.replace(live).and_then(|old| old.tenant);

@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 
 use super::FIELD_MANAGER;
 use super::compare::{
-    fingerprint, foreign_manager, matches_live, replacement, resource_version_of,
+    fingerprint, foreign_manager, matches_live, parse_fingerprint, replacement,
+    resource_version_of, with_fingerprint,
 };
 use super::context::Context;
 use super::error::Error;
@@ -86,11 +87,30 @@ pub async fn ensure(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<Chan
 
 /// What the operator last applied to `key`, if the inventory shows the live object is
 /// still exactly that and it was applied with `fingerprint`: then nothing needs reading.
+///
+/// After a restart nothing is known of what this process applied; the object's own
+/// [`labels::APPLIED_FINGERPRINT`] annotation stands in for it when no other manager owns
+/// fields of the object (an edit transfers the edited fields to the editor), and is
+/// recorded as applied at the live resourceVersion. An edit made while the operator was
+/// down is thus caught unless it only removed fields (such an edit leaves no manager
+/// behind): that one is corrected at the tenant's next change.
 pub fn known_as_desired(ctx: &Context, key: &ObjectKey, fingerprint: u64) -> Option<LastApplied> {
     let live = ctx.inventory.live(key)?;
-    let applied = ctx.inventory.applied(key)?;
-    (applied.resource_version == live.resource_version && applied.fingerprint == fingerprint)
-        .then_some(applied)
+    if let Some(applied) = ctx.inventory.applied(key) {
+        return (applied.resource_version == live.resource_version
+            && applied.fingerprint == fingerprint)
+            .then_some(applied);
+    }
+    if live.fingerprint != Some(fingerprint) || live.foreign || live.deleting {
+        return None;
+    }
+    let applied = LastApplied {
+        resource_version: live.resource_version,
+        fingerprint,
+        certificate: None,
+    };
+    ctx.inventory.record_applied(key.clone(), applied.clone());
+    Some(applied)
 }
 
 /// The live object at `key`, read when it may exist: when the inventory knows it (live or
@@ -126,31 +146,37 @@ pub async fn write_if_changed(
             },
         );
     };
+    // What is written carries its fingerprint (see `known_as_desired`).
+    let body = with_fingerprint(desired.body, desired.fingerprint);
     let foreign = current.and_then(|c| foreign_manager(c, FIELD_MANAGER));
     if let Some(current) = current
         && foreign.is_none()
-        && matches_live(desired.body, current)
+        && matches_live(&body, current)
     {
         record(resource_version_of(current));
         return Ok(Change::Unchanged);
     }
     // Someone else changed an object this operator had made as desired (or added fields
-    // to it that server-side apply would leave in place).
-    let last = ctx.inventory.applied(key);
-    let drift = !desired.renewal
-        && (foreign.is_some() || last.is_some_and(|a| a.fingerprint == desired.fingerprint));
+    // to it that server-side apply would leave in place). After a restart, the object's
+    // annotation says what it had been made as.
+    let applied_before = ctx
+        .inventory
+        .applied(key)
+        .map(|a| a.fingerprint)
+        .or_else(|| {
+            current
+                .and_then(|c| c.pointer(&annotation_pointer(labels::APPLIED_FINGERPRINT)))
+                .and_then(Value::as_str)
+                .and_then(parse_fingerprint)
+        });
+    let drift =
+        !desired.renewal && (foreign.is_some() || applied_before == Some(desired.fingerprint));
     let written = match (current, &foreign) {
         (Some(current), Some(manager)) => {
             tracing::info!(object = %key, %manager, "replacing fields written by another manager");
-            replace(
-                &ctx.client,
-                &ctx.metrics,
-                key,
-                &replacement(desired.body, current),
-            )
-            .await
+            replace(&ctx.client, &ctx.metrics, key, &replacement(&body, current)).await
         }
-        _ => apply(&ctx.client, &ctx.metrics, key, desired.body).await,
+        _ => apply(&ctx.client, &ctx.metrics, key, &body).await,
     };
     let resource_version = written.map_err(|source| Error::Apply {
         object: key.clone(),
@@ -170,6 +196,14 @@ pub async fn write_if_changed(
     } else {
         Change::Updated
     })
+}
+
+/// The JSON pointer of annotation `key` (`/` escaped as `~1`).
+fn annotation_pointer(key: &str) -> String {
+    format!(
+        "/metadata/annotations/{}",
+        key.replace('~', "~0").replace('/', "~1")
+    )
 }
 
 /// Counts one mutating request: `verb` (`apply`, `update`, `delete`, `patch`, `create`)
@@ -379,6 +413,17 @@ pub async fn finalizers(
             source: Box::new(source),
         }),
     }
+}
+
+/// Reads TenantService `name` from the API server (not the cache); `None` if it is gone.
+pub async fn tenant(ctx: &Context, name: &str) -> Result<Option<TenantService>, Error> {
+    let api: Api<TenantService> = Api::all(ctx.client.clone());
+    retry::request("get TenantService", &name, || api.get_opt(name))
+        .await
+        .map_err(|source| Error::Finalizer {
+            tenant: name.to_string(),
+            source: Box::new(source),
+        })
 }
 
 /// Publishes an Event about `tenant`.
