@@ -1,6 +1,14 @@
 //! Controller benchmark: provisions N tenants from a cold start and prints seconds to all
-//! Ready, mutating requests per tenant, writes during a full resync after Ready (must be
-//! 0), and peak RSS.
+//! Ready, mutating requests per tenant (and objects per tenant, what they are compared
+//! with), writes during a full resync after Ready (must be 0), and peak RSS.
+//!
+//! - `--shape full`: every tenant with two environments, a hostname (a certificate per
+//!   environment), two egress destinations, admin and viewer groups;
+//! - `--faults`: the API server answers 5 % of requests with 500 and 2 % with 429, and cuts
+//!   every watch within 10 s (the benchmark's own requests are retried as the operator's);
+//! - `--restart`: after the resync, the operator is stopped and started again; reports the
+//!   seconds until every tenant has been reconciled once and the writes made meanwhile
+//!   (must be 0).
 //!
 //! The operator is the real `tenant-operator run` binary and the API server the real
 //! `fake-apiserver` binary, each in its own process, so that the RSS figure is the
@@ -10,7 +18,12 @@
 //! cargo build --release -p tenant-operator -p fake-apiserver -p tenant-operator-tests
 //! target/release/provision-bench --dataset puglia     # 257 Comuni of Puglia
 //! target/release/provision-bench --dataset italia     # 7,896 Comuni of Italy
+//! target/release/provision-bench --shape full --faults --restart
 //! ```
+//!
+//! Targets (issue 13, for `--dataset italia --shape full`): all Ready within 60 s, peak RSS
+//! 192 MiB, a restart reconciled within 15 s with no write, objects + 2 mutating requests
+//! per tenant. Figures are printed with their ratio to these targets.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,15 +31,37 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
-use tenant_operator::api::{DomainDelegation, TenantClass, TenantService, crd};
+use tenant_operator::api::{
+    Access, DomainDelegation, Environment, TenantClass, TenantService, crd,
+};
+use tenant_operator::kinds::ManagedKind;
+use tenant_operator::retry;
 use tenant_operator::samples::{self, Scope};
+
+/// Seconds to all Ready from a cold start (creation included).
+const TARGET_READY_SECONDS: f64 = 60.0;
+/// Peak RSS of the operator, MiB.
+const TARGET_RSS_MIB: f64 = 192.0;
+/// Seconds until every tenant has been reconciled once after a restart.
+const TARGET_RESTART_SECONDS: f64 = 15.0;
+/// Mutating requests per tenant beyond its objects (the finalizer and the status).
+const TARGET_EXTRA_WRITES: f64 = 2.0;
+
+/// The tenants' shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Shape {
+    /// As the samples generate them (environments, egress and groups by size class).
+    Default,
+    /// Two environments, a hostname, two egress destinations, admin and viewer groups.
+    Full,
+}
 
 #[derive(Parser, Debug)]
 #[command(about = "Provision N tenants from cold start and report figures")]
@@ -40,6 +75,17 @@ struct Args {
     /// Tenants the operator reconciles in parallel.
     #[arg(long, default_value_t = 32)]
     concurrency: u16,
+    /// The tenants' shape.
+    #[arg(long, value_enum, default_value_t = Shape::Default)]
+    shape: Shape,
+    /// Inject the faults of a busy cluster: 5 % of requests answered 500, 2 % 429, every
+    /// watch cut within 10 s.
+    #[arg(long)]
+    faults: bool,
+    /// After the resync, restart the operator and measure until every tenant has been
+    /// reconciled once.
+    #[arg(long)]
+    restart: bool,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -157,12 +203,30 @@ async fn http_get(authority: &str, path: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Mutating requests the API server has answered so far.
+/// Mutating requests the API server has answered so far, with an error (injected faults
+/// included) or not.
 async fn mutating(server: &str) -> anyhow::Result<u64> {
     let counts: Value = serde_json::from_str(&http_get(server, "/debug/requests").await?)?;
     counts["mutating"]
         .as_u64()
         .context("no mutating count in /debug/requests")
+}
+
+/// Mutating requests the API server has answered so far with success: the writes made.
+async fn writes(server: &str) -> anyhow::Result<u64> {
+    let counts: Value = serde_json::from_str(&http_get(server, "/debug/requests").await?)?;
+    let rows = counts["requests"]
+        .as_array()
+        .context("no requests in /debug/requests")?;
+    Ok(rows
+        .iter()
+        .filter(|row| {
+            ["create", "update", "patch", "delete", "deletecollection"]
+                .contains(&row["verb"].as_str().unwrap_or_default())
+                && row["code"].as_u64().is_some_and(|code| code < 400)
+        })
+        .filter_map(|row| row["count"].as_u64())
+        .sum())
 }
 
 /// A sample value of the operator's /metrics.
@@ -176,18 +240,43 @@ async fn metric(admin: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Failed reconciles so far, every category.
+async fn errors(admin: &str) -> f64 {
+    let Ok(text) = http_get(admin, "/metrics").await else {
+        return 0.0;
+    };
+    text.lines()
+        .filter(|l| l.starts_with("tenant_operator_reconcile_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Starts the API server; returns it, its address and a client.
-async fn start_server(dir: &Path) -> anyhow::Result<(Process, String, Client, PathBuf)> {
+async fn start_server(
+    dir: &Path,
+    faults: bool,
+) -> anyhow::Result<(Process, String, Client, PathBuf)> {
     let kubeconfig = dir.join("kubeconfig");
     let port = free_port()?;
-    let child = Command::new(sibling("fake-apiserver")?)
-        .args([
-            "--mode",
-            "embedded",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--kubeconfig-out",
-        ])
+    let mut command = Command::new(sibling("fake-apiserver")?);
+    command.args([
+        "--mode",
+        "embedded",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    if faults {
+        command.args([
+            "--fault-error-rate",
+            "0.05",
+            "--fault-throttle-rate",
+            "0.02",
+            "--fault-watch-cut-secs",
+            "10",
+        ]);
+    }
+    let child = command
+        .arg("--kubeconfig-out")
         .arg(&kubeconfig)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -222,12 +311,10 @@ where
         .map(|object| {
             let api = api.clone();
             async move {
-                api.patch(
-                    &object.name_any(),
-                    &PatchParams::apply("bench").force(),
-                    &Patch::Apply(object),
-                )
-                .await
+                let name = object.name_any();
+                let params = PatchParams::apply("bench").force();
+                let patch = Patch::Apply(object);
+                retry::request("apply", &name, || api.patch(&name, &params, &patch)).await
             }
         })
         .buffer_unordered(32)
@@ -253,6 +340,89 @@ fn dataset(name: &str) -> anyhow::Result<(Vec<TenantService>, Vec<DomainDelegati
     ))
 }
 
+/// The `--shape full` tenant: two environments, two egress destinations, admin and
+/// viewer groups (the hostname the samples already have).
+fn full_shape(tenant: &mut TenantService) {
+    let name = tenant.name_any();
+    tenant.spec.environments = ["prod", "test"]
+        .into_iter()
+        .map(|environment| Environment {
+            name: environment.to_string(),
+            quota: None,
+            production: None,
+        })
+        .collect();
+    if let Some(network) = tenant.spec.network.as_mut() {
+        network.egress.truncate(2);
+    }
+    tenant.spec.access = Some(Access {
+        admin_groups: vec![format!("{name}-admins")],
+        edit_groups: Vec::new(),
+        viewer_groups: vec![format!("{name}-auditors")],
+    });
+}
+
+/// Objects labelled with a tenant, of every managed kind: what the tenants cost at least.
+async fn tenant_objects(client: &Client) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for kind in ManagedKind::ALL {
+        let api: Api<kube::api::DynamicObject> =
+            Api::all_with(client.clone(), &kind.api_resource());
+        let params = ListParams::default().labels(tenant_operator::labels::TENANT);
+        let list = retry::request("list", &kind.as_str(), || api.list_metadata(&params)).await?;
+        total += list.items.len() as u64;
+    }
+    Ok(total)
+}
+
+/// Starts `tenant-operator run` against the server, its log in `log`.
+fn start_operator(
+    args: &Args,
+    kubeconfig: &Path,
+    admin: &str,
+    log: &Path,
+) -> anyhow::Result<Process> {
+    let operator_binary = sibling("tenant-operator")?;
+    let mut operator_command = match args.operator_wrapper.as_deref() {
+        Some(wrapper) => {
+            let mut words = wrapper.split_whitespace();
+            let mut command = Command::new(words.next().context("--operator-wrapper is empty")?);
+            command.args(words).arg(operator_binary);
+            command
+        }
+        None => Command::new(operator_binary),
+    };
+    Ok(Process(
+        operator_command
+            .args([
+                "run",
+                "--namespace",
+                "tenant-operator",
+                "--leader-election=false",
+                "--log-format",
+                "json",
+            ])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--admin-addr",
+                admin,
+                "--concurrency",
+                &args.concurrency.to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log)?))
+            .spawn()
+            .context("starting tenant-operator run")?,
+    ))
+}
+
+/// `figure (0.52 of the target)`.
+fn ratio(value: f64, target: f64) -> String {
+    format!("{:.2} of the target {target}", value / target)
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -267,33 +437,30 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         tenants.truncate(limit);
         delegations.truncate(limit);
     }
+    if args.shape == Shape::Full {
+        tenants.iter_mut().for_each(full_shape);
+    }
     let n = tenants.len();
     let dir = std::env::temp_dir().join(format!("provision-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (server, server_addr, client, kubeconfig) = start_server(&dir).await?;
+    let (server, server_addr, client, kubeconfig) = start_server(&dir, args.faults).await?;
 
     // The cluster as an operator finds it: CRDs, its namespace, the classes, the tenants.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let create = PostParams::default();
     for crd in crd::crds() {
-        crds.create(&PostParams::default(), &crd).await?;
+        retry::request("create CRD", &crd.name_any(), || crds.create(&create, &crd)).await?;
     }
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "tenant-operator"}}))?,
-        )
-        .await?;
+    let operator_namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "tenant-operator"}}))?;
+    let namespaces = Api::<Namespace>::all(client.clone());
+    retry::request("create namespace", &"tenant-operator", || {
+        namespaces.create(&create, &operator_namespace)
+    })
+    .await?;
     // The classes the chart installs, so the benchmark provisions what production would.
     let classes = samples::default_classes()?;
-    for class in &classes {
-        Api::<TenantClass>::all(client.clone())
-            .patch(
-                &class.name_any(),
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(class),
-            )
-            .await?;
-    }
+    apply_all(&client, &classes).await?;
     // The delegations are in place before the operator starts, as in production (they are
     // not part of the timed load, which is the tenants').
     apply_all(&client, &delegations).await?;
@@ -307,44 +474,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     // Cold start of the operator.
     let before = mutating(&server_addr).await?;
+    let writes_before = writes(&server_addr).await?;
     let admin = format!("127.0.0.1:{}", free_port()?);
     let started = Instant::now();
-    let operator_binary = sibling("tenant-operator")?;
-    let mut operator_command = match args.operator_wrapper.as_deref() {
-        Some(wrapper) => {
-            let mut words = wrapper.split_whitespace();
-            let mut command = Command::new(words.next().context("--operator-wrapper is empty")?);
-            command.args(words).arg(operator_binary);
-            command
-        }
-        None => Command::new(operator_binary),
-    };
-    let operator = Process(
-        operator_command
-            .args([
-                "run",
-                "--namespace",
-                "tenant-operator",
-                "--leader-election=false",
-                "--log-format",
-                "json",
-            ])
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args([
-                "--admin-addr",
-                &admin,
-                "--concurrency",
-                &args.concurrency.to_string(),
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(
-                dir.join("operator.log"),
-            )?))
-            .spawn()
-            .context("starting tenant-operator run")?,
-    );
+    let operator = start_operator(&args, &kubeconfig, &admin, &dir.join("operator.log"))?;
     let operator_pid = operator.0.id();
     let mut last_report = Instant::now();
     let ready_after = loop {
@@ -369,11 +502,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let provisioning_writes = mutating(&server_addr).await? - before;
+    let provisioning_requests = mutating(&server_addr).await? - before;
+    let provisioning_writes = writes(&server_addr).await? - writes_before;
+    let objects = tenant_objects(&client).await?;
     // The API agrees with the operator's gauge.
-    let listed = Api::<TenantService>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
+    let tenant_api = Api::<TenantService>::all(client.clone());
+    let all = ListParams::default();
+    let listed = retry::request("list", &"TenantServices", || tenant_api.list(&all)).await?;
     let ready_in_api = listed.items.iter().filter(|t| is_ready(t)).count();
     drop(listed);
     if ready_in_api != n {
@@ -382,20 +517,21 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     // Full resync after Ready: touching every class triggers every tenant.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let class_api = Api::<TenantClass>::all(client.clone());
     for class in &classes {
         let name = class.name_any();
-        Api::<TenantClass>::all(client.clone())
-            .patch(
-                &name,
-                &PatchParams::apply("bench-touch"),
-                &Patch::Apply(json!({
-                    "apiVersion": "tenancy.innova.puglia.it/v1alpha1", "kind": "TenantClass",
-                    "metadata": {"name": name, "labels": {"bench-resync": "1"}}
-                })),
-            )
-            .await?;
+        let touch = json!({
+            "apiVersion": "tenancy.innova.puglia.it/v1alpha1", "kind": "TenantClass",
+            "metadata": {"name": name, "labels": {"bench-resync": "1"}}
+        });
+        let params = PatchParams::apply("bench-touch");
+        let patch = Patch::Apply(&touch);
+        retry::request("touch class", &name, || {
+            class_api.patch(&name, &params, &patch)
+        })
+        .await?;
     }
-    let resync_before = mutating(&server_addr).await?;
+    let resync_before = writes(&server_addr).await?;
     let reconciles_before = metric(&admin, "tenant_operator_reconciles_total").await;
     let resync_started = Instant::now();
     while metric(&admin, "tenant_operator_reconciles_total").await - reconciles_before < n as f64
@@ -405,7 +541,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     let resync_seconds = resync_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let resync_writes = mutating(&server_addr).await? - resync_before;
+    let resync_writes = writes(&server_addr).await? - resync_before;
     let resync_reconciles =
         metric(&admin, "tenant_operator_reconciles_total").await - reconciles_before;
 
@@ -415,29 +551,71 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let server_cpu = cpu_seconds(server.0.id()).unwrap_or(0.0);
     let reconcile_seconds = metric(&admin, "tenant_operator_reconcile_duration_seconds_sum").await;
     let reconcile_count = metric(&admin, "tenant_operator_reconcile_duration_seconds_count").await;
+    let reconcile_errors = errors(&admin).await;
     drop(operator);
+
+    // Restart with every tenant Ready: the new process must find out that nothing changed.
+    let restart = if args.restart {
+        let writes_before = writes(&server_addr).await?;
+        let started = Instant::now();
+        let operator = start_operator(&args, &kubeconfig, &admin, &dir.join("restart.log"))?;
+        while metric(&admin, "tenant_operator_reconciles_total").await < n as f64 {
+            if started.elapsed() > Duration::from_secs(args.timeout) {
+                bail!(
+                    "the restarted operator did not reconcile every tenant within {} s",
+                    args.timeout
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let restart_writes = writes(&server_addr).await? - writes_before;
+        let rss = proc_status_kib(operator.0.id(), "VmHWM:").unwrap_or(0);
+        drop(operator);
+        Some((seconds, restart_writes, rss))
+    } else {
+        None
+    };
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 
+    let ready_seconds = ready_after.as_secs_f64();
+    let per_tenant = provisioning_writes as f64 / n as f64;
+    let objects_per_tenant = objects as f64 / n as f64;
+    let operator_mib = operator_rss as f64 / 1024.0;
     println!(
-        "dataset:                          {} ({n} tenants)",
-        args.dataset
+        "dataset:                          {} ({n} tenants, {:?} shape{})",
+        args.dataset,
+        args.shape,
+        if args.faults { ", faults" } else { "" }
     );
     println!(
-        "seconds to all Ready:             {:.1}",
-        ready_after.as_secs_f64()
+        "seconds to all Ready:             {ready_seconds:.1} ({})",
+        ratio(ready_seconds, TARGET_READY_SECONDS)
     );
     println!(
-        "mutating requests (provisioning): {provisioning_writes} ({:.1} per tenant)",
-        provisioning_writes as f64 / n as f64
+        "writes (provisioning):            {provisioning_writes} ({per_tenant:.1} per tenant for {objects_per_tenant:.1} objects: {}); {provisioning_requests} mutating requests with the failed ones",
+        ratio(per_tenant, objects_per_tenant + TARGET_EXTRA_WRITES)
+    );
+    println!("reconcile errors (provisioning):  {reconcile_errors}");
+    println!(
+        "full resync after Ready:          {resync_reconciles} reconciles in {resync_seconds:.1}s, {resync_writes} writes"
     );
     println!(
-        "full resync after Ready:          {resync_reconciles} reconciles in {resync_seconds:.1}s, {resync_writes} mutating requests"
+        "peak RSS, operator process:       {operator_mib:.0} MiB ({})",
+        ratio(operator_mib, TARGET_RSS_MIB)
     );
-    println!(
-        "peak RSS, operator process:       {:.0} MiB",
-        operator_rss as f64 / 1024.0
-    );
+    if let Some((seconds, restart_writes, rss)) = restart {
+        println!(
+            "restart, every tenant reconciled: {seconds:.1}s ({}), {restart_writes} writes, peak RSS {:.0} MiB",
+            ratio(seconds, TARGET_RESTART_SECONDS),
+            rss as f64 / 1024.0
+        );
+        if restart_writes != 0 {
+            bail!("the restart made {restart_writes} writes (must be 0)");
+        }
+    }
     println!(
         "peak RSS, API server process:     {:.0} MiB",
         server_rss as f64 / 1024.0
@@ -448,7 +626,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         1000.0 * reconcile_seconds / reconcile_count.max(1.0)
     );
     if resync_writes != 0 {
-        bail!("a full resync after Ready made {resync_writes} mutating requests (must be 0)");
+        bail!("a full resync after Ready made {resync_writes} writes (must be 0)");
     }
     Ok(())
 }
