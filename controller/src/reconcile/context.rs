@@ -106,6 +106,10 @@ pub struct Context {
     pub tenants: Store<TenantService>,
     /// All TenantClasses (the controller's cache).
     pub classes: Store<TenantClass>,
+    /// Whether `classes` has been listed once. Reconciles wait on this, not on
+    /// `Store::wait_until_ready`: that wakes only the last of several waiters (it keeps one
+    /// waker), and the others would wait forever.
+    pub classes_synced: tokio::sync::watch::Receiver<bool>,
     /// Publishes Events on TenantServices as this replica.
     pub recorder: Recorder,
     /// Consecutive failures per tenant, for exponential backoff.

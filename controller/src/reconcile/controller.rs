@@ -462,6 +462,7 @@ struct TermParts {
     peers: Arc<PeerIndex>,
     tenants: reflector::Store<TenantService>,
     classes: reflector::Store<TenantClass>,
+    classes_synced: watch::Receiver<bool>,
     identity: String,
     ca_secret: String,
     ca_settings: CaSettings,
@@ -521,6 +522,7 @@ async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
         peers: parts.peers.clone(),
         tenants: parts.tenants.clone(),
         classes: parts.classes.clone(),
+        classes_synced: parts.classes_synced.clone(),
         recorder: Recorder::new(parts.client.clone(), Context::reporter(&parts.identity)),
         failures: Mutex::new(Default::default()),
         written_statuses: Mutex::new(Default::default()),
@@ -738,6 +740,8 @@ pub async fn run(
         })
     };
 
+    // The only waiter on the class store's readiness (see `Context::classes_synced`).
+    let (classes_synced_tx, classes_synced) = watch::channel(false);
     let parts = TermParts {
         client: client.clone(),
         metrics: metrics.clone(),
@@ -749,6 +753,7 @@ pub async fn run(
         peers,
         tenants: tenant_reader.clone(),
         classes: class_reader.clone(),
+        classes_synced,
         identity: config.identity.clone(),
         ca_secret: config.ca_secret.clone(),
         ca_settings: config.ca_settings.clone(),
@@ -861,6 +866,7 @@ pub async fn run(
         async move {
             tenant_reader.wait_until_ready().await.ok();
             class_reader.wait_until_ready().await.ok();
+            classes_synced_tx.send_replace(true);
             inventory.wait_synced(ManagedKind::ALL.len()).await;
             delegations.wait_synced().await;
             readiness.set_caches_synced(true);

@@ -39,8 +39,8 @@ pub async fn reconcile(tenant: Arc<TenantService>, ctx: Arc<Context>) -> Result<
     // that "does not exist", as happened when a list failed under API faults).
     ctx.inventory.wait_synced(ManagedKind::ALL.len()).await;
     ctx.delegations.wait_synced().await;
-    // An error means the store's writer is gone: the controller is shutting down.
-    let _ = ctx.classes.wait_until_ready().await;
+    // An error means the sender is gone: the controller is shutting down.
+    let _ = ctx.classes_synced.clone().wait_for(|synced| *synced).await;
     if is_suspended(&tenant) {
         return suspended(&tenant, &ctx).await;
     }
