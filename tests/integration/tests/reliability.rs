@@ -7,14 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, OPERATOR_NS, tenant_fixture, test_config};
+use common::{Harness, tenant_fixture, test_config};
 use fake_apiserver::Faults;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
-use serde_json::json;
+use kube::api::ListParams;
 use tenant_operator::api::TenantService;
-use tenant_operator::reconcile::controller::RunError;
 
 /// Failed reconciles, every category, from the replica's metrics.
 fn reconcile_errors(operator: &common::Operator) -> u64 {
@@ -76,38 +73,6 @@ async fn an_operator_started_while_the_server_fails_waits_then_provisions() {
         operator.readiness.problems()
     );
     operator.stop().await.expect("clean stop");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ca_secret_that_cannot_be_parsed_ends_the_run_with_what_to_fix() {
-    let h = Harness::new().await;
-    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), OPERATOR_NS);
-    let garbled: Secret = serde_json::from_value(json!({
-        "metadata": {"name": tenant_operator::pki::DEFAULT_CA_SECRET},
-        "type": "kubernetes.io/tls",
-        "data": {"tls.crt": "bm90IGEgY2VydGlmaWNhdGU=", "tls.key": "bm90IGEga2V5"}
-    }))
-    .expect("secret");
-    secrets
-        .create(&PostParams::default(), &garbled)
-        .await
-        .expect("create the garbled CA Secret");
-    let operator = h.start_operator(test_config());
-    h.eventually(Duration::from_secs(20), "the run ended", || async {
-        operator.is_finished()
-    })
-    .await;
-    let error = operator
-        .stop()
-        .await
-        .expect_err("a permanent error ends the run");
-    assert!(matches!(error, RunError::Ca(_)), "{error:?}");
-    let message = error.to_string();
-    assert!(
-        message.contains(tenant_operator::pki::DEFAULT_CA_SECRET)
-            && message.contains("or delete the Secret"),
-        "{message}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
