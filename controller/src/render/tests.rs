@@ -935,3 +935,41 @@ fn odd_input_renders_or_is_refused_without_panicking() {
         })
     );
 }
+
+#[test]
+fn apply_order_moves_each_item_to_its_place() {
+    // Two cycles (0 → 2 → 3 → 0 and 1 → 4 → 1) and a fixed point (5).
+    let mut items = vec!['a', 'b', 'c', 'd', 'e', 'f'];
+    apply_order(&mut items, vec![2, 4, 3, 0, 1, 5]);
+    assert_eq!(items, vec!['c', 'e', 'd', 'a', 'b', 'f']);
+    let mut empty: Vec<char> = Vec::new();
+    apply_order(&mut empty, Vec::new());
+    assert!(empty.is_empty());
+}
+
+#[test]
+fn sort_objects_gives_the_order_of_a_stable_sort_by_order_key() {
+    let platform = Platform::default();
+    let ctx = RenderContext {
+        platform: &platform,
+        peers: &[],
+        ca_certificate: None,
+    };
+    // Two tenants' objects, the later tenant first and each list reversed: nothing is in
+    // order as it comes, and equal keys (none are expected) would show up as a difference.
+    let mut objects: Vec<ChildObject> = ["comune-zollino", "comune-acquaviva"]
+        .into_iter()
+        .flat_map(|name| {
+            let mut objects = render(&tenant(name, json!({})), &class("standard"), &ctx)
+                .expect("renders")
+                .objects;
+            objects.reverse();
+            objects
+        })
+        .collect();
+    let mut expected = objects.clone();
+    expected.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    sort_objects(&mut objects);
+    assert!(objects.len() > 20, "{} objects", objects.len());
+    assert_eq!(objects, expected);
+}
