@@ -187,11 +187,14 @@ async fn a_leader_that_cannot_renew_steps_down_before_the_standby_takes_over() {
         client_latency: vec![("replica-a".into(), Duration::from_secs(3))],
         ..Faults::default()
     });
+    // Waited on through the watcher, not the metric: on a busy machine the watcher's task
+    // may not have polled yet when the metric turns, and its record is what is checked.
     h.eventually(Duration::from_secs(60), "the standby leads", || async {
-        b.metrics.leader.get() == 1
+        watch.new_took_over_at.load(Ordering::SeqCst) > 0
     })
     .await;
     h.server.set_faults(Faults::default());
+    assert_eq!(b.metrics.leader.get(), 1);
 
     let stepped_down = watch.old_stepped_down_at.load(Ordering::SeqCst);
     let took_over = watch.new_took_over_at.load(Ordering::SeqCst);
@@ -199,8 +202,10 @@ async fn a_leader_that_cannot_renew_steps_down_before_the_standby_takes_over() {
         !watch.overlap.load(Ordering::SeqCst),
         "both replicas led at once"
     );
+    // Seen at the same poll is possible when the watcher was not scheduled in between;
+    // the overlap flag above says they did not lead at once.
     assert!(
-        stepped_down > 0 && stepped_down < took_over,
+        stepped_down > 0 && stepped_down <= took_over,
         "the old leader stepped down at poll {stepped_down}, the standby took over at poll {took_over}"
     );
     let (holder, _, _) = lease_record(&h).await;
