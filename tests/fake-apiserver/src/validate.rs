@@ -1,7 +1,7 @@
 //! Schema validation of custom resources on write (spec §3.9 and the issue's
 //! schema section): pruning of unknown fields, strict field validation, types,
 //! required fields, enums, patterns and CEL rules. The structural checks live in
-//! [`crate::schema`] (shared with the CLI's `validate`); this module decides what
+//! [`crd_schema`] (shared with the CLI's `validate`); this module decides what
 //! a finding means for the request: a 400 or 422, a `Warning` header, or silent
 //! pruning.
 

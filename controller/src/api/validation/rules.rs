@@ -18,6 +18,9 @@ use std::fmt;
 macro_rules! rules {
     ($($variant:ident = $id:literal, $summary:literal, $valid:literal;)*) => {
         /// A rule of the validation (see the [module](self) for the table).
+        // Each variant's documentation is its summary, plain text shared with users, where
+        // `<tenant>` is a placeholder, not an HTML tag.
+        #[allow(rustdoc::invalid_html_tags)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Rule {
             $(
