@@ -972,3 +972,185 @@ async fn per_tenant_series_stop_at_the_charts_bound_and_the_queue_is_observed() 
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await;
 }
+
+/// The tenants (by the tenant label) whose every environment quota (the ResourceQuotas
+/// without a scope: the scoped one refuses critical PriorityClasses) allows `pods` pods.
+async fn tenants_with_pods(admin: &Client, pods: &Value) -> std::collections::BTreeSet<String> {
+    let quotas = Api::<k8s_openapi::api::core::v1::ResourceQuota>::all(admin.clone())
+        .list(&ListParams::default().labels(tenant_operator::labels::TENANT))
+        .await
+        .expect("list ResourceQuotas");
+    // As a quantity writes it: "27" whether the class said 27 or "27".
+    let want = match pods {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let mut matching = std::collections::BTreeMap::<String, bool>::new();
+    for quota in quotas.items {
+        let Some(tenant) = quota
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(tenant_operator::labels::TENANT))
+        else {
+            continue;
+        };
+        if quota
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.scope_selector.is_some() || s.scopes.is_some())
+        {
+            continue;
+        }
+        let hard = quota
+            .spec
+            .as_ref()
+            .and_then(|s| s.hard.as_ref())
+            .and_then(|h| h.get("pods"))
+            .map(|q| q.0.clone());
+        let matches = hard.is_some_and(|hard| hard == want);
+        *matching.entry(tenant.clone()).or_insert(true) &= matches;
+    }
+    matching
+        .into_iter()
+        .filter_map(|(tenant, all)| all.then_some(tenant))
+        .collect()
+}
+
+/// Item 8 of issue 17 through the chart: a TenantClass change reaches its tenants at no more
+/// than `classRolloutPerMinute` (here 30: one every 2 s), even with a re-check of every
+/// tenant every second, and its progress is exported. Counted, not timed: at every look,
+/// the tenants on the new version are at most those the rate allows since before the
+/// change (so a slow machine can only make the count smaller), plus one of margin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_change_reaches_its_tenants_at_the_charts_rate() {
+    use tenant_operator::samples::{self, Scope};
+    let Some(helm_bin) = fake_apiserver::tools::find("helm") else {
+        return;
+    };
+    let server = server().await;
+    let admin = server.client();
+    let dir = scratch("rollout");
+    kubeconfig(&server, server.admin_token(), &dir.join("admin.kubeconfig"));
+    let chart = repo().join("charts/tenant-operator");
+    let chart = chart.to_str().expect("UTF-8 path");
+    let mut args = install_args(chart, &[]);
+    args.extend(["--set", "classRolloutPerMinute=30"]);
+    helm(&helm_bin, &dir, &args);
+    let period = Duration::from_secs(2);
+
+    // Twelve Comuni of class small, with their DomainDelegations.
+    let tenants: Vec<TenantService> = samples::comuni_tenants(Scope::Puglia)
+        .into_iter()
+        .filter(|t| t.spec.class == "small")
+        .take(12)
+        .collect();
+    let names: Vec<String> = tenants
+        .iter()
+        .map(|t| t.metadata.name.clone().expect("a name"))
+        .collect();
+    let delegations = samples::comuni_delegations(Scope::Puglia);
+    let apply = PatchParams::apply("rollout-test").force();
+    for delegation in delegations
+        .iter()
+        .filter(|d| names.contains(d.metadata.name.as_ref().expect("a name")))
+    {
+        Api::<tenant_operator::api::DomainDelegation>::all(admin.clone())
+            .patch(d_name(delegation), &apply, &Patch::Apply(delegation))
+            .await
+            .expect("apply a DomainDelegation");
+    }
+    let (operator, log) = start_operator_logged(
+        &server,
+        &dir,
+        "tenant-operator-7d9f-rollo",
+        &["--resync-interval=1s"],
+    )
+    .await;
+    let addr = admin_addr(&log);
+    for tenant in &tenants {
+        Api::<TenantService>::all(admin.clone())
+            .patch(d_name(tenant), &apply, &Patch::Apply(tenant))
+            .await
+            .expect("apply a tenant");
+    }
+    for name in &names {
+        wait_ready(&admin, name, Duration::from_secs(90)).await;
+    }
+
+    let classes = Api::<TenantClass>::all(admin.clone());
+    let small = classes.get("small").await.expect("class small");
+    let old =
+        serde_json::to_value(&small.spec).expect("JSON")["quota"]["environmentDefault"]["pods"]
+            .clone();
+    let on_old = tenants_with_pods(&admin, &old).await;
+    assert!(
+        on_old.len() >= 10,
+        "tenants on the class's default pods {old}: {on_old:?}"
+    );
+    let new = match &old {
+        Value::Number(n) => json!(n.as_i64().expect("an integer") + 7),
+        Value::String(s) => json!((s.parse::<i64>().expect("a count") + 7).to_string()),
+        other => panic!("pods is {other}"),
+    };
+
+    let before = Instant::now();
+    classes
+        .patch(
+            "small",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"quota": {"environmentDefault": {"pods": new}}}})),
+        )
+        .await
+        .expect("change the class");
+    let mut saw_pending = false;
+    let deadline =
+        before + period * u32::try_from(on_old.len()).expect("few") + Duration::from_secs(90);
+    loop {
+        let updated: Vec<String> = tenants_with_pods(&admin, &new)
+            .await
+            .into_iter()
+            .filter(|t| on_old.contains(t))
+            .collect();
+        let elapsed = before.elapsed();
+        let allowed = 1 + (elapsed.as_millis() / period.as_millis()) as usize + 1;
+        assert!(
+            updated.len() <= allowed,
+            "{} tenants on the new class version after {elapsed:?}, at most {allowed} allowed: {updated:?}",
+            updated.len()
+        );
+        let metrics = scrape(&addr).await;
+        if sample(
+            &metrics,
+            "tenant_operator_class_rollout_pending{class=\"small\"}",
+        )
+        .is_some_and(|p| p > 0.0)
+        {
+            saw_pending = true;
+        }
+        if updated.len() == on_old.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rollout did not finish: {updated:?} of {on_old:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(saw_pending, "the rollout's progress was never exported");
+    scrape_until(&addr, "the rollout done", |m| {
+        sample(m, "tenant_operator_class_rollout_pending{class=\"small\"}") == Some(0.0)
+    })
+    .await;
+    wait_for_log(&log, "saying the rollout started", |entry| {
+        entry["message"] == "TenantClass changed: rolling it out to its tenants at a bounded rate"
+            && entry["class"] == "small"
+    });
+    drop(operator);
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}
+
+fn d_name<K: kube::Resource>(object: &K) -> &str {
+    object.meta().name.as_deref().expect("a name")
+}

@@ -38,6 +38,10 @@ fn exported() -> BTreeMap<String, BTreeSet<String>> {
         .with_label_values(&["Missing"])
         .inc();
     metrics.leader.set(1);
+    metrics
+        .class_rollout_pending
+        .with_label_values(&["small"])
+        .set(3);
     metrics.set_tenant_phase("comune-bari", Phase::Ready);
     metrics.set_tenant_state("comune-lecce", Phase::Failed, "InvalidSpec");
     metrics.set_certificate_expiry("comune-bari", "prod", jiff::Timestamp::UNIX_EPOCH);

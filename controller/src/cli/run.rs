@@ -137,6 +137,12 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Tenants a minute that a changed TenantClass reaches: each tenant keeps the class as it
+    /// was until its turn, whatever else triggers it; 0 rolls a change out to all at once.
+    /// Progress: tenant_operator_class_rollout_pending{class} and the log.
+    #[arg(long, default_value_t = 0)]
+    pub class_rollout_per_minute: u32,
+
     /// Export per-tenant metric series (readiness, certificate expiry, quota of each tenant
     /// environment, about 8 series per tenant) while there are at most this many tenants;
     /// beyond, only aggregates (tenant_operator_tenant_series_capped says so). 0: never.
@@ -294,6 +300,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     settings.ca_reissue_interval = Duration::from_secs(60) / args.ca_reissue_per_minute;
     settings.ca_retire_check_interval = args.ca_retire_check_interval;
     settings.ca_bundle_settle = args.ca_bundle_settle;
+    settings.class_rollout_per_minute = args.class_rollout_per_minute;
     // A dry run persists nothing, the Lease included: it takes no part in the election and
     // never keeps the real leader from working.
     let leader_election = (args.leader_election && !args.dry_run).then(|| {

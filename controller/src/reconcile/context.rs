@@ -13,6 +13,7 @@ use super::ca::CaHandle;
 use super::delegations::DelegationIndex;
 use super::inventory::Inventory;
 use super::peers::PeerIndex;
+use super::rollout::ClassRollout;
 use crate::api::validation::ReservedNamespaces;
 use crate::api::{TenantClass, TenantService};
 use crate::render::Platform;
@@ -37,6 +38,9 @@ pub struct Settings {
     /// Delay that coalesces bursts of triggers (e.g. the watch events of a tenant's own
     /// writes) into one reconcile.
     pub debounce: Duration,
+    /// Tenants a minute that a changed TenantClass reaches ([`super::rollout`]); 0: all at
+    /// once.
+    pub class_rollout_per_minute: u32,
     /// How long one reconcile may run before `/livez` reports the control loop as stuck.
     /// Every request is bounded by a timeout, so only a hang gets near it.
     pub reconcile_liveness_limit: Duration,
@@ -68,6 +72,7 @@ impl Settings {
             ca_reissue_interval: Duration::from_secs(1),
             ca_bundle_settle: Duration::from_secs(600),
             ca_retire_check_interval: Duration::from_secs(60),
+            class_rollout_per_minute: 0,
         }
     }
 
@@ -110,6 +115,8 @@ pub struct Context {
     /// `Store::wait_until_ready`: that wakes only the last of several waiters (it keeps one
     /// waker), and the others would wait forever.
     pub classes_synced: tokio::sync::watch::Receiver<bool>,
+    /// The class versions tenants keep while a class change rolls out.
+    pub rollout: Arc<ClassRollout>,
     /// Publishes Events on TenantServices as this replica.
     pub recorder: Recorder,
     /// Consecutive failures per tenant, for exponential backoff.

@@ -20,7 +20,8 @@
 //!   do not retrigger;
 //! - every child kind, watched metadata-only with the `managed-by` label selector, mapped
 //!   to its tenant by the tenant label (drift correction within a second or so);
-//! - TenantClass changes, mapped to the tenants of that class;
+//! - TenantClass changes, mapped to the tenants of that class, at once or, with a bound, at
+//!   its pace ([`super::rollout`]);
 //! - a namespace annotated for hand-over ([`labels::HAND_OVER_TO`]), mapped to the tenant
 //!   it names;
 //! - peer changes ([`super::peers`]): a tenant whose `allowFrom`, hostnames or namespaces
@@ -59,6 +60,7 @@ use super::error::Error;
 use super::inventory::{Inventory, ObjectKey};
 use super::leader::{LeaderElector, LeaseConfig, LeaseConfigError};
 use super::peers::PeerIndex;
+use super::rollout::ClassRollout;
 use super::write;
 use crate::api::validation::{InvalidReservedName, ReservedNamespaces};
 use crate::api::{DomainDelegation, TenantClass, TenantService};
@@ -463,6 +465,7 @@ struct TermParts {
     tenants: reflector::Store<TenantService>,
     classes: reflector::Store<TenantClass>,
     classes_synced: watch::Receiver<bool>,
+    rollout: Arc<ClassRollout>,
     identity: String,
     ca_secret: String,
     ca_settings: CaSettings,
@@ -523,6 +526,7 @@ async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
         tenants: parts.tenants.clone(),
         classes: parts.classes.clone(),
         classes_synced: parts.classes_synced.clone(),
+        rollout: parts.rollout.clone(),
         recorder: Recorder::new(parts.client.clone(), Context::reporter(&parts.identity)),
         failures: Mutex::new(Default::default()),
         written_statuses: Mutex::new(Default::default()),
@@ -698,13 +702,55 @@ pub async fn run(
             move |tenant| metrics.queue.triggered(&tenant.name_any())
         })
     };
-    let classes = watcher(
-        Api::<TenantClass>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(class_writer)
-    .touched_objects();
+    let rollout = Arc::new(ClassRollout::new(
+        config.settings.class_rollout_per_minute,
+        metrics.clone(),
+    ));
+    // A class's versions are told to the rollout from the watch events themselves: the
+    // reflector's store is swapped only at the end of a (re)list, so it cannot say during
+    // one whether a class exists.
+    let class_changes = {
+        let rollout = rollout.clone();
+        let tenants = tenant_reader.clone();
+        watcher(
+            Api::<TenantClass>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(class_writer)
+        .filter_map(|event| {
+            std::future::ready(match event {
+                Ok(event) => Some(event),
+                Err(error) => {
+                    tracing::warn!(%error, "watching TenantClasses");
+                    None
+                }
+            })
+        })
+        .flat_map(move |event| {
+            let (name, class) = match event {
+                watcher::Event::InitApply(class) | watcher::Event::Apply(class) => {
+                    (class.name_any(), Some(Arc::new(class)))
+                }
+                watcher::Event::Delete(class) => (class.name_any(), None),
+                watcher::Event::Init | watcher::Event::InitDone => {
+                    return futures::stream::iter(Vec::new());
+                }
+            };
+            let users = tenants
+                .state()
+                .iter()
+                .filter(|tenant| tenant.spec.class == name)
+                .map(|tenant| tenant.name_any())
+                .collect();
+            let now: Vec<ObjectRef<TenantService>> = rollout
+                .observe(&name, class, users)
+                .iter()
+                .map(|tenant| ObjectRef::new(tenant))
+                .collect();
+            futures::stream::iter(now)
+        })
+    };
 
     let delegation_changes = {
         let delegations = delegations.clone();
@@ -754,6 +800,7 @@ pub async fn run(
         tenants: tenant_reader.clone(),
         classes: class_reader.clone(),
         classes_synced,
+        rollout,
         identity: config.identity.clone(),
         ca_secret: config.ca_secret.clone(),
         ca_settings: config.ca_settings.clone(),
@@ -770,7 +817,6 @@ pub async fn run(
         metrics: metrics.clone(),
     });
 
-    let class_users = tenant_reader.clone();
     let controller = Controller::for_stream(tenants, tenant_reader.clone())
         .with_config(
             ControllerConfig::default()
@@ -778,18 +824,8 @@ pub async fn run(
                 .debounce(config.settings.debounce),
         )
         .trigger_backoff(NoTriggerBackoff)
-        .watches_stream(
-            classes,
-            queued(&metrics, move |class: TenantClass| {
-                let name = class.name_any();
-                class_users
-                    .state()
-                    .into_iter()
-                    .filter(|tenant| tenant.spec.class == name)
-                    .map(|tenant| ObjectRef::from_obj(&*tenant))
-                    .collect::<Vec<_>>()
-            }),
-        )
+        .reconcile_on(queued_stream(&metrics, class_changes))
+        .reconcile_on(queued_stream(&metrics, parts.rollout.clone().releases()))
         .reconcile_on(queued_stream(&metrics, tokio_stream_from(peer_rx)))
         .reconcile_on(queued_stream(&metrics, delegation_changes))
         .reconcile_on(queued_stream(&metrics, {

@@ -12,7 +12,8 @@ use crate::api::{TenantClass, TenantService};
 /// What a tenant refers to, as the caches hold it now.
 #[derive(Clone, Debug)]
 pub struct Loaded {
-    /// The TenantClass named by `spec.class`; `None` if there is no such class.
+    /// The TenantClass named by `spec.class` — the version the tenant keeps while a change of
+    /// the class waits for its turn ([`super::rollout`]); `None` if there is no such class.
     pub class: Option<Arc<TenantClass>>,
     /// The other tenants related to this one (see [`super::peers`]): those it names in
     /// `allowFrom`, that name it, or that share one of its claims.
@@ -25,7 +26,10 @@ pub struct Loaded {
 /// caches.
 pub fn load(tenant: &TenantService, ctx: &Context) -> Loaded {
     Loaded {
-        class: ctx.classes.get(&ObjectRef::new(&tenant.spec.class)),
+        class: ctx
+            .rollout
+            .class_for(tenant)
+            .or_else(|| ctx.classes.get(&ObjectRef::new(&tenant.spec.class))),
         peers: ctx
             .peers
             .peers_of(tenant)

@@ -8,7 +8,8 @@
 //!
 //! Supporting pieces, one concern each: [`crate::kinds`] (the table of managed kinds),
 //! [`inventory`] (what exists and what was applied), [`compare`] (desired vs live),
-//! [`peers`] (tenant relationships), [`delegations`] (the domains of each body), [`leader`] (Lease-based leader election), [`rbac`]
+//! [`peers`] (tenant relationships), [`delegations`] (the domains of each body), [`rollout`]
+//! (a class change reaching its tenants at a bounded rate), [`leader`] (Lease-based leader election), [`rbac`]
 //! (the permissions table), [`error`], [`context`] (what every reconcile shares) and
 //! [`controller`] (the wiring: watches, start-up).
 
@@ -32,6 +33,7 @@ pub mod peers;
 pub mod prune;
 pub mod rbac;
 pub mod retained;
+pub mod rollout;
 pub mod status;
 pub mod validate;
 pub mod write;

@@ -59,6 +59,9 @@ pub struct Metrics {
     /// 1 when the regional CA this replica loaded may sign any DNS name (a supplied CA
     /// without X.509 name constraints), 0 otherwise.
     pub ca_unconstrained: IntGauge,
+    /// Tenants still on the previous version of their changed TenantClass, waiting for their
+    /// turn in its rollout, by class.
+    pub class_rollout_pending: IntGaugeVec,
     /// Tenants waiting for a reconcile, mirrored from the controller's triggers and starts.
     pub queue: WorkQueue,
     /// Tenants whose reconcile is due and has not started (set at each scrape).
@@ -164,6 +167,13 @@ impl Metrics {
                 0.01, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
             ]),
         )?;
+        let class_rollout_pending = IntGaugeVec::new(
+            Opts::new(
+                "class_rollout_pending",
+                "TenantServices still on the previous version of their changed TenantClass, waiting for their turn (--class-rollout-per-minute)",
+            ),
+            &["class"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "Version of the running operator"),
             &["version"],
@@ -182,6 +192,7 @@ impl Metrics {
         registry.register(Box::new(certificates_issued.clone()))?;
         registry.register(Box::new(leader.clone()))?;
         registry.register(Box::new(ca_unconstrained.clone()))?;
+        registry.register(Box::new(class_rollout_pending.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(queue_oldest_wait.clone()))?;
         registry.register(Box::new(queue_wait.clone()))?;
@@ -206,6 +217,7 @@ impl Metrics {
             certificates_issued,
             leader,
             ca_unconstrained,
+            class_rollout_pending,
             queue: WorkQueue::default(),
             queue_depth,
             queue_oldest_wait,
