@@ -25,6 +25,7 @@
 //! 192 MiB, a restart reconciled within 15 s with no write, objects + 2 mutating requests
 //! per tenant. Figures are printed with their ratio to these targets.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -203,30 +204,98 @@ async fn http_get(authority: &str, path: &str) -> anyhow::Result<String> {
     }
 }
 
+/// The API server's request counts (`/debug/requests`, read as the benchmark's user: the
+/// server authorizes it as any other path).
+async fn request_counts(server: &Client) -> anyhow::Result<Value> {
+    let text = retry::request("get", &"/debug/requests", || async {
+        let request = http::Request::get("/debug/requests")
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        server.request_text(request).await
+    })
+    .await?;
+    Ok(serde_json::from_str(&text)?)
+}
+
 /// Mutating requests the API server has answered so far, with an error (injected faults
 /// included) or not.
-async fn mutating(server: &str) -> anyhow::Result<u64> {
-    let counts: Value = serde_json::from_str(&http_get(server, "/debug/requests").await?)?;
-    counts["mutating"]
+async fn mutating(server: &Client) -> anyhow::Result<u64> {
+    request_counts(server).await?["mutating"]
         .as_u64()
         .context("no mutating count in /debug/requests")
 }
 
 /// Mutating requests the API server has answered so far with success: the writes made.
-async fn writes(server: &str) -> anyhow::Result<u64> {
-    let counts: Value = serde_json::from_str(&http_get(server, "/debug/requests").await?)?;
+async fn writes(server: &Client) -> anyhow::Result<u64> {
+    Ok(write_bill(server).await?.values().sum())
+}
+
+/// The writes made so far by `verb resource` (`patch tenantservices/status`), as the API
+/// server counts them.
+async fn write_bill(server: &Client) -> anyhow::Result<BTreeMap<String, u64>> {
+    let counts = request_counts(server).await?;
     let rows = counts["requests"]
         .as_array()
         .context("no requests in /debug/requests")?;
-    Ok(rows
+    let mut bill = BTreeMap::new();
+    for row in rows {
+        let verb = row["verb"].as_str().unwrap_or_default();
+        let succeeded = row["code"].as_u64().is_some_and(|code| code < 400);
+        if !succeeded
+            || !["create", "update", "patch", "delete", "deletecollection"].contains(&verb)
+        {
+            continue;
+        }
+        let resource = row["resource"].as_str().unwrap_or_default();
+        *bill.entry(format!("{verb} {resource}")).or_insert(0) +=
+            row["count"].as_u64().unwrap_or(0);
+    }
+    Ok(bill)
+}
+
+/// `after` less `before`, line by line, lines that did not change left out.
+fn bill_since(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
         .iter()
-        .filter(|row| {
-            ["create", "update", "patch", "delete", "deletecollection"]
-                .contains(&row["verb"].as_str().unwrap_or_default())
-                && row["code"].as_u64().is_some_and(|code| code < 400)
+        .map(|(line, n)| {
+            (
+                line.clone(),
+                n - before.get(line).copied().unwrap_or(0).min(*n),
+            )
         })
-        .filter_map(|row| row["count"].as_u64())
-        .sum())
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// What a tenant's writes paid for: its finalizer (a patch of the TenantService), its
+/// status, its Events, and everything else (its objects).
+#[derive(Debug, Default)]
+struct Bill {
+    finalizer: u64,
+    status: u64,
+    events: u64,
+    objects: u64,
+}
+
+impl Bill {
+    fn of(lines: &BTreeMap<String, u64>) -> Bill {
+        let mut bill = Bill::default();
+        for (line, n) in lines {
+            let resource = line.split_once(' ').map_or("", |(_, resource)| resource);
+            let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+            let slot = match (resource.split('.').next().unwrap_or_default(), subresource) {
+                ("tenantservices", "status") => &mut bill.status,
+                ("tenantservices", _) => &mut bill.finalizer,
+                ("events", _) => &mut bill.events,
+                _ => &mut bill.objects,
+            };
+            *slot += n;
+        }
+        bill
+    }
 }
 
 /// A sample value of the operator's /metrics.
@@ -443,7 +512,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let n = tenants.len();
     let dir = std::env::temp_dir().join(format!("provision-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (server, server_addr, client, kubeconfig) = start_server(&dir, args.faults).await?;
+    let (server, _server_addr, client, kubeconfig) = start_server(&dir, args.faults).await?;
 
     // The cluster as an operator finds it: CRDs, its namespace, the classes, the tenants.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -473,8 +542,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     );
 
     // Cold start of the operator.
-    let before = mutating(&server_addr).await?;
-    let writes_before = writes(&server_addr).await?;
+    let before = mutating(&client).await?;
+    let bill_before = write_bill(&client).await?;
     let admin = format!("127.0.0.1:{}", free_port()?);
     let started = Instant::now();
     let operator = start_operator(&args, &kubeconfig, &admin, &dir.join("operator.log"))?;
@@ -502,8 +571,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let provisioning_requests = mutating(&server_addr).await? - before;
-    let provisioning_writes = writes(&server_addr).await? - writes_before;
+    let provisioning_requests = mutating(&client).await? - before;
+    let provisioning_bill = bill_since(&bill_before, &write_bill(&client).await?);
+    let provisioning_writes: u64 = provisioning_bill.values().sum();
     let objects = tenant_objects(&client).await?;
     // The API agrees with the operator's gauge.
     let tenant_api = Api::<TenantService>::all(client.clone());
@@ -531,7 +601,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         })
         .await?;
     }
-    let resync_before = writes(&server_addr).await?;
+    let resync_before = writes(&client).await?;
     let reconciles_before = metric(&admin, "tenant_operator_reconciles_total").await;
     let resync_started = Instant::now();
     while metric(&admin, "tenant_operator_reconciles_total").await - reconciles_before < n as f64
@@ -541,7 +611,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     let resync_seconds = resync_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let resync_writes = writes(&server_addr).await? - resync_before;
+    let resync_writes = writes(&client).await? - resync_before;
     let resync_reconciles =
         metric(&admin, "tenant_operator_reconciles_total").await - reconciles_before;
 
@@ -556,7 +626,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     // Restart with every tenant Ready: the new process must find out that nothing changed.
     let restart = if args.restart {
-        let writes_before = writes(&server_addr).await?;
+        let writes_before = writes(&client).await?;
         let started = Instant::now();
         let operator = start_operator(&args, &kubeconfig, &admin, &dir.join("restart.log"))?;
         while metric(&admin, "tenant_operator_reconciles_total").await < n as f64 {
@@ -570,7 +640,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
         let seconds = started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let restart_writes = writes(&server_addr).await? - writes_before;
+        let restart_writes = writes(&client).await? - writes_before;
         let rss = proc_status_kib(operator.0.id(), "VmHWM:").unwrap_or(0);
         drop(operator);
         Some((seconds, restart_writes, rss))
@@ -581,7 +651,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let ready_seconds = ready_after.as_secs_f64();
-    let per_tenant = provisioning_writes as f64 / n as f64;
+    let n_f = n as f64;
+    let per_tenant = provisioning_writes as f64 / n_f;
     let objects_per_tenant = objects as f64 / n as f64;
     let operator_mib = operator_rss as f64 / 1024.0;
     println!(
@@ -598,6 +669,18 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "writes (provisioning):            {provisioning_writes} ({per_tenant:.1} per tenant for {objects_per_tenant:.1} objects: {}); {provisioning_requests} mutating requests with the failed ones",
         ratio(per_tenant, objects_per_tenant + TARGET_EXTRA_WRITES)
     );
+    let bill = Bill::of(&provisioning_bill);
+    let each = |n: u64| n as f64 / n_f;
+    println!(
+        "  per tenant: finalizer {:.2} + status {:.2} + Events {:.2} + objects {:.2} (of {objects_per_tenant:.1})",
+        each(bill.finalizer),
+        each(bill.status),
+        each(bill.events),
+        each(bill.objects),
+    );
+    for (line, count) in &provisioning_bill {
+        println!("    {line}: {:.2} per tenant", each(*count));
+    }
     println!("reconcile errors (provisioning):  {reconcile_errors}");
     println!(
         "full resync after Ready:          {resync_reconciles} reconciles in {resync_seconds:.1}s, {resync_writes} writes"
