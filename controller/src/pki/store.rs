@@ -13,6 +13,7 @@ use super::ca::{CaSettings, RegionalCa};
 use super::trust::{CaRecord, CaUnavailable};
 use super::{CaSecretProblem, PkiError};
 use crate::labels;
+use crate::retry;
 
 /// Default name of the CA Secret in the operator's namespace.
 pub const DEFAULT_CA_SECRET: &str = "tenant-operator-ca";
@@ -68,8 +69,13 @@ pub async fn read_ca_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secr
 /// recorded (`recorded`, the fingerprint the CA record names) and no tenant certificate
 /// exists, neither as a TLS Secret nor in a TenantService's status (a restore that brought
 /// the TenantServices back before the CA must not re-root them). Otherwise, and whenever the
-/// Secret cannot be read or holds no usable CA, the result is [`CaLoad::Unavailable`]. If
-/// another replica creates the Secret first, that one is loaded: there is only ever one CA.
+/// Secret cannot be read (a permanent error, such as 403) or holds no usable CA, the result
+/// is [`CaLoad::Unavailable`]. If another replica creates the Secret first, that one is
+/// loaded: there is only ever one CA.
+///
+/// A transient API error (5xx, 429, a timeout: [`retry::verdict`]) is returned as `Err`, for
+/// the caller to retry: taken as the state it would be permanent, since nothing reads again
+/// a Secret that is missing because its read failed or a certificate count that failed.
 pub async fn load_ca(
     client: kube::Client,
     namespace: &str,
@@ -77,20 +83,25 @@ pub async fn load_ca(
     settings: &CaSettings,
     (new_root, recorded): (NewRoot, Option<&str>),
     now: jiff::Timestamp,
-) -> CaLoad {
+) -> Result<CaLoad, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret_name = format!("{namespace}/{name}");
     let unreadable = |error: kube::Error| {
-        CaLoad::Unavailable(CaUnavailable::Unreadable {
+        if retry::verdict(&error).is_transient() {
+            return Err(error);
+        }
+        Ok(CaLoad::Unavailable(CaUnavailable::Unreadable {
             secret: secret_name.clone(),
             error: error.to_string(),
-        })
+        }))
     };
-    let from_secret = |secret: &Secret| match ca_from_secret(secret, namespace, now) {
-        Ok(ca) => CaLoad::Loaded(ca),
-        Err(problem) => CaLoad::Unavailable(CaUnavailable::Invalid {
-            problem: problem.to_string(),
-        }),
+    let from_secret = |secret: &Secret| {
+        Ok(match ca_from_secret(secret, namespace, now) {
+            Ok(ca) => CaLoad::Loaded(ca),
+            Err(problem) => CaLoad::Unavailable(CaUnavailable::Invalid {
+                problem: problem.to_string(),
+            }),
+        })
     };
     match read_ca_secret(&api, name).await {
         Ok(Some(secret)) => return from_secret(&secret),
@@ -98,10 +109,10 @@ pub async fn load_ca(
         Err(error) => return unreadable(error),
     }
     let missing = |why_not_generated: String| {
-        CaLoad::Unavailable(CaUnavailable::Missing {
+        Ok(CaLoad::Unavailable(CaUnavailable::Missing {
             secret: secret_name.clone(),
             why_not_generated,
-        })
+        }))
     };
     let why = match (new_root, recorded) {
         (NewRoot::Allowed, _) => "an administrator allowed a new root (--ca-allow-new-root)",
@@ -118,6 +129,7 @@ pub async fn load_ca(
                         "{count} tenant certificates exist: a new root would re-root every tenant"
                     ));
                 }
+                Err(error) if retry::verdict(&error).is_transient() => return Err(error),
                 Err(error) => {
                     return missing(format!(
                         "the tenant certificates could not be counted: {error}"
@@ -129,28 +141,31 @@ pub async fn load_ca(
     let ca = match RegionalCa::generate(settings, now) {
         Ok(ca) => ca,
         Err(error) => {
-            return CaLoad::Unavailable(CaUnavailable::Missing {
+            return Ok(CaLoad::Unavailable(CaUnavailable::Missing {
                 secret: secret_name,
                 why_not_generated: error.to_string(),
-            });
+            }));
         }
     };
     let secret = ca_secret(&ca, namespace, name);
     match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => CaLoad::Created(ca, why),
+        Ok(_) => Ok(CaLoad::Created(ca, why)),
         Err(kube::Error::Api(status)) if status.code == 409 => {
             match read_ca_secret(&api, name).await {
                 Ok(Some(secret)) => from_secret(&secret),
-                Ok(None) => CaLoad::Unavailable(CaUnavailable::Deleted {
+                Ok(None) => Ok(CaLoad::Unavailable(CaUnavailable::Deleted {
                     secret: secret_name,
-                }),
+                })),
                 Err(error) => unreadable(error),
             }
         }
-        Err(error) => CaLoad::Unavailable(CaUnavailable::Unreadable {
+        // A create that failed transiently may still have been stored: the retry reads the
+        // Secret first, so it loads that one rather than generating another.
+        Err(error) if retry::verdict(&error).is_transient() => Err(error),
+        Err(error) => Ok(CaLoad::Unavailable(CaUnavailable::Unreadable {
             secret: secret_name,
             error: format!("creating it: {error}"),
-        }),
+        })),
     }
 }
 

@@ -451,7 +451,8 @@ pub async fn check_retiring(ctx: &Context) -> bool {
 }
 
 /// Reads the CA at start: the record, then the Secret (see [`store::load_ca`]), and the state
-/// they make together. Returns the state and, if a root was generated, why.
+/// they make together. Returns the state and, if a root was generated, why; a transient API
+/// error is returned for the start-up step to retry.
 pub async fn load_at_start(
     client: &Client,
     namespace: &str,
@@ -474,7 +475,7 @@ pub async fn load_at_start(
             ),
             now,
         )
-        .await
+        .await?
         {
             store::CaLoad::Loaded(ca) => (with_logged_rotation(&recorded, ca, now), None),
             store::CaLoad::Created(ca, why) => {

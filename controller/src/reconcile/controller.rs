@@ -78,10 +78,11 @@ pub enum RunError {
     /// The regional CA could not be loaded or created.
     #[error(transparent)]
     Ca(#[from] pki::PkiError),
-    /// The CA record ConfigMap could not be read at start (without it, a replaced CA could
-    /// not be told from the one in use).
+    /// The regional CA could not be read at start: its record ConfigMap (without it, a
+    /// replaced CA could not be told from the one in use), its Secret, or the tenant
+    /// certificates that decide whether a missing CA may be generated.
     #[error(
-        "reading the CA record ConfigMap {namespace}/{}: {source}",
+        "reading the regional CA in namespace {namespace} (the Secret, the record ConfigMap {}, the tenant certificates): {source}",
         pki::CA_RECORD_CONFIG_MAP
     )]
     CaRecord {

@@ -21,6 +21,10 @@ pub struct Faults {
     /// When set, every watch stream is cut (connection aborted) after a random
     /// duration between zero and this.
     pub watch_cut_after: Option<Duration>,
+    /// Resources (as counted: `secrets`, `tenantservices.tenancy.innovapuglia.it`, with a
+    /// `/status` suffix for a subresource) every request of which is answered 500, whatever
+    /// the rates: one dependency down while the rest of the server works, deterministically.
+    pub failing_resources: Vec<String>,
 }
 
 /// The outcome of rolling the dice for one request.
@@ -40,8 +44,11 @@ impl Faults {
         *self == Faults::default()
     }
 
-    /// Decides the fate of one request.
-    pub fn roll(&self) -> Injected {
+    /// Decides the fate of one request for `resource`.
+    pub fn roll(&self, resource: &str) -> Injected {
+        if self.failing_resources.iter().any(|r| r == resource) {
+            return Injected::Error;
+        }
         if self.error_rate <= 0.0 && self.throttle_rate <= 0.0 {
             return Injected::None;
         }
@@ -84,9 +91,15 @@ mod tests {
             error_rate: 1.0,
             ..Faults::default()
         };
-        assert_eq!(always.roll(), Injected::Error);
+        assert_eq!(always.roll("secrets"), Injected::Error);
         let never = Faults::default();
-        assert!((0..100).all(|_| never.roll() == Injected::None));
+        assert!((0..100).all(|_| never.roll("secrets") == Injected::None));
+        let secrets_down = Faults {
+            failing_resources: vec!["secrets".into()],
+            ..Faults::default()
+        };
+        assert_eq!(secrets_down.roll("secrets"), Injected::Error);
+        assert_eq!(secrets_down.roll("configmaps"), Injected::None);
         let cut = Faults {
             watch_cut_after: Some(Duration::from_secs(2)),
             ..Faults::default()

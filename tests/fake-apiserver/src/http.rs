@@ -417,7 +417,7 @@ async fn dispatch(ctx: &Ctx) -> Outcome {
         resource = format!("{resource}/{s}");
     }
     let verb = verb_of(ctx, &target);
-    if let Some(e) = inject_fault(ctx).await {
+    if let Some(e) = inject_fault(ctx, &resource).await {
         return Err(Box::new((verb, resource, e)));
     }
     if info.webhook_conversion && version != info.storage_version {
@@ -437,14 +437,14 @@ async fn dispatch(ctx: &Ctx) -> Outcome {
 /// Applies the configured faults to a resource request: added latency, then
 /// possibly an injected 500 or 429 (counted under the request's own verb and
 /// resource, like any other answer).
-async fn inject_fault(ctx: &Ctx) -> Option<ApiError> {
+async fn inject_fault(ctx: &Ctx, resource: &str) -> Option<ApiError> {
     let faults = ctx.server.faults();
     let latency = faults.latency_for(ctx.header(header::USER_AGENT));
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     let watch = ctx.method == Method::GET && ctx.query.flag("watch") == Some(true);
-    match faults.roll() {
+    match faults.roll(resource) {
         Injected::None if watch && faults.fail_watch() => {
             Some(ApiError::internal("injected fault: watch start failed"))
         }

@@ -75,6 +75,50 @@ async fn an_operator_started_while_the_server_fails_waits_then_provisions() {
     operator.stop().await.expect("clean stop");
 }
 
+/// Secrets failing while the operator starts on a fresh cluster: neither the CA Secret can
+/// be read nor the tenant certificates counted. That is a wait, not a finding: had the failed
+/// read been taken for "no CA, and a new root not allowed", nothing would ever read again
+/// (the Secret watch finds no Secret to report) and no tenant would get a certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_secret_that_cannot_be_read_at_start_is_waited_for_not_taken_as_missing() {
+    let h = Harness::new().await;
+    h.apply(&tenant_fixture("comune-segreto")).await;
+    h.server.set_faults(Faults {
+        failing_resources: vec!["secrets".to_string()],
+        ..Faults::default()
+    });
+    let operator = h.start_operator(test_config());
+    h.eventually(
+        Duration::from_secs(30),
+        "/readyz saying start-up waits for the regional CA",
+        || async {
+            operator
+                .readiness
+                .problems()
+                .iter()
+                .any(|p| p.starts_with("waiting for the regional CA") && p.contains("retrying in"))
+        },
+    )
+    .await;
+    assert!(!operator.is_finished(), "a transient error ended the run");
+    assert_eq!(
+        operator
+            .metric("tenant_operator_reconciles_total")
+            .unwrap_or(0.0),
+        0.0,
+        "a tenant was reconciled before the CA was known"
+    );
+
+    h.server.set_faults(Faults::default());
+    h.wait_ready("comune-segreto").await;
+    assert_eq!(
+        h.children("v1", "Secret", "comune-segreto").await.len(),
+        2,
+        "one certificate per environment, from the CA generated once Secrets could be read"
+    );
+    operator.stop().await.expect("clean stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_20_percent_fault_rate_requests_are_retried_not_reconciles() {
     let h = Harness::new().await;
