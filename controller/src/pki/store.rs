@@ -3,10 +3,11 @@
 //! by render: see `render::ca_bundle`.)
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, ResourceExt};
 
 use super::ca::{CaSettings, RegionalCa};
@@ -59,9 +60,10 @@ pub enum CaLoad {
 }
 
 /// Reads the CA Secret; `None` if it does not exist. Every read of the CA Secret goes
-/// through here, so that retrying transient API errors is one change.
+/// through here; a transient failure is retried in place ([`retry::request`]).
 pub async fn read_ca_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>, kube::Error> {
-    api.get_opt(name).await
+    let object = format!("Secret {name}");
+    retry::request("get", &object, || api.get_opt(name)).await
 }
 
 /// Loads the regional CA from Secret `namespace/name`. If the Secret does not exist, a new
@@ -122,17 +124,17 @@ pub async fn load_ca(
             ));
         }
         (NewRoot::OnlyWithoutTenantCertificates, None) => {
-            match count_tenant_certificates(&client).await {
-                Ok(0) => "the cluster holds no tenant certificate",
-                Ok(count) => {
+            match first_tenant_certificate(&client).await {
+                Ok(None) => "the cluster holds no tenant certificate",
+                Ok(Some(found)) => {
                     return missing(format!(
-                        "{count} tenant certificates exist: a new root would re-root every tenant"
+                        "tenant certificates exist ({found}, perhaps others): a new root would re-root every tenant"
                     ));
                 }
                 Err(error) if retry::verdict(&error).is_transient() => return Err(error),
                 Err(error) => {
                     return missing(format!(
-                        "the tenant certificates could not be counted: {error}"
+                        "whether tenant certificates exist could not be read: {error}"
                     ));
                 }
             }
@@ -148,6 +150,7 @@ pub async fn load_ca(
         }
     };
     let secret = ca_secret(&ca, namespace, name);
+    // Not retried in place (see the transient case below).
     match api.create(&PostParams::default(), &secret).await {
         Ok(_) => Ok(CaLoad::Created(ca, why)),
         Err(kube::Error::Api(status)) if status.code == 409 => {
@@ -179,36 +182,91 @@ pub fn tenant_secret_selector() -> String {
     )
 }
 
-/// Every tenant TLS Secret the operator manages, in every namespace.
-pub async fn tenant_certificates(client: &kube::Client) -> Result<Vec<Secret>, kube::Error> {
+/// Visits every tenant TLS Secret the operator manages, in every namespace, a page at a
+/// time ([`SEARCH_PAGE`]): at 8,000 tenants they are some 16,000 Secrets with their keys,
+/// too many to hold at once.
+pub async fn visit_tenant_certificates(
+    client: &kube::Client,
+    mut visit: impl FnMut(&Secret),
+) -> Result<(), kube::Error> {
     let api: Api<Secret> = Api::all(client.clone());
-    let list = api
-        .list(&kube::api::ListParams::default().labels(&tenant_secret_selector()))
-        .await?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|secret| secret.type_.as_deref() == Some(TLS_SECRET_TYPE))
-        .collect())
+    let params = ListParams::default().labels(&tenant_secret_selector());
+    scan_pages(&api, params, |secret| {
+        if secret.type_.as_deref() == Some(TLS_SECRET_TYPE) {
+            visit(secret);
+        }
+        ControlFlow::<()>::Continue(())
+    })
+    .await
+    .map(|_| ())
 }
 
-/// How many tenant certificates exist: the TLS Secrets the operator manages, or, if there
-/// are none (their namespaces not restored yet), the certificates TenantServices list in
-/// their status.
-async fn count_tenant_certificates(client: &kube::Client) -> Result<usize, kube::Error> {
-    let secrets = tenant_certificates(client).await?.len();
-    if secrets > 0 {
-        return Ok(secrets);
+/// Objects read per page when scanning Secrets or TenantServices: a scan never holds a
+/// cluster of thousands of tenants in memory at once (one unpaged list of 8,000
+/// TenantServices with their managed fields is over 150 MB of heap).
+const SEARCH_PAGE: u32 = 200;
+
+/// The first tenant certificate found, described for a message (`None`: there is none): a
+/// TLS Secret the operator manages or, if there is none (their namespaces not restored
+/// yet), a certificate a TenantService lists in its status.
+async fn first_tenant_certificate(client: &kube::Client) -> Result<Option<String>, kube::Error> {
+    let secrets: Api<Secret> = Api::all(client.clone());
+    let selector = tenant_secret_selector();
+    let found = scan_pages(
+        &secrets,
+        ListParams::default().labels(&selector),
+        |secret| {
+            if secret.type_.as_deref() == Some(TLS_SECRET_TYPE) {
+                ControlFlow::Break(format!(
+                    "Secret {}/{}",
+                    secret.namespace().unwrap_or_default(),
+                    secret.name_any()
+                ))
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
+    .await?;
+    if found.is_some() {
+        return Ok(found);
     }
     let tenants: Api<crate::api::TenantService> = Api::all(client.clone());
-    Ok(tenants
-        .list(&kube::api::ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter_map(|tenant| tenant.status.as_ref())
-        .map(|status| status.certificates.len())
-        .sum())
+    scan_pages(&tenants, ListParams::default(), |tenant| {
+        match tenant.status.as_ref() {
+            Some(status) if !status.certificates.is_empty() => ControlFlow::Break(format!(
+                "in the status of TenantService {}",
+                tenant.name_any()
+            )),
+            _ => ControlFlow::Continue(()),
+        }
+    })
+    .await
+}
+
+/// Lists `api` a page ([`SEARCH_PAGE`]) at a time, visiting each object, until `visit`
+/// breaks (its value is returned) or the list ends (`None`).
+async fn scan_pages<K, T>(
+    api: &Api<K>,
+    params: ListParams,
+    mut visit: impl FnMut(&K) -> ControlFlow<T>,
+) -> Result<Option<T>, kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut params = params.limit(SEARCH_PAGE);
+    loop {
+        let page = retry::request("list", &K::kind(&()), || api.list(&params)).await?;
+        for object in &page.items {
+            if let ControlFlow::Break(found) = visit(object) {
+                return Ok(Some(found));
+            }
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(None),
+        }
+    }
 }
 
 /// The leaf certificate (the first PEM block of `tls.crt`) of a TLS Secret, DER.
@@ -225,7 +283,11 @@ pub async fn read_ca_record(
     namespace: &str,
 ) -> Result<Option<CaRecord>, kube::Error> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let Some(config_map) = api.get_opt(CA_RECORD_CONFIG_MAP).await? else {
+    let Some(config_map) = retry::request("get", &CA_RECORD_CONFIG_MAP, || {
+        api.get_opt(CA_RECORD_CONFIG_MAP)
+    })
+    .await?
+    else {
         return Ok(None);
     };
     let record = config_map

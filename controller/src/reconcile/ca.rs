@@ -375,18 +375,17 @@ pub fn watch_secret(
         })
 }
 
-/// Counts, per retiring CA (by fingerprint), the tenant leaves that still chain to it.
-fn count_retiring(trust: &Trust, secrets: &[Secret]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for der in secrets.iter().filter_map(store::leaf_der) {
-        let Ok((_, leaf)) = X509Certificate::from_der(&der) else {
-            continue;
-        };
-        if let Some(ca) = trust.retiring().iter().find(|ca| ca.issued(&leaf)) {
-            *counts.entry(ca.fingerprint.clone()).or_insert(0) += 1;
-        }
+/// Counts `secret`'s leaf in `counts` if it chains to a retiring CA (by fingerprint).
+fn count_retiring(trust: &Trust, secret: &Secret, counts: &mut BTreeMap<String, usize>) {
+    let Some(der) = store::leaf_der(secret) else {
+        return;
+    };
+    let Ok((_, leaf)) = X509Certificate::from_der(&der) else {
+        return;
+    };
+    if let Some(ca) = trust.retiring().iter().find(|ca| ca.issued(&leaf)) {
+        *counts.entry(ca.fingerprint.clone()).or_insert(0) += 1;
     }
-    counts
 }
 
 /// One look at the retiring CAs: counts the leaves that still chain to them (a metric),
@@ -397,14 +396,15 @@ pub async fn check_retiring(ctx: &Context) -> bool {
         ctx.metrics.ca.retiring_certificates.set(0);
         return false;
     }
-    let secrets = match store::tenant_certificates(&ctx.client).await {
-        Ok(secrets) => secrets,
-        Err(error) => {
-            tracing::warn!(%error, "listing tenant certificates to retire a rotated-out CA");
-            return false;
-        }
-    };
-    let counts = count_retiring(&trust, &secrets);
+    let mut counts = BTreeMap::new();
+    if let Err(error) = store::visit_tenant_certificates(&ctx.client, |secret| {
+        count_retiring(&trust, secret, &mut counts);
+    })
+    .await
+    {
+        tracing::warn!(%error, "listing tenant certificates to retire a rotated-out CA");
+        return false;
+    }
     let pending: usize = counts.values().sum();
     ctx.metrics
         .ca

@@ -222,8 +222,10 @@ async fn a_restart_of_a_ready_set_neither_writes_nor_reads_the_objects() {
     let counts = h.server.request_counts();
     assert_eq!(h.writes(), 0, "{:?}", counts.counts);
     // Each object's fingerprint annotation, listed by the watches, says it is as applied:
-    // no object is read one by one. Start-up reads two: the CA Secret and the CA bundle
-    // ConfigMap of the operator namespace (the tenants have 25 objects each).
+    // no tenant object is read one by one (the five tenants have 25 objects each). Start-up
+    // reads at most four of the operator's own: the CA Secret and the CA record, and the CA
+    // record and bundle ConfigMaps again if they are compared before the ConfigMap watch has
+    // listed them (a race: sometimes zero of these two, sometimes both).
     let reads: u64 = counts
         .counts
         .iter()
@@ -233,7 +235,7 @@ async fn a_restart_of_a_ready_set_neither_writes_nor_reads_the_objects() {
         .map(|(_, n)| n)
         .sum();
     assert!(
-        reads <= 2,
+        reads <= 4,
         "objects read one by one on restart: {:?}",
         counts.counts
     );
