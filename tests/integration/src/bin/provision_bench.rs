@@ -317,7 +317,8 @@ async fn errors(admin: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with("tenant_operator_reconcile_errors_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // A fold from 0.0: `sum` of no samples is -0.0, printed as "-0".
+        .fold(0.0, |total, n| total + n)
 }
 
 /// Starts the API server; returns it, its address and a client.
