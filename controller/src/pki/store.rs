@@ -183,7 +183,7 @@ pub fn tenant_secret_selector() -> String {
 }
 
 /// Visits every tenant TLS Secret the operator manages, in every namespace, a page at a
-/// time ([`SEARCH_PAGE`]): at 8,000 tenants they are some 16,000 Secrets with their keys,
+/// time (200 objects): at 8,000 tenants they are some 16,000 Secrets with their keys,
 /// too many to hold at once.
 pub async fn visit_tenant_certificates(
     client: &kube::Client,
