@@ -76,8 +76,8 @@ pub async fn read_ca_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secr
 /// loaded: there is only ever one CA.
 ///
 /// A transient API error (5xx, 429, a timeout: [`retry::verdict`]) is returned as `Err`, for
-/// the caller to retry: taken as the state it would be permanent, since nothing reads again
-/// a Secret that is missing because its read failed or a certificate count that failed.
+/// the caller to retry. Taken as the state, it would stay: nothing reads the Secret again
+/// when the watch finds none, and a failed search for tenant certificates is not repeated.
 pub async fn load_ca(
     client: kube::Client,
     namespace: &str,
@@ -182,23 +182,24 @@ pub fn tenant_secret_selector() -> String {
     )
 }
 
-/// Visits every tenant TLS Secret the operator manages, in every namespace, a page at a
-/// time (200 objects): at 8,000 tenants they are some 16,000 Secrets with their keys,
-/// too many to hold at once.
-pub async fn visit_tenant_certificates(
+/// Visits the tenant TLS Secrets the operator manages, in every namespace, a page at a
+/// time (200 objects), until `visit` breaks (its value is returned) or none is left
+/// (`None`): at 8,000 tenants they are some 16,000 Secrets with their keys, too many to
+/// hold at once.
+pub async fn scan_tenant_certificates<T>(
     client: &kube::Client,
-    mut visit: impl FnMut(&Secret),
-) -> Result<(), kube::Error> {
+    mut visit: impl FnMut(&Secret) -> ControlFlow<T>,
+) -> Result<Option<T>, kube::Error> {
     let api: Api<Secret> = Api::all(client.clone());
     let params = ListParams::default().labels(&tenant_secret_selector());
     scan_pages(&api, params, |secret| {
         if secret.type_.as_deref() == Some(TLS_SECRET_TYPE) {
-            visit(secret);
+            visit(secret)
+        } else {
+            ControlFlow::Continue(())
         }
-        ControlFlow::<()>::Continue(())
     })
     .await
-    .map(|_| ())
 }
 
 /// Objects read per page when scanning Secrets or TenantServices: a scan never holds a
@@ -210,23 +211,13 @@ const SEARCH_PAGE: u32 = 200;
 /// TLS Secret the operator manages or, if there is none (their namespaces not restored
 /// yet), a certificate a TenantService lists in its status.
 async fn first_tenant_certificate(client: &kube::Client) -> Result<Option<String>, kube::Error> {
-    let secrets: Api<Secret> = Api::all(client.clone());
-    let selector = tenant_secret_selector();
-    let found = scan_pages(
-        &secrets,
-        ListParams::default().labels(&selector),
-        |secret| {
-            if secret.type_.as_deref() == Some(TLS_SECRET_TYPE) {
-                ControlFlow::Break(format!(
-                    "Secret {}/{}",
-                    secret.namespace().unwrap_or_default(),
-                    secret.name_any()
-                ))
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
-    )
+    let found = scan_tenant_certificates(client, |secret| {
+        ControlFlow::Break(format!(
+            "Secret {}/{}",
+            secret.namespace().unwrap_or_default(),
+            secret.name_any()
+        ))
+    })
     .await?;
     if found.is_some() {
         return Ok(found);

@@ -9,6 +9,7 @@
 //! certificate report it in their `Certificates` and `Ready` conditions.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -397,8 +398,9 @@ pub async fn check_retiring(ctx: &Context) -> bool {
         return false;
     }
     let mut counts = BTreeMap::new();
-    if let Err(error) = store::visit_tenant_certificates(&ctx.client, |secret| {
+    if let Err(error) = store::scan_tenant_certificates(&ctx.client, |secret| {
         count_retiring(&trust, secret, &mut counts);
+        ControlFlow::<()>::Continue(())
     })
     .await
     {
