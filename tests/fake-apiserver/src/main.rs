@@ -9,6 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
+/// The operator's allocator (see its `main.rs`), so that a benchmark does not measure
+/// glibc malloc in the server that shares the machine with it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// In-memory Kubernetes API server for tests and local development.
 #[derive(Debug, Parser)]
 #[command(version, about)]
