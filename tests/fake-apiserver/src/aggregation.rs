@@ -20,9 +20,13 @@ const MANAGER: &str = "clusterrole-aggregation-controller";
 /// run, until nothing changes: an aggregated role may itself be aggregated
 /// (`view` into `edit` into `admin`), so one pass is not always enough.
 pub fn sync(st: &mut State, clock: &Clock) {
+    // Called after every burst of writes: most change no ClusterRole.
+    if !st.aggregation_pending {
+        return;
+    }
     // Each pass that changes something completes at least one more level of nesting.
     let bound = st
-        .list_values(&(RBAC_GROUP.to_string(), "clusterroles".to_string()), None)
+        .list(&(RBAC_GROUP.to_string(), "clusterroles".to_string()), None)
         .len()
         + 1;
     for _ in 0..bound {

@@ -188,10 +188,10 @@ fn check_namespace(
     if !info.namespaced {
         return Ok(());
     }
-    let Some(nsobj) = st.get(&(String::new(), "namespaces".into()), "", ns) else {
+    let Some(nsobj) = st.get_stored(&(String::new(), "namespaces".into()), "", ns) else {
         return Err(ApiError::namespace_not_found(ns));
     };
-    if creating && deleting(&nsobj) {
+    if creating && nsobj.deleting() {
         return Err(ApiError::forbidden(
             info.target(),
             name,

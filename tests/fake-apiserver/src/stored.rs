@@ -14,6 +14,7 @@ pub struct StoredObject {
     namespace: Box<str>,
     name: Box<str>,
     labels: Box<[(Box<str>, Box<str>)]>,
+    deleting: bool,
 }
 
 impl StoredObject {
@@ -33,6 +34,7 @@ impl StoredObject {
             namespace: meta["namespace"].as_str().unwrap_or("").into(),
             name: meta["name"].as_str().unwrap_or("").into(),
             labels,
+            deleting: crate::meta::deleting(v),
         }
     }
 
@@ -57,6 +59,12 @@ impl StoredObject {
         &self.name
     }
 
+    /// Whether it has a deletionTimestamp (read on every namespaced write, for its
+    /// namespace: not worth parsing the namespace for).
+    pub fn deleting(&self) -> bool {
+        self.deleting
+    }
+
     /// One label's value.
     pub fn label(&self, k: &str) -> Option<&str> {
         self.labels
@@ -76,6 +84,9 @@ mod tests {
         let v = json!({"metadata": {"name": "a", "namespace": "n", "labels": {"k": "v"}}, "data": {"x": "y"}});
         let s = StoredObject::new(&v);
         assert_eq!(s.value(), v);
+        assert!(!s.deleting());
+        let gone = json!({"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"}});
+        assert!(StoredObject::new(&gone).deleting());
         assert_eq!(
             (s.name(), s.namespace(), s.label("k"), s.label("z")),
             ("a", "n", Some("v"), None)
