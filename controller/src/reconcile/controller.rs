@@ -219,6 +219,22 @@ fn to_handed_over_tenant(
         .map(|tenant| ObjectRef::new(tenant))
 }
 
+/// What of a TenantService the cache does not keep, for the cache holds every tenant:
+/// managedFields, and the copy of the spec that `kubectl apply` keeps in an annotation
+/// (as large as the spec itself). The operator reads neither.
+fn trim_for_cache(tenant: &mut TenantService) {
+    tenant.metadata.managed_fields = None;
+    if let Some(annotations) = tenant.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            tenant.metadata.annotations = None;
+        }
+    }
+}
+
+/// The annotation in which client-side `kubectl apply` keeps what it last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// What retriggers a tenant by itself: a new generation (spec edit, deletion) or a change of
 /// its suspension (the annotation is metadata: it changes no generation).
 fn generation_or_suspension(tenant: &TenantService) -> Option<u64> {
@@ -678,7 +694,7 @@ pub async fn run(
             watcher::Config::default(),
         )
         .default_backoff()
-        .modify(|tenant| tenant.metadata.managed_fields = None)
+        .modify(trim_for_cache)
         .inspect(move |event| match event {
             Ok(watcher::Event::InitApply(tenant)) => {
                 peers.update(tenant);
@@ -1004,4 +1020,42 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: mpsc::UnboundedReceiver<T>,
 ) -> impl Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn the_cache_drops_managed_fields_and_the_last_applied_copy_but_keeps_other_annotations() {
+        let mut tenant = fixtures::tenant(serde_json::json!({}));
+        tenant.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        tenant.metadata.annotations = Some(BTreeMap::from([
+            (LAST_APPLIED.to_string(), "{\"spec\":{}}".to_string()),
+            (labels::SUSPEND.to_string(), "true".to_string()),
+        ]));
+        trim_for_cache(&mut tenant);
+        assert_eq!(tenant.metadata.managed_fields, None);
+        assert_eq!(
+            tenant.metadata.annotations,
+            Some(BTreeMap::from([(
+                labels::SUSPEND.to_string(),
+                "true".to_string()
+            )]))
+        );
+        assert!(driver::is_suspended(&tenant));
+
+        let mut applied_only = fixtures::tenant(serde_json::json!({}));
+        applied_only.metadata.annotations = Some(BTreeMap::from([(
+            LAST_APPLIED.to_string(),
+            "{}".to_string(),
+        )]));
+        trim_for_cache(&mut applied_only);
+        assert_eq!(applied_only.metadata.annotations, None);
+    }
 }
