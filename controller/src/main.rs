@@ -9,7 +9,9 @@ mod cli;
 
 /// mimalloc instead of glibc malloc: with many small, short-lived allocations (JSON of
 /// every request) on a multi-threaded runtime, glibc spent a fifth of the CPU in malloc and
-/// kept freed memory resident in per-thread arenas.
+/// kept freed memory resident in per-thread arenas. The `system-allocator` feature keeps
+/// the system's malloc, for heap profilers.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
