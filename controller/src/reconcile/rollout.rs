@@ -99,7 +99,18 @@ impl ClassRollout {
             return tenants;
         };
         let previous = state.seen.insert(name.to_string(), class.clone());
-        // Without a bound, any event of the class triggers its tenants, as it always did.
+        // A re-list (a watch that resumed too late, 410 Gone, and listed again) brings back
+        // the very object seen before: nothing for its tenants to do. Under API faults that
+        // happened every time the class watch had seen no event for longer than the API
+        // server's event window, and reconciled every tenant of every class again.
+        if previous
+            .as_ref()
+            .is_some_and(|previous| is_same_object(previous, &class))
+        {
+            return Vec::new();
+        }
+        // Without a bound, any other event of the class (a label edit too) triggers its
+        // tenants, as it always did.
         let Some(per_minute) = self.per_minute else {
             return tenants;
         };
@@ -218,6 +229,13 @@ fn same_version(a: &TenantClass, b: &TenantClass) -> bool {
     a.spec == b.spec
 }
 
+/// Whether `b` is `a` again, unchanged: the same resourceVersion (which changes with every
+/// write, a label edit included).
+fn is_same_object(a: &TenantClass, b: &TenantClass) -> bool {
+    a.metadata.resource_version.is_some()
+        && a.metadata.resource_version == b.metadata.resource_version
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,11 +243,17 @@ mod tests {
 
     /// Version `generation` of a default class: its description says which.
     fn class(name: &str, generation: i64) -> Arc<TenantClass> {
+        written(name, generation, generation)
+    }
+
+    /// [`class`] as written at `resource_version` (a label edit keeps the generation).
+    fn written(name: &str, generation: i64, resource_version: i64) -> Arc<TenantClass> {
         let mut class = fixtures::class_with(
             name,
             serde_json::json!({ "description": format!("version {generation}") }),
         );
         class.metadata.generation = Some(generation);
+        class.metadata.resource_version = Some(resource_version.to_string());
         Arc::new(class)
     }
 
@@ -305,13 +329,22 @@ mod tests {
         let unbounded = ClassRollout::new(0, metrics.clone());
         let tenants = names(&["a", "b"]);
         unbounded.observe("small", Some(class("small", 1)), tenants.clone());
-        // Any event, a re-list or a label edit too, triggers every tenant, as it always did.
-        for version in [1, 2] {
-            assert_eq!(
-                unbounded.observe("small", Some(class("small", version)), tenants.clone()),
-                tenants
-            );
-        }
+        // A re-list brings back the same object: nobody.
+        assert!(
+            unbounded
+                .observe("small", Some(class("small", 1)), tenants.clone())
+                .is_empty()
+        );
+        // Any write, a label edit (same generation, new resourceVersion) too, triggers
+        // every tenant, as it always did.
+        assert_eq!(
+            unbounded.observe("small", Some(written("small", 1, 7)), tenants.clone()),
+            tenants
+        );
+        assert_eq!(
+            unbounded.observe("small", Some(class("small", 2)), tenants.clone()),
+            tenants
+        );
         assert!(unbounded.class_for(&tenant("a", "small")).is_none());
 
         let bounded = ClassRollout::new(1, metrics.clone());
