@@ -29,6 +29,28 @@ fn ready_tenants(operator: &common::Operator) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits until `/readyz` reports a start-up step that starts with `waiting` and is being
+/// retried (the operator waits for it instead of exiting).
+async fn wait_until_start_up_waits(
+    h: &Harness,
+    operator: &common::Operator,
+    waiting: &str,
+    within: Duration,
+) {
+    h.eventually(
+        within,
+        &format!("/readyz saying start-up is {waiting}… and retrying"),
+        || async {
+            operator
+                .readiness
+                .problems()
+                .iter()
+                .any(|p| p.starts_with(waiting) && p.contains("retrying in"))
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_started_while_the_server_fails_waits_then_provisions() {
     let h = Harness::new().await;
@@ -40,18 +62,7 @@ async fn an_operator_started_while_the_server_fails_waits_then_provisions() {
     });
     h.server.reset_request_counts();
     let operator = h.start_operator(test_config());
-    h.eventually(
-        Duration::from_secs(20),
-        "/readyz saying what start-up waits for",
-        || async {
-            operator
-                .readiness
-                .problems()
-                .iter()
-                .any(|p| p.starts_with("waiting for CRD ") && p.contains("retrying in"))
-        },
-    )
-    .await;
+    wait_until_start_up_waits(&h, &operator, "waiting for CRD ", Duration::from_secs(20)).await;
     // Several requests failed, and the process is still there, waiting.
     h.eventually(
         Duration::from_secs(20),
@@ -88,16 +99,11 @@ async fn a_ca_secret_that_cannot_be_read_at_start_is_waited_for_not_taken_as_mis
         ..Faults::default()
     });
     let operator = h.start_operator(test_config());
-    h.eventually(
+    wait_until_start_up_waits(
+        &h,
+        &operator,
+        "waiting for the regional CA",
         Duration::from_secs(30),
-        "/readyz saying start-up waits for the regional CA",
-        || async {
-            operator
-                .readiness
-                .problems()
-                .iter()
-                .any(|p| p.starts_with("waiting for the regional CA") && p.contains("retrying in"))
-        },
     )
     .await;
     assert!(!operator.is_finished(), "a transient error ended the run");
