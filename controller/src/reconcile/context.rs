@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::Store;
 
 use super::ca::CaHandle;
 use super::delegations::DelegationIndex;
 use super::inventory::Inventory;
 use super::peers::PeerIndex;
+use super::recorder::EventRecorder;
 use super::rollout::ClassRollout;
 use crate::api::validation::ReservedNamespaces;
 use crate::api::{TenantClass, TenantService};
@@ -118,7 +119,7 @@ pub struct Context {
     /// The class versions tenants keep while a class change rolls out.
     pub rollout: Arc<ClassRollout>,
     /// Publishes Events on TenantServices as this replica.
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     /// Consecutive failures per tenant, for exponential backoff.
     pub failures: Mutex<HashMap<String, u32>>,
     /// Fingerprint of the status this replica last wrote per tenant (see

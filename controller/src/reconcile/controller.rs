@@ -45,7 +45,6 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, conditions, predicates, watcher};
 use kube::{Api, Client, CustomResourceExt, Resource, ResourceExt};
@@ -60,6 +59,7 @@ use super::error::Error;
 use super::inventory::{Inventory, ObjectKey};
 use super::leader::{LeaderElector, LeaseConfig, LeaseConfigError};
 use super::peers::PeerIndex;
+use super::recorder::EventRecorder;
 use super::rollout::ClassRollout;
 use super::write;
 use crate::api::validation::{InvalidReservedName, ReservedNamespaces};
@@ -544,7 +544,7 @@ async fn start_term(parts: &TermParts) -> Result<Arc<Context>, RunError> {
         classes: parts.classes.clone(),
         classes_synced: parts.classes_synced.clone(),
         rollout: parts.rollout.clone(),
-        recorder: Recorder::new(parts.client.clone(), Context::reporter(&parts.identity)),
+        recorder: EventRecorder::new(parts.client.clone(), Context::reporter(&parts.identity)),
         failures: Mutex::new(Default::default()),
         written_statuses: Mutex::new(Default::default()),
     });

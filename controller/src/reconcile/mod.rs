@@ -32,6 +32,7 @@ pub mod ownership;
 pub mod peers;
 pub mod prune;
 pub mod rbac;
+pub mod recorder;
 pub mod retained;
 pub mod rollout;
 pub mod status;

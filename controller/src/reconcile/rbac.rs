@@ -124,7 +124,7 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         api_group: "events.k8s.io",
         resource: "events",
         verbs: &["create", "patch"],
-        why: "Events on TenantServices (kube-runtime Recorder)",
+        why: "Events on TenantServices and the CA record; patch counts a repeated Event",
     },
 ];
 

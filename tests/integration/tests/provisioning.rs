@@ -213,24 +213,77 @@ async fn drift_on_a_network_policy_or_role_binding_is_reverted_and_counted() {
     let name = name_of(&original);
     // A hand edit: open the policy to everything.
     let api = dynamic_api(&h.client, &original);
-    api.patch(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(
-            json!({"spec": {"podSelector": {"matchLabels": {"hacked": "true"}}, "ingress": [{}]}}),
-        ),
-    )
-    .await
-    .expect("hand edit");
-    h.eventually(Duration::from_secs(10), "NetworkPolicy restored", || {
-        let api = api.clone();
-        let name = name.clone();
-        let original = original["spec"].clone();
-        async move {
-            let live = api.get(&name).await.expect("get policy");
-            serde_json::to_value(&live).expect("json")["spec"] == original
-        }
+    let hand_edit_and_wait_for_restore = || async {
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"podSelector": {"matchLabels": {"hacked": "true"}}, "ingress": [{}]}}),
+            ),
+        )
+        .await
+        .expect("hand edit");
+        h.eventually(Duration::from_secs(10), "NetworkPolicy restored", || {
+            let api = api.clone();
+            let name = name.clone();
+            let original = original["spec"].clone();
+            async move {
+                let live = api.get(&name).await.expect("get policy");
+                serde_json::to_value(&live).expect("json")["spec"] == original
+            }
+        })
+        .await;
+    };
+    hand_edit_and_wait_for_restore().await;
+
+    // The same edit again within the series window (six minutes, as in client-go) is counted
+    // on the first DriftCorrected Event instead of making a second one.
+    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    let drift_events = || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("DriftCorrected")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("comune-trani")
+            })
+            .collect::<Vec<_>>()
+    };
+    h.eventually(Duration::from_secs(5), "a DriftCorrected Event", || async {
+        drift_events().await.len() == 1
     })
+    .await;
+    hand_edit_and_wait_for_restore().await;
+    h.eventually(
+        Duration::from_secs(5),
+        "the repeat counted on the Event",
+        || async {
+            let found = drift_events().await;
+            found.len() == 1 && found[0].series.as_ref().map(|s| s.count) == Some(2)
+        },
+    )
+    .await;
+    // Once that Event is gone (the API server expires Events after an hour), a repeat
+    // within the window makes a new Event instead of failing on the missing one.
+    let first = drift_events().await.remove(0).metadata.name.expect("name");
+    events
+        .delete(&first, &DeleteParams::default())
+        .await
+        .expect("delete the Event");
+    hand_edit_and_wait_for_restore().await;
+    h.eventually(
+        Duration::from_secs(5),
+        "a new DriftCorrected Event",
+        || async {
+            let found = drift_events().await;
+            found.len() == 1
+                && found[0].metadata.name.as_deref() != Some(first.as_str())
+                && found[0].series.is_none()
+        },
+    )
     .await;
 
     let bindings = h
