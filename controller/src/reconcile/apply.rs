@@ -85,7 +85,7 @@ impl Applied {
     pub fn namespaces(&self) -> BTreeSet<&str> {
         self.objects()
             .filter(|key| key.kind == ManagedKind::Namespace)
-            .map(|key| key.name.as_str())
+            .map(|key| &*key.name)
             .collect()
     }
 
@@ -145,7 +145,7 @@ pub async fn apply(
         .iter()
         .filter(|(key, _)| key.kind == ManagedKind::Namespace)
         .filter(|(key, _)| ctx.inventory.live(key).is_some_and(|live| live.deleting))
-        .map(|(key, _)| key.name.clone())
+        .map(|(key, _)| key.name.to_string())
         .collect();
     if !terminating.is_empty() {
         return Err(Error::NamespacesTerminating {
@@ -170,7 +170,7 @@ pub async fn apply(
                     purged,
                 } => {
                     applied.handed_over.push(HandedOver {
-                        namespace: key.name.clone(),
+                        namespace: key.name.to_string(),
                         previous,
                         purged,
                     });
@@ -178,7 +178,7 @@ pub async fn apply(
                 }
                 Claim::NotOwned(holder) => {
                     applied.not_owned.push(NotOwned {
-                        namespace: key.name.clone(),
+                        namespace: key.name.to_string(),
                         holder,
                     });
                     continue;
@@ -195,7 +195,7 @@ pub async fn apply(
     for request in desired
         .certificates
         .iter()
-        .filter(|request| owned.contains(&request.namespace))
+        .filter(|request| owned.contains(request.namespace.as_str()))
     {
         let outcome = certificates::ensure(ctx, request, now).await?;
         ctx.metrics

@@ -41,7 +41,7 @@ impl CertificateOutcome {
     pub fn status(&self) -> CertificateStatus {
         CertificateStatus {
             environment: self.environment.clone(),
-            secret_name: self.key.name.clone(),
+            secret_name: self.key.name.to_string(),
             serial: self.info.serial.clone(),
             not_after: self.info.not_after.to_string(),
             dns_names: self.info.dns_names.clone(),

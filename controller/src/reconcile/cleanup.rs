@@ -61,7 +61,7 @@ pub async fn cleanup(tenant: &TenantService, ctx: &Context) -> Result<Action, Er
         .tenant_objects(&name)
         .into_iter()
         .filter(|(key, _)| key.kind == ManagedKind::Namespace)
-        .map(|(key, _)| key.name)
+        .map(|(key, _)| key.name.into_string())
         .collect();
     candidates.extend(
         tenant

@@ -53,11 +53,11 @@ pub async fn prune(
             match tenant.spec.deletion_policy {
                 DeletionPolicy::Retain => {
                     detach_namespace(ctx, tenant, &key, &live).await?;
-                    pruned.retained_namespaces.push(key.name.clone());
+                    pruned.retained_namespaces.push(key.name.to_string());
                 }
                 DeletionPolicy::Delete => {
                     write::delete(ctx, &key).await?;
-                    pruned.deleted_namespaces.push(key.name.clone());
+                    pruned.deleted_namespaces.push(key.name.to_string());
                 }
             }
             ctx.inventory.forget_applied_in_namespace(&key.name);

@@ -41,13 +41,13 @@ pub async fn observe(
     let mut candidates: BTreeSet<String> = pruned.retained_namespaces.iter().cloned().collect();
     for (key, _) in ctx.inventory.tenant_objects(&name) {
         if let Some(namespace) = key.namespace
-            && !desired.contains(namespace.as_str())
+            && !desired.contains(&*namespace)
             && ctx
                 .inventory
                 .live(&ObjectKey::new(ManagedKind::Namespace, None, &namespace))
                 .is_none()
         {
-            candidates.insert(namespace);
+            candidates.insert(namespace.into_string());
         }
     }
     let me = Identity::of(tenant);
