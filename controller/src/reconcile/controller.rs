@@ -219,21 +219,26 @@ fn to_handed_over_tenant(
         .map(|tenant| ObjectRef::new(tenant))
 }
 
-/// What of a TenantService the cache does not keep, for the cache holds every tenant:
-/// managedFields, and the copy of the spec that `kubectl apply` keeps in an annotation
-/// (as large as the spec itself). The operator reads neither.
+/// What of a TenantService the cache does not keep, for the cache holds every tenant and
+/// the operator reads none of it: managedFields, the labels, and every annotation but the
+/// operator's own ([`labels::SUSPEND`] is the one it reads). Others' annotations can be
+/// large: client-side `kubectl apply` keeps a copy of the whole spec in one, GitOps tools
+/// their tracking data. A map of even one label costs over 500 bytes per tenant. The
+/// operator writes TenantServices only with patches of its own fields (finalizers,
+/// status), so nothing trimmed here is ever written back.
 fn trim_for_cache(tenant: &mut TenantService) {
     tenant.metadata.managed_fields = None;
+    tenant.metadata.labels = None;
     if let Some(annotations) = tenant.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
+        annotations.retain(|key, _| key.starts_with(OWN_ANNOTATION_PREFIX));
         if annotations.is_empty() {
             tenant.metadata.annotations = None;
         }
     }
 }
 
-/// The annotation in which client-side `kubectl apply` keeps what it last applied.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The prefix of the annotations the operator reads on a TenantService.
+const OWN_ANNOTATION_PREFIX: &str = "tenancy.innova.puglia.it/";
 
 /// What retriggers a tenant by itself: a new generation (spec edit, deletion) or a change of
 /// its suspension (the annotation is metadata: it changes no generation).
@@ -1032,15 +1037,29 @@ mod tests {
     use crate::fixtures;
 
     #[test]
-    fn the_cache_drops_managed_fields_and_the_last_applied_copy_but_keeps_other_annotations() {
+    fn the_cache_keeps_only_the_annotations_the_operator_reads() {
+        assert!(labels::SUSPEND.starts_with(OWN_ANNOTATION_PREFIX));
         let mut tenant = fixtures::tenant(serde_json::json!({}));
         tenant.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        tenant.metadata.labels = Some(BTreeMap::from([(
+            "app.kubernetes.io/instance".to_string(),
+            "tenants".to_string(),
+        )]));
         tenant.metadata.annotations = Some(BTreeMap::from([
-            (LAST_APPLIED.to_string(), "{\"spec\":{}}".to_string()),
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".to_string(),
+                "{\"spec\":{}}".to_string(),
+            ),
+            (
+                "argocd.argoproj.io/tracking-id".to_string(),
+                "x".to_string(),
+            ),
             (labels::SUSPEND.to_string(), "true".to_string()),
         ]));
+        let spec = tenant.spec.clone();
         trim_for_cache(&mut tenant);
         assert_eq!(tenant.metadata.managed_fields, None);
+        assert_eq!(tenant.metadata.labels, None);
         assert_eq!(
             tenant.metadata.annotations,
             Some(BTreeMap::from([(
@@ -1049,13 +1068,14 @@ mod tests {
             )]))
         );
         assert!(driver::is_suspended(&tenant));
+        assert_eq!(tenant.spec, spec);
 
-        let mut applied_only = fixtures::tenant(serde_json::json!({}));
-        applied_only.metadata.annotations = Some(BTreeMap::from([(
-            LAST_APPLIED.to_string(),
+        let mut foreign_only = fixtures::tenant(serde_json::json!({}));
+        foreign_only.metadata.annotations = Some(BTreeMap::from([(
+            "kubectl.kubernetes.io/last-applied-configuration".to_string(),
             "{}".to_string(),
         )]));
-        trim_for_cache(&mut applied_only);
-        assert_eq!(applied_only.metadata.annotations, None);
+        trim_for_cache(&mut foreign_only);
+        assert_eq!(foreign_only.metadata.annotations, None);
     }
 }
