@@ -186,7 +186,11 @@ pub async fn apply(
             };
             owned.insert(key.name.clone());
             applied.objects.push((key, change));
-        } else if key.namespace.as_ref().is_some_and(|ns| owned.contains(ns)) {
+        } else if key
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| owned.contains(ns))
+        {
             let change = write::ensure(ctx, &key, &body).await?;
             applied.objects.push((key, change));
         }

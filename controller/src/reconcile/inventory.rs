@@ -38,8 +38,9 @@ use crate::pki::CertificateInfo;
 pub struct ObjectKey {
     /// Its kind (which API resource it is).
     pub kind: ManagedKind,
-    /// Its namespace (`None` for namespaces themselves, which are cluster-scoped).
-    pub namespace: Option<Box<str>>,
+    /// Its namespace (`None` for namespaces themselves, which are cluster-scoped). Shared:
+    /// the inventory keeps one copy per namespace for the dozen objects in it.
+    pub namespace: Option<Arc<str>>,
     /// Its `metadata.name`.
     pub name: Box<str>,
 }
@@ -49,7 +50,7 @@ impl ObjectKey {
     pub fn new(kind: ManagedKind, namespace: Option<&str>, name: &str) -> Self {
         ObjectKey {
             kind,
-            namespace: namespace.map(Box::from),
+            namespace: namespace.map(Arc::from),
             name: Box::from(name),
         }
     }
@@ -59,7 +60,7 @@ impl ObjectKey {
         let meta = object.meta();
         ObjectKey {
             kind,
-            namespace: meta.namespace.as_deref().map(Box::from),
+            namespace: meta.namespace.as_deref().map(Arc::from),
             name: Box::from(meta.name.as_deref().unwrap_or_default()),
         }
     }
@@ -237,17 +238,42 @@ struct InventoryState {
     by_tenant: HashMap<Arc<str>, Vec<Arc<ObjectKey>>>,
     synced: HashSet<ManagedKind>,
     relisting: HashMap<ManagedKind, HashSet<Arc<ObjectKey>>>,
+    /// One copy of each namespace name for the keys of the objects in it. Names no key
+    /// holds any more are dropped at the end of each re-list.
+    namespaces: HashSet<Arc<str>>,
 }
 
 impl InventoryState {
     /// The entry at `key`, created empty if absent, and the shared key.
-    fn entry(&mut self, key: ObjectKey) -> (Arc<ObjectKey>, &mut Entry) {
+    fn entry(&mut self, mut key: ObjectKey) -> (Arc<ObjectKey>, &mut Entry) {
         let shared = match self.objects.get_key_value(&key) {
             Some((shared, _)) => shared.clone(),
-            None => Arc::new(key),
+            None => {
+                key.namespace = key
+                    .namespace
+                    .map(|namespace| self.shared_namespace(namespace));
+                Arc::new(key)
+            }
         };
         let entry = self.objects.entry(shared.clone()).or_default();
         (shared, entry)
+    }
+
+    /// The inventory's copy of `namespace`.
+    fn shared_namespace(&mut self, namespace: Arc<str>) -> Arc<str> {
+        match self.namespaces.get(&namespace) {
+            Some(shared) => shared.clone(),
+            None => {
+                self.namespaces.insert(namespace.clone());
+                namespace
+            }
+        }
+    }
+
+    /// Drops the namespace names that no key holds any more.
+    fn drop_unused_namespaces(&mut self) {
+        self.namespaces
+            .retain(|namespace| Arc::strong_count(namespace) > 1);
     }
 
     /// Drops the entry at `key` if it is neither live nor applied.
@@ -256,8 +282,15 @@ impl InventoryState {
             .objects
             .get(key)
             .is_some_and(|e| e.live.is_none() && e.applied.is_none())
+            && let Some((removed, _)) = self.objects.remove_entry(key)
         {
-            self.objects.remove(key);
+            // The last object of its namespace: only the shared copy and this key hold it.
+            if let Some(namespace) = removed.namespace.as_ref()
+                && Arc::strong_count(&removed) == 1
+                && Arc::strong_count(namespace) == 2
+            {
+                self.namespaces.remove(namespace);
+            }
         }
     }
 
@@ -383,6 +416,7 @@ impl Inventory {
                 for key in gone {
                     state.remove_live(&key);
                 }
+                state.drop_unused_namespaces();
                 state.synced.insert(kind);
                 let synced = state.synced.len();
                 drop(state);
@@ -550,6 +584,49 @@ mod tests {
         assert!(!Version::new("7").is("07"));
         assert!(!Version::new("07").is("7"));
         assert!(!Version::new("7").is("8"));
+    }
+
+    #[test]
+    fn objects_of_one_namespace_share_its_name_until_none_is_left() {
+        let inventory = Inventory::default();
+        let kind = ManagedKind::NetworkPolicy;
+        inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::Init);
+        for name in ["deny", "allow-dns"] {
+            inventory.apply_event(
+                kind,
+                &watcher::Event::InitApply(policy("a-prod", name, "a", "1")),
+            );
+        }
+        inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::InitDone);
+        {
+            let state = inventory.read();
+            let namespaces: Vec<&Arc<str>> = state
+                .objects
+                .keys()
+                .filter_map(|k| k.namespace.as_ref())
+                .collect();
+            assert_eq!(namespaces.len(), 2);
+            assert!(Arc::ptr_eq(namespaces[0], namespaces[1]));
+            assert_eq!(state.namespaces.len(), 1);
+        }
+        for name in ["deny", "allow-dns"] {
+            inventory.apply_event(
+                kind,
+                &watcher::Event::Delete(policy("a-prod", name, "a", "2")),
+            );
+        }
+        assert!(inventory.read().namespaces.is_empty());
+        // Keys handed out keep their own copy: nothing read from the inventory changes.
+        let key = ObjectKey::new(kind, Some("a-prod"), "deny");
+        inventory.record_applied(
+            key.clone(),
+            LastApplied {
+                resource_version: "3".into(),
+                fingerprint: 1,
+                certificate: None,
+            },
+        );
+        assert_eq!(inventory.applied(&key).map(|a| a.fingerprint), Some(1));
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub async fn observe(
                 .live(&ObjectKey::new(ManagedKind::Namespace, None, &namespace))
                 .is_none()
         {
-            candidates.insert(namespace.into_string());
+            candidates.insert(namespace.to_string());
         }
     }
     let me = Identity::of(tenant);
