@@ -85,16 +85,16 @@ impl State {
                     .get(claim)
                     .into_iter()
                     .flatten()
-                    .map(|t| t.to_string()),
+                    .map(ToString::to_string),
             );
         }
-        related.extend(facts.allow_from.iter().map(|t| t.to_string()));
+        related.extend(facts.allow_from.iter().map(ToString::to_string));
         related.extend(
             self.allowed_by
                 .get(name)
                 .into_iter()
                 .flatten()
-                .map(|t| t.to_string()),
+                .map(ToString::to_string),
         );
         related.remove(name);
         related
