@@ -158,6 +158,18 @@ pub struct OperatorConfig {
     pub install_crds: bool,
 }
 
+/// Objects per page when a watched kind is listed. Every kind is listed at once at
+/// start-up, and a page is held whole while it is read, managedFields included (a few KB
+/// per object once parsed): at kube's default of 500, the pages in flight raised a
+/// restarted operator's peak well above that of provisioning all of Italy. Smaller pages
+/// cost more round trips, each of them cheap.
+const LIST_PAGE_SIZE: u32 = 100;
+
+/// The watcher configuration of every watch: kube's defaults with [`LIST_PAGE_SIZE`].
+fn watch_config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE_SIZE)
+}
+
 /// A watch stream of metadata of one child kind, labelled managed-by, that also feeds the
 /// inventory.
 fn child_stream<K>(
@@ -176,7 +188,7 @@ where
 {
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
     let api: Api<PartialObjectMeta<K>> = Api::all(client.clone());
-    watcher(api, watcher::Config::default().labels(&selector))
+    watcher(api, watch_config().labels(&selector))
         .default_backoff()
         .inspect({
             let inventory = inventory.clone();
@@ -204,7 +216,7 @@ fn hand_over_stream(
     client: &Client,
 ) -> impl Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send + 'static {
     let api: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
-    watcher(api, watcher::Config::default())
+    watcher(api, watch_config())
         .default_backoff()
         .touched_objects()
 }
@@ -263,7 +275,7 @@ fn quota_stream(
 ) -> impl Stream<Item = Result<ResourceQuota, watcher::Error>> + Send + 'static {
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
     let api: Api<ResourceQuota> = Api::all(client.clone());
-    watcher(api, watcher::Config::default().labels(&selector))
+    watcher(api, watch_config().labels(&selector))
         .default_backoff()
         .inspect({
             let inventory = inventory.clone();
@@ -694,35 +706,32 @@ pub async fn run(
     let (ca_tx, ca_rx) = mpsc::unbounded_channel::<()>();
     let tenants = {
         let peers = peers.clone();
-        watcher(
-            Api::<TenantService>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(trim_for_cache)
-        .inspect(move |event| match event {
-            Ok(watcher::Event::InitApply(tenant)) => {
-                peers.update(tenant);
-            }
-            Ok(watcher::Event::Apply(tenant)) => {
-                for peer in peers.update(tenant) {
-                    let _ = peer_tx.send(ObjectRef::new(&peer));
+        watcher(Api::<TenantService>::all(client.clone()), watch_config())
+            .default_backoff()
+            .modify(trim_for_cache)
+            .inspect(move |event| match event {
+                Ok(watcher::Event::InitApply(tenant)) => {
+                    peers.update(tenant);
                 }
-            }
-            Ok(watcher::Event::Delete(tenant)) => {
-                for peer in peers.remove(&tenant.name_any()) {
-                    let _ = peer_tx.send(ObjectRef::new(&peer));
+                Ok(watcher::Event::Apply(tenant)) => {
+                    for peer in peers.update(tenant) {
+                        let _ = peer_tx.send(ObjectRef::new(&peer));
+                    }
                 }
-            }
-            _ => {}
-        })
-        .reflect(tenant_writer)
-        .applied_objects()
-        .predicate_filter(generation_or_suspension, Default::default())
-        .inspect_ok({
-            let metrics = metrics.clone();
-            move |tenant| metrics.queue.triggered(&tenant.name_any())
-        })
+                Ok(watcher::Event::Delete(tenant)) => {
+                    for peer in peers.remove(&tenant.name_any()) {
+                        let _ = peer_tx.send(ObjectRef::new(&peer));
+                    }
+                }
+                _ => {}
+            })
+            .reflect(tenant_writer)
+            .applied_objects()
+            .predicate_filter(generation_or_suspension, Default::default())
+            .inspect_ok({
+                let metrics = metrics.clone();
+                move |tenant| metrics.queue.triggered(&tenant.name_any())
+            })
     };
     let rollout = Arc::new(ClassRollout::new(
         config.settings.class_rollout_per_minute,
@@ -734,78 +743,72 @@ pub async fn run(
     let class_changes = {
         let rollout = rollout.clone();
         let tenants = tenant_reader.clone();
-        watcher(
-            Api::<TenantClass>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(class_writer)
-        .filter_map(|event| {
-            std::future::ready(match event {
-                Ok(event) => Some(event),
-                Err(error) => {
-                    tracing::warn!(%error, "watching TenantClasses");
-                    None
-                }
+        watcher(Api::<TenantClass>::all(client.clone()), watch_config())
+            .default_backoff()
+            .reflect(class_writer)
+            .filter_map(|event| {
+                std::future::ready(match event {
+                    Ok(event) => Some(event),
+                    Err(error) => {
+                        tracing::warn!(%error, "watching TenantClasses");
+                        None
+                    }
+                })
             })
-        })
-        .flat_map(move |event| {
-            let (name, class) = match event {
-                watcher::Event::InitApply(class) | watcher::Event::Apply(class) => {
-                    (class.name_any(), Some(Arc::new(class)))
-                }
-                watcher::Event::Delete(class) => (class.name_any(), None),
-                watcher::Event::Init | watcher::Event::InitDone => {
-                    return futures::stream::iter(Vec::new());
-                }
-            };
-            let users = tenants
-                .state()
-                .iter()
-                .filter(|tenant| tenant.spec.class == name)
-                .map(|tenant| tenant.name_any())
-                .collect();
-            let now: Vec<ObjectRef<TenantService>> = rollout
-                .observe(&name, class, users)
-                .iter()
-                .map(|tenant| ObjectRef::new(tenant))
-                .collect();
-            futures::stream::iter(now)
-        })
+            .flat_map(move |event| {
+                let (name, class) = match event {
+                    watcher::Event::InitApply(class) | watcher::Event::Apply(class) => {
+                        (class.name_any(), Some(Arc::new(class)))
+                    }
+                    watcher::Event::Delete(class) => (class.name_any(), None),
+                    watcher::Event::Init | watcher::Event::InitDone => {
+                        return futures::stream::iter(Vec::new());
+                    }
+                };
+                let users = tenants
+                    .state()
+                    .iter()
+                    .filter(|tenant| tenant.spec.class == name)
+                    .map(|tenant| tenant.name_any())
+                    .collect();
+                let now: Vec<ObjectRef<TenantService>> = rollout
+                    .observe(&name, class, users)
+                    .iter()
+                    .map(|tenant| ObjectRef::new(tenant))
+                    .collect();
+                futures::stream::iter(now)
+            })
     };
 
     let delegation_changes = {
         let delegations = delegations.clone();
         let tenants = tenant_reader.clone();
-        watcher(
-            Api::<DomainDelegation>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .filter_map(|event| {
-            std::future::ready(match event {
-                Ok(event) => Some(event),
-                Err(error) => {
-                    tracing::warn!(%error, "watching DomainDelegations");
-                    None
-                }
+        watcher(Api::<DomainDelegation>::all(client.clone()), watch_config())
+            .default_backoff()
+            .filter_map(|event| {
+                std::future::ready(match event {
+                    Ok(event) => Some(event),
+                    Err(error) => {
+                        tracing::warn!(%error, "watching DomainDelegations");
+                        None
+                    }
+                })
             })
-        })
-        .flat_map(move |event| {
-            // The tenants of every body whose delegated domains changed are checked again.
-            let changed = delegations.apply_event(&event);
-            let affected: Vec<ObjectRef<TenantService>> = if changed.is_empty() {
-                Vec::new()
-            } else {
-                tenants
-                    .state()
-                    .iter()
-                    .filter(|tenant| changed.contains(&tenant.spec.entity.ipa_code))
-                    .map(|tenant| ObjectRef::from_obj(&**tenant))
-                    .collect()
-            };
-            futures::stream::iter(affected)
-        })
+            .flat_map(move |event| {
+                // The tenants of every body whose delegated domains changed are checked again.
+                let changed = delegations.apply_event(&event);
+                let affected: Vec<ObjectRef<TenantService>> = if changed.is_empty() {
+                    Vec::new()
+                } else {
+                    tenants
+                        .state()
+                        .iter()
+                        .filter(|tenant| changed.contains(&tenant.spec.entity.ipa_code))
+                        .map(|tenant| ObjectRef::from_obj(&**tenant))
+                        .collect()
+                };
+                futures::stream::iter(affected)
+            })
     };
 
     // The only waiter on the class store's readiness (see `Context::classes_synced`).
