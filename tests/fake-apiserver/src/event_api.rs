@@ -1,8 +1,9 @@
 //! One Event resource served by two APIs, as kube-apiserver serves it: `events.k8s.io/v1`
 //! Events are stored as core `v1` Events (kube-apiserver's `pkg/registry/core/event` is the
 //! only Event storage; the `events.k8s.io` group is a second view of it). So an Event a
-//! controller writes through `events.k8s.io/v1` (kube-rs's `Recorder`) is what `kubectl
-//! describe` and `kubectl get events` read through `v1`, and the other way round.
+//! controller writes through `events.k8s.io/v1` (kube-rs's `Recorder`, the operator's own
+//! recorder) is what `kubectl describe` and `kubectl get events` read through `v1`, and the
+//! other way round.
 //!
 //! The field mapping is upstream's `pkg/apis/events/v1/conversion.go`
 //! (`Convert_v1_Event_To_core_Event` and back): `regarding` ↔ `involvedObject`, `note` ↔
