@@ -163,6 +163,9 @@ struct StoredLive {
     has_fingerprint: bool,
     deleting: bool,
     foreign: bool,
+    /// Seen in the current (re)list of its kind: what the end of the list keeps. A flag in
+    /// the entry, where a set of the listed keys would cost 237,000 slots at a restart.
+    listed: bool,
     /// Only TLS Secrets have one: a thin box (8 bytes, where `Box<str>` takes 16) keeps
     /// the other objects' entries small.
     #[allow(clippy::box_collection)]
@@ -170,8 +173,9 @@ struct StoredLive {
 }
 
 impl StoredLive {
-    fn new(live: LiveObject) -> Self {
+    fn new(live: LiveObject, listed: bool) -> Self {
         StoredLive {
+            listed,
             version: Version::new(&live.resource_version),
             tenant: live.tenant,
             fingerprint: live.fingerprint.unwrap_or_default(),
@@ -239,7 +243,6 @@ struct InventoryState {
     /// objects, and a set's table would cost more than the keys.
     by_tenant: HashMap<Arc<str>, Vec<Arc<ObjectKey>>>,
     synced: HashSet<ManagedKind>,
-    relisting: HashMap<ManagedKind, HashSet<Arc<ObjectKey>>>,
     /// One copy of each namespace name for the keys of the objects in it. Names no key
     /// holds any more are dropped at the end of each re-list.
     namespaces: HashSet<Arc<str>>,
@@ -311,8 +314,8 @@ impl InventoryState {
         }
     }
 
-    /// Records a live object seen by a watch; returns its shared key.
-    fn upsert_live<K: Resource>(&mut self, kind: ManagedKind, object: &K) -> Arc<ObjectKey> {
+    /// Records a live object seen by a watch, `listed` if by a (re)list.
+    fn upsert_live<K: Resource>(&mut self, kind: ManagedKind, object: &K, listed: bool) {
         let meta = object.meta();
         let tenant = meta
             .labels
@@ -335,7 +338,7 @@ impl InventoryState {
         let (key, entry) = self.entry(ObjectKey::of(kind, object));
         let old_tenant = entry
             .live
-            .replace(StoredLive::new(live))
+            .replace(StoredLive::new(live, listed))
             .and_then(|old| old.tenant);
         if old_tenant != tenant
             && let Some(old) = old_tenant
@@ -345,10 +348,9 @@ impl InventoryState {
         if let Some(tenant) = tenant {
             let keys = self.by_tenant.entry(tenant).or_default();
             if !keys.contains(&key) {
-                keys.push(key.clone());
+                keys.push(key);
             }
         }
-        key
     }
 
     /// Records that a live object is gone.
@@ -399,18 +401,23 @@ impl Inventory {
         let mut state = self.write();
         match event {
             watcher::Event::Init => {
-                state.relisting.insert(kind, HashSet::new());
+                // A list cut short before its end leaves marks behind: start from none.
+                for (_, entry) in state.objects.iter_mut().filter(|(k, _)| k.kind == kind) {
+                    if let Some(live) = entry.live.as_mut() {
+                        live.listed = false;
+                    }
+                }
             }
             watcher::Event::InitApply(object) => {
-                let key = state.upsert_live(kind, object);
-                state.relisting.entry(kind).or_default().insert(key);
+                state.upsert_live(kind, object, true);
             }
             watcher::Event::InitDone => {
-                let seen = state.relisting.remove(&kind).unwrap_or_default();
                 let gone: Vec<Arc<ObjectKey>> = state
                     .objects
                     .iter()
-                    .filter(|(k, e)| k.kind == kind && e.live.is_some() && !seen.contains(*k))
+                    .filter(|(k, e)| {
+                        k.kind == kind && e.live.as_ref().is_some_and(|live| !live.listed)
+                    })
                     .map(|(k, _)| k.clone())
                     .collect();
                 for key in gone {
@@ -423,7 +430,7 @@ impl Inventory {
                 self.synced_tx.send_replace(synced);
             }
             watcher::Event::Apply(object) => {
-                state.upsert_live(kind, object);
+                state.upsert_live(kind, object, false);
             }
             watcher::Event::Delete(object) => {
                 state.remove_live(&ObjectKey::of(kind, object));
@@ -707,6 +714,29 @@ mod tests {
         );
         inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::InitDone);
         assert_eq!(inventory.tenant_objects("b").len(), 1);
+        // A re-list cut short (the watcher starts over with Init) counts for nothing: what
+        // only it saw is dropped at the end of the next one.
+        inventory.apply_event(
+            kind,
+            &watcher::Event::Apply(policy("c-prod", "deny", "b", "5")),
+        );
+        inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::Init);
+        inventory.apply_event(
+            kind,
+            &watcher::Event::InitApply(policy("c-prod", "deny", "b", "5")),
+        );
+        inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::Init);
+        inventory.apply_event(
+            kind,
+            &watcher::Event::InitApply(policy("a-prod", "deny", "b", "3")),
+        );
+        inventory.apply_event(kind, &watcher::Event::<NetworkPolicy>::InitDone);
+        assert_eq!(inventory.tenant_objects("b").len(), 1);
+        assert!(
+            inventory
+                .live(&ObjectKey::new(kind, Some("c-prod"), "deny"))
+                .is_none()
+        );
         inventory.apply_event(
             kind,
             &watcher::Event::Delete(policy("a-prod", "deny", "b", "4")),
