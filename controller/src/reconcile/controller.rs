@@ -170,6 +170,22 @@ fn watch_config() -> watcher::Config {
     watcher::Config::default().page_size(LIST_PAGE_SIZE)
 }
 
+/// A `filter_map` step that passes a watch's events on and logs its errors as `what`
+/// (the watcher retries them with backoff).
+fn log_and_skip_errors<T>(
+    what: &'static str,
+) -> impl FnMut(Result<T, watcher::Error>) -> std::future::Ready<Option<T>> {
+    move |event| {
+        std::future::ready(match event {
+            Ok(event) => Some(event),
+            Err(error) => {
+                tracing::warn!(%error, "{what}");
+                None
+            }
+        })
+    }
+}
+
 /// A watch stream of metadata of one child kind, labelled managed-by, that also feeds the
 /// inventory.
 fn child_stream<K>(
@@ -746,15 +762,7 @@ pub async fn run(
         watcher(Api::<TenantClass>::all(client.clone()), watch_config())
             .default_backoff()
             .reflect(class_writer)
-            .filter_map(|event| {
-                std::future::ready(match event {
-                    Ok(event) => Some(event),
-                    Err(error) => {
-                        tracing::warn!(%error, "watching TenantClasses");
-                        None
-                    }
-                })
-            })
+            .filter_map(log_and_skip_errors("watching TenantClasses"))
             .flat_map(move |event| {
                 let (name, class) = match event {
                     watcher::Event::InitApply(class) | watcher::Event::Apply(class) => {
@@ -785,15 +793,7 @@ pub async fn run(
         let tenants = tenant_reader.clone();
         watcher(Api::<DomainDelegation>::all(client.clone()), watch_config())
             .default_backoff()
-            .filter_map(|event| {
-                std::future::ready(match event {
-                    Ok(event) => Some(event),
-                    Err(error) => {
-                        tracing::warn!(%error, "watching DomainDelegations");
-                        None
-                    }
-                })
-            })
+            .filter_map(log_and_skip_errors("watching DomainDelegations"))
             .flat_map(move |event| {
                 // The tenants of every body whose delegated domains changed are checked again.
                 let changed = delegations.apply_event(&event);

@@ -243,8 +243,8 @@ struct InventoryState {
     /// objects, and a set's table would cost more than the keys.
     by_tenant: HashMap<Arc<str>, Vec<Arc<ObjectKey>>>,
     synced: HashSet<ManagedKind>,
-    /// One copy of each namespace name for the keys of the objects in it. Names no key
-    /// holds any more are dropped at the end of each re-list.
+    /// One copy of each namespace name for the keys of the objects in it. A name is dropped
+    /// with the last key holding it, or else at the end of the next re-list.
     namespaces: HashSet<Arc<str>>,
 }
 

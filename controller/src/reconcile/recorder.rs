@@ -97,10 +97,7 @@ fn series_key(reporter: &Reporter, event: &Event, regarding: &ObjectReference) -
         key.push_str(part);
         key.push('\0');
     };
-    push(match event.type_ {
-        EventType::Normal => "Normal",
-        EventType::Warning => "Warning",
-    });
+    push(type_name(event.type_));
     push(&event.action);
     push(&event.reason);
     push(&reporter.controller);
@@ -114,6 +111,14 @@ fn series_key(reporter: &Reporter, event: &Event, regarding: &ObjectReference) -
         push(reference.field_path.as_deref().unwrap_or_default());
     }
     key.into_boxed_str()
+}
+
+/// The API's name of an Event type.
+fn type_name(type_: EventType) -> &'static str {
+    match type_ {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    }
 }
 
 /// A new Event object, named as kube-runtime and client-go name them: the regarding object's
@@ -144,13 +149,7 @@ fn new_event(
                 .clone()
                 .unwrap_or_else(|| reporter.controller.clone()),
         ),
-        type_: Some(
-            match event.type_ {
-                EventType::Normal => "Normal",
-                EventType::Warning => "Warning",
-            }
-            .to_string(),
-        ),
+        type_: Some(type_name(event.type_).to_string()),
         ..K8sEvent::default()
     }
 }
@@ -189,8 +188,9 @@ impl RecentEvents {
         let sent = self.sent.get(key)?;
         (sent.last_seen + SERIES_WINDOW > now).then(|| Repeat {
             name: sent.name.clone(),
-            // A first repeat makes a series of two, as in client-go.
-            count: sent.count.saturating_add(1).max(2),
+            // Recorded counts start at 1: a first repeat makes a series of two, as in
+            // client-go.
+            count: sent.count.saturating_add(1),
         })
     }
 
