@@ -109,30 +109,20 @@ async fn create_provisions_every_child_and_reports_ready_with_events() {
 
     // Events on the TenantService. They are published just after the status is written, so
     // the Ready status can be seen a moment before them.
-    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
     h.eventually(Duration::from_secs(10), "Provisioned Event", || async {
-        events
-            .list(&ListParams::default())
+        events_about(&h, "comune-molfetta")
             .await
-            .expect("events")
-            .items
             .iter()
             .any(|e| e.reason.as_deref() == Some("Provisioned"))
     })
     .await;
-    let list = events.list(&ListParams::default()).await.expect("events");
-    let reasons: Vec<String> = list
-        .items
-        .iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("comune-molfetta"))
-        .filter_map(|e| e.reason.clone())
-        .collect();
+    let list = events_about(&h, "comune-molfetta").await;
+    let reasons: Vec<String> = list.iter().filter_map(|e| e.reason.clone()).collect();
     assert!(
         reasons.iter().any(|r| r == "Provisioned"),
         "Provisioned missing in {reasons:?}"
     );
     let provisioned = list
-        .items
         .iter()
         .find(|e| e.reason.as_deref() == Some("Provisioned"))
         .and_then(|e| e.note.clone())
@@ -144,8 +134,7 @@ async fn create_provisions_every_child_and_reports_ready_with_events() {
             .iter()
             .any(|r| r == "Updated" || r == "DriftCorrected"),
         "{:?}",
-        list.items
-            .iter()
+        list.iter()
             .map(|e| (e.reason.clone(), e.note.clone()))
             .collect::<Vec<_>>()
     );
@@ -154,6 +143,20 @@ async fn create_provisions_every_child_and_reports_ready_with_events() {
         Some(1.0)
     );
     operator.stop().await.expect("clean stop");
+}
+
+/// The Events about TenantService `tenant`: cluster-scoped objects' Events are in
+/// `default`.
+async fn events_about(h: &Harness, tenant: &str) -> Vec<Event> {
+    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(tenant))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,16 +243,10 @@ async fn drift_on_a_network_policy_or_role_binding_is_reverted_and_counted() {
     // on the first DriftCorrected Event instead of making a second one.
     let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
     let drift_events = || async {
-        events
-            .list(&ListParams::default())
+        events_about(&h, "comune-trani")
             .await
-            .expect("events")
-            .items
             .into_iter()
-            .filter(|e| {
-                e.reason.as_deref() == Some("DriftCorrected")
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("comune-trani")
-            })
+            .filter(|e| e.reason.as_deref() == Some("DriftCorrected"))
             .collect::<Vec<_>>()
     };
     h.eventually(Duration::from_secs(5), "a DriftCorrected Event", || async {
