@@ -67,6 +67,102 @@ pub fn foreign_manager(live: &Value, own: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A label or annotation of a live object: `section` is `labels` or `annotations`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataKey {
+    /// `labels` or `annotations`.
+    pub section: &'static str,
+    /// The label or annotation key.
+    pub key: String,
+}
+
+/// Labels the API server sets itself on every write, whoever else holds them: on
+/// namespaces, `kubernetes.io/metadata.name` (upstream's namespace defaulting). The
+/// create's entry holds it, as the server defaults it into the request, but removing it
+/// would only see it put back.
+const SERVER_SET_LABELS: [&str; 1] = ["kubernetes.io/metadata.name"];
+
+/// The labels and annotations of `live` that `desired` no longer sets and that only the
+/// operator's own non-apply writes hold (manager `own`, operation `Update`: the create of
+/// a namespace, a change of its holder, a whole-object replace).
+///
+/// Server-side apply removes a field it stops setting only when no other managedFields
+/// entry holds it, and an `Update` entry of the same manager is another entry. Left alone,
+/// a label such as `allow-load-balancer`, written by the create of a namespace and dropped
+/// from the class later, would stay for good, and with it what it allows. A key that
+/// another manager also holds is theirs too and stays, as apply would leave it; a key no
+/// entry holds (an untracked object) is not known to be the operator's and stays as well.
+pub fn own_leftovers(live: &Value, desired: &Value, own: &str) -> Vec<MetadataKey> {
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut leftovers = Vec::new();
+    for section in ["labels", "annotations"] {
+        let Some(present) = live
+            .get("metadata")
+            .and_then(|m| m.get(section))
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        let wanted = desired
+            .get("metadata")
+            .and_then(|m| m.get(section))
+            .and_then(Value::as_object);
+        let fields_pointer = format!("/fieldsV1/f:metadata/f:{section}");
+        for key in present.keys() {
+            if wanted.is_some_and(|wanted| wanted.contains_key(key))
+                || (section == "labels" && SERVER_SET_LABELS.contains(&key.as_str()))
+            {
+                continue;
+            }
+            let field = format!("f:{key}");
+            let mut held_by_own_update = false;
+            let mut held_by_another = false;
+            for entry in entries.iter().filter(|entry| {
+                entry
+                    .pointer(&fields_pointer)
+                    .and_then(Value::as_object)
+                    .is_some_and(|fields| fields.contains_key(&field))
+            }) {
+                let manager = entry.get("manager").and_then(Value::as_str);
+                let operation = entry.get("operation").and_then(Value::as_str);
+                if manager != Some(own) {
+                    held_by_another = true;
+                } else if operation != Some("Apply") {
+                    held_by_own_update = true;
+                }
+            }
+            if held_by_own_update && !held_by_another {
+                leftovers.push(MetadataKey {
+                    section,
+                    key: key.clone(),
+                });
+            }
+        }
+    }
+    leftovers
+}
+
+/// The merge patch that removes `leftovers` from `live`, on the condition (its
+/// resourceVersion) that nobody changed the object since they were found.
+pub fn leftovers_patch(live: &Value, leftovers: &[MetadataKey]) -> Value {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(
+        "resourceVersion".to_string(),
+        Value::String(resource_version_of(live)),
+    );
+    for leftover in leftovers {
+        let section = metadata
+            .entry(leftover.section)
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        section[leftover.key.as_str()] = Value::Null;
+    }
+    serde_json::json!({ "metadata": metadata })
+}
+
 /// The body that restores `desired` over `live` with a whole-object replace: the desired
 /// object with the live resourceVersion, keeping labels and annotations others added.
 pub fn replacement(desired: &Value, live: &Value) -> Value {
@@ -299,5 +395,55 @@ mod tests {
         let b = json!({"a": [1, 2], "b": 1});
         assert_eq!(fingerprint(&a), fingerprint(&b));
         assert_ne!(fingerprint(&a), fingerprint(&json!({"a": [2, 1], "b": 1})));
+    }
+
+    #[test]
+    fn leftovers_are_the_keys_only_the_operators_own_non_apply_writes_hold() {
+        let desired = json!({"metadata": {"name": "t-prod", "labels": {"keep": "1"}, "annotations": {"a": "x"}}});
+        let live = json!({
+            "metadata": {
+                "name": "t-prod",
+                "resourceVersion": "42",
+                "labels": {"keep": "1", "created": "1", "also-applied": "1", "shared": "1", "theirs": "1", "untracked": "1",
+                           "kubernetes.io/metadata.name": "t-prod"},
+                "annotations": {"a": "x", "old": "y"},
+                "managedFields": [
+                    {"manager": "tenant-operator", "operation": "Update",
+                     "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:keep": {}, "f:created": {}, "f:also-applied": {}, "f:shared": {},
+                                                             "f:kubernetes.io/metadata.name": {}},
+                                                 "f:annotations": {"f:a": {}, "f:old": {}}}}},
+                    {"manager": "tenant-operator", "operation": "Apply",
+                     "fieldsV1": {"f:metadata": {"f:labels": {"f:keep": {}, "f:also-applied": {}}}}},
+                    {"manager": "kubectl-label", "operation": "Update",
+                     "fieldsV1": {"f:metadata": {"f:labels": {"f:shared": {}, "f:theirs": {}}}}}
+                ]
+            }
+        });
+        let leftovers = own_leftovers(&live, &desired, "tenant-operator");
+        let keys: Vec<(&str, &str)> = leftovers
+            .iter()
+            .map(|l| (l.section, l.key.as_str()))
+            .collect();
+        // `keep` and `a` are desired; `shared` and `theirs` are another manager's too;
+        // `untracked` is held by nobody; the server puts `kubernetes.io/metadata.name` back.
+        assert_eq!(
+            keys,
+            [
+                ("labels", "also-applied"),
+                ("labels", "created"),
+                ("annotations", "old")
+            ]
+        );
+        assert_eq!(
+            leftovers_patch(&live, &leftovers),
+            json!({"metadata": {"resourceVersion": "42",
+                                "labels": {"also-applied": null, "created": null},
+                                "annotations": {"old": null}}})
+        );
+        // What only the operator's apply holds is pruned by the apply itself.
+        let applied_only = json!({"metadata": {"labels": {"x": "1"}, "managedFields": [
+            {"manager": "tenant-operator", "operation": "Apply", "fieldsV1": {"f:metadata": {"f:labels": {"f:x": {}}}}}
+        ]}});
+        assert!(own_leftovers(&applied_only, &desired, "tenant-operator").is_empty());
     }
 }

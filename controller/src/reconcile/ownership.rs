@@ -4,8 +4,9 @@
 //! and created again under the same name, or a new tenant whose `<name>-<environment>`
 //! spells the namespace of another, is someone else. The rules ([`decide`], pure):
 //!
-//! - no namespace of that name: the operator creates one ([`write::create`], never a
-//!   server-side apply, which would take over a namespace created meanwhile);
+//! - no namespace of that name: the operator creates it as desired, identity included, in
+//!   one write ([`write::create`], never a server-side apply, which would take over a
+//!   namespace created meanwhile);
 //! - a namespace managed for this tenant's UID (or, made before UIDs were recorded,
 //!   managed for this tenant's name): this tenant's;
 //! - anything else — a namespace the operator never managed, another tenant's, a retained
@@ -19,9 +20,12 @@
 //!   deleted first ([`purge`]), and only then does the namespace take this tenant's
 //!   identity, in one write that also consumes the annotation ([`take_over_patch`]).
 //!
-//! Every change of holder (create, hand-over, [`retain_patch`]) is one write of the
-//! identity labels only; what else the namespace holds is applied afterwards like any
-//! object, by server-side apply.
+//! A hand-over or a retain ([`retain_patch`]) is one merge patch of the identity labels and
+//! marks only; after a hand-over, what else the namespace holds is applied like any object,
+//! by server-side apply. What the create or a holder change wrote is held by the
+//! operator's `Update` entry, which apply does not prune: [`write::write_if_changed`]
+//! removes it once the desired namespace drops it (a class that no longer allows load
+//! balancers, a previous holder's labels after a hand-over).
 //!
 //! The steady state costs nothing: a namespace the inventory shows unchanged since the
 //! operator applied it (with this tenant's UID) is not read.
@@ -231,27 +235,6 @@ pub fn retain_patch(live: &Value, me: &Identity, retained_at: &str) -> Value {
     })
 }
 
-/// The namespace `name` carrying only `me`'s identity (managed-by, tenant, UID): what is
-/// created (POST) before the rest of the namespace is applied, so that the namespace is
-/// this tenant's from its first moment. Only the identity labels are written by this
-/// create, as by every change of holder: the labels a later apply may have to remove stay
-/// owned by the apply alone (server-side apply removes a field only when no other write
-/// owns it).
-fn identity_stub(name: &str, me: &Identity) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": name,
-            "labels": {
-                labels::MANAGED_BY_KEY: labels::MANAGED_BY_VALUE,
-                labels::TENANT: me.name,
-                labels::TENANT_UID: me.uid,
-            },
-        },
-    })
-}
-
 /// What claiming a namespace did.
 #[derive(Clone, Debug)]
 pub enum Claim {
@@ -282,13 +265,6 @@ pub async fn claim(
     if write::known_as_desired(ctx, key, fingerprint).is_some() {
         return Ok(Claim::Owned(Change::Unchanged));
     }
-    // Unmanaged namespaces are not in the inventory: read it whatever the inventory says.
-    let live = write::get(&ctx.client, key)
-        .await
-        .map_err(|source| Error::Read {
-            object: key.clone(),
-            source: Box::new(source),
-        })?;
     let me = Identity::of(tenant);
     let desired = write::Desired {
         key,
@@ -297,6 +273,13 @@ pub async fn claim(
         certificate: None,
         renewal: false,
     };
+    // Unmanaged namespaces are not in the inventory: read it whatever the inventory says.
+    let live = write::get(&ctx.client, key)
+        .await
+        .map_err(|source| Error::Read {
+            object: key.clone(),
+            source: Box::new(source),
+        })?;
     let is_live_tenant = |name: &str, uid: Option<&str>| {
         ctx.tenants
             .get(&ObjectRef::new(name))
@@ -306,16 +289,14 @@ pub async fn claim(
         (Decision::Owned, _) => Ok(Claim::Owned(
             write::write_if_changed(ctx, &desired, live.as_ref()).await?,
         )),
-        (Decision::Create, _) => {
-            write::create(ctx, key, &identity_stub(&key.name, &me)).await?;
-            write::write_if_changed(ctx, &desired, None).await?;
-            Ok(Claim::Owned(Change::Created))
-        }
+        (Decision::Create, _) => Ok(Claim::Owned(write::create(ctx, &desired).await?)),
         (Decision::HandOver { previous }, Some(live)) => {
             let purged = purge(ctx, &key.name).await?;
-            write::set_holder(ctx, key, &take_over_patch(live, &me)).await?;
+            let taken = write::set_holder(ctx, key, &take_over_patch(live, &me)).await?;
             ctx.inventory.forget_applied_in_namespace(&key.name);
-            let change = write::write_if_changed(ctx, &desired, None).await?;
+            // From the namespace as taken over: what the previous holder's create wrote
+            // and this tenant does not want is removed, not kept.
+            let change = write::write_if_changed(ctx, &desired, Some(&taken)).await?;
             tracing::info!(namespace = %key.name, %previous, purged = purged.len(), "namespace handed over");
             Ok(Claim::HandedOver {
                 change,
@@ -513,8 +494,6 @@ mod tests {
         );
         assert_eq!(after["metadata"]["annotations"], json!({}));
         assert!(is_owned(&after, &me()));
-        let stub = identity_stub("agenzia-sanita-prod", &me());
-        assert!(is_owned(&stub, &me()));
         // Retaining it again: detached, marked, still naming whom it was retained from.
         let mut retained_again = after.clone();
         crate::fixtures::merge(

@@ -23,12 +23,13 @@ use kube::core::request::{Error as RequestError, Request};
 use kube::runtime::events::Event;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::FIELD_MANAGER;
 use super::compare::{
-    fingerprint, foreign_manager, matches_live, parse_fingerprint, replacement,
-    resource_version_of, with_fingerprint,
+    fingerprint, foreign_manager, leftovers_patch, matches_live, own_leftovers, parse_fingerprint,
+    replacement, resource_version_of, with_fingerprint,
 };
 use super::context::Context;
 use super::error::Error;
@@ -152,13 +153,24 @@ pub async fn write_if_changed(
     };
     // What is written carries its fingerprint (see `known_as_desired`).
     let body = with_fingerprint(desired.body, desired.fingerprint);
+    // What the operator's own create (or holder change, or replace) wrote and the desired
+    // object no longer has is removed first: the apply below would leave it in place.
+    let cleaned = match current {
+        Some(live) => remove_own_leftovers(ctx, key, live, &body).await?,
+        None => None,
+    };
+    let current = cleaned.as_ref().or(current);
     let foreign = current.and_then(|c| foreign_manager(c, FIELD_MANAGER));
     if let Some(current) = current
         && foreign.is_none()
         && matches_live(&body, current)
     {
         record(resource_version_of(current));
-        return Ok(Change::Unchanged);
+        return Ok(if cleaned.is_some() {
+            Change::Updated
+        } else {
+            Change::Unchanged
+        });
     }
     // Someone else changed an object this operator had made as desired (or added fields
     // to it that server-side apply would leave in place). After a restart, the object's
@@ -200,6 +212,31 @@ pub async fn write_if_changed(
     } else {
         Change::Updated
     })
+}
+
+/// Removes from `live` the labels and annotations that only the operator's own non-apply
+/// writes hold and `body` no longer sets ([`own_leftovers`]), with a merge patch on the
+/// live resourceVersion. Returns the object as written, or `None` when there was nothing
+/// to remove (no request is made).
+async fn remove_own_leftovers(
+    ctx: &Context,
+    key: &ObjectKey,
+    live: &Value,
+    body: &Value,
+) -> Result<Option<Value>, Error> {
+    let leftovers = own_leftovers(live, body, FIELD_MANAGER);
+    if leftovers.is_empty() {
+        return Ok(None);
+    }
+    count(&ctx.metrics, "patch", key.kind.as_str());
+    tracing::info!(object = %key, ?leftovers, "removing labels and annotations no longer desired");
+    merge_patch(&ctx.client, key, &leftovers_patch(live, &leftovers))
+        .await
+        .map(Some)
+        .map_err(|source| Error::Apply {
+            object: key.clone(),
+            source: Box::new(source),
+        })
 }
 
 /// The JSON pointer of annotation `key` (`/` escaped as `~1`).
@@ -254,12 +291,23 @@ async fn send_write(
     object: &(dyn std::fmt::Display + Sync),
     build: impl Fn() -> Result<http::Request<Vec<u8>>, RequestError>,
 ) -> Result<String, kube::Error> {
-    let written = retry::request(verb, object, || async {
-        let request = build().map_err(kube::Error::BuildRequest)?;
-        client.request::<Written>(request).await
-    })
-    .await?;
+    let written: Written = send(client, verb, object, build).await?;
     Ok(written.metadata.resource_version.unwrap_or_default())
+}
+
+/// Sends the write that `build` makes and reads the answer as `T`: [`Written`], or the
+/// whole object where the caller goes on from what was written.
+async fn send<T: DeserializeOwned>(
+    client: &Client,
+    verb: &str,
+    object: &(dyn std::fmt::Display + Sync),
+    build: impl Fn() -> Result<http::Request<Vec<u8>>, RequestError>,
+) -> Result<T, kube::Error> {
+    retry::request(verb, object, || async {
+        let request = build().map_err(kube::Error::BuildRequest)?;
+        client.request::<T>(request).await
+    })
+    .await
 }
 
 /// Server-side applies `body` (a complete object with apiVersion, kind and metadata) as the
@@ -337,13 +385,19 @@ pub async fn delete(ctx: &Context, key: &ObjectKey) -> Result<(), Error> {
     }
 }
 
-/// Creates the object (POST, never server-side apply): fails with 409 if an object of that
-/// name exists, so the operator never takes over a namespace by creating it. Used for the
-/// identity of a new namespace (see [`super::ownership`]); what else the namespace holds is
-/// then applied as any object is.
-pub async fn create(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), Error> {
+/// Creates `desired` (POST, never server-side apply): fails with 409 if an object of that
+/// name exists, so the operator never takes over a namespace by creating it (see
+/// [`super::ownership`]). The object is created whole, carrying its fingerprint, and
+/// recorded as applied: one write makes it as desired.
+///
+/// A create is not an apply: the fields it writes are held by the operator's `Update`
+/// entry, which a later apply does not prune. [`write_if_changed`] removes what that entry
+/// holds once the desired object drops it (see [`own_leftovers`]).
+pub async fn create(ctx: &Context, desired: &Desired<'_>) -> Result<Change, Error> {
+    let key = desired.key;
     count(&ctx.metrics, "create", key.kind.as_str());
-    let data = serde_json::to_vec(body).map_err(|source| Error::Serialize {
+    let body = with_fingerprint(desired.body, desired.fingerprint);
+    let data = serde_json::to_vec(&body).map_err(|source| Error::Serialize {
         what: key.to_string(),
         source,
     })?;
@@ -352,36 +406,57 @@ pub async fn create(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<(), 
         ..Default::default()
     };
     let request = request_for(key);
-    send_write(&ctx.client, "create", key, || {
+    let resource_version = send_write(&ctx.client, "create", key, || {
         request.create(&params, data.clone())
     })
     .await
-    .map(drop)
     .map_err(|source| Error::Apply {
         object: key.clone(),
         source: Box::new(source),
-    })
+    })?;
+    ctx.inventory.record_applied(
+        key.clone(),
+        LastApplied {
+            resource_version,
+            fingerprint: desired.fingerprint,
+            certificate: desired.certificate.cloned().map(Box::new),
+        },
+    );
+    Ok(Change::Created)
 }
 
 /// Writes who holds an existing namespace with a JSON merge patch that carries the
 /// resourceVersion it was decided on (409 if the object changed since): a hand-over to a
 /// tenant, or retaining it (see [`super::ownership`]). A merge patch, not an apply: it must
 /// also remove labels and annotations that other writes made (the hand-over annotation,
-/// the retained marks, the managed-by label of the create).
-pub async fn set_holder(ctx: &Context, key: &ObjectKey, patch: &Value) -> Result<(), Error> {
+/// the retained marks). Returns the namespace as written.
+pub async fn set_holder(ctx: &Context, key: &ObjectKey, patch: &Value) -> Result<Value, Error> {
     count(&ctx.metrics, "patch", key.kind.as_str());
-    let params = PatchParams::default();
+    merge_patch(&ctx.client, key, patch)
+        .await
+        .map_err(|source| Error::Apply {
+            object: key.clone(),
+            source: Box::new(source),
+        })
+}
+
+/// Sends the JSON merge patch `patch` to `key` as the operator's field manager; returns the
+/// object as written.
+async fn merge_patch(
+    client: &Client,
+    key: &ObjectKey,
+    patch: &Value,
+) -> Result<Value, kube::Error> {
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
     let patch = Patch::Merge(patch);
     let request = request_for(key);
-    send_write(&ctx.client, "patch", key, || {
+    send(client, "patch", key, || {
         request.patch(&key.name, &params, &patch)
     })
     .await
-    .map(drop)
-    .map_err(|source| Error::Apply {
-        object: key.clone(),
-        source: Box::new(source),
-    })
 }
 
 /// The objects of `kind` in `namespace` labelled as managed by the operator, whichever

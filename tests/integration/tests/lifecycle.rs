@@ -5,10 +5,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
 use serde_json::json;
 use tenant_operator::api::TenantService;
 use x509_parser::prelude::FromDer;
@@ -148,6 +148,109 @@ async fn updates_follow_the_spec_and_removed_environments_follow_the_policy() {
     )
     .await;
     assert!(h.namespace("comune-bitonto-prod").await.is_some());
+    operator.stop().await.expect("clean stop");
+}
+
+/// A LoadBalancer Service named `name`, as a tenant's admin would write it (without node
+/// ports, which no class's quota allows).
+fn load_balancer(name: &str) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false,
+                 "selector": {"app": "web"}, "ports": [{"port": 443}]}
+    }))
+    .expect("a Service")
+}
+
+/// The namespace is created whole by one write (so its labels are held by that create,
+/// not by an apply); a class that stops allowing load balancers must still take the label
+/// that allowed them back, and the right with it, as the tenant's own admin finds out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_that_stops_allowing_load_balancers_takes_the_right_back() {
+    let h = Harness::new().await;
+    h.apply(&default_class_value("large")).await;
+    let operator = h.start_operator(test_config());
+    let mut tenant = tenant_fixture("comune-ostuni");
+    tenant["spec"]["class"] = json!("large");
+    h.apply(&tenant).await;
+    h.wait_ready("comune-ostuni").await;
+    let namespace = "comune-ostuni-prod";
+    let allow = "tenancy.innova.puglia.it/allow-load-balancer";
+    let created = h.namespace(namespace).await.expect("namespace");
+    assert_eq!(
+        created.labels().get(allow).map(String::as_str),
+        Some("true")
+    );
+    let admin = h
+        .server
+        .client_as("anna", &["comune-ostuni-admins"])
+        .expect("client");
+    let services = Api::<Service>::namespaced(admin, namespace);
+    services
+        .create(&PostParams::default(), &load_balancer("public"))
+        .await
+        .expect("class large allows a load balancer");
+
+    // A label of someone else's (a backup tool's), which is not the operator's to remove.
+    Api::<Namespace>::all(h.client.clone())
+        .patch(
+            namespace,
+            &PatchParams {
+                field_manager: Some("backup-tool".to_string()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"metadata": {"labels": {"backup.example.it/schedule": "daily"}}})),
+        )
+        .await
+        .expect("label the namespace");
+
+    tenant["spec"]["class"] = json!("standard");
+    h.apply(&tenant).await;
+    h.eventually(
+        Duration::from_secs(20),
+        "the allow-load-balancer label removed",
+        || async {
+            h.namespace(namespace)
+                .await
+                .is_some_and(|ns| !ns.labels().contains_key(allow))
+        },
+    )
+    .await;
+    let ready = h.wait_ready("comune-ostuni").await;
+    assert_eq!(ready.spec.class, "standard");
+    let refused = services
+        .create(&PostParams::default(), &load_balancer("public-2"))
+        .await
+        .expect_err("class standard allows no load balancer");
+    assert!(
+        refused.to_string().contains(
+            "service comune-ostuni-prod/public-2: type LoadBalancer is not allowed by the TenantClass of this namespace"
+        ),
+        "{refused}"
+    );
+    let mut cluster_ip = load_balancer("internal");
+    if let Some(spec) = cluster_ip.spec.as_mut() {
+        spec.type_ = Some("ClusterIP".to_string());
+        spec.allocate_load_balancer_node_ports = None;
+    }
+    services
+        .create(&PostParams::default(), &cluster_ip)
+        .await
+        .expect("a ClusterIP Service is still the admin's to create");
+    // Only what the operator wrote is taken back.
+    let kept = h.namespace(namespace).await.expect("namespace");
+    assert_eq!(
+        kept.labels()
+            .get("backup.example.it/schedule")
+            .map(String::as_str),
+        Some("daily")
+    );
+    assert_eq!(
+        kept.labels()
+            .get("tenancy.innova.puglia.it/class")
+            .map(String::as_str),
+        Some("standard")
+    );
     operator.stop().await.expect("clean stop");
 }
 

@@ -19,6 +19,7 @@ use x509_parser::prelude::FromDer;
 
 const TENANT_UID: &str = "tenancy.innova.puglia.it/tenant-uid";
 const HAND_OVER_TO: &str = "tenancy.innova.puglia.it/hand-over-to";
+const ALLOW_LOAD_BALANCER: &str = "tenancy.innova.puglia.it/allow-load-balancer";
 
 /// Creates a namespace as a cluster administrator would (`kubectl create namespace`).
 async fn create_namespace(h: &Harness, name: &str, labels: Value) {
@@ -322,8 +323,10 @@ async fn a_retained_namespace_is_revoked_not_adopted_and_handed_over_only_after_
         .expect("client");
     let namespace = "agenzia-sanita-prod";
 
-    // The first body, with data in its namespace.
+    // The first body, with data in its namespace; its class allows load balancers.
+    h.apply(&default_class_value("large")).await;
     let mut first = tenant_fixture("agenzia");
+    first["spec"]["class"] = json!("large");
     first["spec"]["environments"] = json!([{"name": "sanita-prod"}]);
     h.apply(&first).await;
     let first = h.wait_ready("agenzia").await;
@@ -452,6 +455,11 @@ async fn a_retained_namespace_is_revoked_not_adopted_and_handed_over_only_after_
             .contains_key("tenancy.innova.puglia.it/retained")
     );
     assert!(!taken.annotations().contains_key(HAND_OVER_TO));
+    assert!(
+        !taken.labels().contains_key(ALLOW_LOAD_BALANCER),
+        "the newcomer's class allows no load balancer; the previous holder's did: {:?}",
+        taken.labels()
+    );
     assert!(
         h.children("networking.k8s.io/v1", "NetworkPolicy", "agenzia")
             .await
