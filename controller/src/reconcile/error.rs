@@ -179,6 +179,13 @@ impl Error {
         }
     }
 
+    /// Whether a create failed because an object of that name exists (409 `AlreadyExists`).
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, Error::Apply { source, .. }
+            if matches!(source.as_ref(), kube::Error::Api(status)
+                if status.code == 409 && status.reason == "AlreadyExists"))
+    }
+
     /// Whether retrying without a change cannot help: the tenant then waits for a change
     /// (of its spec, its class or its peers, all of which retrigger it) instead of backing
     /// off. An invalid spec and a 422 from the API server are permanent.
@@ -228,5 +235,19 @@ mod tests {
         assert!(!conflict.is_permanent());
         assert!(!Error::NamespacesTerminating { namespaces: vec![] }.is_permanent());
         assert!(invalid.to_string().contains("NetworkPolicy a-prod/deny"));
+        // A 409 on a create that found the name taken, not one of a stale resourceVersion.
+        assert!(!conflict.is_already_exists());
+        let taken = Error::Apply {
+            object: ObjectKey::new(ManagedKind::Namespace, None, "a-prod"),
+            source: Box::new(kube::Error::Api(
+                kube::core::Status::failure(
+                    "namespaces \"a-prod\" already exists",
+                    "AlreadyExists",
+                )
+                .with_code(409)
+                .boxed(),
+            )),
+        };
+        assert!(taken.is_already_exists());
     }
 }

@@ -28,7 +28,9 @@
 //! balancers, a previous holder's labels after a hand-over).
 //!
 //! The steady state costs nothing: a namespace the inventory shows unchanged since the
-//! operator applied it (with this tenant's UID) is not read.
+//! operator applied it (with this tenant's UID) is not read. Nor is one the inventory knows
+//! nothing of: it is created at once, and only if that create finds the name taken is the
+//! namespace read and decided on.
 
 use std::fmt;
 
@@ -273,6 +275,17 @@ pub async fn claim(
         certificate: None,
         renewal: false,
     };
+    // Nothing is known of a namespace of that name: there most likely is none (a new
+    // tenant or environment), so it is created straight away, without reading first. The
+    // create fails if a namespace of that name exists, whoever made it; that one is then
+    // read and decided on below, as any namespace the inventory knows.
+    if ctx.inventory.live(key).is_none() && ctx.inventory.applied(key).is_none() {
+        match write::create(ctx, &desired).await {
+            Ok(change) => return Ok(Claim::Owned(change)),
+            Err(error) if error.is_already_exists() => {}
+            Err(error) => return Err(error),
+        }
+    }
     // Unmanaged namespaces are not in the inventory: read it whatever the inventory says.
     let live = write::get(&ctx.client, key)
         .await

@@ -159,6 +159,105 @@ async fn events_about(h: &Harness, tenant: &str) -> Vec<Event> {
         .collect()
 }
 
+/// The kinds a tenant's objects are of, as `(apiVersion, kind)`.
+const CHILD_KINDS: [(&str, &str); 8] = [
+    ("v1", "Namespace"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("v1", "ResourceQuota"),
+    ("v1", "LimitRange"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+];
+
+/// What a new tenant costs the API server (issue 13): each of its objects written once,
+/// plus its finalizer, its status and one Event. Each namespace is created whole by its
+/// one write and, being new, is not read first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_tenant_costs_one_write_per_object_plus_finalizer_status_and_one_event() {
+    let h = Harness::new().await;
+    let operator = h.start_operator(test_config());
+    h.eventually(Duration::from_secs(10), "the operator ready", || async {
+        operator.readiness.problems().is_empty()
+    })
+    .await;
+    h.wait_quiet(Duration::from_millis(300)).await;
+    h.server.reset_request_counts();
+
+    let tenant = tenant_fixture("comune-bisceglie");
+    h.apply(&tenant).await;
+    h.wait_ready("comune-bisceglie").await;
+    h.wait_quiet(Duration::from_millis(500)).await;
+
+    let counts = h.server.request_counts();
+    let writes = h.writes();
+    let mut objects = 0;
+    for (api_version, kind) in CHILD_KINDS {
+        objects += h
+            .children(api_version, kind, "comune-bisceglie")
+            .await
+            .len() as u64;
+    }
+    let on_namespaces: Vec<_> = counts
+        .counts
+        .iter()
+        .filter(|((_, resource, _), _)| resource == "namespaces")
+        .collect();
+    assert_eq!(
+        on_namespaces,
+        [(&("create".to_string(), "namespaces".to_string(), 201), &2)],
+        "each of the two namespaces is one create, neither read nor applied after"
+    );
+    // The test's own apply of the TenantService, then the operator's: finalizer, objects,
+    // status, one Event.
+    assert_eq!(
+        writes,
+        1 + 1 + objects + 1 + 1,
+        "{objects} objects; {:?}",
+        counts.counts
+    );
+
+    // A change that removes nothing from the namespaces (the display name, in an
+    // annotation) is one apply each: what the create holds needs no clean-up.
+    let mut renamed = tenant.clone();
+    renamed["spec"]["entity"]["displayName"] = json!("Comune di Bisceglie");
+    h.server.reset_request_counts();
+    h.apply(&renamed).await;
+    h.eventually(
+        Duration::from_secs(20),
+        "the namespaces renamed",
+        || async {
+            h.namespace("comune-bisceglie-prod")
+                .await
+                .is_some_and(|ns| {
+                    ns.metadata
+                        .annotations
+                        .unwrap_or_default()
+                        .get("tenancy.innova.puglia.it/display-name")
+                        .map(String::as_str)
+                        == Some("Comune di Bisceglie")
+                })
+        },
+    )
+    .await;
+    h.wait_ready("comune-bisceglie").await;
+    h.wait_quiet(Duration::from_millis(500)).await;
+    let namespace_writes: Vec<_> = h
+        .server
+        .request_counts()
+        .counts
+        .into_iter()
+        .filter(|((verb, resource, _), _)| resource == "namespaces" && verb != "get")
+        .collect();
+    assert_eq!(
+        namespace_writes,
+        [(("patch".to_string(), "namespaces".to_string(), 200), 2)],
+        "one apply per namespace"
+    );
+    operator.stop().await.expect("clean stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_state_resync_makes_zero_mutating_requests() {
     let h = Harness::new().await;
