@@ -488,9 +488,14 @@ fn start_operator(
     ))
 }
 
-/// `figure (0.52 of the target)`.
+/// `0.52 of the target 60` (a target that is not whole, as objects + 2 per tenant, with
+/// one decimal).
 fn ratio(value: f64, target: f64) -> String {
-    format!("{:.2} of the target {target}", value / target)
+    if target.fract() == 0.0 {
+        format!("{:.2} of the target {target}", value / target)
+    } else {
+        format!("{:.2} of the target {target:.1}", value / target)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
