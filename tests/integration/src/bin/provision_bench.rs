@@ -233,6 +233,27 @@ async fn writes(server: &Client) -> anyhow::Result<u64> {
 /// The writes made so far by `verb resource` (`patch tenantservices/status`), as the API
 /// server counts them.
 async fn write_bill(server: &Client) -> anyhow::Result<BTreeMap<String, u64>> {
+    request_bill(
+        server,
+        &["create", "update", "patch", "delete", "deletecollection"],
+        |code| code < 400,
+    )
+    .await
+}
+
+/// The reads of single objects made so far (`get resource`), found or not: lists and
+/// watches are the operator's caches, these are what it had to look up.
+async fn read_bill(server: &Client) -> anyhow::Result<BTreeMap<String, u64>> {
+    request_bill(server, &["get"], |_| true).await
+}
+
+/// The requests made so far with one of `verbs` whose status code passes `counted`, by
+/// `verb resource`, as the API server counts them.
+async fn request_bill(
+    server: &Client,
+    verbs: &[&str],
+    counted: impl Fn(u64) -> bool,
+) -> anyhow::Result<BTreeMap<String, u64>> {
     let counts = request_counts(server).await?;
     let rows = counts["requests"]
         .as_array()
@@ -240,10 +261,8 @@ async fn write_bill(server: &Client) -> anyhow::Result<BTreeMap<String, u64>> {
     let mut bill = BTreeMap::new();
     for row in rows {
         let verb = row["verb"].as_str().unwrap_or_default();
-        let succeeded = row["code"].as_u64().is_some_and(|code| code < 400);
-        if !succeeded
-            || !["create", "update", "patch", "delete", "deletecollection"].contains(&verb)
-        {
+        let code = row["code"].as_u64().unwrap_or(0);
+        if !counted(code) || !verbs.contains(&verb) {
             continue;
         }
         let resource = row["resource"].as_str().unwrap_or_default();
@@ -550,6 +569,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // Cold start of the operator.
     let before = mutating(&client).await?;
     let bill_before = write_bill(&client).await?;
+    let reads_before = read_bill(&client).await?;
     let admin = format!("127.0.0.1:{}", free_port()?);
     let started = Instant::now();
     let operator = start_operator(&args, &kubeconfig, &admin, &dir.join("operator.log"))?;
@@ -584,6 +604,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let operator_rss_at_ready = proc_status_kib(operator_pid, "VmHWM:").unwrap_or(0);
     let provisioning_requests = mutating(&client).await? - before;
     let provisioning_bill = bill_since(&bill_before, &write_bill(&client).await?);
+    let provisioning_reads = bill_since(&reads_before, &read_bill(&client).await?);
     let provisioning_writes: u64 = provisioning_bill.values().sum();
     let objects = tenant_objects(&client).await?;
     // The API agrees with the operator's gauge.
@@ -697,6 +718,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         ratio(without_events, objects_per_tenant + TARGET_EXTRA_WRITES)
     );
     for (line, count) in &provisioning_bill {
+        println!("    {line}: {:.2} per tenant", each(*count));
+    }
+    println!(
+        "reads (provisioning):             {:.2} per tenant",
+        each(provisioning_reads.values().sum())
+    );
+    for (line, count) in &provisioning_reads {
         println!("    {line}: {:.2} per tenant", each(*count));
     }
     println!("reconcile errors (provisioning):  {reconcile_errors}");
