@@ -32,7 +32,7 @@
 //!   repaired, a rotated-out CA retired), mapped to every tenant; the CA is watched only
 //!   during a term.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -52,6 +52,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 
 use super::ca::{self, CaHandle};
+use super::compare::fingerprint;
 use super::context::{Context, Settings};
 use super::delegations::DelegationIndex;
 use super::driver;
@@ -284,6 +285,14 @@ fn to_tenant<K: Resource>(object: PartialObjectMeta<K>) -> Option<ObjectRef<Tena
 }
 
 /// ResourceQuotas are watched whole (they are few): their status feeds the quota metrics.
+///
+/// A quota's status changes whenever something it counts is created or deleted in its
+/// namespace (every Pod, Secret or ConfigMap of the tenant's own): that is not a change of
+/// what the operator manages, and must not cost the tenant a reconcile and a read of each
+/// quota. An event that leaves a quota's spec, labels and annotations as the previous event
+/// had them, when the operator knew the quota as applied then, carries what was applied to
+/// the new resourceVersion ([`Inventory::carry_applied`]); it then counts as the
+/// operator's own write and triggers nothing. Any other change triggers as before.
 fn quota_stream(
     client: &Client,
     inventory: Arc<Inventory>,
@@ -291,13 +300,43 @@ fn quota_stream(
 ) -> impl Stream<Item = Result<ResourceQuota, watcher::Error>> + Send + 'static {
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
     let api: Api<ResourceQuota> = Api::all(client.clone());
+    // What each quota's managed content hashed to at its last event.
+    let mut contents: HashMap<ObjectKey, u64> = HashMap::new();
     watcher(api, watch_config().labels(&selector))
         .default_backoff()
         .inspect({
             let inventory = inventory.clone();
             move |event| {
                 let Ok(event) = event else { return };
-                inventory.apply_event(ManagedKind::ResourceQuota, event);
+                let kind = ManagedKind::ResourceQuota;
+                match event {
+                    watcher::Event::Init => contents.clear(),
+                    watcher::Event::InitApply(quota) => {
+                        if let Some(content) = quota_content(quota) {
+                            contents.insert(ObjectKey::of(kind, quota), content);
+                        }
+                    }
+                    watcher::Event::Apply(quota) => {
+                        let key = ObjectKey::of(kind, quota);
+                        let content = quota_content(quota);
+                        let previous = match content {
+                            Some(content) => contents.insert(key.clone(), content),
+                            None => contents.remove(&key),
+                        };
+                        let only_status_changed = content.is_some() && previous == content;
+                        if only_status_changed
+                            && let Some(before) = inventory.live(&key)
+                            && let Some(now) = quota.metadata.resource_version.as_deref()
+                        {
+                            inventory.carry_applied(&key, &before.resource_version, now);
+                        }
+                    }
+                    watcher::Event::Delete(quota) => {
+                        contents.remove(&ObjectKey::of(kind, quota));
+                    }
+                    watcher::Event::InitDone => {}
+                }
+                inventory.apply_event(kind, event);
                 let (quota, present) = match event {
                     watcher::Event::Apply(q) | watcher::Event::InitApply(q) => (q, true),
                     watcher::Event::Delete(q) => (q, false),
@@ -329,6 +368,20 @@ fn quota_stream(
         .try_filter(move |quota| {
             std::future::ready(!inventory.is_own_write(ManagedKind::ResourceQuota, quota))
         })
+}
+
+/// What the operator manages of a ResourceQuota, hashed: its spec, labels and annotations,
+/// and whether it is being deleted (not its status). `None` if it cannot be serialized,
+/// which then counts as a change.
+fn quota_content(quota: &ResourceQuota) -> Option<u64> {
+    serde_json::to_value((
+        &quota.spec,
+        &quota.metadata.labels,
+        &quota.metadata.annotations,
+        &quota.metadata.deletion_timestamp,
+    ))
+    .ok()
+    .map(|content| fingerprint(&content))
 }
 
 /// Whether a start-up failure may pass: an API server that is restarting, throttling or
@@ -1038,6 +1091,34 @@ mod tests {
 
     use super::*;
     use crate::fixtures;
+
+    #[test]
+    fn a_quotas_content_is_what_the_operator_manages_not_its_status() {
+        let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "tenancy-quota", "namespace": "a-prod", "labels": {"x": "1"}},
+            "spec": {"hard": {"pods": "10"}},
+            "status": {"hard": {"pods": "10"}, "used": {"pods": "0"}}
+        }))
+        .expect("a quota");
+        let content = quota_content(&quota);
+        assert!(content.is_some());
+        let mut recounted = quota.clone();
+        if let Some(status) = recounted.status.as_mut() {
+            status.used = Some(BTreeMap::from([(
+                "pods".to_string(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity("3".into()),
+            )]));
+        }
+        assert_eq!(quota_content(&recounted), content);
+        let mut edited = quota.clone();
+        if let Some(spec) = edited.spec.as_mut() {
+            spec.hard = Some(BTreeMap::new());
+        }
+        assert_ne!(quota_content(&edited), content);
+        let mut relabelled = quota.clone();
+        relabelled.metadata.labels = None;
+        assert_ne!(quota_content(&relabelled), content);
+    }
 
     #[test]
     fn the_cache_keeps_only_the_annotations_the_operator_reads() {

@@ -56,7 +56,7 @@ impl ObjectKey {
     }
 
     /// The key of a watched object of `kind`.
-    fn of<K: Resource>(kind: ManagedKind, object: &K) -> Self {
+    pub fn of<K: Resource>(kind: ManagedKind, object: &K) -> Self {
         let meta = object.meta();
         ObjectKey {
             kind,
@@ -512,6 +512,22 @@ impl Inventory {
         self.write().entry(key).1.applied = Some(StoredApplied::new(applied));
     }
 
+    /// Carries what was applied to `key` from resourceVersion `from` to `to`: the object
+    /// changed only in what the operator does not manage (a ResourceQuota's status,
+    /// recounted by the quota controller), so it is still as applied and needs neither a
+    /// reconcile nor a read. Nothing changes unless what was applied is at `from`.
+    pub fn carry_applied(&self, key: &ObjectKey, from: &str, to: &str) {
+        let mut state = self.write();
+        if let Some(applied) = state
+            .objects
+            .get_mut(key)
+            .and_then(|entry| entry.applied.as_mut())
+            && applied.version.is(from)
+        {
+            applied.version = Version::new(to);
+        }
+    }
+
     /// Whether `object` (of `kind`) is exactly what this operator last wrote: its own
     /// write coming back through the watch, which needs no reconcile.
     pub fn is_own_write<K: Resource>(&self, kind: ManagedKind, object: &K) -> bool {
@@ -569,6 +585,26 @@ mod tests {
             },
             ..NetworkPolicy::default()
         }
+    }
+
+    #[test]
+    fn what_was_applied_is_carried_only_from_the_version_it_is_at() {
+        let inventory = Inventory::default();
+        let key = ObjectKey::new(ManagedKind::ResourceQuota, Some("a-prod"), "tenancy-quota");
+        let applied = |rv: &str| LastApplied {
+            resource_version: rv.into(),
+            fingerprint: 7,
+            certificate: None,
+        };
+        // Nothing applied: nothing to carry.
+        inventory.carry_applied(&key, "10", "11");
+        assert_eq!(inventory.applied(&key), None);
+        inventory.record_applied(key.clone(), applied("10"));
+        inventory.carry_applied(&key, "10", "11");
+        assert_eq!(inventory.applied(&key), Some(applied("11")));
+        // From a version it is not at (a write of the operator's own came in between).
+        inventory.carry_applied(&key, "10", "12");
+        assert_eq!(inventory.applied(&key), Some(applied("11")));
     }
 
     #[test]

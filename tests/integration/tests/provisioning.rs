@@ -6,9 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use k8s_openapi::api::core::v1::{ConfigMap, ResourceQuota};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,6 +256,121 @@ async fn a_new_tenant_costs_one_write_per_object_plus_finalizer_status_and_one_e
         [(("patch".to_string(), "namespaces".to_string(), 200), 2)],
         "one apply per namespace"
     );
+    operator.stop().await.expect("clean stop");
+}
+
+/// A tenant's own objects change its quotas' status (the quota controller recounts their
+/// usage): that is no change of what the operator manages, and costs no reconcile and no
+/// read of the quotas. An edit of a quota's limits still is one, and is undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_recount_costs_nothing_but_an_edit_of_its_limits_is_undone() {
+    let h = Harness::new().await;
+    let operator = h.start_operator(test_config());
+    h.apply(&tenant_fixture("comune-giovinazzo")).await;
+    h.wait_ready("comune-giovinazzo").await;
+    h.wait_quiet(Duration::from_millis(500)).await;
+    let namespace = "comune-giovinazzo-prod";
+    let quotas: Api<ResourceQuota> = Api::namespaced(h.client.clone(), namespace);
+    let used_configmaps = || async {
+        quotas
+            .list(&ListParams::default())
+            .await
+            .expect("list quotas")
+            .items
+            .iter()
+            .filter_map(|q| {
+                q.status
+                    .as_ref()?
+                    .used
+                    .as_ref()?
+                    .get("count/configmaps")
+                    .cloned()
+            })
+            .map(|q| q.0)
+            .collect::<Vec<_>>()
+    };
+    let before = used_configmaps().await;
+    assert!(!before.is_empty(), "a quota counts ConfigMaps");
+    let reconciles_before = operator
+        .metric("tenant_operator_reconciles_total")
+        .unwrap_or(0.0);
+    h.server.reset_request_counts();
+
+    let admin = h
+        .server
+        .client_as("anna", &["comune-giovinazzo-admins"])
+        .expect("client");
+    let configmaps: Api<ConfigMap> = Api::namespaced(admin, namespace);
+    for name in ["settings", "features", "branding"] {
+        configmaps
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}}))
+                    .expect("configmap"),
+            )
+            .await
+            .expect("the tenant's admin writes its ConfigMaps");
+    }
+    h.eventually(Duration::from_secs(5), "the quotas recounted", || async {
+        used_configmaps().await != before
+    })
+    .await;
+    // Time for the recounts' watch events to reach the operator.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let reconciles = operator
+        .metric("tenant_operator_reconciles_total")
+        .unwrap_or(0.0)
+        - reconciles_before;
+    assert_eq!(reconciles, 0.0, "a recount re-ran the tenant's reconcile");
+    let counts = h.server.request_counts();
+    assert!(
+        !counts
+            .counts
+            .keys()
+            .any(|(verb, resource, _)| verb == "get" && resource == "resourcequotas"),
+        "the operator read a quota: {:?}",
+        counts.counts
+    );
+    assert_eq!(
+        h.writes(),
+        3,
+        "only the admin's ConfigMaps: {:?}",
+        counts.counts
+    );
+
+    // An edit of the limits: the tenant's reconcile runs and restores them.
+    let quota = quotas
+        .list(&ListParams::default())
+        .await
+        .expect("list quotas")
+        .items
+        .into_iter()
+        .next()
+        .expect("a quota");
+    let name = quota.metadata.name.clone().expect("named");
+    let hard = quota
+        .spec
+        .as_ref()
+        .and_then(|s| s.hard.clone())
+        .expect("hard limits");
+    quotas
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hard": {"pods": "10000"}}})),
+        )
+        .await
+        .expect("a cluster admin edits the quota");
+    h.eventually(Duration::from_secs(10), "the limits restored", || async {
+        quotas
+            .get(&name)
+            .await
+            .expect("get quota")
+            .spec
+            .and_then(|s| s.hard)
+            == Some(hard.clone())
+    })
+    .await;
     operator.stop().await.expect("clean stop");
 }
 
