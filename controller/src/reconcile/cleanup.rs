@@ -20,10 +20,14 @@ use crate::kinds::ManagedKind;
 use crate::labels;
 
 /// Adds the cleanup finalizer if missing (see [`write::finalizers`] for how a concurrent
-/// change of the list is not lost).
-pub async fn ensure_finalizer(tenant: &TenantService, ctx: &Context) -> Result<(), Error> {
+/// change of the list is not lost). Returns the tenant's resourceVersion after the write,
+/// if one was made.
+pub async fn ensure_finalizer(
+    tenant: &TenantService,
+    ctx: &Context,
+) -> Result<Option<String>, Error> {
     if tenant.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(());
+        return Ok(None);
     }
     let mut finalizers = tenant.finalizers().to_vec();
     finalizers.push(FINALIZER.to_string());
@@ -34,10 +38,10 @@ pub async fn ensure_finalizer(tenant: &TenantService, ctx: &Context) -> Result<(
         Err(Error::Finalizer { source, .. }) if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 409) =>
         {
             let Some(live) = write::tenant(ctx, &tenant.name_any()).await? else {
-                return Ok(());
+                return Ok(None);
             };
             if live.finalizers().iter().any(|f| f == FINALIZER) {
-                return Ok(());
+                return Ok(None);
             }
             let mut finalizers = live.finalizers().to_vec();
             finalizers.push(FINALIZER.to_string());

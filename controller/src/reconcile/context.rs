@@ -15,6 +15,7 @@ use super::inventory::Inventory;
 use super::peers::PeerIndex;
 use super::recorder::EventRecorder;
 use super::rollout::ClassRollout;
+use super::status::WrittenStatus;
 use crate::api::validation::ReservedNamespaces;
 use crate::api::{TenantClass, TenantService};
 use crate::render::Platform;
@@ -122,9 +123,9 @@ pub struct Context {
     pub recorder: EventRecorder,
     /// Consecutive failures per tenant, for exponential backoff.
     pub failures: Mutex<HashMap<String, u32>>,
-    /// Fingerprint of the status this replica last wrote per tenant (see
+    /// The status this replica last wrote per tenant (see
     /// [`super::status::status_write_needed`]).
-    pub written_statuses: Mutex<HashMap<String, u64>>,
+    pub written_statuses: Mutex<HashMap<String, WrittenStatus>>,
 }
 
 impl Context {
@@ -163,22 +164,22 @@ impl Context {
         failures.remove(tenant);
     }
 
-    /// Fingerprint of the status last written for `tenant` by this replica.
-    pub fn last_written_status(&self, tenant: &str) -> Option<u64> {
+    /// The status last written for `tenant` by this replica.
+    pub fn last_written_status(&self, tenant: &str) -> Option<WrittenStatus> {
         let written = self
             .written_statuses
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        written.get(tenant).copied()
+        written.get(tenant).cloned()
     }
 
-    /// Remembers the status just written for `tenant`.
-    pub fn remember_written_status(&self, tenant: &str, fingerprint: u64) {
+    /// Remembers the status just written (or being written) for `tenant`.
+    pub fn remember_written_status(&self, tenant: &str, status: WrittenStatus) {
         let mut written = self
             .written_statuses
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        written.insert(tenant.to_string(), fingerprint);
+        written.insert(tenant.to_string(), status);
     }
 
     /// Forgets a deleted tenant's per-tenant bookkeeping.

@@ -79,13 +79,13 @@ async fn suspended(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
         annotation = labels::SUSPEND,
         "tenant suspended: reconcile paused"
     );
-    status::write(tenant, ctx, &Outcome::suspended(tenant)).await?;
+    status::write(tenant, ctx, &Outcome::suspended(tenant), None).await?;
     Ok(Action::await_change())
 }
 
 /// The steps of a tenant that is not being deleted.
 async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Error> {
-    cleanup::ensure_finalizer(tenant, ctx).await?;
+    let finalized_version = cleanup::ensure_finalizer(tenant, ctx).await?;
     let loaded = load::load(tenant, ctx);
     let valid = validate::validate(tenant, loaded, &ctx.reserved)?;
     let desired = render::render(
@@ -102,7 +102,7 @@ async fn provision(tenant: &TenantService, ctx: &Context) -> Result<Action, Erro
     let pruned = prune::prune(tenant, ctx, &applied).await?;
     let kept = retained::observe(tenant, ctx, &applied, &pruned).await;
     let outcome = Outcome::applied(tenant, &applied, kept, &valid.peers);
-    let status_changed = status::write(tenant, ctx, &outcome).await?;
+    let status_changed = status::write(tenant, ctx, &outcome, finalized_version.as_deref()).await?;
     ctx.metrics
         .set_tenant_state(&tenant.name_any(), outcome.phase, &outcome.ready.reason);
     let was_ready = tenant.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready);
@@ -140,7 +140,7 @@ async fn report_failure(tenant: &TenantService, ctx: &Context, error: &Error) {
     let outcome = Outcome::failed(tenant, error);
     ctx.metrics
         .set_tenant_state(&tenant.name_any(), outcome.phase, &outcome.ready.reason);
-    match status::write(tenant, ctx, &outcome).await {
+    match status::write(tenant, ctx, &outcome, None).await {
         Ok(true) => events::publish(tenant, ctx, vec![events::failure_event(error)]).await,
         Ok(false) => {}
         Err(status_error) => {

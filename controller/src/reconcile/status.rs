@@ -383,11 +383,14 @@ fn certificates_message(certificates: &[CertificateOutcome]) -> String {
 }
 
 /// Writes the status of `outcome` if it differs from the current one. Returns whether it
-/// wrote.
+/// wrote. `own_version` is the tenant's resourceVersion after this reconcile's own write to
+/// it (the finalizer), if it made one: the cache may show that version too before it shows
+/// the status.
 pub async fn write(
     tenant: &TenantService,
     ctx: &Context,
     outcome: &Outcome,
+    own_version: Option<&str>,
 ) -> Result<bool, Error> {
     let name = tenant.name_any();
     let status = build_status(
@@ -397,9 +400,11 @@ pub async fn write(
         jiff::Timestamp::now(),
     );
     let new_fingerprint = status_fingerprint(&status);
+    let cached_version = tenant.meta().resource_version.as_deref();
     if !status_write_needed(
         tenant.status.as_ref(),
-        ctx.last_written_status(&name),
+        cached_version,
+        ctx.last_written_status(&name).as_ref(),
         new_fingerprint,
     ) {
         return Ok(false);
@@ -409,8 +414,21 @@ pub async fn write(
         source,
     })?;
     // Remembered before sending: a write whose answer is lost may still have landed.
-    ctx.remember_written_status(&name, new_fingerprint);
-    write::status(ctx, &name, &body).await
+    let mut written = WrittenStatus {
+        fingerprint: new_fingerprint,
+        over_versions: Vec::new(),
+    };
+    ctx.remember_written_status(&name, written.clone());
+    let wrote = write::status(ctx, &name, &body).await?;
+    if wrote {
+        written.over_versions = cached_version
+            .into_iter()
+            .chain(own_version)
+            .map(Box::from)
+            .collect();
+        ctx.remember_written_status(&name, written);
+    }
+    Ok(wrote)
 }
 
 /// Builds the new status from the outcome of a reconcile and the previous status.
@@ -526,22 +544,48 @@ pub fn status_fingerprint(status: &TenantServiceStatus) -> u64 {
     serde_json::to_value(status).map_or(0, |value| fingerprint(&value))
 }
 
+/// The status this replica last wrote for a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenStatus {
+    /// Its [`status_fingerprint`].
+    pub fingerprint: u64,
+    /// The tenant's resourceVersions from before the write, once the API server took it:
+    /// the one the reconcile started from and the one its finalizer write made, if any.
+    /// While the cache still shows one of them, it has not seen the write yet.
+    pub over_versions: Vec<Box<str>>,
+}
+
 /// Whether a new status (given by its [`status_fingerprint`]) has to be written, given the
-/// cached status and the fingerprint of the status this replica last wrote (if it
-/// remembers one).
+/// cached status and resourceVersion of the tenant, and the status this replica last wrote
+/// (if it remembers one).
 ///
-/// The cache can lag behind this replica's own last write: a retry right after a failure
-/// status was written may still see the Ready status from before it. Trusting the cache
-/// alone would then skip writing Ready back and leave the failure in the API until the next
-/// periodic check. So the cache is trusted only when the last write was this same status.
+/// The cache can lag behind this replica's own last write, both ways:
+/// - a retry right after a failure status was written may still see the Ready status from
+///   before it. Trusting the cache alone would then skip writing Ready back and leave the
+///   failure in the API until the next periodic check. So a cache that agrees is trusted
+///   only when the last write was this same status;
+/// - a reconcile right after the one that wrote this status (one of its own writes coming
+///   back retriggers it) may still see the tenant from before that write. Writing again
+///   would cost a request and announce `Ready` a second time. So when the last write was
+///   this same status, made over a version the cache still shows, nothing is written. Any
+///   other change of the tenant gives it a new version, and the cache is then compared as
+///   usual.
 pub fn status_write_needed(
     cached: Option<&TenantServiceStatus>,
-    last_written: Option<u64>,
+    cached_version: Option<&str>,
+    last_written: Option<&WrittenStatus>,
     new_fingerprint: u64,
 ) -> bool {
     let cache_agrees = cached.is_some_and(|c| status_fingerprint(c) == new_fingerprint);
-    let last_write_agrees = last_written.is_none_or(|f| f == new_fingerprint);
-    !(cache_agrees && last_write_agrees)
+    match last_written {
+        None => !cache_agrees,
+        Some(last) if last.fingerprint != new_fingerprint => true,
+        Some(last) => {
+            let cache_has_not_seen_it = cached_version
+                .is_some_and(|cached| last.over_versions.iter().any(|v| &**v == cached));
+            !(cache_agrees || cache_has_not_seen_it)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -608,6 +652,7 @@ mod tests {
         let second = build_status(Some(&first), Some(1), &ready_outcome(), at(2000));
         assert!(!status_write_needed(
             Some(&first),
+            Some("5"),
             None,
             status_fingerprint(&second)
         ));
@@ -643,6 +688,7 @@ mod tests {
         assert_eq!(network.last_transition_time, Time(at(1000)));
         assert!(status_write_needed(
             Some(&first),
+            Some("5"),
             None,
             status_fingerprint(&second)
         ));
@@ -658,20 +704,69 @@ mod tests {
         // The retry succeeds while the cache still holds the Ready status from before the
         // failure was written: Ready must be written back.
         let retry = build_status(Some(&ready), Some(1), &ready_outcome(), at(3000));
+        let wrote = |status: &TenantServiceStatus, over: &str| WrittenStatus {
+            fingerprint: status_fingerprint(status),
+            over_versions: vec![over.into()],
+        };
         assert!(status_write_needed(
             Some(&ready),
-            Some(status_fingerprint(&failure)),
+            Some("8"),
+            Some(&wrote(&failure, "7")),
             status_fingerprint(&retry)
         ));
         // Once the last write was this status, the cache is trusted again: steady state
         // writes nothing.
         assert!(!status_write_needed(
             Some(&ready),
-            Some(status_fingerprint(&ready)),
+            Some("9"),
+            Some(&wrote(&ready, "8")),
             status_fingerprint(&retry)
         ));
         // No cached status: always written.
-        assert!(status_write_needed(None, None, status_fingerprint(&retry)));
+        assert!(status_write_needed(
+            None,
+            Some("1"),
+            None,
+            status_fingerprint(&retry)
+        ));
+    }
+
+    #[test]
+    fn a_cache_that_has_not_seen_this_replicas_last_write_yet_does_not_repeat_it() {
+        let ready = build_status(None, Some(1), &ready_outcome(), at(1000));
+        // Written over version 4, after the finalizer write made it 5.
+        let written = WrittenStatus {
+            fingerprint: status_fingerprint(&ready),
+            over_versions: vec!["4".into(), "5".into()],
+        };
+        // The cache still shows the new tenant as it was before Ready was written, with
+        // or without its finalizer.
+        for version in ["4", "5"] {
+            assert!(!status_write_needed(
+                None,
+                Some(version),
+                Some(&written),
+                status_fingerprint(&ready)
+            ));
+        }
+        // The tenant changed since (its status cleared by someone): written again.
+        assert!(status_write_needed(
+            None,
+            Some("6"),
+            Some(&written),
+            status_fingerprint(&ready)
+        ));
+        // A write whose answer was lost is not known to be over any version: written.
+        let unconfirmed = WrittenStatus {
+            over_versions: Vec::new(),
+            ..written
+        };
+        assert!(status_write_needed(
+            None,
+            Some("4"),
+            Some(&unconfirmed),
+            status_fingerprint(&ready)
+        ));
     }
 
     fn applied_tenant() -> (TenantService, Applied) {

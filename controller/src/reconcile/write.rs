@@ -514,12 +514,13 @@ pub async fn status(ctx: &Context, name: &str, status: &Value) -> Result<bool, E
 
 /// Writes the finalizer list of `tenant` with a merge patch carrying its resourceVersion,
 /// so that a concurrent change of the list makes it fail with 409 instead of dropping a
-/// finalizer. A tenant already gone has nothing left to finalize.
+/// finalizer. Returns the tenant's new resourceVersion; `None` for a tenant already gone,
+/// which has nothing left to finalize.
 pub async fn finalizers(
     ctx: &Context,
     tenant: &TenantService,
     finalizers: &[String],
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     count(&ctx.metrics, "patch", "TenantService");
     let name = tenant.meta().name.clone().unwrap_or_default();
     let patch = json!({
@@ -539,8 +540,8 @@ pub async fn finalizers(
     )
     .await
     {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Ok(resource_version) => Ok(Some(resource_version)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
         Err(source) => Err(Error::Finalizer {
             tenant: name,
             source: Box::new(source),
