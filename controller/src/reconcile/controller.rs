@@ -34,6 +34,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -300,8 +301,9 @@ fn quota_stream(
 ) -> impl Stream<Item = Result<ResourceQuota, watcher::Error>> + Send + 'static {
     let selector = format!("{}={}", labels::MANAGED_BY_KEY, labels::MANAGED_BY_VALUE);
     let api: Api<ResourceQuota> = Api::all(client.clone());
-    // What each quota's managed content hashed to at its last event.
-    let mut contents: HashMap<ObjectKey, u64> = HashMap::new();
+    // What each quota's managed content hashed to at its last event, by the hash of its
+    // namespace and name (a map of keys would cost every tenant quota a copy of both).
+    let mut contents: HashMap<u64, u64> = HashMap::new();
     watcher(api, watch_config().labels(&selector))
         .default_backoff()
         .inspect({
@@ -313,15 +315,15 @@ fn quota_stream(
                     watcher::Event::Init => contents.clear(),
                     watcher::Event::InitApply(quota) => {
                         if let Some(content) = quota_content(quota) {
-                            contents.insert(ObjectKey::of(kind, quota), content);
+                            contents.insert(quota_id(quota), content);
                         }
                     }
                     watcher::Event::Apply(quota) => {
                         let key = ObjectKey::of(kind, quota);
                         let content = quota_content(quota);
                         let previous = match content {
-                            Some(content) => contents.insert(key.clone(), content),
-                            None => contents.remove(&key),
+                            Some(content) => contents.insert(quota_id(quota), content),
+                            None => contents.remove(&quota_id(quota)),
                         };
                         let only_status_changed = content.is_some() && previous == content;
                         if only_status_changed
@@ -332,7 +334,7 @@ fn quota_stream(
                         }
                     }
                     watcher::Event::Delete(quota) => {
-                        contents.remove(&ObjectKey::of(kind, quota));
+                        contents.remove(&quota_id(quota));
                     }
                     watcher::Event::InitDone => {}
                 }
@@ -368,6 +370,14 @@ fn quota_stream(
         .try_filter(move |quota| {
             std::future::ready(!inventory.is_own_write(ManagedKind::ResourceQuota, quota))
         })
+}
+
+/// A quota's namespace and name, hashed.
+fn quota_id(quota: &ResourceQuota) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    quota.metadata.namespace.hash(&mut hasher);
+    quota.metadata.name.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What the operator manages of a ResourceQuota, hashed: its spec, labels and annotations,
