@@ -529,7 +529,10 @@ pub async fn finalizers(
             "resourceVersion": tenant.meta().resource_version,
         }
     });
-    let params = PatchParams::default();
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
     let patch = Patch::Merge(&patch);
     let request = Request::new(TenantService::url_path(&(), None));
     match send_write(

@@ -218,6 +218,22 @@ async fn a_new_tenant_costs_one_write_per_object_plus_finalizer_status_and_one_e
         "{objects} objects; {:?}",
         counts.counts
     );
+    // Every write of the operator's is signed with its field manager, the finalizer's too:
+    // an auditor reading managedFields sees who wrote what.
+    let managers: Vec<String> = h
+        .tenant("comune-bisceglie")
+        .await
+        .expect("tenant")
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| entry.manager)
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "tenant-operator") && !managers.iter().any(|m| m == "unknown"),
+        "{managers:?}"
+    );
 
     // A change that removes nothing from the namespaces (the display name, in an
     // annotation) is one apply each: what the create holds needs no clean-up.
