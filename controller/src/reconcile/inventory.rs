@@ -512,6 +512,14 @@ impl Inventory {
         self.write().entry(key).1.applied = Some(StoredApplied::new(applied));
     }
 
+    /// Whether the inventory knows `key`: seen live, or written by this operator.
+    pub fn knows(&self, key: &ObjectKey) -> bool {
+        self.read()
+            .objects
+            .get(key)
+            .is_some_and(|entry| entry.live.is_some() || entry.applied.is_some())
+    }
+
     /// Carries what was applied to `key` from resourceVersion `from` to `to`: the object
     /// changed only in what the operator does not manage (a ResourceQuota's status,
     /// recounted by the quota controller), so it is still as applied and needs neither a

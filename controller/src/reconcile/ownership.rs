@@ -279,7 +279,7 @@ pub async fn claim(
     // tenant or environment), so it is created straight away, without reading first. The
     // create fails if a namespace of that name exists, whoever made it; that one is then
     // read and decided on below, as any namespace the inventory knows.
-    if ctx.inventory.live(key).is_none() && ctx.inventory.applied(key).is_none() {
+    if !ctx.inventory.knows(key) {
         match write::create(ctx, &desired).await {
             Ok(change) => return Ok(Claim::Owned(change)),
             Err(error) if error.is_already_exists() => {}
@@ -287,12 +287,7 @@ pub async fn claim(
         }
     }
     // Unmanaged namespaces are not in the inventory: read it whatever the inventory says.
-    let live = write::get(&ctx.client, key)
-        .await
-        .map_err(|source| Error::Read {
-            object: key.clone(),
-            source: Box::new(source),
-        })?;
+    let live = write::read_live(ctx, key).await?;
     let is_live_tenant = |name: &str, uid: Option<&str>| {
         ctx.tenants
             .get(&ObjectRef::new(name))

@@ -89,12 +89,7 @@ pub(super) async fn owned_namespace(
     tenant: &TenantService,
     key: &ObjectKey,
 ) -> Result<Option<Value>, Error> {
-    let live = write::get(&ctx.client, key)
-        .await
-        .map_err(|source| Error::Read {
-            object: key.clone(),
-            source: Box::new(source),
-        })?;
+    let live = write::read_live(ctx, key).await?;
     Ok(live.filter(|live| ownership::is_owned(live, &Identity::of(tenant))))
 }
 

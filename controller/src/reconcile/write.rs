@@ -72,6 +72,20 @@ pub struct Desired<'a> {
     pub renewal: bool,
 }
 
+impl Desired<'_> {
+    /// Records in the inventory that the object is as desired at `resource_version`.
+    fn record_applied(&self, ctx: &Context, resource_version: String) {
+        ctx.inventory.record_applied(
+            self.key.clone(),
+            LastApplied {
+                resource_version,
+                fingerprint: self.fingerprint,
+                certificate: self.certificate.cloned().map(Box::new),
+            },
+        );
+    }
+}
+
 /// Makes the object `key` as `body`, writing only if it differs. See
 /// [`super::inventory`] for how the inventory avoids reads.
 pub async fn ensure(ctx: &Context, key: &ObjectKey, body: &Value) -> Result<Change, Error> {
@@ -121,12 +135,15 @@ pub fn known_as_desired(ctx: &Context, key: &ObjectKey, fingerprint: u64) -> Opt
 /// The live object at `key`, read when it may exist: when the inventory knows it (live or
 /// applied), or has not listed its kind yet. `None` if it does not exist.
 pub async fn read(ctx: &Context, key: &ObjectKey) -> Result<Option<Value>, Error> {
-    let may_exist = ctx.inventory.live(key).is_some()
-        || ctx.inventory.applied(key).is_some()
-        || !ctx.inventory.is_kind_synced(key.kind);
+    let may_exist = ctx.inventory.knows(key) || !ctx.inventory.is_kind_synced(key.kind);
     if !may_exist {
         return Ok(None);
     }
+    read_live(ctx, key).await
+}
+
+/// The live object at `key`, read whatever the inventory says; `None` if it does not exist.
+pub async fn read_live(ctx: &Context, key: &ObjectKey) -> Result<Option<Value>, Error> {
     get(&ctx.client, key).await.map_err(|source| Error::Read {
         object: key.clone(),
         source: Box::new(source),
@@ -141,16 +158,7 @@ pub async fn write_if_changed(
     current: Option<&Value>,
 ) -> Result<Change, Error> {
     let key = desired.key;
-    let record = |resource_version: String| {
-        ctx.inventory.record_applied(
-            key.clone(),
-            LastApplied {
-                resource_version,
-                fingerprint: desired.fingerprint,
-                certificate: desired.certificate.cloned().map(Box::new),
-            },
-        );
-    };
+    let record = |resource_version: String| desired.record_applied(ctx, resource_version);
     // What is written carries its fingerprint (see `known_as_desired`).
     let body = with_fingerprint(desired.body, desired.fingerprint);
     // What the operator's own create (or holder change, or replace) wrote and the desired
@@ -414,14 +422,7 @@ pub async fn create(ctx: &Context, desired: &Desired<'_>) -> Result<Change, Erro
         object: key.clone(),
         source: Box::new(source),
     })?;
-    ctx.inventory.record_applied(
-        key.clone(),
-        LastApplied {
-            resource_version,
-            fingerprint: desired.fingerprint,
-            certificate: desired.certificate.cloned().map(Box::new),
-        },
-    );
+    desired.record_applied(ctx, resource_version);
     Ok(Change::Created)
 }
 
